@@ -1,0 +1,22 @@
+//! The firmware core of hilt.
+//!
+//! Everything a board runs above its TCP socket lives here, written once
+//! against embedded-hal 1.0 traits, so that the ESP32-C3 image, the Wokwi
+//! simulation and the host simulation all run the same code.
+//!
+//! The layers, from the bottom up:
+//!
+//! - [`time`]: the [`Instant`](time::Instant) the caller hands in. Nothing in
+//!   this crate reads a clock; time is always an argument.
+//! - [`onewire`] and [`ds18b20`]: a bit-banged 1-Wire bus over an open-drain
+//!   pin and `DelayNs`, and the DS18B20 temperature sensor on top of it.
+//! - [`mqtt`]: an MQTT 3.1.1 codec and a sans-IO client session (connect,
+//!   keepalive, reconnect with backoff, QoS 1 and 2 flows). The session is
+//!   handed received bytes and the time, and hands back bytes to send and the
+//!   next instant it needs to run, like smoltcp's `poll`/`poll_at`.
+//! - [`app`]: the [`App`](app::App) trait a firmware application implements,
+//!   and [`Node`](app::Node), which joins an app to an MQTT session.
+//! - [`apps`]: the reference apps (thermometer, remote-led, ...).
+#![no_std]
+
+pub mod time;

@@ -1,0 +1,1 @@
+//! Runs hilt scenarios.

@@ -1,0 +1,231 @@
+//! The typed, validated form of a scenario file.
+//!
+//! Every value here has passed validation: durations are parsed, device and
+//! part names resolve, regexes compile. The runner never sees YAML.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A place in a scenario file, 1-based, as editors count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// A whole, validated scenario file.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it was read from, as given (used in every report).
+    pub file: PathBuf,
+    pub name: String,
+    pub about: Option<String>,
+    pub time: TimeMode,
+    /// Seed for every random choice of the run; 0 when the file gives none.
+    pub seed: u64,
+    pub broker: BrokerChoice,
+    /// Devices in file order; names are unique.
+    pub devices: Vec<Device>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeMode {
+    Virtual,
+    Real,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerChoice {
+    /// The in-process broker the runner starts (rumqttd).
+    Embedded,
+    /// A broker already running elsewhere, e.g. `mqtt://127.0.0.1:1883`.
+    External { url: String, host: String, port: u16 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub name: String,
+    pub location: Location,
+    pub client_id: String,
+    pub kind: DeviceKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum DeviceKind {
+    /// A device the harness runs: a registered firmware app on simulated parts.
+    Simulated {
+        app: String,
+        config: ConfigMap,
+        /// Starting state of parts, applied before the device boots.
+        parts: Vec<PartSetting>,
+    },
+    /// A device the harness does not run (real board, Wokwi, other process).
+    External,
+}
+
+/// An app's `config:` mapping, kept as text with locations so that the app's
+/// registration can parse it and report errors at the right place.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigMap {
+    pub location: Location,
+    pub entries: Vec<ConfigEntry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigEntry {
+    pub key: String,
+    pub key_location: Location,
+    pub value: ConfigValue,
+}
+
+#[derive(Clone, Debug)]
+pub enum ConfigValue {
+    /// A scalar as written (numbers, booleans and strings are all text here).
+    Scalar { text: String, location: Location },
+    Sequence { items: Vec<ConfigValue>, location: Location },
+    Mapping(ConfigMap),
+}
+
+impl ConfigValue {
+    pub fn location(&self) -> Location {
+        match self {
+            ConfigValue::Scalar { location, .. } | ConfigValue::Sequence { location, .. } => {
+                *location
+            }
+            ConfigValue::Mapping(map) => map.location,
+        }
+    }
+}
+
+/// One step of the scenario.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Where the step starts (the `-` of the list item).
+    pub location: Location,
+    /// The optional `name:` the author gave it.
+    pub name: Option<String>,
+    pub kind: StepKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    Wait(Duration),
+    Press(PartRef),
+    Release(PartRef),
+    /// Press, hold 100ms, release.
+    Click(PartRef),
+    Set(Vec<PartSetting>),
+    Publish(PublishAction),
+    Expect(Expectation),
+}
+
+impl StepKind {
+    /// True for steps that change the world (they reset the message window).
+    pub fn is_action(&self) -> bool {
+        !matches!(self, StepKind::Expect(_))
+    }
+}
+
+/// `device.part`, e.g. `blue.button`, `probe.gpio2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartRef {
+    pub device: String,
+    pub part: String,
+    pub location: Location,
+}
+
+impl std::fmt::Display for PartRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.device, self.part)
+    }
+}
+
+/// `device.part.property: value`, already checked against the part's kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartSetting {
+    pub target: PartRef,
+    pub value: PartValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartValue {
+    /// DS18B20 `temperature`, degrees Celsius, -55..=125.
+    Temperature(f64),
+    /// TSL2591 `lux`, >= 0.
+    Lux(f64),
+    /// `fault`: a part-specific fault name (`disconnected`, `crc_error`,
+    /// `nack`), or `None` to clear it.
+    Fault(Option<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishAction {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Expectation {
+    Message(MessageExpectation),
+    Led(LedExpectation),
+    Pin(PinExpectation),
+}
+
+#[derive(Clone, Debug)]
+pub struct MessageExpectation {
+    /// An MQTT topic filter; `+` and `#` allowed, already validated.
+    pub filter: String,
+    pub body: Option<PayloadMatch>,
+    pub qos: Option<u8>,
+    pub retain: Option<bool>,
+    /// `Some(n)`: exactly n fitting messages in the window.
+    pub count: Option<u32>,
+    /// How long to wait; 1s unless the file says otherwise.
+    pub within: Duration,
+    /// `since: start`: look at the whole run, not only after the last action.
+    pub since_start: bool,
+    /// Absolute tolerance for numbers in `json:` matching.
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub enum PayloadMatch {
+    /// `payload:` exact text.
+    Exact(String),
+    /// `json:` subset match.
+    Json(serde_json::Value),
+    /// `matches:` a regex on the payload text.
+    Regex(regex::Regex),
+}
+
+#[derive(Clone, Debug)]
+pub struct LedExpectation {
+    pub led: PartRef,
+    pub on: bool,
+    pub timing: LedTiming,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LedTiming {
+    /// Right now.
+    Now,
+    /// Becomes so within the duration.
+    Within(Duration),
+    /// Is so now and stays so for the duration.
+    For(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct PinExpectation {
+    pub pin: PartRef,
+    pub high: bool,
+}
