@@ -20,3 +20,6 @@
 #![no_std]
 
 pub mod time;
+pub mod ds18b20;
+pub mod mqtt;
+pub mod onewire;
