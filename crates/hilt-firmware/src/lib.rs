@@ -19,6 +19,9 @@
 //! - [`apps`]: the reference apps (thermometer, remote-led, ...).
 #![no_std]
 
+pub mod app;
+pub mod apps;
+pub mod pins;
 pub mod time;
 pub mod ds18b20;
 pub mod mqtt;

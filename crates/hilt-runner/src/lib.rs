@@ -1,1 +1,125 @@
 //! Runs hilt scenarios.
+//!
+//! The layers, from the bottom up:
+//!
+//! - [`broker`]: the in-process rumqttd, on a runtime the runner owns.
+//! - [`connection`]: real TCP connections to the broker, one per device
+//!   link, each read by a thread that splits the stream into MQTT packets.
+//! - [`registry`]: the firmware apps scenarios can name, and the simulated
+//!   [`Board`](registry::Board) each device's app is built on. Register your
+//!   own app here the way [`bundled`] registers the reference apps.
+//! - [`world`]: devices, links, the harness's own client and virtual time;
+//!   its module documentation explains how time moves without losing a
+//!   message.
+//! - [`run`]: steps, expectations, verdicts and reports; [`transcript`]: the
+//!   record of a run.
+//!
+//! To run your own scenario folder from a test:
+//!
+//! ```no_run
+//! let registry = hilt_runner::Registry::with_bundled_apps();
+//! let outcomes = hilt_runner::run_paths(&["scenarios"], &registry).expect("valid scenarios");
+//! for outcome in &outcomes {
+//!     assert!(outcome.passed(), "{}", outcome.report());
+//! }
+//! ```
+
+pub mod broker;
+pub mod bundled;
+pub mod connection;
+pub mod matching;
+pub mod registry;
+pub mod run;
+pub mod transcript;
+pub mod world;
+
+use std::path::{Path, PathBuf};
+
+pub use registry::{Board, ConfigReader, DeviceIdentity, Registry, SimulatedApp};
+pub use run::{Failure, RunOutcome, Verdict, run_scenario};
+
+/// Why scenario files could not be found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error("{path}: {source}")]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("{0}: no scenario files (*.yaml, *.yml) found")]
+    Empty(PathBuf),
+}
+
+/// Every scenario file named by `paths`: files as given, folders searched
+/// recursively for `*.yaml` and `*.yml`, each folder's files sorted by name.
+pub fn scenario_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, FindError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let path = path.as_ref();
+        if path.is_dir() {
+            let before = files.len();
+            collect_yaml(path, &mut files)?;
+            if files.len() == before {
+                return Err(FindError::Empty(path.to_owned()));
+            }
+        } else if path.exists() {
+            files.push(path.to_owned());
+        } else {
+            return Err(FindError::Unreadable {
+                path: path.to_owned(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn collect_yaml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), FindError> {
+    let unreadable = |source| FindError::Unreadable {
+        path: folder.to_owned(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(unreadable)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()
+        .map_err(unreadable)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_yaml(&entry, files)?;
+        } else if entry.extension().is_some_and(|extension| extension == "yaml" || extension == "yml") {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Loads and validates one scenario file against the apps of `registry`.
+pub fn load(path: &Path, registry: &Registry) -> Result<hilt_scenario::Scenario, hilt_scenario::Diagnostics> {
+    hilt_scenario::load(path, registry)
+}
+
+/// Validates every scenario under `paths`, then runs them one after another.
+/// Nothing runs if any file is invalid.
+pub fn run_paths<P: AsRef<Path>>(paths: &[P], registry: &Registry) -> Result<Vec<RunOutcome>, RunPathsError> {
+    let files = scenario_files(paths)?;
+    let mut scenarios = Vec::new();
+    let mut problems = Vec::new();
+    for file in &files {
+        match load(file, registry) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(diagnostics) => problems.push(diagnostics),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(RunPathsError::Invalid(problems));
+    }
+    Ok(scenarios.iter().map(|scenario| run_scenario(scenario, registry)).collect())
+}
+
+/// Why [`run_paths`] ran nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunPathsError {
+    #[error(transparent)]
+    Find(#[from] FindError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<hilt_scenario::Diagnostics>),
+}

@@ -1,14 +1,72 @@
 //! The hilt scenario language, version 1.
 //!
 //! A scenario file is YAML. This crate is the only one in hilt that knows
-//! YAML: [`parse`] reads the text into marked nodes (every node knows its line
-//! and column), then validates it into the typed [`Scenario`] of [`ast`]. A
-//! [`Catalog`] answers which apps exist, which parts they have and whether a
-//! device's `config:` is acceptable, so that a file naming an unknown app,
-//! part or config key is rejected before anything runs.
+//! YAML, and it reads a file in two layers:
+//!
+//! 1. the raw layer (`raw`) parses the text with marked-yaml into nodes that
+//!    each know their line and column, and turns YAML syntax errors into
+//!    diagnostics that say where and what to do;
+//! 2. the validated layer (`validate`) checks those nodes against the
+//!    language and builds the typed [`Scenario`] of [`ast`], collecting every
+//!    problem it finds rather than stopping at the first.
+//!
+//! A [`Catalog`] answers which apps exist, which parts they have and whether
+//! a device's `config:` is acceptable, so that a file naming an unknown app,
+//! part or config key is rejected before anything runs. Every problem is a
+//! [`Diagnostic`] that renders as `file:line:column: message`.
+//!
+//! [`duration`] and [`topic`] are public because apps checking their own
+//! `config:` and the runner writing reports need the same rules.
+
+use std::path::Path;
 
 pub mod ast;
+mod diagnostic;
+pub mod duration;
+mod json;
+mod raw;
+mod scalar;
+mod suggest;
+pub mod topic;
+mod validate;
+
 pub use ast::*;
+pub use diagnostic::{Diagnostic, Diagnostics};
+
+/// Parses and validates scenario text.
+///
+/// `file` is used only in diagnostics and in [`Scenario::file`]; pass the path
+/// as the user gave it so messages point where they expect.
+pub fn parse(file: &Path, text: &str, catalog: &dyn Catalog) -> Result<Scenario, Diagnostics> {
+    let root = raw::read(file, text).map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
+    validate::validate(file, text, &root, catalog)
+}
+
+/// Reads a scenario file, then parses and validates it like [`parse`].
+///
+/// A file that cannot be read, or is not UTF-8, is reported as a
+/// diagnostic like any other problem.
+pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, Diagnostics> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        Diagnostics(vec![Diagnostic::whole_file(
+            path,
+            format!("cannot read the scenario file: {error}"),
+        )])
+    })?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        // Everything before the bad byte is valid UTF-8, so this is exact.
+        let before = String::from_utf8_lossy(valid);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+        Diagnostics(vec![Diagnostic::new(
+            path,
+            Location { line, column },
+            "the file is not UTF-8 text; save it as UTF-8",
+        )])
+    })?;
+    parse(path, &text, catalog)
+}
 
 /// The kind of a simulated part, which decides what steps may name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

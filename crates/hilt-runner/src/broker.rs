@@ -1,0 +1,151 @@
+//! The in-process MQTT broker: rumqttd on a Tokio runtime the runner owns.
+//!
+//! `rumqttd::Broker::start` blocks for ever, cannot be stopped, cannot bind
+//! port 0 and only logs a failed bind. So the runner assembles the broker from
+//! rumqttd's public parts instead: a `Router` thread, and a v4 `Server` on a
+//! runtime of our own, which can be shut down (and, later, restarted on the
+//! same router). The port is found by binding port 0 on loopback, releasing
+//! it and handing it to rumqttd; [`EmbeddedBroker::start`] then proves the
+//! broker listens with a real CONNECT/CONNACK, and tries another port if not.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::time::Duration;
+
+use rumqttd::protocol::v4::V4;
+use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
+
+use hilt_firmware::mqtt::codec::{self, Connect, Packet};
+
+/// How often to try a fresh port when rumqttd fails to bind one.
+const START_ATTEMPTS: usize = 5;
+/// How long a started broker may take to answer its first CONNECT.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the broker could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerStartError {
+    /// No free loopback port could be found.
+    #[error("cannot find a free loopback port: {0}")]
+    NoPort(std::io::Error),
+    /// The Tokio runtime for the broker could not be built.
+    #[error("cannot build the broker's runtime: {0}")]
+    Runtime(std::io::Error),
+    /// rumqttd never answered a CONNECT on the ports tried.
+    #[error("the embedded broker did not come up on 127.0.0.1 after {START_ATTEMPTS} ports")]
+    NotListening,
+}
+
+/// A running in-process rumqttd, listening for MQTT 3.1.1 on 127.0.0.1.
+///
+/// Dropping it shuts the server's runtime down, which closes every
+/// connection.
+pub struct EmbeddedBroker {
+    address: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker").field("address", &self.address).finish()
+    }
+}
+
+impl EmbeddedBroker {
+    /// Starts a router and a v4 server on a free loopback port.
+    pub fn start() -> Result<EmbeddedBroker, BrokerStartError> {
+        let router_config = RouterConfig {
+            max_connections: 1_000,
+            max_outgoing_packet_count: 200,
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 10,
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Default::default(),
+        };
+        let router = rumqttd::Router::new(0, router_config);
+        let router_tx = router.spawn();
+        for _ in 0..START_ATTEMPTS {
+            let address = free_loopback_port().map_err(BrokerStartError::NoPort)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("hilt-broker")
+                .enable_all()
+                .build()
+                .map_err(BrokerStartError::Runtime)?;
+            let settings = ServerSettings {
+                name: "hilt-v4".to_owned(),
+                listen: address,
+                tls: None,
+                next_connection_delay_ms: 0,
+                connections: ConnectionSettings {
+                    connection_timeout_ms: 5_000,
+                    max_payload_size: 256 * 1024,
+                    max_inflight_count: 100,
+                    auth: None,
+                    external_auth: None,
+                    dynamic_filters: true,
+                },
+            };
+            let mut server = rumqttd::Server::new(settings, router_tx.clone(), V4);
+            runtime.spawn(async move { server.start(rumqttd::LinkType::Remote).await });
+            if answers_connect(address) {
+                return Ok(EmbeddedBroker {
+                    address,
+                    runtime: Some(runtime),
+                });
+            }
+            runtime.shutdown_background();
+        }
+        Err(BrokerStartError::NotListening)
+    }
+
+    /// Where the broker listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn free_loopback_port() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
+    listener.local_addr()
+}
+
+/// True once a CONNECT to `address` is answered with a CONNACK.
+fn answers_connect(address: SocketAddr) -> bool {
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        if let Ok(true) = try_connect(address) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+fn try_connect(address: SocketAddr) -> std::io::Result<bool> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200))?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let connect = Packet::Connect(Connect {
+        client_id: "hilt-readiness-probe",
+        keep_alive_seconds: 10,
+        clean_session: true,
+        will: None,
+        username: None,
+        password: None,
+    });
+    let mut buffer = [0u8; 64];
+    let length = codec::encode(&connect, &mut buffer).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    stream.write_all(&buffer[..length])?;
+    let mut reply = [0u8; 4];
+    stream.read_exact(&mut reply)?;
+    Ok(matches!(codec::decode(&reply), Ok((Packet::ConnAck(ack), _)) if ack.return_code == 0))
+}

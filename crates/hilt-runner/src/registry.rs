@@ -1,0 +1,359 @@
+//! Registering firmware apps so scenarios can run them.
+//!
+//! A user's own app is registered exactly as the bundled ones are: implement
+//! [`SimulatedApp`] (parse the device's `config:`, then build the app on a
+//! [`Board`] of simulated parts) and add it to a [`Registry`].
+//!
+//! ```ignore
+//! struct MyApp;
+//! impl SimulatedApp for MyApp {
+//!     type Config = MyConfig;
+//!     fn parts(&self) -> Vec<PartDescription> { vec![PartDescription::new("led", PartKind::Led)] }
+//!     fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader) -> MyConfig { .. }
+//!     fn build(&self, config: MyConfig, board: &mut Board) -> Box<dyn Firmware> { .. }
+//! }
+//! let mut registry = Registry::with_bundled_apps();
+//! registry.register("my-app", MyApp);
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hilt_firmware::app::Firmware;
+use hilt_firmware::pins::PinAssignment;
+use hilt_firmware::time::Instant;
+use hilt_scenario::{Catalog, ConfigMap, ConfigProblem, ConfigValue, Location, PartDescription};
+use hilt_sim::clock::{VirtualClock, VirtualDelay};
+use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
+use hilt_sim::gpio::{Button, Led, PinLine, SimInputPin, SimOutputPin};
+use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
+
+/// Who a device is, for apps whose defaults depend on it.
+#[derive(Clone, Debug)]
+pub struct DeviceIdentity {
+    /// The device's name in the scenario (`blue`).
+    pub name: String,
+    /// Its MQTT client id (`client_id:`, the name by default).
+    pub client_id: String,
+}
+
+/// A firmware app the runner can boot on simulated parts.
+pub trait SimulatedApp: Send + Sync + 'static {
+    /// The app's parsed `config:`.
+    type Config;
+
+    /// The parts a device running this app has, by scenario name.
+    fn parts(&self) -> Vec<PartDescription>;
+
+    /// Reads the device's `config:`. Problems go into the reader, which
+    /// also reports keys the app never asked for.
+    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> Self::Config;
+
+    /// Builds the firmware on a board of simulated parts. The app's boot
+    /// instant is `board.now()`.
+    fn build(&self, config: Self::Config, board: &mut Board) -> Box<dyn Firmware>;
+}
+
+/// The object-safe face of a [`SimulatedApp`].
+trait ErasedApp: Send + Sync {
+    fn parts(&self) -> Vec<PartDescription>;
+    fn check_config(&self, device: &DeviceIdentity, config: &ConfigMap) -> Vec<ConfigProblem>;
+    fn build(
+        &self,
+        device: &DeviceIdentity,
+        config: &ConfigMap,
+        board: &mut Board,
+    ) -> Result<Box<dyn Firmware>, Vec<ConfigProblem>>;
+}
+
+impl<A: SimulatedApp> ErasedApp for A {
+    fn parts(&self) -> Vec<PartDescription> {
+        SimulatedApp::parts(self)
+    }
+
+    fn check_config(&self, device: &DeviceIdentity, config: &ConfigMap) -> Vec<ConfigProblem> {
+        let mut reader = ConfigReader::new(config);
+        let _ = self.parse_config(device, &mut reader);
+        reader.finish()
+    }
+
+    fn build(
+        &self,
+        device: &DeviceIdentity,
+        config: &ConfigMap,
+        board: &mut Board,
+    ) -> Result<Box<dyn Firmware>, Vec<ConfigProblem>> {
+        let mut reader = ConfigReader::new(config);
+        let parsed = self.parse_config(device, &mut reader);
+        let problems = reader.finish();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(SimulatedApp::build(self, parsed, board))
+    }
+}
+
+/// The apps scenarios can name, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    apps: BTreeMap<String, Arc<dyn ErasedApp>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("apps", &self.apps.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Registry {
+    /// A registry with no apps.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry with the reference apps (thermometer, remote-led, ...).
+    pub fn with_bundled_apps() -> Self {
+        let mut registry = Registry::new();
+        crate::bundled::register_all(&mut registry);
+        registry
+    }
+
+    /// Adds (or replaces) an app under `name`.
+    pub fn register<A: SimulatedApp>(&mut self, name: &str, app: A) -> &mut Self {
+        self.apps.insert(name.to_owned(), Arc::new(app));
+        self
+    }
+
+    /// Boots the firmware of `app` for a device on `board`.
+    pub(crate) fn build(
+        &self,
+        app: &str,
+        device: &DeviceIdentity,
+        config: &ConfigMap,
+        board: &mut Board,
+    ) -> Result<Box<dyn Firmware>, Vec<ConfigProblem>> {
+        match self.apps.get(app) {
+            Some(registered) => registered.build(device, config, board),
+            None => Err(vec![ConfigProblem {
+                location: config.location,
+                message: format!("no app named '{app}' is registered"),
+            }]),
+        }
+    }
+}
+
+impl Catalog for Registry {
+    fn app_names(&self) -> Vec<String> {
+        self.apps.keys().cloned().collect()
+    }
+
+    fn parts(&self, app: &str) -> Option<Vec<PartDescription>> {
+        self.apps.get(app).map(|registered| registered.parts())
+    }
+
+    fn check_config(&self, app: &str, config: &ConfigMap) -> Vec<ConfigProblem> {
+        // Identity-dependent defaults cannot be wrong, so a placeholder
+        // identity is enough to check the keys and values.
+        let device = DeviceIdentity {
+            name: "device".to_owned(),
+            client_id: "device".to_owned(),
+        };
+        self.apps
+            .get(app)
+            .map(|registered| registered.check_config(&device, config))
+            .unwrap_or_default()
+    }
+}
+
+/// Reads an app's `config:` and collects problems with their locations.
+#[derive(Debug)]
+pub struct ConfigReader<'a> {
+    config: &'a ConfigMap,
+    used: Vec<bool>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl<'a> ConfigReader<'a> {
+    pub fn new(config: &'a ConfigMap) -> Self {
+        ConfigReader {
+            config,
+            used: vec![false; config.entries.len()],
+            problems: Vec::new(),
+        }
+    }
+
+    /// The scalar text of `key`, if given; a non-scalar is a problem.
+    pub fn text(&mut self, key: &str) -> Option<(&'a str, Location)> {
+        let index = self.config.entries.iter().position(|entry| entry.key == key)?;
+        self.used[index] = true;
+        match &self.config.entries[index].value {
+            ConfigValue::Scalar { text, location } => Some((text.as_str(), *location)),
+            other => {
+                self.problems.push(ConfigProblem {
+                    location: other.location(),
+                    message: format!("'{key}' must be a single value"),
+                });
+                None
+            }
+        }
+    }
+
+    /// Parses `key` with `parse`, or returns `default` when it is absent or
+    /// wrong (a wrong value is recorded as a problem).
+    pub fn value<T>(&mut self, key: &str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+        let Some((text, location)) = self.text(key) else {
+            return default;
+        };
+        match parse(text) {
+            Ok(value) => value,
+            Err(message) => {
+                self.problems.push(ConfigProblem {
+                    location,
+                    message: format!("'{key}': {message}"),
+                });
+                default
+            }
+        }
+    }
+
+    /// A required key; its absence is a problem at the `config:` mapping.
+    pub fn required<T>(&mut self, key: &str, fallback: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+        if !self.config.entries.iter().any(|entry| entry.key == key) {
+            self.problems.push(ConfigProblem {
+                location: self.config.location,
+                message: format!("config needs '{key}'"),
+            });
+            return fallback;
+        }
+        self.value(key, fallback, parse)
+    }
+
+    /// A duration such as `60s`, `500ms` or `1m30s`, greater than zero.
+    pub fn duration(&mut self, key: &str, default: std::time::Duration) -> std::time::Duration {
+        self.value(key, default, |text| match hilt_scenario::duration::parse_duration(text) {
+            Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
+            Ok(duration) => Ok(duration),
+            Err(error) => Err(error.to_string()),
+        })
+    }
+
+    /// Records a problem the app found itself.
+    pub fn problem(&mut self, location: Location, message: String) {
+        self.problems.push(ConfigProblem { location, message });
+    }
+
+    /// All problems, including one per key the app never read.
+    pub fn finish(mut self) -> Vec<ConfigProblem> {
+        for (entry, used) in self.config.entries.iter().zip(&self.used) {
+            if !used {
+                self.problems.push(ConfigProblem {
+                    location: entry.key_location,
+                    message: format!("unknown config key '{}'", entry.key),
+                });
+            }
+        }
+        self.problems
+    }
+}
+
+/// A simulated part the runner can act on and look at.
+#[derive(Clone, Debug)]
+pub enum Part {
+    Button(Button),
+    Led(Led),
+    Ds18b20(Ds18b20Handle),
+}
+
+/// The simulated board one device's firmware is built on: its clock, its
+/// parts, and every GPIO line by number.
+#[derive(Debug)]
+pub struct Board {
+    clock: VirtualClock,
+    parts: Vec<(String, Part)>,
+    lines: Vec<PinLine>,
+    /// 1-Wire lines by the name of the part on them.
+    one_wire_lines: Vec<(String, OneWireLine)>,
+    ds18b20_serial: u64,
+}
+
+impl Board {
+    /// A board whose parts will take their serial numbers from `seed`.
+    pub fn new(clock: VirtualClock, seed: u64) -> Self {
+        Board {
+            clock,
+            parts: Vec::new(),
+            lines: Vec::new(),
+            one_wire_lines: Vec::new(),
+            ds18b20_serial: seed,
+        }
+    }
+
+    /// The device's clock.
+    pub fn clock(&self) -> VirtualClock {
+        self.clock.clone()
+    }
+
+    /// The current device time, for the app's boot instant.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// A `DelayNs` that advances the device's clock.
+    pub fn delay(&self) -> VirtualDelay {
+        VirtualDelay::new(self.clock.clone())
+    }
+
+    fn part(&self, name: &str) -> Option<&Part> {
+        self.parts.iter().find(|(part_name, _)| part_name == name).map(|(_, part)| part)
+    }
+
+    /// The push button at `pin`, and the input pin the firmware reads it by.
+    /// Asking again (after a reboot) returns the same button.
+    pub fn button(&mut self, pin: PinAssignment) -> SimInputPin {
+        if let Some(Part::Button(button)) = self.part(pin.part) {
+            return button.line().input_pin();
+        }
+        let button = Button::new(pin.gpio, self.clock.clone());
+        let input = button.line().input_pin();
+        self.lines.push(button.line().clone());
+        self.parts.push((pin.part.to_owned(), Part::Button(button)));
+        input
+    }
+
+    /// The LED at `pin`, and the output pin the firmware drives it by.
+    pub fn led(&mut self, pin: PinAssignment) -> SimOutputPin {
+        if let Some(Part::Led(led)) = self.part(pin.part) {
+            return led.line().output_pin();
+        }
+        let led = Led::new(pin.gpio, self.clock.clone());
+        let output = led.line().output_pin();
+        self.lines.push(led.line().clone());
+        self.parts.push((pin.part.to_owned(), Part::Led(led)));
+        output
+    }
+
+    /// A DS18B20 on a 1-Wire line at `pin`, and the open-drain pin the
+    /// firmware's 1-Wire master drives.
+    pub fn ds18b20(&mut self, pin: PinAssignment) -> OneWireMasterPin {
+        if let Some((_, line)) = self.one_wire_lines.iter().find(|(name, _)| name == pin.part) {
+            return line.master_pin();
+        }
+        let line = OneWireLine::new(self.clock.clone());
+        let handle = Ds18b20Model::attach(&line, self.ds18b20_serial);
+        self.ds18b20_serial = self.ds18b20_serial.wrapping_add(1);
+        let master = line.master_pin();
+        self.one_wire_lines.push((pin.part.to_owned(), line));
+        self.parts.push((pin.part.to_owned(), Part::Ds18b20(handle)));
+        master
+    }
+
+    /// Parts by scenario name.
+    pub fn parts(&self) -> &[(String, Part)] {
+        &self.parts
+    }
+
+    /// GPIO lines the runner can watch (`gpio4`), by number.
+    pub fn lines(&self) -> &[PinLine] {
+        &self.lines
+    }
+}

@@ -1,0 +1,444 @@
+//! Running one scenario: its steps in order against a [`World`], and the
+//! verdict with a report a person can act on.
+
+use std::path::PathBuf;
+
+use hilt_firmware::time::Instant;
+use hilt_scenario::{
+    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PayloadMatch, PinExpectation,
+    Scenario, Step, StepKind, TimeMode,
+};
+
+use crate::broker::EmbeddedBroker;
+use crate::matching::message_fits;
+use crate::registry::Registry;
+use crate::transcript::{LoggedMessage, Transcript, format_time, quote_payload};
+use crate::world::{HarnessError, World, after};
+
+/// How long `click` holds the button down.
+const CLICK_HOLD: std::time::Duration = std::time::Duration::from_millis(100);
+/// How many messages or pin changes a failure report shows.
+const SHOWN_IN_REPORT: usize = 8;
+
+/// The end of a run.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Every expectation held.
+    Passed,
+    /// An expectation did not hold.
+    Failed(Failure),
+    /// The harness could not run the scenario.
+    Error(String),
+}
+
+/// A failed expectation, with what was seen instead.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub file: PathBuf,
+    /// Line of the failing step.
+    pub line: usize,
+    /// The step's `name:`, if it has one.
+    pub step_name: Option<String>,
+    /// What the step expected, in words.
+    pub expected: String,
+    /// Device time when the expectation gave up.
+    pub at: Instant,
+    /// The nearest messages or pin states actually seen, with device times.
+    pub seen: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: ", self.file.display(), self.line)?;
+        if let Some(name) = &self.step_name {
+            write!(f, "step '{name}': ")?;
+        }
+        writeln!(f, "expected {} (gave up at {})", self.expected, self.at)?;
+        if self.seen.is_empty() {
+            writeln!(f, "  seen: nothing")?;
+        } else {
+            writeln!(f, "  seen instead:")?;
+            for line in &self.seen {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub file: PathBuf,
+    pub name: String,
+    pub verdict: Verdict,
+    /// Device time at the end of the run.
+    pub device_time: Instant,
+    pub transcript: Transcript,
+    /// Every message routed, in order.
+    pub messages: Vec<LoggedMessage>,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        matches!(self.verdict, Verdict::Passed)
+    }
+
+    /// A one-paragraph report: `PASS`, or `FAIL`/`ERROR` with the details.
+    pub fn report(&self) -> String {
+        match &self.verdict {
+            Verdict::Passed => format!("PASS {} ({}; {} device time)\n", self.file.display(), self.name, self.device_time),
+            Verdict::Failed(failure) => format!("FAIL {} ({})\n{failure}", self.file.display(), self.name),
+            Verdict::Error(error) => format!("ERROR {} ({})\n  {error}\n", self.file.display(), self.name),
+        }
+    }
+}
+
+/// Runs a validated scenario with the apps of `registry`.
+pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
+    let mut outcome = RunOutcome {
+        file: scenario.file.clone(),
+        name: scenario.name.clone(),
+        verdict: Verdict::Passed,
+        device_time: Instant::BOOT,
+        transcript: Transcript::default(),
+        messages: Vec::new(),
+    };
+    if scenario.time == TimeMode::Real {
+        outcome.verdict = Verdict::Error(
+            "`time: real` is not supported yet by this version of hilt; use `time: virtual`".to_owned(),
+        );
+        return outcome;
+    }
+    // The broker must outlive the world, whose connections it serves.
+    let embedded;
+    let address = match &scenario.broker {
+        BrokerChoice::Embedded => match EmbeddedBroker::start() {
+            Ok(broker) => {
+                embedded = broker;
+                embedded.address()
+            }
+            Err(error) => {
+                outcome.verdict = Verdict::Error(error.to_string());
+                return outcome;
+            }
+        },
+        BrokerChoice::External { host, port, url } => {
+            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port)).map(|mut a| a.next()) {
+                Ok(Some(address)) => address,
+                _ => {
+                    outcome.verdict = Verdict::Error(format!("cannot resolve the broker address {url}"));
+                    return outcome;
+                }
+            }
+        }
+    };
+    let mut world = match World::new(address, scenario, registry) {
+        Ok(world) => world,
+        Err(error) => {
+            outcome.verdict = Verdict::Error(error.to_string());
+            return outcome;
+        }
+    };
+    outcome.verdict = match run_steps(&mut world, scenario) {
+        Ok(None) => Verdict::Passed,
+        Ok(Some(failure)) => Verdict::Failed(failure),
+        Err(error) => Verdict::Error(error.to_string()),
+    };
+    outcome.device_time = world.now();
+    outcome.transcript = world.transcript().clone();
+    outcome.messages = world.log().to_vec();
+    outcome
+}
+
+/// Where message expectations look: from the latest action step, or just
+/// past the message the previous message expectation matched.
+struct MessageWindow {
+    first_index: usize,
+}
+
+fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, HarnessError> {
+    let mut window = MessageWindow { first_index: 0 };
+    // Let the devices boot and connect before the first step acts.
+    world.run_until(Instant::BOOT)?;
+    for step in &scenario.steps {
+        let step_start = world.now();
+        world
+            .transcript_mut()
+            .step(step_start, step.location.line, &describe_step(&step.kind));
+        if step.kind.is_action() {
+            window.first_index = world.log().len();
+        }
+        let failure = match &step.kind {
+            StepKind::Wait(duration) => {
+                world.run_until(after(step_start, *duration))?;
+                None
+            }
+            StepKind::Press(part) => {
+                world.set_button(&part.device, &part.part, true);
+                None
+            }
+            StepKind::Release(part) => {
+                world.set_button(&part.device, &part.part, false);
+                None
+            }
+            StepKind::Click(part) => {
+                world.set_button(&part.device, &part.part, true);
+                world.run_until(after(step_start, CLICK_HOLD))?;
+                world.set_button(&part.device, &part.part, false);
+                None
+            }
+            StepKind::Set(settings) => {
+                for setting in settings {
+                    world.apply_part_value(&setting.target.device, &setting.target.part, &setting.value);
+                }
+                None
+            }
+            StepKind::Publish(publish) => {
+                world.harness_publish(&publish.topic, &publish.payload, publish.qos, publish.retain)?;
+                None
+            }
+            StepKind::Expect(Expectation::Message(expectation)) => {
+                expect_message(world, scenario, step, expectation, &mut window)?
+            }
+            StepKind::Expect(Expectation::Led(expectation)) => expect_led(world, scenario, step, expectation)?,
+            StepKind::Expect(Expectation::Pin(expectation)) => expect_pin(world, scenario, step, expectation),
+        };
+        if let Some(failure) = failure {
+            world
+                .transcript_mut()
+                .push(failure.at, format!("FAILED: expected {}", failure.expected));
+            return Ok(Some(failure));
+        }
+    }
+    Ok(None)
+}
+
+fn failure(scenario: &Scenario, step: &Step, expected: String, at: Instant, seen: Vec<String>) -> Failure {
+    Failure {
+        file: scenario.file.clone(),
+        line: step.location.line,
+        step_name: step.name.clone(),
+        expected,
+        at,
+        seen,
+    }
+}
+
+fn expect_message(
+    world: &mut World,
+    scenario: &Scenario,
+    step: &Step,
+    expectation: &MessageExpectation,
+    window: &mut MessageWindow,
+) -> Result<Option<Failure>, HarnessError> {
+    let step_start = world.now();
+    let deadline = after(step_start, expectation.within);
+    let first_index = if expectation.since_start { 0 } else { window.first_index };
+    let fits = |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
+
+    if let Some(count) = expectation.count {
+        world.run_until(deadline)?;
+        let in_window: Vec<usize> = (first_index..world.log().len())
+            .filter(|&index| {
+                let message = &world.log()[index];
+                fits(message) && (expectation.since_start || message.at >= step_start)
+            })
+            .collect();
+        if in_window.len() == count as usize {
+            if let Some(last) = in_window.last() {
+                window.first_index = last + 1;
+            }
+            return Ok(None);
+        }
+        let mut seen: Vec<String> = in_window
+            .iter()
+            .take(SHOWN_IN_REPORT)
+            .map(|&index| world.log()[index].describe())
+            .collect();
+        if in_window.len() > SHOWN_IN_REPORT {
+            seen.push(format!("… and {} more", in_window.len() - SHOWN_IN_REPORT));
+        }
+        let expected = format!(
+            "exactly {count} {} between {} and {}, but {} arrived",
+            describe_message_expectation(expectation),
+            step_start,
+            deadline,
+            in_window.len()
+        );
+        return Ok(Some(failure(scenario, step, expected, world.now(), seen)));
+    }
+
+    let found = world.run_until_or(deadline, |world| world.log()[first_index.min(world.log().len())..].iter().any(fits))?;
+    if found {
+        let index = (first_index..world.log().len())
+            .find(|&index| fits(&world.log()[index]))
+            .unwrap_or(first_index);
+        window.first_index = index + 1;
+        return Ok(None);
+    }
+    let expected = format!(
+        "{} within {:?} (by {})",
+        describe_message_expectation(expectation),
+        expectation.within,
+        deadline
+    );
+    let seen = nearest_messages(world.log(), first_index, expectation);
+    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
+/// The messages most worth showing next to a failed message expectation:
+/// those on matching topics in the window, else anything in the window,
+/// else the latest messages on matching topics before it.
+fn nearest_messages(log: &[LoggedMessage], first_index: usize, expectation: &MessageExpectation) -> Vec<String> {
+    let on_topic = |message: &&LoggedMessage| hilt_firmware::mqtt::topic::filter_matches(&expectation.filter, &message.topic);
+    let window = &log[first_index.min(log.len())..];
+    let mut chosen: Vec<&LoggedMessage> = window.iter().filter(on_topic).take(SHOWN_IN_REPORT).collect();
+    let mut note = None;
+    if chosen.is_empty() {
+        chosen = window.iter().take(SHOWN_IN_REPORT).collect();
+        if !chosen.is_empty() {
+            note = Some("(no message on a matching topic in the window; these arrived in it)".to_owned());
+        }
+    }
+    if chosen.is_empty() {
+        let earlier: Vec<&LoggedMessage> = log[..first_index.min(log.len())].iter().filter(on_topic).collect();
+        let skip = earlier.len().saturating_sub(SHOWN_IN_REPORT);
+        chosen = earlier.into_iter().skip(skip).collect();
+        if !chosen.is_empty() {
+            note = Some("(nothing arrived in the window; the latest earlier messages on matching topics)".to_owned());
+        }
+    }
+    let mut seen: Vec<String> = note.into_iter().collect();
+    seen.extend(chosen.iter().map(|message| message.describe()));
+    seen
+}
+
+fn expect_led(
+    world: &mut World,
+    scenario: &Scenario,
+    step: &Step,
+    expectation: &LedExpectation,
+) -> Result<Option<Failure>, HarnessError> {
+    let led = &expectation.led;
+    let Some(line) = world.led_history(&led.device, &led.part) else {
+        return Err(HarnessError::Build {
+            device: led.device.clone(),
+            problems: format!("it has no LED named '{}'", led.part),
+        });
+    };
+    let step_start = world.now();
+    let wanted = if expectation.on { "on" } else { "off" };
+    let held = match expectation.timing {
+        LedTiming::Now => line.is_high() == expectation.on,
+        LedTiming::Within(duration) => {
+            let deadline = after(step_start, duration);
+            world.run_until_or(deadline, |_| {
+                line.is_high() == expectation.on
+                    || line
+                        .history()
+                        .iter()
+                        .any(|change| change.at >= step_start && change.high == expectation.on)
+            })?
+        }
+        LedTiming::For(duration) => {
+            let deadline = after(step_start, duration);
+            let was_right = line.is_high() == expectation.on;
+            world.run_until_or(deadline, |_| line.is_high() != expectation.on)?;
+            was_right && line.is_high() == expectation.on && world.now() >= deadline
+        }
+    };
+    if held {
+        return Ok(None);
+    }
+    let timing = match expectation.timing {
+        LedTiming::Now => "now".to_owned(),
+        LedTiming::Within(duration) => format!("within {duration:?}"),
+        LedTiming::For(duration) => format!("for {duration:?}"),
+    };
+    let expected = format!("LED {led} {wanted} {timing}");
+    let history = line.history();
+    let skip = history.len().saturating_sub(SHOWN_IN_REPORT);
+    let seen = history
+        .iter()
+        .skip(skip)
+        .map(|change| format!("{} {led} {}", format_time(change.at), if change.high { "on" } else { "off" }))
+        .collect();
+    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
+fn expect_pin(world: &World, scenario: &Scenario, step: &Step, expectation: &PinExpectation) -> Option<Failure> {
+    let pin = &expectation.pin;
+    let wanted = if expectation.high { "high" } else { "low" };
+    let Some(line) = world.pin_line(&pin.device, &pin.part) else {
+        return Some(failure(
+            scenario,
+            step,
+            format!("pin {pin} {wanted}, but the device has no such line"),
+            world.now(),
+            Vec::new(),
+        ));
+    };
+    if line.is_high() == expectation.high {
+        return None;
+    }
+    let history = line.history();
+    let skip = history.len().saturating_sub(SHOWN_IN_REPORT);
+    let seen = history
+        .iter()
+        .skip(skip)
+        .map(|change| format!("{} {pin} {}", format_time(change.at), if change.high { "high" } else { "low" }))
+        .collect();
+    Some(failure(scenario, step, format!("pin {pin} {wanted}"), world.now(), seen))
+}
+
+fn describe_message_expectation(expectation: &MessageExpectation) -> String {
+    let mut text = format!("a message on '{}'", expectation.filter);
+    match &expectation.body {
+        Some(PayloadMatch::Exact(payload)) => text.push_str(&format!(" with payload {}", quote_payload(payload.as_bytes()))),
+        Some(PayloadMatch::Json(json)) => text.push_str(&format!(" with JSON matching {json}")),
+        Some(PayloadMatch::Regex(regex)) => text.push_str(&format!(" with payload matching /{regex}/")),
+        None => {}
+    }
+    if let Some(qos) = expectation.qos {
+        text.push_str(&format!(", qos {qos}"));
+    }
+    if let Some(retain) = expectation.retain {
+        text.push_str(if retain { ", retained" } else { ", not retained" });
+    }
+    if let Some(tolerance) = expectation.tolerance {
+        text.push_str(&format!(" (tolerance {tolerance})"));
+    }
+    text
+}
+
+fn describe_step(kind: &StepKind) -> String {
+    match kind {
+        StepKind::Wait(duration) => format!("wait {duration:?}"),
+        StepKind::Press(part) => format!("press {part}"),
+        StepKind::Release(part) => format!("release {part}"),
+        StepKind::Click(part) => format!("click {part}"),
+        StepKind::Set(settings) => format!(
+            "set {}",
+            settings.iter().map(|s| format!("{}", s.target)).collect::<Vec<_>>().join(", ")
+        ),
+        StepKind::Publish(publish) => format!(
+            "publish {} {}",
+            publish.topic,
+            quote_payload(&publish.payload)
+        ),
+        StepKind::Expect(Expectation::Message(expectation)) => {
+            let mut text = format!("expect {}", describe_message_expectation(expectation));
+            if let Some(count) = expectation.count {
+                text = format!("expect {count} × {}", describe_message_expectation(expectation));
+            }
+            text
+        }
+        StepKind::Expect(Expectation::Led(expectation)) => {
+            format!("expect LED {} {}", expectation.led, if expectation.on { "on" } else { "off" })
+        }
+        StepKind::Expect(Expectation::Pin(expectation)) => {
+            format!("expect pin {} {}", expectation.pin, if expectation.high { "high" } else { "low" })
+        }
+    }
+}

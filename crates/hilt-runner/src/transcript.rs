@@ -1,0 +1,87 @@
+//! The record of a run: every message routed, every part and pin change,
+//! every firmware log line, each with its device time.
+//!
+//! Only device time appears here, never wall time, so two runs of the same
+//! file produce the same transcript byte for byte.
+
+use std::fmt::Write as _;
+
+use hilt_firmware::time::Instant;
+
+/// A message as published (by a device, the harness, or the broker on a
+/// device's behalf), with its true QoS and retain flag as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedMessage {
+    pub at: Instant,
+    /// Device name, `harness`, or `broker`.
+    pub source: String,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+}
+
+impl LoggedMessage {
+    /// One line: `12.500000s  blue -> blue/btn/0 qos0 "1"`.
+    pub fn describe(&self) -> String {
+        let retain = if self.retain { " retain" } else { "" };
+        format!(
+            "{} {} -> {} qos{}{} {}",
+            format_time(self.at),
+            self.source,
+            self.topic,
+            self.qos,
+            retain,
+            quote_payload(&self.payload)
+        )
+    }
+}
+
+/// Device time as `SSSSS.ffffffs`, padded so columns line up.
+pub fn format_time(at: Instant) -> String {
+    format!("{:>13}", at.to_string())
+}
+
+/// A payload shown as a quoted string with escapes, cut at 200 characters.
+pub fn quote_payload(payload: &[u8]) -> String {
+    const SHOWN: usize = 200;
+    let text = String::from_utf8_lossy(payload);
+    let mut shown: String = text.chars().take(SHOWN).collect();
+    if text.chars().count() > SHOWN {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+/// The lines of a run, in the order they happened.
+#[derive(Clone, Debug, Default)]
+pub struct Transcript {
+    lines: Vec<String>,
+}
+
+impl Transcript {
+    pub fn push(&mut self, at: Instant, what: impl std::fmt::Display) {
+        let mut line = format_time(at);
+        let _ = write!(line, " {what}");
+        self.lines.push(line);
+    }
+
+    /// A step header, not timed: `--- line 12: wait 2s`.
+    pub fn step(&mut self, at: Instant, line: usize, description: &str) {
+        self.lines.push(format!("{} --- line {line}: {description}", format_time(at)));
+    }
+
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// The whole transcript as text, one line per entry.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}

@@ -1,0 +1,309 @@
+//! The raw layer: scenario text read into marked-yaml nodes.
+//!
+//! Every node keeps the line and column it came from, so the validator can
+//! point at the exact place of each problem. This module also turns YAML
+//! syntax errors into diagnostics that say what to do, and rejects the YAML
+//! features a scenario has no use for (several documents, anchors, tags),
+//! since a file using them almost certainly does not mean what it says.
+
+use std::path::Path;
+
+use marked_yaml::loader::DuplicateKeyInner;
+use marked_yaml::types::MarkedScalarNode;
+use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::ScanError;
+
+use crate::{Diagnostic, Location};
+
+/// Reads scenario text into a node tree whose top level is a mapping.
+pub(crate) fn read(file: &Path, text: &str) -> Result<Node, Diagnostic> {
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        // Records which scalars were quoted, which `json:` needs.
+        .prevent_coercion(true)
+        .toplevel_mapping();
+    let root = marked_yaml::parse_yaml_with_options(0, text, options)
+        .map_err(|error| load_error(file, text, &error))?;
+    check_single_document(file, text)?;
+    Ok(root)
+}
+
+fn load_error(file: &Path, text: &str, error: &LoadError) -> Diagnostic {
+    match error {
+        LoadError::TopLevelMustBeMapping(marker) | LoadError::TopLevelMustBeSequence(marker) => {
+            Diagnostic::new(
+                file,
+                marker_location(Some(marker)),
+                "a scenario file is a YAML map with keys such as name, devices and steps; \
+                 this one's top level is not a map",
+            )
+        }
+        LoadError::UnexpectedAnchor(marker) => Diagnostic::new(
+            file,
+            marker_location(Some(marker)),
+            "YAML anchors and aliases (&name, *name) are not supported in scenario files; \
+             write the value out in full",
+        ),
+        LoadError::MappingKeyMustBeScalar(marker) => Diagnostic::new(
+            file,
+            marker_location(Some(marker)),
+            "a map key must be plain text, not a map or a list",
+        ),
+        LoadError::UnexpectedTag(marker) => Diagnostic::new(
+            file,
+            marker_location(Some(marker)),
+            "YAML tags such as !!str are not supported in scenario files; \
+             quote a value to keep it as text",
+        ),
+        LoadError::DuplicateKey(inner) => {
+            let DuplicateKeyInner { prev_key, key } = inner.as_ref();
+            let first = scalar_location(prev_key);
+            Diagnostic::new(
+                file,
+                scalar_location(key),
+                format!(
+                    "duplicate key '{}' (first given at line {}, column {}); keep only one",
+                    key.as_str(),
+                    first.line,
+                    first.column
+                ),
+            )
+        }
+        LoadError::ScanError(_, scan_error) => scan_diagnostic(file, text, scan_error),
+    }
+}
+
+/// A YAML syntax error, reworded to say what to do where the wording of the
+/// YAML parser is known to puzzle people.
+fn scan_diagnostic(file: &Path, text: &str, error: &ScanError) -> Diagnostic {
+    let marker = error.marker();
+    let mut location = Location {
+        line: marker.line(),
+        column: marker.col() + 1,
+    };
+    let info = error.info();
+    let advice = if info.contains("tab") {
+        // The parser points just past the tab; point at the tab itself.
+        if let Some(column) = first_tab_column(text, location.line) {
+            location.column = column;
+        }
+        "a tab is used for indentation; YAML indents with spaces only, so replace the tab with spaces"
+            .to_string()
+    } else {
+        match info {
+            "mapping values are not allowed in this context" => {
+                "unexpected ':' here; check this line's indentation, \
+                 or quote a value that contains ': '"
+                    .to_string()
+            }
+            "while scanning a quoted scalar, found unexpected end of stream" => {
+                "quoted text that is never closed; add the closing quote".to_string()
+            }
+            "while parsing a quoted scalar, found unknown escape character" => {
+                "unknown escape in double-quoted text; write \\\\ for a backslash, \
+                 or use single quotes (no escapes), as for regexes like '^\\d+$'"
+                    .to_string()
+            }
+            "while parsing a block mapping, did not find expected key" => {
+                "expected a `key: value` line here; check this line's indentation".to_string()
+            }
+            "while parsing a block collection, did not find expected '-' indicator" => {
+                "expected a list item (`- ...`) here; check this line's indentation".to_string()
+            }
+            "block sequence entries are not allowed in this context" => {
+                "a list item (`- `) cannot start here; put the list on the lines below its key"
+                    .to_string()
+            }
+            "simple key expect ':'" => {
+                "expected ':' after a key; a map entry is written `key: value`".to_string()
+            }
+            "while parsing a flow mapping, did not find expected ',' or '}'" => {
+                "a `{ ... }` map is not closed, or lacks a ',' between entries".to_string()
+            }
+            "while parsing a flow sequence, expected ',' or ']'" => {
+                "a `[ ... ]` list is not closed, or lacks a ',' between items".to_string()
+            }
+            "invalid indentation" | "invalid indentation in flow construct" => {
+                "invalid indentation; line this up with the other keys of its map".to_string()
+            }
+            other => format!("{other}; check the YAML syntax here"),
+        }
+    };
+    Diagnostic::new(file, location, format!("invalid YAML: {advice}"))
+}
+
+/// The 1-based column of the first tab in the leading whitespace of a line.
+fn first_tab_column(text: &str, line: usize) -> Option<usize> {
+    let line_text = text.lines().nth(line.checked_sub(1)?)?;
+    line_text
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .position(|c| c == '\t')
+        .map(|index| index + 1)
+}
+
+/// marked-yaml reads only the first YAML document and ignores the rest, so
+/// this second pass over the events finds a second document or trailing
+/// garbage, which would otherwise be silently dropped.
+fn check_single_document(file: &Path, text: &str) -> Result<(), Diagnostic> {
+    let mut parser = Parser::new_from_str(text);
+    let mut documents = 0usize;
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => return Ok(()),
+            Ok((Event::DocumentStart, marker)) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(Diagnostic::new(
+                        file,
+                        Location {
+                            line: marker.line(),
+                            column: marker.col() + 1,
+                        },
+                        "a second YAML document starts here, but a scenario file holds one; \
+                         remove the `---` and what follows, or move it to a file of its own",
+                    ));
+                }
+            }
+            Ok(_) => {}
+            Err(error) => return Err(scan_diagnostic(file, text, &error)),
+        }
+    }
+}
+
+/// The location of a marker, or 1:1 when marked-yaml has none (it always
+/// has one for parsed nodes; this keeps the validator panic-free regardless).
+pub(crate) fn marker_location(marker: Option<&Marker>) -> Location {
+    marker.map_or(Location { line: 1, column: 1 }, |marker| Location {
+        line: marker.line(),
+        column: marker.column(),
+    })
+}
+
+pub(crate) fn scalar_location(scalar: &MarkedScalarNode) -> Location {
+    marker_location(scalar.span().start())
+}
+
+/// Where a node starts, as a user would point at it.
+///
+/// For a block mapping marked-yaml records where the parser noticed the
+/// mapping (after the first key's colon), so the first key's position is
+/// used when it comes earlier.
+pub(crate) fn location(node: &Node) -> Location {
+    let start = marker_location(node.span().start());
+    match node {
+        Node::Mapping(mapping) => mapping
+            .keys()
+            .next()
+            .map(scalar_location)
+            .map_or(start, |first_key| first_key.min(start)),
+        _ => start,
+    }
+}
+
+/// The character index (not byte index) where a node starts, as [`location`].
+pub(crate) fn start_character(node: &Node) -> Option<usize> {
+    let start = node.span().start().map(Marker::character);
+    match node {
+        Node::Mapping(mapping) => {
+            let first_key = mapping
+                .keys()
+                .next()
+                .and_then(|key| key.span().start())
+                .map(Marker::character);
+            match (start, first_key) {
+                (Some(start), Some(first_key)) => Some(start.min(first_key)),
+                (start, first_key) => start.or(first_key),
+            }
+        }
+        _ => start,
+    }
+}
+
+/// A short description of a node for "expected X, got Y" messages.
+pub(crate) fn describe(node: &Node) -> String {
+    match node {
+        Node::Mapping(_) => "a map".to_string(),
+        Node::Sequence(_) => "a list".to_string(),
+        Node::Scalar(scalar) if scalar.as_str().is_empty() && scalar.may_coerce() => {
+            "nothing".to_string()
+        }
+        Node::Scalar(scalar) => quote(scalar.as_str()),
+    }
+}
+
+/// Quotes user text for a message, shortened and on one line.
+pub(crate) fn quote(text: &str) -> String {
+    const LONGEST: usize = 40;
+    let mut shown: String = text.chars().take(LONGEST).collect();
+    if text.chars().count() > LONGEST {
+        shown.push('…');
+    }
+    let shown = shown.escape_debug().to_string();
+    format!("'{shown}'")
+}
+
+/// Maps character indexes to lines and columns, for places marked-yaml
+/// does not record, such as the `-` that starts a step.
+#[derive(Debug)]
+pub(crate) struct CharacterIndex {
+    characters: Vec<char>,
+    /// The character index where each line starts.
+    line_starts: Vec<usize>,
+}
+
+impl CharacterIndex {
+    pub(crate) fn new(text: &str) -> Self {
+        let characters: Vec<char> = text.chars().collect();
+        let mut line_starts = vec![0];
+        for (index, character) in characters.iter().enumerate() {
+            if *character == '\n' {
+                line_starts.push(index + 1);
+            }
+        }
+        CharacterIndex {
+            characters,
+            line_starts,
+        }
+    }
+
+    pub(crate) fn location(&self, index: usize) -> Location {
+        let line = self.line_starts.partition_point(|start| *start <= index);
+        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        Location {
+            line: line.max(1),
+            column: index.saturating_sub(line_start) + 1,
+        }
+    }
+
+    /// The `- ` list marker before `index`, skipping blanks and line breaks.
+    pub(crate) fn dash_before(&self, index: usize) -> Option<Location> {
+        let before = self.characters.get(..index)?;
+        let position = before.iter().rposition(|c| !c.is_whitespace())?;
+        (before[position] == '-').then(|| self.location(position))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn character_index_lines_and_columns() {
+        let index = CharacterIndex::new("ab\n- x: 1\n-\n  y: 2\n");
+        assert_eq!(index.location(0), Location { line: 1, column: 1 });
+        assert_eq!(index.location(4), Location { line: 2, column: 2 });
+        assert_eq!(index.dash_before(5), Some(Location { line: 2, column: 1 }));
+        // `y` is at character 14; its dash is on the line before.
+        assert_eq!(index.dash_before(14), Some(Location { line: 3, column: 1 }));
+        assert_eq!(index.dash_before(1), None);
+        assert_eq!(index.dash_before(1000), None);
+    }
+
+    #[test]
+    fn quotes_are_short_and_single_line() {
+        assert_eq!(quote("a\nb"), "'a\\nb'");
+        assert_eq!(quote(&"x".repeat(50)), format!("'{}…'", "x".repeat(40)));
+    }
+}
