@@ -333,7 +333,9 @@ where
     ///
     /// This is only meaningful right after
     /// [`start_conversion`](Self::start_conversion), with no other bus
-    /// traffic in between; an app that waits the returned time needs it not.
+    /// traffic in between. An app that waits the returned time does not
+    /// need it; one that wants to move on as soon as the sensor is done can
+    /// poll it.
     pub fn conversion_done(&mut self) -> Result<bool, Ds18b20Error<P::Error>> {
         Ok(self.bus.read_bit()?)
     }

@@ -4,17 +4,9 @@
 //! [`SimulatedApp`] (parse the device's `config:`, then build the app on a
 //! [`Board`] of simulated parts) and add it to a [`Registry`].
 //!
-//! ```ignore
-//! struct MyApp;
-//! impl SimulatedApp for MyApp {
-//!     type Config = MyConfig;
-//!     fn parts(&self) -> Vec<PartDescription> { vec![PartDescription::new("led", PartKind::Led)] }
-//!     fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader) -> MyConfig { .. }
-//!     fn build(&self, config: MyConfig, board: &mut Board) -> Box<dyn Firmware> { .. }
-//! }
-//! let mut registry = Registry::with_bundled_apps();
-//! registry.register("my-app", MyApp);
-//! ```
+//! `crates/hilt-runner/tests/user_app.rs` is a complete example: a small
+//! doorbell app written against the firmware core, registered, and run
+//! against its own scenario folder from a `#[test]`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

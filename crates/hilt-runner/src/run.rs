@@ -260,7 +260,7 @@ fn expect_message(
             seen.push(format!("… and {} more", in_window.len() - SHOWN_IN_REPORT));
         }
         let expected = format!(
-            "exactly {count} {} between {} and {}, but {} arrived",
+            "exactly {count} message(s) {} between {} and {}, but {} arrived",
             describe_message_expectation(expectation),
             step_start,
             deadline,
@@ -278,7 +278,7 @@ fn expect_message(
         return Ok(None);
     }
     let expected = format!(
-        "{} within {:?} (by {})",
+        "a message {} within {:?} (by {})",
         describe_message_expectation(expectation),
         expectation.within,
         deadline
@@ -393,7 +393,7 @@ fn expect_pin(world: &World, scenario: &Scenario, step: &Step, expectation: &Pin
 }
 
 fn describe_message_expectation(expectation: &MessageExpectation) -> String {
-    let mut text = format!("a message on '{}'", expectation.filter);
+    let mut text = format!("on '{}'", expectation.filter);
     match &expectation.body {
         Some(PayloadMatch::Exact(payload)) => text.push_str(&format!(" with payload {}", quote_payload(payload.as_bytes()))),
         Some(PayloadMatch::Json(json)) => text.push_str(&format!(" with JSON matching {json}")),
@@ -412,6 +412,17 @@ fn describe_message_expectation(expectation: &MessageExpectation) -> String {
     text
 }
 
+/// `temperature = 22.5 °C`, `fault = none`, as the transcript shows a `set`.
+pub(crate) fn describe_part_value(value: &hilt_scenario::PartValue) -> String {
+    use hilt_scenario::PartValue;
+    match value {
+        PartValue::Temperature(celsius) => format!("temperature = {celsius} °C"),
+        PartValue::Lux(lux) => format!("lux = {lux}"),
+        PartValue::Fault(Some(fault)) => format!("fault = {fault}"),
+        PartValue::Fault(None) => "fault = none".to_owned(),
+    }
+}
+
 fn describe_step(kind: &StepKind) -> String {
     match kind {
         StepKind::Wait(duration) => format!("wait {duration:?}"),
@@ -420,7 +431,11 @@ fn describe_step(kind: &StepKind) -> String {
         StepKind::Click(part) => format!("click {part}"),
         StepKind::Set(settings) => format!(
             "set {}",
-            settings.iter().map(|s| format!("{}", s.target)).collect::<Vec<_>>().join(", ")
+            settings
+                .iter()
+                .map(|setting| format!("{}.{}", setting.target, describe_part_value(&setting.value)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         StepKind::Publish(publish) => format!(
             "publish {} {}",
@@ -428,11 +443,10 @@ fn describe_step(kind: &StepKind) -> String {
             quote_payload(&publish.payload)
         ),
         StepKind::Expect(Expectation::Message(expectation)) => {
-            let mut text = format!("expect {}", describe_message_expectation(expectation));
-            if let Some(count) = expectation.count {
-                text = format!("expect {count} × {}", describe_message_expectation(expectation));
+            match expectation.count {
+                Some(count) => format!("expect {count} message(s) {}", describe_message_expectation(expectation)),
+                None => format!("expect a message {}", describe_message_expectation(expectation)),
             }
-            text
         }
         StepKind::Expect(Expectation::Led(expectation)) => {
             format!("expect LED {} {}", expectation.led, if expectation.on { "on" } else { "off" })

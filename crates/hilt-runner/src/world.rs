@@ -360,12 +360,7 @@ impl World {
                 PartValue::Lux(_) => {}
             }
         }
-        let shown = match value {
-            PartValue::Temperature(celsius) => format!("temperature = {celsius} °C"),
-            PartValue::Lux(lux) => format!("lux = {lux}"),
-            PartValue::Fault(Some(fault)) => format!("fault = {fault}"),
-            PartValue::Fault(None) => "fault = none".to_owned(),
-        };
+        let shown = crate::run::describe_part_value(value);
         self.transcript.push(self.now, format!("{device}.{part} {shown}"));
     }
 

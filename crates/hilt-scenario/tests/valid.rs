@@ -126,7 +126,7 @@ fn thermometer_steps() {
     assert_eq!(
         settings,
         &vec![PartSetting {
-            target: part_ref("probe", "ds18b20", 25, 11),
+            target: part_ref("probe", "ds18b20", 25, 12),
             value: PartValue::Temperature(-10.5),
         }]
     );
@@ -158,7 +158,7 @@ fn thermometer_steps() {
     let StepKind::Expect(Expectation::Pin(pin)) = &steps[7].kind else {
         panic!("{:?}", steps[7].kind);
     };
-    assert_eq!(pin.pin, part_ref("probe", "gpio4", 32, 21));
+    assert_eq!(pin.pin, part_ref("probe", "gpio4", 32, 20));
     assert!(pin.high);
 }
 

@@ -212,7 +212,10 @@ enum Protocol {
     /// READ SCRATCHPAD: sending the scratchpad, then 1s.
     ReadScratchpad(Transmitter),
     /// WRITE SCRATCHPAD: receiving TH, TL and the configuration byte.
-    WriteScratchpad { receiver: Receiver, bytes_written: u8 },
+    WriteScratchpad {
+        receiver: Receiver,
+        bytes_written: u8,
+    },
     /// After CONVERT T, COPY SCRATCHPAD or RECALL E²: read slots answer 0
     /// until `until_nanos`, then 1.
     Busy { until_nanos: u64 },
@@ -552,10 +555,7 @@ impl OneWireSlave for Ds18b20Model {
             let bit = self.next_bit_to_send(at_nanos);
             let silent = self.fault == Some(Ds18b20Fault::PresenceOnly);
             if !bit && !silent {
-                self.pull_low = Some((
-                    at_nanos,
-                    at_nanos.saturating_add(timing::READ_ZERO_HOLD),
-                ));
+                self.pull_low = Some((at_nanos, at_nanos.saturating_add(timing::READ_ZERO_HOLD)));
             }
         }
     }
@@ -633,10 +633,15 @@ impl Ds18b20Handle {
         self.model.borrow().temperature_celsius
     }
 
-    /// Injects a fault, or clears it with `None`. The transaction in
-    /// progress is abandoned either way; the part waits for the next reset.
+    /// Injects a fault, or clears it with `None`. A change abandons the
+    /// transaction in progress and the part waits for the next reset;
+    /// setting the fault already in effect changes nothing, so a runner may
+    /// repeat it without disturbing, say, a firmware polling a conversion.
     pub fn set_fault(&self, fault: Option<Ds18b20Fault>) {
         let mut model = self.model.borrow_mut();
+        if model.fault == fault {
+            return;
+        }
         let now = model.clock.now_nanos();
         model.settle(now);
         model.fault = fault;

@@ -323,7 +323,10 @@ mod tests {
         assert_eq!(MasterPulse::from_low_time(micros(15)), MasterPulse::One);
         assert_eq!(MasterPulse::from_low_time(micros(60)), MasterPulse::Zero);
         assert_eq!(MasterPulse::from_low_time(micros(120)), MasterPulse::Zero);
-        assert_eq!(MasterPulse::from_low_time(micros(200)), MasterPulse::Invalid);
+        assert_eq!(
+            MasterPulse::from_low_time(micros(200)),
+            MasterPulse::Invalid
+        );
         assert_eq!(MasterPulse::from_low_time(micros(480)), MasterPulse::Reset);
         assert_eq!(MasterPulse::from_low_time(u64::MAX), MasterPulse::Reset);
     }
