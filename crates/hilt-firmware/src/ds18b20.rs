@@ -164,7 +164,7 @@ impl core::fmt::Display for Temperature {
         let magnitude = ten_thousandths.unsigned_abs();
         let (whole, mut fraction) = (magnitude / 10_000, magnitude % 10_000);
         let mut digits = 4;
-        while digits > 1 && fraction % 10 == 0 {
+        while digits > 1 && fraction.is_multiple_of(10) {
             fraction /= 10;
             digits -= 1;
         }

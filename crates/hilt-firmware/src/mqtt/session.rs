@@ -707,3 +707,238 @@ pub fn format_into<const N: usize>(arguments: core::fmt::Arguments<'_>) -> Optio
     out.write_fmt(arguments).ok()?;
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::format;
+    use std::string::String as StdString;
+
+    use super::*;
+    use crate::mqtt::codec::{ConnAck, Publish};
+
+    fn at(seconds: u64) -> Instant {
+        Instant::from_millis(seconds * 1_000)
+    }
+
+    /// Decodes every packet in the transmit buffer and empties it.
+    fn take_sent(session: &mut Session, mut each: impl FnMut(&Packet<'_>)) -> usize {
+        let bytes: Vec<u8, TRANSMIT_BUFFER_LEN> = Vec::from_slice(session.transmit_buffer()).unwrap();
+        session.consume_transmit(bytes.len());
+        let mut offset = 0;
+        let mut count = 0;
+        while offset < bytes.len() {
+            let (packet, length) = codec::decode(&bytes[offset..]).expect("the session only sends valid packets");
+            each(&packet);
+            offset += length;
+            count += 1;
+        }
+        count
+    }
+
+    fn connected_session(options: SessionOptions) -> Session {
+        let mut session = Session::new(options, at(0));
+        assert!(session.wants_link(at(0)));
+        session.link_up(at(0));
+        take_sent(&mut session, |_| {});
+        let event = session.handle_packet(
+            at(0),
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                return_code: 0,
+            }),
+        );
+        assert_eq!(event, SessionEvent::Connected { session_present: false });
+        session
+    }
+
+    #[test]
+    fn link_up_sends_connect_with_client_id_keepalive_and_will() {
+        let mut options = SessionOptions::new("probe-1");
+        options.keep_alive = Duration::from_secs(30);
+        options.will = Some(Will {
+            topic: String::try_from("status/probe-1").unwrap(),
+            payload: Vec::from_slice(b"offline").unwrap(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        });
+        let mut session = Session::new(options, at(0));
+        session.link_up(at(0));
+        let mut seen = false;
+        take_sent(&mut session, |packet| {
+            let Packet::Connect(connect) = packet else {
+                panic!("expected CONNECT, got {packet:?}");
+            };
+            assert_eq!(connect.client_id, "probe-1");
+            assert_eq!(connect.keep_alive_seconds, 30);
+            let will = connect.will.as_ref().unwrap();
+            assert_eq!((will.topic, will.payload, will.retain), ("status/probe-1", &b"offline"[..], true));
+            seen = true;
+        });
+        assert!(seen);
+        assert!(matches!(session.state(), SessionState::Connecting { .. }));
+    }
+
+    #[test]
+    fn subscriptions_are_sent_on_connect_and_again_after_reconnect() {
+        let mut session = connected_session(SessionOptions::new("blue"));
+        session.subscribe(at(0), "green/btn/0", QoS::AtMostOnce).unwrap();
+        let mut filters = 0;
+        take_sent(&mut session, |packet| {
+            if let Packet::Subscribe(subscribe) = packet {
+                assert_eq!(subscribe.filters.iter().next(), Some(("green/btn/0", QoS::AtMostOnce)));
+                filters += 1;
+            }
+        });
+        assert_eq!(filters, 1);
+
+        session.link_down(at(5));
+        assert!(!session.wants_link(at(5)));
+        assert!(session.wants_link(at(6)), "reconnects after the initial delay");
+        session.link_up(at(6));
+        take_sent(&mut session, |_| {});
+        session.handle_packet(at(6), &Packet::ConnAck(ConnAck { session_present: false, return_code: 0 }));
+        let mut resubscribed = 0;
+        take_sent(&mut session, |packet| {
+            if matches!(packet, Packet::Subscribe(_)) {
+                resubscribed += 1;
+            }
+        });
+        assert_eq!(resubscribed, 1);
+    }
+
+    #[test]
+    fn keepalive_pings_when_idle_and_drops_a_link_that_stays_silent() {
+        let mut options = SessionOptions::new("probe");
+        options.keep_alive = Duration::from_secs(60);
+        let mut session = connected_session(options);
+        assert_eq!(session.poll_at(), Some(at(60)));
+        session.poll(at(59));
+        assert_eq!(take_sent(&mut session, |_| {}), 0, "no ping before the keepalive");
+        session.poll(at(60));
+        let mut pings = 0;
+        take_sent(&mut session, |packet| pings += usize::from(*packet == Packet::PingReq));
+        assert_eq!(pings, 1);
+        session.handle_packet(at(60), &Packet::PingResp);
+        assert_eq!(session.poll_at(), Some(at(120)));
+
+        session.poll(at(120));
+        take_sent(&mut session, |_| {});
+        session.poll(at(179));
+        assert!(session.is_connected());
+        session.poll(at(180));
+        assert!(session.wants_close(), "no PINGRESP for a whole keepalive: the link is dead");
+    }
+
+    #[test]
+    fn reconnect_backoff_doubles_up_to_the_maximum() {
+        let mut session = Session::new(SessionOptions::new("probe"), at(0));
+        let mut now = at(0);
+        let mut delays = std::vec::Vec::new();
+        for _ in 0..8 {
+            assert!(session.wants_link(now));
+            session.link_down(now); // the attempt failed
+            let SessionState::Disconnected { retry_at } = session.state() else {
+                panic!("disconnected after a failed attempt");
+            };
+            delays.push((retry_at - now).as_secs());
+            now = retry_at;
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn qos0_needs_a_connection_but_qos1_is_queued_and_resent_with_dup() {
+        let mut session = Session::new(SessionOptions::new("probe"), at(0));
+        assert_eq!(
+            session.publish(at(0), "t", b"x", QoS::AtMostOnce, false),
+            Err(PublishError::NotConnected)
+        );
+        session.publish(at(0), "t", b"queued", QoS::AtLeastOnce, false).unwrap();
+        assert_eq!(session.queued_messages(), 1);
+        session.link_up(at(0));
+        take_sent(&mut session, |_| {});
+        session.handle_packet(at(0), &Packet::ConnAck(ConnAck { session_present: false, return_code: 0 }));
+        let mut first_id = None;
+        take_sent(&mut session, |packet| {
+            if let Packet::Publish(Publish { dup, packet_id, payload, .. }) = packet {
+                assert!(!dup);
+                assert_eq!(*payload, b"queued");
+                first_id = *packet_id;
+            }
+        });
+        assert!(first_id.is_some(), "sent on connect");
+
+        // The link dies before the PUBACK: the message goes again, marked DUP.
+        session.link_down(at(1));
+        session.link_up(at(2));
+        take_sent(&mut session, |_| {});
+        session.handle_packet(at(2), &Packet::ConnAck(ConnAck { session_present: true, return_code: 0 }));
+        let mut resent = None;
+        take_sent(&mut session, |packet| {
+            if let Packet::Publish(publish) = packet {
+                resent = Some((publish.dup, publish.packet_id));
+            }
+        });
+        assert_eq!(resent, Some((true, first_id)));
+        session.handle_packet(at(2), &Packet::PubAck(first_id.unwrap()));
+        assert_eq!(session.queued_messages(), 0);
+    }
+
+    #[test]
+    fn qos2_flow_both_ways_and_no_duplicate_delivery() {
+        let mut session = connected_session(SessionOptions::new("probe"));
+        // Outgoing: PUBLISH → PUBREC → PUBREL → PUBCOMP.
+        session.publish(at(0), "t", b"once", QoS::ExactlyOnce, false).unwrap();
+        let mut id = 0;
+        take_sent(&mut session, |packet| {
+            if let Packet::Publish(publish) = packet {
+                id = publish.packet_id.unwrap();
+            }
+        });
+        session.handle_packet(at(0), &Packet::PubRec(id));
+        let mut pubrel = false;
+        take_sent(&mut session, |packet| pubrel |= *packet == Packet::PubRel(id));
+        assert!(pubrel);
+        session.handle_packet(at(0), &Packet::PubComp(id));
+        assert_eq!(session.queued_messages(), 0);
+
+        // Incoming: the same QoS 2 packet id twice reaches the app once.
+        let incoming = Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "cmd",
+            packet_id: Some(7),
+            payload: b"go",
+        });
+        assert_eq!(session.handle_packet(at(1), &incoming), SessionEvent::Message);
+        assert_eq!(session.handle_packet(at(1), &incoming), SessionEvent::DuplicateMessage);
+        session.handle_packet(at(1), &Packet::PubRel(7));
+        let mut sent: std::vec::Vec<StdString> = std::vec::Vec::new();
+        take_sent(&mut session, |packet| sent.push(format!("{packet:?}")));
+        assert_eq!(sent.iter().filter(|p| p.starts_with("PubRec")).count(), 2);
+        assert_eq!(sent.iter().filter(|p| p.starts_with("PubComp")).count(), 1);
+    }
+
+    #[test]
+    fn a_refused_connection_closes_the_link_and_backs_off() {
+        let mut session = Session::new(SessionOptions::new("probe"), at(0));
+        session.link_up(at(0));
+        let event = session.handle_packet(at(0), &Packet::ConnAck(ConnAck { session_present: false, return_code: 5 }));
+        assert_eq!(event, SessionEvent::Refused { return_code: 5 });
+        assert!(session.wants_close());
+        session.link_down(at(0));
+        assert!(!session.wants_link(at(0)));
+    }
+
+    #[test]
+    fn a_broker_that_never_answers_connect_is_dropped_after_the_timeout() {
+        let mut session = Session::new(SessionOptions::new("probe"), at(0));
+        session.link_up(at(0));
+        session.poll(at(9));
+        assert!(!session.wants_close());
+        session.poll(at(10));
+        assert!(session.wants_close());
+    }
+}
