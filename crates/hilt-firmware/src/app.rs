@@ -118,7 +118,13 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// Publishes through the session at the current time.
-    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<(), PublishError> {
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), PublishError> {
         self.mqtt.publish(self.now, topic, payload, qos, retain)
     }
 
@@ -246,7 +252,11 @@ impl<A: App> Node<A> {
                 Err(error) => {
                     // Garbage from the broker: the stream cannot be trusted
                     // any more, so drop the link and start over.
-                    self.log.write(now, LogLevel::Error, format_args!("mqtt: bad packet from broker: {error}"));
+                    self.log.write(
+                        now,
+                        LogLevel::Error,
+                        format_args!("mqtt: bad packet from broker: {error}"),
+                    );
                     self.session.disconnect_after_protocol_error();
                     consumed = self.received.len();
                     break;
@@ -277,9 +287,10 @@ impl<A: App> Node<A> {
                     LogLevel::Warn,
                     format_args!("mqtt: broker rejected subscription (packet id {packet_id})"),
                 ),
-                (SessionEvent::ProtocolViolation, _) => {
-                    context.log(LogLevel::Error, format_args!("mqtt: unexpected packet from broker"))
-                }
+                (SessionEvent::ProtocolViolation, _) => context.log(
+                    LogLevel::Error,
+                    format_args!("mqtt: unexpected packet from broker"),
+                ),
                 _ => {}
             }
             consumed += length;

@@ -21,8 +21,8 @@
 
 pub mod app;
 pub mod apps;
-pub mod pins;
-pub mod time;
 pub mod ds18b20;
 pub mod mqtt;
 pub mod onewire;
+pub mod pins;
+pub mod time;

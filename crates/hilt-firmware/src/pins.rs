@@ -18,15 +18,30 @@ pub struct PinAssignment {
 }
 
 /// Push button, active low (pressed pulls the pin to ground), internal pull-up.
-pub const BUTTON: PinAssignment = PinAssignment { part: "button", gpio: 9 };
+pub const BUTTON: PinAssignment = PinAssignment {
+    part: "button",
+    gpio: 9,
+};
 /// LED through a resistor to ground; high is lit.
-pub const LED: PinAssignment = PinAssignment { part: "led", gpio: 4 };
+pub const LED: PinAssignment = PinAssignment {
+    part: "led",
+    gpio: 4,
+};
 /// 1-Wire data line of the DS18B20, open drain with a 4.7 kΩ pull-up.
-pub const ONE_WIRE: PinAssignment = PinAssignment { part: "ds18b20", gpio: 3 };
+pub const ONE_WIRE: PinAssignment = PinAssignment {
+    part: "ds18b20",
+    gpio: 3,
+};
 /// I2C data line of the TSL2591 light sensor.
-pub const I2C_SDA: PinAssignment = PinAssignment { part: "tsl2591.sda", gpio: 5 };
+pub const I2C_SDA: PinAssignment = PinAssignment {
+    part: "tsl2591.sda",
+    gpio: 5,
+};
 /// I2C clock line of the TSL2591 light sensor.
-pub const I2C_SCL: PinAssignment = PinAssignment { part: "tsl2591.scl", gpio: 6 };
+pub const I2C_SCL: PinAssignment = PinAssignment {
+    part: "tsl2591.scl",
+    gpio: 6,
+};
 
 /// Every assignment, for tools that check wiring against this map.
 pub const ALL: [PinAssignment; 5] = [BUTTON, LED, ONE_WIRE, I2C_SDA, I2C_SCL];

@@ -66,6 +66,11 @@ impl Sub<Instant> for Instant {
 impl core::fmt::Display for Instant {
     /// `12.345678s`: seconds since boot with microsecond precision.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }

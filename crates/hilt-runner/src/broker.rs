@@ -47,7 +47,9 @@ pub struct EmbeddedBroker {
 
 impl std::fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedBroker").field("address", &self.address).finish()
+        f.debug_struct("EmbeddedBroker")
+            .field("address", &self.address)
+            .finish()
     }
 }
 
@@ -143,7 +145,8 @@ fn try_connect(address: SocketAddr) -> std::io::Result<bool> {
         password: None,
     });
     let mut buffer = [0u8; 64];
-    let length = codec::encode(&connect, &mut buffer).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let length =
+        codec::encode(&connect, &mut buffer).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     stream.write_all(&buffer[..length])?;
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply)?;

@@ -39,7 +39,11 @@ impl SimulatedApp for ThermometerApp {
         vec![part(pins::ONE_WIRE.part, PartKind::Ds18b20)]
     }
 
-    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> ThermometerConfig {
+    fn parse_config(
+        &self,
+        device: &DeviceIdentity,
+        config: &mut ConfigReader<'_>,
+    ) -> ThermometerConfig {
         let mut parsed = ThermometerConfig::new(&device.client_id);
         parsed.unit = config.value("unit", Unit::Fahrenheit, |text| match text {
             "F" | "f" => Ok(Unit::Fahrenheit),
@@ -75,10 +79,14 @@ impl SimulatedApp for RemoteLedApp {
         ]
     }
 
-    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> RemoteLedConfig {
-        let peer = config.required("peer", String::new(), |text| topic_level(text));
+    fn parse_config(
+        &self,
+        device: &DeviceIdentity,
+        config: &mut ConfigReader<'_>,
+    ) -> RemoteLedConfig {
+        let peer = config.required("peer", String::new(), topic_level);
         let mut parsed = RemoteLedConfig::new(&device.client_id, &peer);
-        let name = config.value("name", device.name.clone(), |text| topic_level(text));
+        let name = config.value("name", device.name.clone(), topic_level);
         parsed.name = hilt_firmware::mqtt::session::truncated(&name);
         parsed.period = config.duration("period", parsed.period);
         parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
@@ -96,7 +104,9 @@ impl SimulatedApp for RemoteLedApp {
 /// A single topic level: no `/`, no wildcards, not empty.
 fn topic_level(text: &str) -> Result<String, String> {
     if text.is_empty() || text.contains(['/', '+', '#']) || text.len() > 64 {
-        return Err(format!("'{text}' must be one topic level (no '/', '+' or '#', at most 64 bytes)"));
+        return Err(format!(
+            "'{text}' must be one topic level (no '/', '+' or '#', at most 64 bytes)"
+        ));
     }
     Ok(text.to_owned())
 }

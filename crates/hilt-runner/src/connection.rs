@@ -24,9 +24,15 @@ pub type ConnectionId = usize;
 #[derive(Debug)]
 pub enum Inbound {
     /// One complete MQTT packet, as its raw bytes.
-    Packet { connection: ConnectionId, bytes: Vec<u8> },
+    Packet {
+        connection: ConnectionId,
+        bytes: Vec<u8>,
+    },
     /// The broker closed the connection, or it failed.
-    Closed { connection: ConnectionId, reason: String },
+    Closed {
+        connection: ConnectionId,
+        reason: String,
+    },
 }
 
 /// The channel every reader thread sends into.
@@ -133,7 +139,13 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
                 Ok((_, length)) => {
                     let bytes = pending[consumed..consumed + length].to_vec();
                     consumed += length;
-                    if sender.send(Inbound::Packet { connection: id, bytes }).is_err() {
+                    if sender
+                        .send(Inbound::Packet {
+                            connection: id,
+                            bytes,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -149,5 +161,8 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
         }
         pending.drain(..consumed);
     };
-    let _ = sender.send(Inbound::Closed { connection: id, reason });
+    let _ = sender.send(Inbound::Closed {
+        connection: id,
+        reason,
+    });
 }

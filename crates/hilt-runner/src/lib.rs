@@ -42,7 +42,10 @@ pub use run::{Failure, RunOutcome, Verdict, run_scenario};
 #[derive(Debug, thiserror::Error)]
 pub enum FindError {
     #[error("{path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}: no scenario files (*.yaml, *.yml) found")]
     Empty(PathBuf),
 }
@@ -85,7 +88,10 @@ fn collect_yaml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), FindError
     for entry in entries {
         if entry.is_dir() {
             collect_yaml(&entry, files)?;
-        } else if entry.extension().is_some_and(|extension| extension == "yaml" || extension == "yml") {
+        } else if entry
+            .extension()
+            .is_some_and(|extension| extension == "yaml" || extension == "yml")
+        {
             files.push(entry);
         }
     }
@@ -93,13 +99,19 @@ fn collect_yaml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), FindError
 }
 
 /// Loads and validates one scenario file against the apps of `registry`.
-pub fn load(path: &Path, registry: &Registry) -> Result<hilt_scenario::Scenario, hilt_scenario::Diagnostics> {
+pub fn load(
+    path: &Path,
+    registry: &Registry,
+) -> Result<hilt_scenario::Scenario, hilt_scenario::Diagnostics> {
     hilt_scenario::load(path, registry)
 }
 
 /// Validates every scenario under `paths`, then runs them one after another.
 /// Nothing runs if any file is invalid.
-pub fn run_paths<P: AsRef<Path>>(paths: &[P], registry: &Registry) -> Result<Vec<RunOutcome>, RunPathsError> {
+pub fn run_paths<P: AsRef<Path>>(
+    paths: &[P],
+    registry: &Registry,
+) -> Result<Vec<RunOutcome>, RunPathsError> {
     let files = scenario_files(paths)?;
     let mut scenarios = Vec::new();
     let mut problems = Vec::new();
@@ -112,7 +124,10 @@ pub fn run_paths<P: AsRef<Path>>(paths: &[P], registry: &Registry) -> Result<Vec
     if !problems.is_empty() {
         return Err(RunPathsError::Invalid(problems));
     }
-    Ok(scenarios.iter().map(|scenario| run_scenario(scenario, registry)).collect())
+    Ok(scenarios
+        .iter()
+        .map(|scenario| run_scenario(scenario, registry))
+        .collect())
 }
 
 /// Why [`run_paths`] ran nothing.

@@ -18,7 +18,10 @@ pub fn message_fits(expectation: &MessageExpectation, message: &LoggedMessage) -
     if expectation.qos.is_some_and(|qos| qos != message.qos) {
         return false;
     }
-    if expectation.retain.is_some_and(|retain| retain != message.retain) {
+    if expectation
+        .retain
+        .is_some_and(|retain| retain != message.retain)
+    {
         return false;
     }
     match &expectation.body {
@@ -28,10 +31,12 @@ pub fn message_fits(expectation: &MessageExpectation, message: &LoggedMessage) -
             Ok(text) => regex.is_match(text),
             Err(_) => false,
         },
-        Some(PayloadMatch::Json(expected)) => match serde_json::from_slice::<Value>(&message.payload) {
-            Ok(actual) => json_subset(expected, &actual, expectation.tolerance),
-            Err(_) => false,
-        },
+        Some(PayloadMatch::Json(expected)) => {
+            match serde_json::from_slice::<Value>(&message.payload) {
+                Ok(actual) => json_subset(expected, &actual, expectation.tolerance),
+                Err(_) => false,
+            }
+        }
     }
 }
 
@@ -79,7 +84,11 @@ mod tests {
     fn objects_match_as_subsets() {
         let actual = json!({"degrees": 72.5, "unit": "F", "extra": [1, 2]});
         assert!(json_subset(&json!({"unit": "F"}), &actual, None));
-        assert!(json_subset(&json!({"degrees": 72.5, "unit": "F"}), &actual, None));
+        assert!(json_subset(
+            &json!({"degrees": 72.5, "unit": "F"}),
+            &actual,
+            None
+        ));
         assert!(!json_subset(&json!({"unit": "C"}), &actual, None));
         assert!(!json_subset(&json!({"missing": 1}), &actual, None));
     }

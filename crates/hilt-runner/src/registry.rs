@@ -93,7 +93,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("apps", &self.apps.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Registry")
+            .field("apps", &self.apps.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -176,7 +178,11 @@ impl<'a> ConfigReader<'a> {
 
     /// The scalar text of `key`, if given; a non-scalar is a problem.
     pub fn text(&mut self, key: &str) -> Option<(&'a str, Location)> {
-        let index = self.config.entries.iter().position(|entry| entry.key == key)?;
+        let index = self
+            .config
+            .entries
+            .iter()
+            .position(|entry| entry.key == key)?;
         self.used[index] = true;
         match &self.config.entries[index].value {
             ConfigValue::Scalar { text, location } => Some((text.as_str(), *location)),
@@ -192,7 +198,12 @@ impl<'a> ConfigReader<'a> {
 
     /// Parses `key` with `parse`, or returns `default` when it is absent or
     /// wrong (a wrong value is recorded as a problem).
-    pub fn value<T>(&mut self, key: &str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+    pub fn value<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
         let Some((text, location)) = self.text(key) else {
             return default;
         };
@@ -209,7 +220,12 @@ impl<'a> ConfigReader<'a> {
     }
 
     /// A required key; its absence is a problem at the `config:` mapping.
-    pub fn required<T>(&mut self, key: &str, fallback: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+    pub fn required<T>(
+        &mut self,
+        key: &str,
+        fallback: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
         if !self.config.entries.iter().any(|entry| entry.key == key) {
             self.problems.push(ConfigProblem {
                 location: self.config.location,
@@ -222,11 +238,15 @@ impl<'a> ConfigReader<'a> {
 
     /// A duration such as `60s`, `500ms` or `1m30s`, greater than zero.
     pub fn duration(&mut self, key: &str, default: std::time::Duration) -> std::time::Duration {
-        self.value(key, default, |text| match hilt_scenario::duration::parse_duration(text) {
-            Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
-            Ok(duration) => Ok(duration),
-            Err(error) => Err(error.to_string()),
-        })
+        self.value(
+            key,
+            default,
+            |text| match hilt_scenario::duration::parse_duration(text) {
+                Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
+                Ok(duration) => Ok(duration),
+                Err(error) => Err(error.to_string()),
+            },
+        )
     }
 
     /// Records a problem the app found itself.
@@ -296,7 +316,10 @@ impl Board {
     }
 
     fn part(&self, name: &str) -> Option<&Part> {
-        self.parts.iter().find(|(part_name, _)| part_name == name).map(|(_, part)| part)
+        self.parts
+            .iter()
+            .find(|(part_name, _)| part_name == name)
+            .map(|(_, part)| part)
     }
 
     /// The push button at `pin`, and the input pin the firmware reads it by.
@@ -327,7 +350,11 @@ impl Board {
     /// A DS18B20 on a 1-Wire line at `pin`, and the open-drain pin the
     /// firmware's 1-Wire master drives.
     pub fn ds18b20(&mut self, pin: PinAssignment) -> OneWireMasterPin {
-        if let Some((_, line)) = self.one_wire_lines.iter().find(|(name, _)| name == pin.part) {
+        if let Some((_, line)) = self
+            .one_wire_lines
+            .iter()
+            .find(|(name, _)| name == pin.part)
+        {
             return line.master_pin();
         }
         let line = OneWireLine::new(self.clock.clone());
@@ -335,7 +362,8 @@ impl Board {
         self.ds18b20_serial = self.ds18b20_serial.wrapping_add(1);
         let master = line.master_pin();
         self.one_wire_lines.push((pin.part.to_owned(), line));
-        self.parts.push((pin.part.to_owned(), Part::Ds18b20(handle)));
+        self.parts
+            .push((pin.part.to_owned(), Part::Ds18b20(handle)));
         master
     }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use hilt_firmware::time::Instant;
 use hilt_scenario::{
-    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PayloadMatch, PinExpectation,
-    Scenario, Step, StepKind, TimeMode,
+    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PayloadMatch,
+    PinExpectation, Scenario, Step, StepKind, TimeMode,
 };
 
 use crate::broker::EmbeddedBroker;
@@ -87,9 +87,18 @@ impl RunOutcome {
     /// A one-paragraph report: `PASS`, or `FAIL`/`ERROR` with the details.
     pub fn report(&self) -> String {
         match &self.verdict {
-            Verdict::Passed => format!("PASS {} ({}; {} device time)\n", self.file.display(), self.name, self.device_time),
-            Verdict::Failed(failure) => format!("FAIL {} ({})\n{failure}", self.file.display(), self.name),
-            Verdict::Error(error) => format!("ERROR {} ({})\n  {error}\n", self.file.display(), self.name),
+            Verdict::Passed => format!(
+                "PASS {} ({}; {} device time)\n",
+                self.file.display(),
+                self.name,
+                self.device_time
+            ),
+            Verdict::Failed(failure) => {
+                format!("FAIL {} ({})\n{failure}", self.file.display(), self.name)
+            }
+            Verdict::Error(error) => {
+                format!("ERROR {} ({})\n  {error}\n", self.file.display(), self.name)
+            }
         }
     }
 }
@@ -106,7 +115,8 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
     };
     if scenario.time == TimeMode::Real {
         outcome.verdict = Verdict::Error(
-            "`time: real` is not supported yet by this version of hilt; use `time: virtual`".to_owned(),
+            "`time: real` is not supported yet by this version of hilt; use `time: virtual`"
+                .to_owned(),
         );
         return outcome;
     }
@@ -124,10 +134,13 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             }
         },
         BrokerChoice::External { host, port, url } => {
-            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port)).map(|mut a| a.next()) {
+            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
+                .map(|mut a| a.next())
+            {
                 Ok(Some(address)) => address,
                 _ => {
-                    outcome.verdict = Verdict::Error(format!("cannot resolve the broker address {url}"));
+                    outcome.verdict =
+                        Verdict::Error(format!("cannot resolve the broker address {url}"));
                     return outcome;
                 }
             }
@@ -190,19 +203,32 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             }
             StepKind::Set(settings) => {
                 for setting in settings {
-                    world.apply_part_value(&setting.target.device, &setting.target.part, &setting.value);
+                    world.apply_part_value(
+                        &setting.target.device,
+                        &setting.target.part,
+                        &setting.value,
+                    );
                 }
                 None
             }
             StepKind::Publish(publish) => {
-                world.harness_publish(&publish.topic, &publish.payload, publish.qos, publish.retain)?;
+                world.harness_publish(
+                    &publish.topic,
+                    &publish.payload,
+                    publish.qos,
+                    publish.retain,
+                )?;
                 None
             }
             StepKind::Expect(Expectation::Message(expectation)) => {
                 expect_message(world, scenario, step, expectation, &mut window)?
             }
-            StepKind::Expect(Expectation::Led(expectation)) => expect_led(world, scenario, step, expectation)?,
-            StepKind::Expect(Expectation::Pin(expectation)) => expect_pin(world, scenario, step, expectation),
+            StepKind::Expect(Expectation::Led(expectation)) => {
+                expect_led(world, scenario, step, expectation)?
+            }
+            StepKind::Expect(Expectation::Pin(expectation)) => {
+                expect_pin(world, scenario, step, expectation)
+            }
         };
         if let Some(failure) = failure {
             world
@@ -214,7 +240,13 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
     Ok(None)
 }
 
-fn failure(scenario: &Scenario, step: &Step, expected: String, at: Instant, seen: Vec<String>) -> Failure {
+fn failure(
+    scenario: &Scenario,
+    step: &Step,
+    expected: String,
+    at: Instant,
+    seen: Vec<String>,
+) -> Failure {
     Failure {
         file: scenario.file.clone(),
         line: step.location.line,
@@ -234,8 +266,13 @@ fn expect_message(
 ) -> Result<Option<Failure>, HarnessError> {
     let step_start = world.now();
     let deadline = after(step_start, expectation.within);
-    let first_index = if expectation.since_start { 0 } else { window.first_index };
-    let fits = |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
+    let first_index = if expectation.since_start {
+        0
+    } else {
+        window.first_index
+    };
+    let fits =
+        |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
 
     if let Some(count) = expectation.count {
         world.run_until(deadline)?;
@@ -269,7 +306,11 @@ fn expect_message(
         return Ok(Some(failure(scenario, step, expected, world.now(), seen)));
     }
 
-    let found = world.run_until_or(deadline, |world| world.log()[first_index.min(world.log().len())..].iter().any(fits))?;
+    let found = world.run_until_or(deadline, |world| {
+        world.log()[first_index.min(world.log().len())..]
+            .iter()
+            .any(fits)
+    })?;
     if found {
         let index = (first_index..world.log().len())
             .find(|&index| fits(&world.log()[index]))
@@ -290,23 +331,41 @@ fn expect_message(
 /// The messages most worth showing next to a failed message expectation:
 /// those on matching topics in the window, else anything in the window,
 /// else the latest messages on matching topics before it.
-fn nearest_messages(log: &[LoggedMessage], first_index: usize, expectation: &MessageExpectation) -> Vec<String> {
-    let on_topic = |message: &&LoggedMessage| hilt_firmware::mqtt::topic::filter_matches(&expectation.filter, &message.topic);
+fn nearest_messages(
+    log: &[LoggedMessage],
+    first_index: usize,
+    expectation: &MessageExpectation,
+) -> Vec<String> {
+    let on_topic = |message: &&LoggedMessage| {
+        hilt_firmware::mqtt::topic::filter_matches(&expectation.filter, &message.topic)
+    };
     let window = &log[first_index.min(log.len())..];
-    let mut chosen: Vec<&LoggedMessage> = window.iter().filter(on_topic).take(SHOWN_IN_REPORT).collect();
+    let mut chosen: Vec<&LoggedMessage> = window
+        .iter()
+        .filter(on_topic)
+        .take(SHOWN_IN_REPORT)
+        .collect();
     let mut note = None;
     if chosen.is_empty() {
         chosen = window.iter().take(SHOWN_IN_REPORT).collect();
         if !chosen.is_empty() {
-            note = Some("(no message on a matching topic in the window; these arrived in it)".to_owned());
+            note = Some(
+                "(no message on a matching topic in the window; these arrived in it)".to_owned(),
+            );
         }
     }
     if chosen.is_empty() {
-        let earlier: Vec<&LoggedMessage> = log[..first_index.min(log.len())].iter().filter(on_topic).collect();
+        let earlier: Vec<&LoggedMessage> = log[..first_index.min(log.len())]
+            .iter()
+            .filter(on_topic)
+            .collect();
         let skip = earlier.len().saturating_sub(SHOWN_IN_REPORT);
         chosen = earlier.into_iter().skip(skip).collect();
         if !chosen.is_empty() {
-            note = Some("(nothing arrived in the window; the latest earlier messages on matching topics)".to_owned());
+            note = Some(
+                "(nothing arrived in the window; the latest earlier messages on matching topics)"
+                    .to_owned(),
+            );
         }
     }
     let mut seen: Vec<String> = note.into_iter().collect();
@@ -362,12 +421,23 @@ fn expect_led(
     let seen = history
         .iter()
         .skip(skip)
-        .map(|change| format!("{} {led} {}", format_time(change.at), if change.high { "on" } else { "off" }))
+        .map(|change| {
+            format!(
+                "{} {led} {}",
+                format_time(change.at),
+                if change.high { "on" } else { "off" }
+            )
+        })
         .collect();
     Ok(Some(failure(scenario, step, expected, world.now(), seen)))
 }
 
-fn expect_pin(world: &World, scenario: &Scenario, step: &Step, expectation: &PinExpectation) -> Option<Failure> {
+fn expect_pin(
+    world: &World,
+    scenario: &Scenario,
+    step: &Step,
+    expectation: &PinExpectation,
+) -> Option<Failure> {
     let pin = &expectation.pin;
     let wanted = if expectation.high { "high" } else { "low" };
     let Some(line) = world.pin_line(&pin.device, &pin.part) else {
@@ -387,24 +457,45 @@ fn expect_pin(world: &World, scenario: &Scenario, step: &Step, expectation: &Pin
     let seen = history
         .iter()
         .skip(skip)
-        .map(|change| format!("{} {pin} {}", format_time(change.at), if change.high { "high" } else { "low" }))
+        .map(|change| {
+            format!(
+                "{} {pin} {}",
+                format_time(change.at),
+                if change.high { "high" } else { "low" }
+            )
+        })
         .collect();
-    Some(failure(scenario, step, format!("pin {pin} {wanted}"), world.now(), seen))
+    Some(failure(
+        scenario,
+        step,
+        format!("pin {pin} {wanted}"),
+        world.now(),
+        seen,
+    ))
 }
 
 fn describe_message_expectation(expectation: &MessageExpectation) -> String {
     let mut text = format!("on '{}'", expectation.filter);
     match &expectation.body {
-        Some(PayloadMatch::Exact(payload)) => text.push_str(&format!(" with payload {}", quote_payload(payload.as_bytes()))),
+        Some(PayloadMatch::Exact(payload)) => text.push_str(&format!(
+            " with payload {}",
+            quote_payload(payload.as_bytes())
+        )),
         Some(PayloadMatch::Json(json)) => text.push_str(&format!(" with JSON matching {json}")),
-        Some(PayloadMatch::Regex(regex)) => text.push_str(&format!(" with payload matching /{regex}/")),
+        Some(PayloadMatch::Regex(regex)) => {
+            text.push_str(&format!(" with payload matching /{regex}/"))
+        }
         None => {}
     }
     if let Some(qos) = expectation.qos {
         text.push_str(&format!(", qos {qos}"));
     }
     if let Some(retain) = expectation.retain {
-        text.push_str(if retain { ", retained" } else { ", not retained" });
+        text.push_str(if retain {
+            ", retained"
+        } else {
+            ", not retained"
+        });
     }
     if let Some(tolerance) = expectation.tolerance {
         text.push_str(&format!(" (tolerance {tolerance})"));
@@ -433,7 +524,11 @@ fn describe_step(kind: &StepKind) -> String {
             "set {}",
             settings
                 .iter()
-                .map(|setting| format!("{}.{}", setting.target, describe_part_value(&setting.value)))
+                .map(|setting| format!(
+                    "{}.{}",
+                    setting.target,
+                    describe_part_value(&setting.value)
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -442,17 +537,29 @@ fn describe_step(kind: &StepKind) -> String {
             publish.topic,
             quote_payload(&publish.payload)
         ),
-        StepKind::Expect(Expectation::Message(expectation)) => {
-            match expectation.count {
-                Some(count) => format!("expect {count} message(s) {}", describe_message_expectation(expectation)),
-                None => format!("expect a message {}", describe_message_expectation(expectation)),
-            }
-        }
+        StepKind::Expect(Expectation::Message(expectation)) => match expectation.count {
+            Some(count) => format!(
+                "expect {count} message(s) {}",
+                describe_message_expectation(expectation)
+            ),
+            None => format!(
+                "expect a message {}",
+                describe_message_expectation(expectation)
+            ),
+        },
         StepKind::Expect(Expectation::Led(expectation)) => {
-            format!("expect LED {} {}", expectation.led, if expectation.on { "on" } else { "off" })
+            format!(
+                "expect LED {} {}",
+                expectation.led,
+                if expectation.on { "on" } else { "off" }
+            )
         }
         StepKind::Expect(Expectation::Pin(expectation)) => {
-            format!("expect pin {} {}", expectation.pin, if expectation.high { "high" } else { "low" })
+            format!(
+                "expect pin {} {}",
+                expectation.pin,
+                if expectation.high { "high" } else { "low" }
+            )
         }
     }
 }

@@ -68,7 +68,10 @@ impl Transcript {
 
     /// A step header, not timed: `--- line 12: wait 2s`.
     pub fn step(&mut self, at: Instant, line: usize, description: &str) {
-        self.lines.push(format!("{} --- line {line}: {description}", format_time(at)));
+        self.lines.push(format!(
+            "{} --- line {line}: {description}",
+            format_time(at)
+        ));
     }
 
     pub fn lines(&self) -> &[String] {

@@ -30,7 +30,9 @@ use std::net::SocketAddr;
 use std::time::Duration as WallDuration;
 
 use hilt_firmware::app::Firmware;
-use hilt_firmware::mqtt::codec::{self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters};
+use hilt_firmware::mqtt::codec::{
+    self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
+};
 use hilt_firmware::mqtt::topic::filter_matches;
 use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{DeviceKind, PartValue};
@@ -64,7 +66,9 @@ pub enum HarnessError {
     HarnessDisconnected(String),
     #[error("cannot write to the broker: {0}")]
     Write(std::io::Error),
-    #[error("device '{device}' does not stop asking to run at {at}; its app returns a deadline that is not in the future")]
+    #[error(
+        "device '{device}' does not stop asking to run at {at}; its app returns a deadline that is not in the future"
+    )]
     Spinning { device: String, at: Instant },
     #[error("device '{device}' sent bytes that are not MQTT: {error}")]
     DeviceSentGarbage { device: String, error: String },
@@ -103,8 +107,12 @@ enum ReplyKind {
 impl std::fmt::Display for Awaited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Awaited::Reply { connection, kind, .. } => write!(f, "{kind:?} on connection {connection}"),
-            Awaited::Delivery { connection, topic, .. } => {
+            Awaited::Reply {
+                connection, kind, ..
+            } => write!(f, "{kind:?} on connection {connection}"),
+            Awaited::Delivery {
+                connection, topic, ..
+            } => {
                 write!(f, "delivery of '{topic}' on connection {connection}")
             }
         }
@@ -155,7 +163,9 @@ pub struct World {
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("World").field("now", &self.now).finish_non_exhaustive()
+        f.debug_struct("World")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
     }
 }
 
@@ -168,12 +178,12 @@ impl World {
         registry: &Registry,
     ) -> Result<World, HarnessError> {
         let mut hub = Hub::default();
-        let harness = hub
-            .connect(broker_address)
-            .map_err(|source| HarnessError::BrokerUnreachable {
-                address: broker_address,
-                source,
-            })?;
+        let harness =
+            hub.connect(broker_address)
+                .map_err(|source| HarnessError::BrokerUnreachable {
+                    address: broker_address,
+                    source,
+                })?;
         let mut world = World {
             now: Instant::BOOT,
             broker_address,
@@ -199,16 +209,17 @@ impl World {
                 name: device.name.clone(),
                 client_id: device.client_id.clone(),
             };
-            let firmware = registry
-                .build(app, &identity, config, &mut board)
-                .map_err(|problems| HarnessError::Build {
-                    device: device.name.clone(),
-                    problems: problems
-                        .iter()
-                        .map(|problem| format!("{}: {}", problem.location, problem.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                })?;
+            let firmware =
+                registry
+                    .build(app, &identity, config, &mut board)
+                    .map_err(|problems| HarnessError::Build {
+                        device: device.name.clone(),
+                        problems: problems
+                            .iter()
+                            .map(|problem| format!("{}: {}", problem.location, problem.message))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    })?;
             let line_cursors = vec![1; board.lines().len()];
             world.devices.push(SimulatedDevice {
                 name: device.name.clone(),
@@ -287,16 +298,27 @@ impl World {
     fn send_harness(&mut self, packet: &Packet<'_>) -> Result<(), HarnessError> {
         let mut buffer = vec![0u8; codec::encoded_len(packet)];
         let length = codec::encode(packet, &mut buffer).map_err(|error| {
-            HarnessError::Write(std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string()))
+            HarnessError::Write(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                error.to_string(),
+            ))
         })?;
-        self.harness.send(&buffer[..length]).map_err(HarnessError::Write)
+        self.harness
+            .send(&buffer[..length])
+            .map_err(HarnessError::Write)
     }
 
     // ----- the harness's own actions -----------------------------------------
 
     /// Publishes from the harness client (a `publish:` step) and waits until
     /// the broker has delivered it everywhere it must go.
-    pub fn harness_publish(&mut self, topic: &str, payload: &[u8], qos: u8, retain: bool) -> Result<(), HarnessError> {
+    pub fn harness_publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+    ) -> Result<(), HarnessError> {
         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_harness_packet_id());
         let harness_id = self.harness.id();
@@ -320,9 +342,15 @@ impl World {
         self.record_message(message);
         if qos == QoS::ExactlyOnce {
             // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP.
-            let pubrec_position = awaited
-                .iter()
-                .position(|a| matches!(a, Awaited::Reply { kind: ReplyKind::PubRec, .. }));
+            let pubrec_position = awaited.iter().position(|a| {
+                matches!(
+                    a,
+                    Awaited::Reply {
+                        kind: ReplyKind::PubRec,
+                        ..
+                    }
+                )
+            });
             if let Some(position) = pubrec_position {
                 let pubrec = awaited.remove(position);
                 self.await_all(vec![pubrec])?;
@@ -343,7 +371,12 @@ impl World {
         let Some(device_state) = self.devices.iter().find(|d| d.name == device) else {
             return;
         };
-        let Some((_, part_state)) = device_state.board.parts().iter().find(|(name, _)| name == part) else {
+        let Some((_, part_state)) = device_state
+            .board
+            .parts()
+            .iter()
+            .find(|(name, _)| name == part)
+        else {
             return;
         };
         if let (Part::Ds18b20(handle), value) = (part_state, value) {
@@ -361,7 +394,8 @@ impl World {
             }
         }
         let shown = crate::run::describe_part_value(value);
-        self.transcript.push(self.now, format!("{device}.{part} {shown}"));
+        self.transcript
+            .push(self.now, format!("{device}.{part} {shown}"));
     }
 
     /// Presses or releases a device's button.
@@ -369,8 +403,17 @@ impl World {
         let now = self.now;
         if let Some(device_state) = self.devices.iter_mut().find(|d| d.name == device) {
             device_state.clock.advance_to(now);
-            if let Some((_, Part::Button(button))) = device_state.board.parts().iter().find(|(name, _)| name == part) {
-                if pressed { button.press() } else { button.release() }
+            if let Some((_, Part::Button(button))) = device_state
+                .board
+                .parts()
+                .iter()
+                .find(|(name, _)| name == part)
+            {
+                if pressed {
+                    button.press()
+                } else {
+                    button.release()
+                }
             }
         }
         let verb = if pressed { "pressed" } else { "released" };
@@ -380,7 +423,12 @@ impl World {
     /// Whether a device's LED is lit at `at` (from its line's history).
     pub fn led_history(&self, device: &str, part: &str) -> Option<hilt_sim::gpio::PinLine> {
         let device_state = self.devices.iter().find(|d| d.name == device)?;
-        match device_state.board.parts().iter().find(|(name, _)| name == part)? {
+        match device_state
+            .board
+            .parts()
+            .iter()
+            .find(|(name, _)| name == part)?
+        {
             (_, Part::Led(led)) => Some(led.line().clone()),
             _ => None,
         }
@@ -449,7 +497,9 @@ impl World {
     /// Runs every device with work at `self.now` until none has any.
     fn run_instant(&mut self) -> Result<(), HarnessError> {
         for _ in 0..MAX_ROUNDS_PER_INSTANT {
-            let due: Vec<usize> = (0..self.devices.len()).filter(|&index| self.is_due(index)).collect();
+            let due: Vec<usize> = (0..self.devices.len())
+                .filter(|&index| self.is_due(index))
+                .collect();
             if due.is_empty() {
                 return Ok(());
             }
@@ -457,9 +507,15 @@ impl World {
                 self.run_device(index)?;
             }
         }
-        let spinning = (0..self.devices.len()).find(|&index| self.is_due(index)).unwrap_or(0);
+        let spinning = (0..self.devices.len())
+            .find(|&index| self.is_due(index))
+            .unwrap_or(0);
         Err(HarnessError::Spinning {
-            device: self.devices.get(spinning).map(|d| d.name.clone()).unwrap_or_default(),
+            device: self
+                .devices
+                .get(spinning)
+                .map(|d| d.name.clone())
+                .unwrap_or_default(),
             at: self.now,
         })
     }
@@ -505,7 +561,8 @@ impl World {
         if device.link.is_none() && device.firmware.wants_link(device_now) {
             match self.hub.connect(self.broker_address) {
                 Ok(connection) => {
-                    self.endpoints.insert(connection.id(), Endpoint::Device(index));
+                    self.endpoints
+                        .insert(connection.id(), Endpoint::Device(index));
                     let device = &mut self.devices[index];
                     device.link = Some(connection);
                     device.firmware.link_up(device_now);
@@ -516,8 +573,10 @@ impl World {
                     let device = &mut self.devices[index];
                     device.firmware.link_down(device_now);
                     let name = device.name.clone();
-                    self.transcript
-                        .push(device_now, format!("{name} cannot reach the broker: {}", error.kind()));
+                    self.transcript.push(
+                        device_now,
+                        format!("{name} cannot reach the broker: {}", error.kind()),
+                    );
                 }
             }
         }
@@ -541,8 +600,10 @@ impl World {
     fn transcribe_device_output(&mut self, index: usize) {
         let device = &mut self.devices[index];
         while let Some(line) = device.firmware.pop_log() {
-            self.transcript
-                .push(line.at, format!("{} log {}: {}", device.name, line.level.as_str(), line.text));
+            self.transcript.push(
+                line.at,
+                format!("{} log {}: {}", device.name, line.level.as_str(), line.text),
+            );
         }
         for (line_index, line) in device.board.lines().iter().enumerate() {
             let cursor = &mut device.line_cursors[line_index];
@@ -562,15 +623,18 @@ impl World {
                 match &part {
                     Some((name, true)) => {
                         let state = if change.high { "on" } else { "off" };
-                        self.transcript.push(change.at, format!("{}.{name} {state}", device.name));
+                        self.transcript
+                            .push(change.at, format!("{}.{name} {state}", device.name));
                     }
                     // Button changes are the harness's own actions, already
                     // in the transcript.
                     Some((_, false)) => {}
                     None => {
                         let level = if change.high { "high" } else { "low" };
-                        self.transcript
-                            .push(change.at, format!("{}.gpio{} {level}", device.name, line.gpio()));
+                        self.transcript.push(
+                            change.at,
+                            format!("{}.gpio{} {level}", device.name, line.gpio()),
+                        );
                     }
                 }
             }
@@ -593,9 +657,11 @@ impl World {
         let at = device.clock.now();
         let mut offset = 0;
         while offset < bytes.len() {
-            let (packet, length) = codec::decode(&bytes[offset..]).map_err(|error| HarnessError::DeviceSentGarbage {
-                device: self.devices[index].name.clone(),
-                error: error.to_string(),
+            let (packet, length) = codec::decode(&bytes[offset..]).map_err(|error| {
+                HarnessError::DeviceSentGarbage {
+                    device: self.devices[index].name.clone(),
+                    error: error.to_string(),
+                }
             })?;
             let awaited = self.packet_consequences(index, connection_id, at, &packet);
             let packet_bytes = &bytes[offset..offset + length];
@@ -664,9 +730,14 @@ impl World {
             }
             Packet::PubRel(id) => reply(ReplyKind::PubComp, Some(*id)),
             Packet::Subscribe(subscribe) => {
-                let filters: Vec<String> = subscribe.filters.iter().map(|(filter, _)| filter.to_owned()).collect();
+                let filters: Vec<String> = subscribe
+                    .filters
+                    .iter()
+                    .map(|(filter, _)| filter.to_owned())
+                    .collect();
                 let name = self.devices[index].name.clone();
-                self.transcript.push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
+                self.transcript
+                    .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
                 let mut awaited = reply(ReplyKind::SubAck, Some(subscribe.packet_id));
                 awaited.extend(self.retained_deliveries(connection, &filters));
                 let known = self.subscriptions.entry(connection).or_default();
@@ -699,7 +770,12 @@ impl World {
     }
 
     /// The acknowledgement and deliveries a PUBLISH from `from` must cause.
-    fn publish_consequences(&self, from: ConnectionId, message: &LoggedMessage, packet_id: Option<u16>) -> Vec<Awaited> {
+    fn publish_consequences(
+        &self,
+        from: ConnectionId,
+        message: &LoggedMessage,
+        packet_id: Option<u16>,
+    ) -> Vec<Awaited> {
         let mut awaited = Vec::new();
         match message.qos {
             1 => awaited.push(Awaited::Reply {
@@ -715,7 +791,10 @@ impl World {
             _ => {}
         }
         for (connection, filters) in &self.subscriptions {
-            if filters.iter().any(|filter| filter_matches(filter, &message.topic)) {
+            if filters
+                .iter()
+                .any(|filter| filter_matches(filter, &message.topic))
+            {
                 awaited.push(Awaited::Delivery {
                     connection: *connection,
                     topic: message.topic.clone(),
@@ -752,7 +831,8 @@ impl World {
                 );
             }
         }
-        self.transcript.push(message.at, describe_without_time(&message));
+        self.transcript
+            .push(message.at, describe_without_time(&message));
         self.log.push(message);
     }
 
@@ -765,7 +845,11 @@ impl World {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
                 return Err(HarnessError::BrokerSilent {
                     timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: awaited.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    waiting_for: awaited
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             };
             self.route_inbound(inbound, &mut awaited)?;
@@ -778,13 +862,18 @@ impl World {
         Ok(())
     }
 
-    fn route_inbound(&mut self, inbound: Inbound, awaited: &mut Vec<Awaited>) -> Result<(), HarnessError> {
+    fn route_inbound(
+        &mut self,
+        inbound: Inbound,
+        awaited: &mut Vec<Awaited>,
+    ) -> Result<(), HarnessError> {
         match inbound {
             Inbound::Packet { connection, bytes } => {
                 let Ok((packet, _)) = codec::decode(&bytes) else {
                     return Ok(());
                 };
-                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet)) {
+                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
+                {
                     awaited.remove(position);
                 } else if let (Some(Endpoint::Harness), Packet::Publish(publish)) =
                     (self.endpoints.get(&connection), &packet)
@@ -815,7 +904,9 @@ impl World {
             Inbound::Closed { connection, reason } => {
                 awaited.retain(|a| !matches!(a, Awaited::Reply { connection: c, .. } | Awaited::Delivery { connection: c, .. } if *c == connection));
                 match self.endpoints.get(&connection).copied() {
-                    Some(Endpoint::Harness) => return Err(HarnessError::HarnessDisconnected(reason)),
+                    Some(Endpoint::Harness) => {
+                        return Err(HarnessError::HarnessDisconnected(reason));
+                    }
                     Some(Endpoint::Device(index)) => {
                         let at = self.devices[index].clock.now().max(self.now);
                         self.close_device_link(index, at, &format!("loses its link: {reason}"));
@@ -856,7 +947,9 @@ fn fulfils(awaited: &Awaited, connection: ConnectionId, packet: &Packet<'_>) -> 
             payload,
         } => match packet {
             Packet::Publish(publish) => {
-                *expected == connection && publish.topic == topic && publish.payload == payload.as_slice()
+                *expected == connection
+                    && publish.topic == topic
+                    && publish.payload == payload.as_slice()
             }
             _ => false,
         },

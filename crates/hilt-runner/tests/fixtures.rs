@@ -8,7 +8,9 @@ use rstest::rstest;
 
 fn relative(path: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_owned())
 }
 
 /// The line each failing fixture's failing step is on, written in the file
@@ -24,23 +26,35 @@ fn declared_failing_line(text: &str) -> usize {
 fn failing_fixture_fails_with_a_report(#[files("tests/fixtures/failing/*.yaml")] path: PathBuf) {
     let registry = Registry::with_bundled_apps();
     let text = std::fs::read_to_string(&path).unwrap();
-    let scenario = hilt_scenario::parse(&relative(&path), &text, &registry).unwrap_or_else(|d| panic!("{d}"));
+    let scenario =
+        hilt_scenario::parse(&relative(&path), &text, &registry).unwrap_or_else(|d| panic!("{d}"));
     let outcome = hilt_runner::run_scenario(&scenario, &registry);
     let Verdict::Failed(failure) = &outcome.verdict else {
         panic!("expected a failure, got {}", outcome.report());
     };
-    assert_eq!(failure.line, declared_failing_line(&text), "{}", outcome.report());
+    assert_eq!(
+        failure.line,
+        declared_failing_line(&text),
+        "{}",
+        outcome.report()
+    );
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
     insta::assert_snapshot!(format!("failing__{name}"), outcome.report());
 }
 
 #[rstest]
-fn invalid_fixture_is_rejected_with_line_and_column(#[files("tests/fixtures/invalid/*.yaml")] path: PathBuf) {
+fn invalid_fixture_is_rejected_with_line_and_column(
+    #[files("tests/fixtures/invalid/*.yaml")] path: PathBuf,
+) {
     let registry = Registry::with_bundled_apps();
     let text = std::fs::read_to_string(&path).unwrap();
-    let diagnostics = hilt_scenario::parse(&relative(&path), &text, &registry).expect_err("the file must be rejected");
+    let diagnostics = hilt_scenario::parse(&relative(&path), &text, &registry)
+        .expect_err("the file must be rejected");
     for diagnostic in &diagnostics.0 {
-        assert!(diagnostic.location.line > 0 && diagnostic.location.column > 0, "{diagnostic}");
+        assert!(
+            diagnostic.location.line > 0 && diagnostic.location.column > 0,
+            "{diagnostic}"
+        );
     }
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
     insta::assert_snapshot!(format!("invalid__{name}"), diagnostics.to_string());

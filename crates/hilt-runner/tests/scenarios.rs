@@ -13,24 +13,36 @@ use rstest::rstest;
 fn snapshot_name(path: &Path) -> String {
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
     let relative = path.strip_prefix(&scenarios).unwrap_or(path);
-    relative.with_extension("").to_string_lossy().replace(['/', '\\'], "__")
+    relative
+        .with_extension("")
+        .to_string_lossy()
+        .replace(['/', '\\'], "__")
 }
 
 /// Runs `path` with its path relative to the repository root, so reports
 /// and snapshots do not depend on where the checkout lives.
 fn run_bundled(path: &Path) -> hilt_runner::RunOutcome {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let relative: PathBuf = path.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned());
+    let relative: PathBuf = path
+        .strip_prefix(&root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_owned());
     let registry = Registry::with_bundled_apps();
     let text = std::fs::read_to_string(path).expect("scenario file readable");
-    let scenario = hilt_scenario::parse(&relative, &text, &registry).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+    let scenario = hilt_scenario::parse(&relative, &text, &registry)
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
     hilt_runner::run_scenario(&scenario, &registry)
 }
 
 #[rstest]
 fn bundled_scenario_passes(#[files("../../scenarios/**/*.yaml")] path: PathBuf) {
     let outcome = run_bundled(&path);
-    assert!(matches!(outcome.verdict, Verdict::Passed), "{}\n{}", outcome.report(), outcome.transcript.render());
+    assert!(
+        matches!(outcome.verdict, Verdict::Passed),
+        "{}\n{}",
+        outcome.report(),
+        outcome.transcript.render()
+    );
     insta::assert_snapshot!(snapshot_name(&path), outcome.transcript.render());
 }
 
@@ -41,14 +53,19 @@ fn two_runs_of_the_same_file_give_identical_transcripts() {
         let first = run_bundled(&root.join(file));
         let second = run_bundled(&root.join(file));
         assert!(first.passed(), "{}", first.report());
-        assert_eq!(first.transcript.render(), second.transcript.render(), "{file}");
+        assert_eq!(
+            first.transcript.render(),
+            second.transcript.render(),
+            "{file}"
+        );
         assert_eq!(first.messages, second.messages, "{file}");
     }
 }
 
 #[test]
 fn a_day_of_thermometer_readings_is_1440_messages() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/thermometer/thermometer_day.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/thermometer/thermometer_day.yaml");
     let outcome = run_bundled(&path);
     assert!(outcome.passed(), "{}", outcome.report());
     let readings = outcome

@@ -40,7 +40,10 @@ impl<B: InputPin, L: OutputPin> App for Doorbell<B, L> {
             b"on" => self.light.set_high(),
             b"off" => self.light.set_low(),
             _ => {
-                context.log(LogLevel::Warn, format_args!("doorbell: ignored {:?}", message.payload));
+                context.log(
+                    LogLevel::Warn,
+                    format_args!("doorbell: ignored {:?}", message.payload),
+                );
                 Ok(())
             }
         };
@@ -67,8 +70,14 @@ impl SimulatedApp for DoorbellApp {
 
     fn parts(&self) -> Vec<PartDescription> {
         vec![
-            PartDescription { name: "button".into(), kind: PartKind::Button },
-            PartDescription { name: "led".into(), kind: PartKind::Led },
+            PartDescription {
+                name: "button".into(),
+                kind: PartKind::Button,
+            },
+            PartDescription {
+                name: "led".into(),
+                kind: PartKind::Led,
+            },
         ]
     }
 
@@ -95,7 +104,8 @@ fn my_scenarios_pass() {
     let mut registry = Registry::with_bundled_apps();
     registry.register("doorbell", DoorbellApp);
     let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/user_scenarios");
-    let outcomes = hilt_runner::run_paths(&[folder], &registry).unwrap_or_else(|error| panic!("{error}"));
+    let outcomes =
+        hilt_runner::run_paths(&[folder], &registry).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(outcomes.len(), 1);
     for outcome in &outcomes {
         assert!(outcome.passed(), "{}", outcome.report());

@@ -46,7 +46,11 @@ pub enum BrokerChoice {
     /// The in-process broker the runner starts (rumqttd).
     Embedded,
     /// A broker already running elsewhere, e.g. `mqtt://127.0.0.1:1883`.
-    External { url: String, host: String, port: u16 },
+    External {
+        url: String,
+        host: String,
+        port: u16,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -88,8 +92,14 @@ pub struct ConfigEntry {
 #[derive(Clone, Debug)]
 pub enum ConfigValue {
     /// A scalar as written (numbers, booleans and strings are all text here).
-    Scalar { text: String, location: Location },
-    Sequence { items: Vec<ConfigValue>, location: Location },
+    Scalar {
+        text: String,
+        location: Location,
+    },
+    Sequence {
+        items: Vec<ConfigValue>,
+        location: Location,
+    },
     Mapping(ConfigMap),
 }
 

@@ -75,14 +75,18 @@ impl Diagnostics {
         Diagnostics(diagnostics)
     }
 
+    /// The diagnostics in order of place.
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }
 
+    /// How many problems were found.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Never true for diagnostics returned by [`parse`](crate::parse) or
+    /// [`load`](crate::load); there for completeness next to `len`.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

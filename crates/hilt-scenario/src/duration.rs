@@ -37,16 +37,16 @@ pub enum DurationError {
     #[error("it is empty; write a number with a unit, like 2s")]
     Empty,
     /// A leading `-`.
-    #[error("durations cannot be negative")]
+    #[error("durations cannot be negative; write a time from now, like 2s")]
     Negative,
     /// A number other than 0 with no unit after it.
     #[error("'{number}' has no unit; write it with one, like {number}s or {number}ms")]
     MissingUnit { number: String },
     /// A unit (or other text) with no number in front of it.
-    #[error("expected a number before '{found}'")]
+    #[error("expected a number before '{found}'; write a number with a unit, like 2s")]
     MissingNumber { found: String },
     /// A unit that is not one of `h`, `m`, `s`, `ms`, `us`.
-    #[error("unknown unit '{unit}'; use h, m, s, ms or us")]
+    #[error("unknown unit '{unit}'; use h, m, s, ms or us, as in 1m30s")]
     UnknownUnit { unit: String },
     /// A character that has no place in a duration, such as a space.
     #[error("unexpected {found:?}; write a duration without spaces, like 1m30s")]
@@ -55,10 +55,10 @@ pub enum DurationError {
     #[error("'{unit}' is out of order; give each unit once, largest first, like 1h30m")]
     UnitOrder { unit: String },
     /// A fraction that does not come out as whole nanoseconds.
-    #[error("it is finer than one nanosecond")]
+    #[error("it is finer than one nanosecond; round it")]
     TooFine,
     /// More than about 584 years.
-    #[error("it is too long")]
+    #[error("it is too long (more than 584 years)")]
     Overflow,
 }
 
@@ -166,7 +166,7 @@ fn nanoseconds(whole: &str, fraction: &str, unit: u128) -> Result<u128, Duration
             .bytes()
             .fold(0, |acc, digit| acc * 10 + u128::from(digit - b'0'));
         let scaled = digits * unit;
-        if scaled % scale != 0 {
+        if !scaled.is_multiple_of(scale) {
             return Err(DurationError::TooFine);
         }
         total = total
@@ -296,8 +296,14 @@ mod tests {
                 unit: "sec".to_string(),
             }),
         );
-        check("1m 30s", Err(DurationError::UnexpectedCharacter { found: ' ' }));
-        check("+1s", Err(DurationError::UnexpectedCharacter { found: '+' }));
+        check(
+            "1m 30s",
+            Err(DurationError::UnexpectedCharacter { found: ' ' }),
+        );
+        check(
+            "+1s",
+            Err(DurationError::UnexpectedCharacter { found: '+' }),
+        );
         check(
             "30s1m",
             Err(DurationError::UnitOrder {
@@ -310,26 +316,47 @@ mod tests {
                 unit: "m".to_string(),
             }),
         );
-        check("99999999999999999999999999999999999999999h", Err(DurationError::Overflow));
+        check(
+            "99999999999999999999999999999999999999999h",
+            Err(DurationError::Overflow),
+        );
         check("9999999999999999999h", Err(DurationError::Overflow));
     }
 
     #[test]
     fn no_panic_on_odd_text() {
-        for text in ["..", ".", "1.", "1..s", "µ", "1µ", "1é", "٣s", "1s\n", "\u{0}", "1.5.5s"] {
+        for text in [
+            "..", ".", "1.", "1..s", "µ", "1µ", "1é", "٣s", "1s\n", "\u{0}", "1.5.5s",
+        ] {
             let _ = parse_duration(text);
         }
     }
 
     #[test]
     fn format_reads_back() {
-        for text in ["0s", "250us", "500ms", "2s", "1m", "1h", "24h", "1m30s", "1h1m1s1ms1us", "1.5us", "2s0.001us"] {
+        for text in [
+            "0s",
+            "250us",
+            "500ms",
+            "2s",
+            "1m",
+            "1h",
+            "24h",
+            "1m30s",
+            "1h1m1s1ms1us",
+            "1.5us",
+            "2s0.001us",
+        ] {
             let duration = match parse_duration(text) {
                 Ok(duration) => duration,
                 Err(error) => panic!("{text}: {error}"),
             };
             let written = format_duration(duration);
-            assert_eq!(parse_duration(&written), Ok(duration), "{text} written as {written}");
+            assert_eq!(
+                parse_duration(&written),
+                Ok(duration),
+                "{text} written as {written}"
+            );
         }
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(1_500)), "1s500ms");

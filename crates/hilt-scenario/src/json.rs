@@ -161,7 +161,12 @@ mod tests {
 
     #[test]
     fn values_json_cannot_carry() {
-        for yaml in ["json: .inf", "json: [.nan]", "json: 99999999999999999999", "json: 1e999"] {
+        for yaml in [
+            "json: .inf",
+            "json: [.nan]",
+            "json: 99999999999999999999",
+            "json: 1e999",
+        ] {
             let problem = convert_text(yaml).err();
             assert!(problem.is_some(), "{yaml}");
         }

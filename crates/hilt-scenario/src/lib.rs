@@ -58,7 +58,11 @@ pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, Diagnostics>
         // Everything before the bad byte is valid UTF-8, so this is exact.
         let before = String::from_utf8_lossy(valid);
         let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map_or(0, |last| last.chars().count())
+            + 1;
         Diagnostics(vec![Diagnostic::new(
             path,
             Location { line, column },

@@ -97,6 +97,10 @@ fn scan_diagnostic(file: &Path, text: &str, error: &ScanError) -> Diagnostic {
                  or quote a value that contains ': '"
                     .to_string()
             }
+            "invalid indentation in quoted scalar" => {
+                "quoted text runs on into the next lines; check that it has its closing quote"
+                    .to_string()
+            }
             "while scanning a quoted scalar, found unexpected end of stream" => {
                 "quoted text that is never closed; add the closing quote".to_string()
             }
@@ -224,7 +228,9 @@ pub(crate) fn start_character(node: &Node) -> Option<usize> {
 /// A short description of a node for "expected X, got Y" messages.
 pub(crate) fn describe(node: &Node) -> String {
     match node {
+        Node::Mapping(mapping) if mapping.is_empty() => "an empty map".to_string(),
         Node::Mapping(_) => "a map".to_string(),
+        Node::Sequence(sequence) if sequence.is_empty() => "an empty list".to_string(),
         Node::Sequence(_) => "a list".to_string(),
         Node::Scalar(scalar) if scalar.as_str().is_empty() && scalar.may_coerce() => {
             "nothing".to_string()
@@ -270,7 +276,11 @@ impl CharacterIndex {
 
     pub(crate) fn location(&self, index: usize) -> Location {
         let line = self.line_starts.partition_point(|start| *start <= index);
-        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let line_start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
         Location {
             line: line.max(1),
             column: index.saturating_sub(line_start) + 1,

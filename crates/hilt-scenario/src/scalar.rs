@@ -73,8 +73,7 @@ pub(crate) fn is_core_decimal_float(text: &str) -> bool {
 /// `.inf`, `-.Inf`, `.NAN` and the like, which JSON cannot carry.
 pub(crate) fn is_core_infinity_or_nan(text: &str) -> bool {
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    matches!(unsigned, ".inf" | ".Inf" | ".INF")
-        || matches!(text, ".nan" | ".NaN" | ".NAN")
+    matches!(unsigned, ".inf" | ".Inf" | ".INF") || matches!(text, ".nan" | ".NaN" | ".NAN")
 }
 
 /// A finite decimal number, as used for temperatures, lux and tolerances.
@@ -91,10 +90,15 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for good in ["0", "-1", "+2", "22.5", "-10.5", ".5", "5.", "1e3", "1.5E-2", "-0.0"] {
+        for good in [
+            "0", "-1", "+2", "22.5", "-10.5", ".5", "5.", "1e3", "1.5E-2", "-0.0",
+        ] {
             assert!(decimal_number(good).is_some(), "{good}");
         }
-        for bad in ["", ".", "-", "e3", "1e", "1e+", "0x10", "inf", ".inf", "NaN", "1_000", " 1", "1 ", "1e999", "22.5C"] {
+        for bad in [
+            "", ".", "-", "e3", "1e", "1e+", "0x10", "inf", ".inf", "NaN", "1_000", " 1", "1 ",
+            "1e999", "22.5C",
+        ] {
             assert_eq!(decimal_number(bad), None, "{bad}");
         }
     }

@@ -15,7 +15,12 @@ pub(crate) fn did_you_mean<'a>(
     candidates
         .into_iter()
         .filter(|candidate| *candidate != word)
-        .map(|candidate| (edit_distance(&word_lower, &candidate.to_lowercase()), candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&word_lower, &candidate.to_lowercase()),
+                candidate,
+            )
+        })
         .filter(|(distance, candidate)| {
             *distance <= allowed && *distance < word_len.max(candidate.chars().count())
         })
@@ -55,7 +60,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    const TOP: [&str; 7] = ["name", "about", "time", "seed", "broker", "devices", "steps"];
+    const TOP: [&str; 7] = [
+        "name", "about", "time", "seed", "broker", "devices", "steps",
+    ];
 
     #[test]
     fn close_misspellings_are_suggested() {

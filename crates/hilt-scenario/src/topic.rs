@@ -21,7 +21,9 @@ pub enum TopicError {
     #[error("a topic cannot contain the NUL character")]
     Nul,
     /// A `+` or `#` in a topic name; wildcards only make sense in filters.
-    #[error("a topic name cannot contain the wildcard '{wildcard}'; wildcards are for expect filters")]
+    #[error(
+        "a topic name cannot contain the wildcard '{wildcard}'; wildcards are for expect filters"
+    )]
     WildcardInName { wildcard: char },
     /// `#` not alone in the last level, as in `a/#/b` or `a/b#`.
     #[error("'#' must be the whole last level, like a/#")]
@@ -98,7 +100,17 @@ mod tests {
 
     #[test]
     fn filters() {
-        for good in ["#", "+", "a/#", "a/+/b", "+/+", "/+", "+/#", "devices/+/temperature/degrees", "a"] {
+        for good in [
+            "#",
+            "+",
+            "a/#",
+            "a/+/b",
+            "+/+",
+            "/+",
+            "+/#",
+            "devices/+/temperature/degrees",
+            "a",
+        ] {
             assert_eq!(validate_filter(good), Ok(()), "{good}");
         }
         assert_eq!(validate_filter(""), Err(TopicError::Empty));

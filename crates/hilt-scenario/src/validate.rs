@@ -22,21 +22,34 @@ use crate::suggest::did_you_mean;
 use crate::topic::{validate_filter, validate_topic_name};
 use crate::{
     BrokerChoice, Catalog, ConfigEntry, ConfigMap, ConfigValue, Device, DeviceKind, Diagnostic,
-    Diagnostics, Expectation, LedExpectation, LedTiming, Location, MessageExpectation, PartDescription,
-    PartKind, PartRef, PartSetting, PartValue, PayloadMatch, PinExpectation, PublishAction,
-    Scenario, Step, StepKind, TimeMode,
+    Diagnostics, Expectation, LedExpectation, LedTiming, Location, MessageExpectation,
+    PartDescription, PartKind, PartRef, PartSetting, PartValue, PayloadMatch, PinExpectation,
+    PublishAction, Scenario, Step, StepKind, TimeMode,
 };
 
-const TOP_LEVEL_KEYS: &[&str] = &["name", "about", "time", "seed", "broker", "devices", "steps"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "name", "about", "time", "seed", "broker", "devices", "steps",
+];
 const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"];
 const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id"];
 /// The steps this version runs, in the order the language page lists them.
-const SUPPORTED_STEPS: &[&str] = &["wait", "press", "release", "click", "set", "publish", "expect"];
+const SUPPORTED_STEPS: &[&str] = &[
+    "wait", "press", "release", "click", "set", "publish", "expect",
+];
 /// Steps of the language that this version recognises but cannot run yet.
 const UNSUPPORTED_STEPS: &[&str] = &["broker", "network", "reboot"];
 const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain"];
 const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
-    "topic", "payload", "json", "matches", "qos", "retain", "count", "within", "since", "tolerance",
+    "topic",
+    "payload",
+    "json",
+    "matches",
+    "qos",
+    "retain",
+    "count",
+    "within",
+    "since",
+    "tolerance",
 ];
 const LED_EXPECTATION_KEYS: &[&str] = &["led", "is", "within", "for"];
 const PIN_EXPECTATION_KEYS: &[&str] = &["pin", "level"];
@@ -110,7 +123,10 @@ impl Validator<'_> {
     fn scenario(&mut self, root: &Node) -> Option<Scenario> {
         let root_location = location(root);
         let Some(map) = root.as_mapping() else {
-            self.error(root_location, "a scenario file is a YAML map with keys such as name, devices and steps");
+            self.error(
+                root_location,
+                "a scenario file is a YAML map with keys such as name, devices and steps",
+            );
             return None;
         };
         self.unknown_keys(map, TOP_LEVEL_KEYS, "at the top level");
@@ -126,17 +142,21 @@ impl Validator<'_> {
             }
         };
         let about = match map.get_node("about") {
-            Some(node) => self.text(node, "about").map(|text| Some(text).filter(|text| !text.is_empty())),
+            Some(node) => self
+                .text(node, "about")
+                .map(|text| Some(text).filter(|text| !text.is_empty())),
             None => Some(None),
         };
         let time = match map.get_node("time") {
-            Some(node) => self.choice(node, "time", &["virtual", "real"]).map(|choice| {
-                if choice == "real" {
-                    TimeMode::Real
-                } else {
-                    TimeMode::Virtual
-                }
-            }),
+            Some(node) => self
+                .choice(node, "time", &["virtual", "real"])
+                .map(|choice| {
+                    if choice == "real" {
+                        TimeMode::Real
+                    } else {
+                        TimeMode::Virtual
+                    }
+                }),
             None => Some(TimeMode::Virtual),
         };
         let seed = match map.get_node("seed") {
@@ -172,7 +192,7 @@ impl Validator<'_> {
         };
 
         if time == Some(TimeMode::Virtual) {
-            self.check_virtual_time(map, broker.as_ref());
+            self.check_virtual_time(map);
         }
 
         Some(Scenario {
@@ -187,23 +207,15 @@ impl Validator<'_> {
         })
     }
 
-    /// Virtual time is simulated inside hilt, so anything hilt does not run
-    /// (an external device or broker) cannot follow it.
-    fn check_virtual_time(&mut self, map: &MarkedMappingNode, broker: Option<&BrokerChoice>) {
-        let explicit = map.get_node("time").is_some();
-        let how = if explicit {
+    /// Virtual time is simulated inside hilt, so a device hilt does not run
+    /// cannot follow it. (An external broker can: it only relays messages,
+    /// and the runner supports it under virtual time.)
+    fn check_virtual_time(&mut self, map: &MarkedMappingNode) {
+        let how = if map.get_node("time").is_some() {
             "change `time: virtual` to `time: real`"
         } else {
             "add `time: real` at the top level"
         };
-        if let (Some(BrokerChoice::External { .. }), Some(node)) = (broker, map.get_node("broker")) {
-            self.error(
-                location(node),
-                format!(
-                    "an external broker runs on wall-clock time and cannot follow virtual time; {how}"
-                ),
-            );
-        }
         let external: Vec<(String, Location)> = map
             .get_mapping("devices")
             .map(|devices| {
@@ -284,7 +296,10 @@ impl Validator<'_> {
         };
         if map.is_empty() {
             self.devices_readable = false;
-            self.error(location(node), "`devices` is empty; a scenario needs at least one device");
+            self.error(
+                location(node),
+                "`devices` is empty; a scenario needs at least one device",
+            );
             return None;
         }
         let mut devices = Vec::new();
@@ -295,11 +310,10 @@ impl Validator<'_> {
                 None => failed = true,
             }
         }
-        if failed {
-            return None;
-        }
+        // Among the devices that are fine, so one bad device does not hide
+        // a clash between two others.
         self.check_unique_client_ids(map, &devices);
-        Some(devices)
+        (!failed).then_some(devices)
     }
 
     fn device(&mut self, name_key: &MarkedScalarNode, body: &Node) -> Option<Device> {
@@ -349,7 +363,11 @@ impl Validator<'_> {
                         ),
                     );
                 } else if !EXTERNAL_DEVICE_KEYS.contains(&key_text) {
-                    self.unknown_key(key, EXTERNAL_DEVICE_KEYS, &format!("in external device '{name}'"));
+                    self.unknown_key(
+                        key,
+                        EXTERNAL_DEVICE_KEYS,
+                        &format!("in external device '{name}'"),
+                    );
                 }
             }
         } else {
@@ -441,14 +459,22 @@ impl Validator<'_> {
         false
     }
 
-    fn client_id(&mut self, map: &MarkedMappingNode, name: &str, name_at: Location) -> Option<String> {
+    fn client_id(
+        &mut self,
+        map: &MarkedMappingNode,
+        name: &str,
+        name_at: Location,
+    ) -> Option<String> {
         match map.get_node("client_id") {
             Some(node) => {
                 let id = self.text(node, "client_id")?;
                 match client_id_problem(&id) {
                     None => Some(id),
                     Some(problem) => {
-                        self.error(location(node), format!("client_id {} {problem}", quote(&id)));
+                        self.error(
+                            location(node),
+                            format!("client_id {} {problem}", quote(&id)),
+                        );
                         None
                     }
                 }
@@ -510,7 +536,11 @@ impl Validator<'_> {
             .unwrap_or_default();
         self.error(
             location(node),
-            format!("unknown app {}; {hint}{}", quote(&app), self.known_apps_text()),
+            format!(
+                "unknown app {}; {hint}{}",
+                quote(&app),
+                self.known_apps_text()
+            ),
         );
         None
     }
@@ -646,7 +676,13 @@ impl Validator<'_> {
                 location: part_at,
             };
             for (property, value) in properties.iter() {
-                match self.part_setting(&target, kind, property.as_str(), scalar_location(property), value) {
+                match self.part_setting(
+                    &target,
+                    kind,
+                    property.as_str(),
+                    scalar_location(property),
+                    value,
+                ) {
                     Some(setting) => settings.push(setting),
                     None => failed = true,
                 }
@@ -668,10 +704,16 @@ impl Validator<'_> {
         if let Some(found) = parts.iter().find(|description| description.name == part) {
             return Some(found.kind);
         }
-        let hint = did_you_mean(part, parts.iter().map(|description| description.name.as_str()))
-            .map(|close| format!("did you mean '{close}'? "))
-            .unwrap_or_default();
-        let names: Vec<&str> = parts.iter().map(|description| description.name.as_str()).collect();
+        let hint = did_you_mean(
+            part,
+            parts.iter().map(|description| description.name.as_str()),
+        )
+        .map(|close| format!("did you mean '{close}'? "))
+        .unwrap_or_default();
+        let names: Vec<&str> = parts
+            .iter()
+            .map(|description| description.name.as_str())
+            .collect();
         self.error(
             at,
             format!(
@@ -688,12 +730,26 @@ impl Validator<'_> {
     /// Resolves `device` and `part` for a step, or reports why it cannot be.
     /// `None` without a problem means the device's app is unknown, which
     /// was reported at the device.
-    fn resolve(&mut self, device_name: &str, part: &str, at: Location, step: &str) -> Option<(PartRef, PartKind)> {
+    fn resolve(
+        &mut self,
+        device_name: &str,
+        part: &str,
+        at: Location,
+        step: &str,
+    ) -> Option<(PartRef, PartKind)> {
         if !self.devices_readable {
             return None;
         }
-        let Some(index) = self.devices.iter().position(|device| device.name == device_name) else {
-            let names: Vec<&str> = self.devices.iter().map(|device| device.name.as_str()).collect();
+        let Some(index) = self
+            .devices
+            .iter()
+            .position(|device| device.name == device_name)
+        else {
+            let names: Vec<&str> = self
+                .devices
+                .iter()
+                .map(|device| device.name.as_str())
+                .collect();
             let hint = did_you_mean(device_name, names.iter().copied())
                 .map(|close| format!("did you mean '{close}'? "))
                 .unwrap_or_default();
@@ -734,13 +790,22 @@ impl Validator<'_> {
 
     /// A `device.part` naming a part of one kind, as `press:`, `led:` and
     /// `pin:` take.
-    fn part_of_kind(&mut self, node: &Node, step: &str, wanted: PartKind, example: &str) -> Option<PartRef> {
+    fn part_of_kind(
+        &mut self,
+        node: &Node,
+        step: &str,
+        wanted: PartKind,
+        example: &str,
+    ) -> Option<PartRef> {
         let text = self.text(node, step.trim_matches('`'))?;
         let at = location(node);
         let Some((device, part)) = split_two(&text) else {
             self.error(
                 at,
-                format!("{step} names a part as device.part, like `{example}`; got {}", quote(&text)),
+                format!(
+                    "{step} names a part as device.part, like `{example}`; got {}",
+                    quote(&text)
+                ),
             );
             return None;
         };
@@ -822,12 +887,17 @@ impl Validator<'_> {
             (PartKind::Tsl2591, "lux") => {
                 let lux = self.number(value, "lux", "300")?;
                 if lux < 0.0 {
-                    self.error(location(value), format!("lux {lux} is negative; light is 0 lux or more"));
+                    self.error(
+                        location(value),
+                        format!("lux {lux} is negative; light is 0 lux or more"),
+                    );
                     return None;
                 }
                 PartValue::Lux(lux)
             }
-            (PartKind::Ds18b20, "fault") => self.fault(value, &["disconnected", "crc_error", "none"])?,
+            (PartKind::Ds18b20, "fault") => {
+                self.fault(value, &["disconnected", "crc_error", "none"])?
+            }
             (PartKind::Tsl2591, "fault") => self.fault(value, &["nack", "none"])?,
             _ => {
                 let hint = did_you_mean(property, properties.iter().copied())
@@ -853,7 +923,9 @@ impl Validator<'_> {
 
     fn fault(&mut self, value: &Node, faults: &[&str]) -> Option<PartValue> {
         let fault = self.choice(value, "fault", faults)?;
-        Some(PartValue::Fault((fault != "none").then(|| fault.to_string())))
+        Some(PartValue::Fault(
+            (fault != "none").then(|| fault.to_string()),
+        ))
     }
 
     // ---- steps ---------------------------------------------------------
@@ -924,7 +996,10 @@ impl Validator<'_> {
             if !reported {
                 self.error(
                     at,
-                    format!("this step has no step key; add one of {}", SUPPORTED_STEPS.join(", ")),
+                    format!(
+                        "this step has no step key; add one of {}",
+                        SUPPORTED_STEPS.join(", ")
+                    ),
                 );
             }
             return None;
@@ -967,7 +1042,11 @@ impl Validator<'_> {
 
     fn unknown_step(&mut self, key: &MarkedScalarNode, step: &MarkedMappingNode) {
         let key_text = key.as_str();
-        for (owner, keys) in [("expect", MESSAGE_EXPECTATION_KEYS), ("expect", LED_EXPECTATION_KEYS), ("publish", PUBLISH_KEYS)] {
+        for (owner, keys) in [
+            ("expect", MESSAGE_EXPECTATION_KEYS),
+            ("expect", LED_EXPECTATION_KEYS),
+            ("publish", PUBLISH_KEYS),
+        ] {
             if step.get_node(owner).is_some() && keys.contains(&key_text) {
                 self.error(
                     scalar_location(key),
@@ -1023,7 +1102,10 @@ impl Validator<'_> {
                 failed = true;
                 continue;
             };
-            if [device, part, property].iter().any(|piece| piece.is_empty()) {
+            if [device, part, property]
+                .iter()
+                .any(|piece| piece.is_empty())
+            {
                 self.error(
                     at,
                     format!(
@@ -1061,16 +1143,24 @@ impl Validator<'_> {
         let topic = match map.get_node("topic") {
             Some(node) => self.topic_name(node),
             None => {
-                self.error(location(node), "missing key 'topic' in `publish`: say which topic to publish to");
+                self.error(
+                    location(node),
+                    "missing key 'topic' in `publish`: say which topic to publish to",
+                );
                 None
             }
         };
-        let payload = match self.alternatives(map, &["payload", "json"], "`payload` (text) and `json`") {
-            Some(Some(("payload", value))) => self.payload_text(value, "payload").map(String::into_bytes),
-            Some(Some((_, value))) => self.json(value).map(|json| json.to_string().into_bytes()),
-            Some(None) => Some(Vec::new()),
-            None => None,
-        };
+        let payload =
+            match self.alternatives(map, &["payload", "json"], "`payload` (text) and `json`") {
+                Some(Some(("payload", value))) => {
+                    self.payload_text(value, "payload").map(String::into_bytes)
+                }
+                Some(Some((_, value))) => {
+                    self.json(value).map(|json| json.to_string().into_bytes())
+                }
+                Some(None) => Some(Vec::new()),
+                None => None,
+            };
         let qos = match map.get_node("qos") {
             Some(node) => self.qos(node),
             None => Some(0),
@@ -1099,7 +1189,10 @@ impl Validator<'_> {
         match problem {
             None => Some(topic),
             Some(problem) => {
-                self.error(location(node), format!("cannot publish to {}: {problem}", quote(&topic)));
+                self.error(
+                    location(node),
+                    format!("cannot publish to {}: {problem}", quote(&topic)),
+                );
                 None
             }
         }
@@ -1128,7 +1221,10 @@ impl Validator<'_> {
                     "an LED expectation needs `led: device.part`, like `led: green.led`"
                 } else if map.get_node("level").is_some() {
                     "a pin expectation needs `pin: device.gpioN`, like `pin: probe.gpio2`"
-                } else if map.keys().any(|key| MESSAGE_EXPECTATION_KEYS.contains(&key.as_str())) {
+                } else if map
+                    .keys()
+                    .any(|key| MESSAGE_EXPECTATION_KEYS.contains(&key.as_str()))
+                {
                     "a message expectation needs `topic:`, an MQTT filter (`#` matches every topic)"
                 } else {
                     "`expect` needs `topic:` (a message), `led:` (an LED) or `pin:` (a GPIO pin)"
@@ -1159,25 +1255,40 @@ impl Validator<'_> {
     fn message_expectation(&mut self, map: &MarkedMappingNode) -> Option<MessageExpectation> {
         self.unknown_keys(map, MESSAGE_EXPECTATION_KEYS, "in a message expectation");
         let filter_node = map.get_node("topic")?;
-        let filter = self.text(filter_node, "topic").and_then(|filter| match validate_filter(&filter) {
-            Ok(()) => Some(filter),
-            Err(error) => {
-                self.error(
-                    location(filter_node),
-                    format!("invalid topic filter {}: {error}", quote(&filter)),
-                );
-                None
+        let filter =
+            self.text(filter_node, "topic")
+                .and_then(|filter| match validate_filter(&filter) {
+                    Ok(()) => Some(filter),
+                    Err(error) => {
+                        self.error(
+                            location(filter_node),
+                            format!("invalid topic filter {}: {error}", quote(&filter)),
+                        );
+                        None
+                    }
+                });
+        let body = match self.alternatives(
+            map,
+            &["payload", "json", "matches"],
+            "`payload`, `json` and `matches`",
+        ) {
+            Some(Some(("payload", value))) => self
+                .payload_text(value, "payload")
+                .map(|text| Some(PayloadMatch::Exact(text))),
+            Some(Some(("json", value))) => {
+                self.json(value).map(|json| Some(PayloadMatch::Json(json)))
             }
-        });
-        let body = match self.alternatives(map, &["payload", "json", "matches"], "`payload`, `json` and `matches`") {
-            Some(Some(("payload", value))) => self.payload_text(value, "payload").map(|text| Some(PayloadMatch::Exact(text))),
-            Some(Some(("json", value))) => self.json(value).map(|json| Some(PayloadMatch::Json(json))),
-            Some(Some((_, value))) => self.regex(value).map(|regex| Some(PayloadMatch::Regex(regex))),
+            Some(Some((_, value))) => self
+                .regex(value)
+                .map(|regex| Some(PayloadMatch::Regex(regex))),
             Some(None) => Some(None),
             None => None,
         };
         let qos = optional(map.get_node("qos").map(|node| self.qos(node)));
-        let retain = optional(map.get_node("retain").map(|node| self.boolean(node, "retain")));
+        let retain = optional(
+            map.get_node("retain")
+                .map(|node| self.boolean(node, "retain")),
+        );
         let count = optional(map.get_node("count").map(|node| {
             self.unsigned(node, "count", u64::from(u32::MAX))
                 .and_then(|count| u32::try_from(count).ok())
@@ -1193,7 +1304,10 @@ impl Validator<'_> {
         let tolerance = optional(map.get_node("tolerance").map(|node| {
             let tolerance = self.number(node, "tolerance", "0.01")?;
             if tolerance < 0.0 {
-                self.error(location(node), format!("tolerance {tolerance} is negative; give 0 or more"));
+                self.error(
+                    location(node),
+                    format!("tolerance {tolerance} is negative; give 0 or more"),
+                );
                 return None;
             }
             Some(tolerance)
@@ -1222,7 +1336,9 @@ impl Validator<'_> {
         self.unknown_keys(map, LED_EXPECTATION_KEYS, "in an LED expectation");
         let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "green.led");
         let on = match map.get_node("is") {
-            Some(node) => self.choice(node, "is", &["on", "off"]).map(|state| state == "on"),
+            Some(node) => self
+                .choice(node, "is", &["on", "off"])
+                .map(|state| state == "on"),
             None => {
                 self.error(
                     location_of_map(map),
@@ -1252,7 +1368,9 @@ impl Validator<'_> {
         self.unknown_keys(map, PIN_EXPECTATION_KEYS, "in a pin expectation");
         let pin = self.part_of_kind(map.get_node("pin")?, "`pin:`", PartKind::Pin, "probe.gpio2");
         let high = match map.get_node("level") {
-            Some(node) => self.choice(node, "level", &["high", "low"]).map(|level| level == "high"),
+            Some(node) => self
+                .choice(node, "level", &["high", "low"])
+                .map(|level| level == "high"),
             None => {
                 self.error(
                     location_of_map(map),
@@ -1325,7 +1443,12 @@ impl Validator<'_> {
         }
     }
 
-    fn scalar<'n>(&mut self, node: &'n Node, what: &str, expected: &str) -> Option<&'n MarkedScalarNode> {
+    fn scalar<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        expected: &str,
+    ) -> Option<&'n MarkedScalarNode> {
         match node {
             Node::Scalar(scalar) => Some(scalar),
             _ => {
@@ -1340,7 +1463,8 @@ impl Validator<'_> {
 
     /// Any text, as written.
     fn text(&mut self, node: &Node, what: &str) -> Option<String> {
-        self.scalar(node, what, "text").map(|scalar| scalar.as_str().to_string())
+        self.scalar(node, what, "text")
+            .map(|scalar| scalar.as_str().to_string())
     }
 
     /// `payload:` text; a map or list gets a hint towards `json:`.
@@ -1365,11 +1489,17 @@ impl Validator<'_> {
         let text = self.text(node, what)?;
         let trimmed = text.trim();
         if trimmed.is_empty() {
-            self.error(location(node), format!("{what} is empty; give it some text"));
+            self.error(
+                location(node),
+                format!("{what} is empty; give it some text"),
+            );
             return None;
         }
         if trimmed.contains(['\n', '\r']) {
-            self.error(location(node), format!("{what} must be one line; move longer text to `about:`"));
+            self.error(
+                location(node),
+                format!("{what} must be one line; move longer text to `about:`"),
+            );
             return None;
         }
         Some(trimmed.to_string())
@@ -1432,7 +1562,10 @@ impl Validator<'_> {
             None
         };
         if value.is_none() {
-            self.error(location(node), format!("`{what}` must be {expected}; got {}", describe(node)));
+            self.error(
+                location(node),
+                format!("`{what}` must be {expected}; got {}", describe(node)),
+            );
         }
         value
     }
@@ -1444,7 +1577,10 @@ impl Validator<'_> {
             "1" => Some(1),
             "2" => Some(2),
             _ => {
-                self.error(location(node), format!("`qos` must be 0, 1 or 2; got {}", describe(node)));
+                self.error(
+                    location(node),
+                    format!("`qos` must be 0, 1 or 2; got {}", describe(node)),
+                );
                 None
             }
         }
@@ -1458,7 +1594,7 @@ impl Validator<'_> {
                 self.error(
                     location(node),
                     format!(
-                        "invalid duration {} for `{what}`: {error} (units: h, m, s, ms, us; sums like 1m30s)",
+                        "invalid duration {} for `{what}`: {error}",
                         quote(scalar.as_str())
                     ),
                 );
@@ -1478,7 +1614,9 @@ impl Validator<'_> {
     }
 
     fn regex(&mut self, node: &Node) -> Option<regex::Regex> {
-        let pattern = self.scalar(node, "matches", "a regular expression")?.as_str();
+        let pattern = self
+            .scalar(node, "matches", "a regular expression")?
+            .as_str();
         match regex::Regex::new(pattern) {
             Ok(regex) => Some(regex),
             Err(error) => {
@@ -1588,7 +1726,9 @@ fn parse_broker_url(url: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err("the host is missing".to_string());
     }
-    if host.contains(['/', '@', '?', '#', ' ']) || port.is_some_and(|port| port.contains(['/', '?', '#'])) {
+    if host.contains(['/', '@', '?', '#', ' '])
+        || port.is_some_and(|port| port.contains(['/', '?', '#']))
+    {
         return Err("only mqtt://host:port is supported, without user, path or query".to_string());
     }
     let port = match port {
@@ -1608,10 +1748,22 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        assert_eq!(parse_broker_url("mqtt://127.0.0.1:1883"), Ok(("127.0.0.1".to_string(), 1883)));
-        assert_eq!(parse_broker_url("mqtt://broker.local"), Ok(("broker.local".to_string(), 1883)));
-        assert_eq!(parse_broker_url("mqtt://[::1]:1884"), Ok(("::1".to_string(), 1884)));
-        assert_eq!(parse_broker_url("mqtt://[::1]"), Ok(("::1".to_string(), 1883)));
+        assert_eq!(
+            parse_broker_url("mqtt://127.0.0.1:1883"),
+            Ok(("127.0.0.1".to_string(), 1883))
+        );
+        assert_eq!(
+            parse_broker_url("mqtt://broker.local"),
+            Ok(("broker.local".to_string(), 1883))
+        );
+        assert_eq!(
+            parse_broker_url("mqtt://[::1]:1884"),
+            Ok(("::1".to_string(), 1884))
+        );
+        assert_eq!(
+            parse_broker_url("mqtt://[::1]"),
+            Ok(("::1".to_string(), 1883))
+        );
         for bad in [
             "tcp://a:1",
             "mqtts://a:8883",

@@ -26,7 +26,10 @@ fn invalid_file_is_rejected(#[files("tests/invalid/*.yaml")] path: PathBuf) {
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
     let diagnostics = match load(&path, &TestCatalog) {
-        Ok(scenario) => panic!("{} should be rejected, but parsed as {scenario:#?}", path.display()),
+        Ok(scenario) => panic!(
+            "{} should be rejected, but parsed as {scenario:#?}",
+            path.display()
+        ),
         Err(diagnostics) => diagnostics,
     };
     assert!(!diagnostics.is_empty());
@@ -36,7 +39,10 @@ fn invalid_file_is_rejected(#[files("tests/invalid/*.yaml")] path: PathBuf) {
             diagnostic.location.line >= 1 && diagnostic.location.column >= 1,
             "no place in the file: {diagnostic}"
         );
-        assert!(!diagnostic.message.contains('\n'), "not one line: {diagnostic}");
+        assert!(
+            !diagnostic.message.contains('\n'),
+            "not one line: {diagnostic}"
+        );
     }
     let mut sorted = diagnostics.0.clone();
     sorted.sort_by_key(|diagnostic| diagnostic.location);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::TestCatalog;
 use hilt_scenario::{
-    BrokerChoice, ConfigValue, DeviceKind, Expectation, LedTiming, Location, PartRef,
-    PartSetting, PartValue, PayloadMatch, Scenario, StepKind, TimeMode, load, parse,
+    BrokerChoice, ConfigValue, DeviceKind, Expectation, LedTiming, Location, PartRef, PartSetting,
+    PartValue, PayloadMatch, Scenario, StepKind, TimeMode, load, parse,
 };
 use rstest::rstest;
 use serde_json::json;
@@ -69,7 +69,13 @@ fn thermometer_top_level_and_device() {
     assert_eq!(scenario.devices.len(), 1);
     let probe = &scenario.devices[0];
     assert_eq!(probe.name, "probe");
-    assert_eq!(probe.location, Location { line: 10, column: 3 });
+    assert_eq!(
+        probe.location,
+        Location {
+            line: 10,
+            column: 3
+        }
+    );
     assert_eq!(probe.client_id, "probe-1");
     let DeviceKind::Simulated { app, config, parts } = &probe.kind else {
         panic!("probe should be simulated: {:?}", probe.kind);
@@ -79,15 +85,31 @@ fn thermometer_top_level_and_device() {
         .entries
         .iter()
         .filter_map(|entry| match &entry.value {
-            ConfigValue::Scalar { text, .. } => Some((entry.key.as_str(), text.as_str(), entry.key_location)),
+            ConfigValue::Scalar { text, .. } => {
+                Some((entry.key.as_str(), text.as_str(), entry.key_location))
+            }
             _ => None,
         })
         .collect();
     assert_eq!(
         entries,
         vec![
-            ("unit", "F", Location { line: 14, column: 7 }),
-            ("interval", "60s", Location { line: 15, column: 7 }),
+            (
+                "unit",
+                "F",
+                Location {
+                    line: 14,
+                    column: 7
+                }
+            ),
+            (
+                "interval",
+                "60s",
+                Location {
+                    line: 15,
+                    column: 7
+                }
+            ),
         ]
     );
     assert_eq!(
@@ -106,13 +128,21 @@ fn thermometer_steps() {
     assert_eq!(steps.len(), 8);
 
     // A step's location is its `-`.
-    assert_eq!(steps[0].location, Location { line: 20, column: 3 });
+    assert_eq!(
+        steps[0].location,
+        Location {
+            line: 20,
+            column: 3
+        }
+    );
     assert_eq!(steps[0].name.as_deref(), Some("first reading"));
     let StepKind::Expect(Expectation::Message(first)) = &steps[0].kind else {
         panic!("{:?}", steps[0].kind);
     };
     assert_eq!(first.filter, "devices/+/temperature/degrees");
-    assert!(matches!(&first.body, Some(PayloadMatch::Json(value)) if *value == json!({"unit": "F", "degrees": 72.5})));
+    assert!(
+        matches!(&first.body, Some(PayloadMatch::Json(value)) if *value == json!({"unit": "F", "degrees": 72.5}))
+    );
     assert_eq!(first.within, Duration::from_secs(61));
     assert_eq!((first.qos, first.retain, first.count), (None, None, None));
     assert!(!first.since_start);
@@ -134,8 +164,13 @@ fn thermometer_steps() {
     let StepKind::Set(settings) = &steps[2].kind else {
         panic!("{:?}", steps[2].kind);
     };
-    assert_eq!(settings[0].value, PartValue::Fault(Some("disconnected".to_string())));
-    assert!(matches!(steps[3].kind, StepKind::Wait(duration) if duration == Duration::from_secs(90)));
+    assert_eq!(
+        settings[0].value,
+        PartValue::Fault(Some("disconnected".to_string()))
+    );
+    assert!(
+        matches!(steps[3].kind, StepKind::Wait(duration) if duration == Duration::from_secs(90))
+    );
     let StepKind::Set(settings) = &steps[4].kind else {
         panic!("{:?}", steps[4].kind);
     };
@@ -177,9 +212,15 @@ fn remote_led_actions() {
 
     let steps = &scenario.steps;
     assert_eq!(steps.len(), 15);
-    assert!(matches!(&steps[0].kind, StepKind::Press(target) if *target == part_ref("blue", "button", 11, 12)));
-    assert!(matches!(&steps[2].kind, StepKind::Release(target) if target.to_string() == "blue.button"));
-    assert!(matches!(&steps[4].kind, StepKind::Click(target) if target.to_string() == "blue.button"));
+    assert!(
+        matches!(&steps[0].kind, StepKind::Press(target) if *target == part_ref("blue", "button", 11, 12))
+    );
+    assert!(
+        matches!(&steps[2].kind, StepKind::Release(target) if target.to_string() == "blue.button")
+    );
+    assert!(
+        matches!(&steps[4].kind, StepKind::Click(target) if target.to_string() == "blue.button")
+    );
 
     let StepKind::Publish(quoted) = &steps[8].kind else {
         panic!("{:?}", steps[8].kind);
@@ -229,9 +270,17 @@ fn remote_led_expectations() {
     assert_eq!(
         timings,
         vec![
-            ("green.led".to_string(), true, LedTiming::Within(Duration::from_millis(600))),
+            (
+                "green.led".to_string(),
+                true,
+                LedTiming::Within(Duration::from_millis(600))
+            ),
             ("green.led".to_string(), true, LedTiming::Now),
-            ("blue.led".to_string(), false, LedTiming::For(Duration::from_secs(2))),
+            (
+                "blue.led".to_string(),
+                false,
+                LedTiming::For(Duration::from_secs(2))
+            ),
         ]
     );
 
@@ -291,7 +340,13 @@ fn external_device_and_broker() {
         panic!("{:?}", scenario.steps[2].kind);
     };
     let values: Vec<&PartValue> = settings.iter().map(|setting| &setting.value).collect();
-    assert_eq!(values, vec![&PartValue::Lux(0.0), &PartValue::Fault(Some("nack".to_string()))]);
+    assert_eq!(
+        values,
+        vec![
+            &PartValue::Lux(0.0),
+            &PartValue::Fault(Some("nack".to_string()))
+        ]
+    );
 }
 
 #[test]
@@ -333,7 +388,10 @@ fn quoting_matters_only_inside_json() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(payloads, vec!["0", "0", r#"{"a":1,"b":"1","c":1.0,"d":"yes","e":"null"}"#]);
+    assert_eq!(
+        payloads,
+        vec!["0", "0", r#"{"a":1,"b":"1","c":1.0,"d":"yes","e":"null"}"#]
+    );
     let StepKind::Publish(first) = &scenario.steps[0].kind else {
         panic!();
     };
@@ -347,7 +405,13 @@ fn steps_in_flow_style_and_split_dash() {
          devices: { probe: { app: thermometer } }\n\
          steps: [ { wait: 1s }, { wait: 0 } ]\n",
     );
-    assert_eq!(scenario.steps[0].location, Location { line: 3, column: 10 });
+    assert_eq!(
+        scenario.steps[0].location,
+        Location {
+            line: 3,
+            column: 10
+        }
+    );
     assert!(matches!(scenario.steps[1].kind, StepKind::Wait(duration) if duration.is_zero()));
 
     let scenario = parse_text(
@@ -358,7 +422,9 @@ fn steps_in_flow_style_and_split_dash() {
          \x20   wait: 1.5s\n",
     );
     assert_eq!(scenario.steps[0].location, Location { line: 4, column: 3 });
-    assert!(matches!(scenario.steps[0].kind, StepKind::Wait(duration) if duration == Duration::from_millis(1500)));
+    assert!(
+        matches!(scenario.steps[0].kind, StepKind::Wait(duration) if duration == Duration::from_millis(1500))
+    );
 }
 
 #[test]
@@ -368,4 +434,23 @@ fn client_ids_may_be_long() {
         "name: long id\ndevices: {{ probe: {{ app: thermometer, client_id: {id} }} }}\nsteps: []\n"
     ));
     assert_eq!(scenario.devices[0].client_id, id);
+}
+
+#[test]
+fn external_broker_under_virtual_time() {
+    let scenario = parse_text(
+        "name: external broker\n\
+         broker: { url: \"mqtt://[::1]\" }\n\
+         devices: { probe: { app: thermometer } }\n\
+         steps: []\n",
+    );
+    assert_eq!(scenario.time, TimeMode::Virtual);
+    assert_eq!(
+        scenario.broker,
+        BrokerChoice::External {
+            url: "mqtt://[::1]".to_string(),
+            host: "::1".to_string(),
+            port: 1883,
+        }
+    );
 }

@@ -75,7 +75,12 @@ impl PinLine {
 
     /// Changes from index `from` on, for readers that keep their place.
     pub fn history_from(&self, from: usize) -> Vec<LevelChange> {
-        self.state.borrow().history.get(from..).map(<[_]>::to_vec).unwrap_or_default()
+        self.state
+            .borrow()
+            .history
+            .get(from..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// The level the line had at `at`, from its history.
@@ -228,9 +233,18 @@ mod tests {
         assert_eq!(
             history,
             vec![
-                LevelChange { at: Instant::from_micros(0), high: false },
-                LevelChange { at: Instant::from_millis(1_500), high: true },
-                LevelChange { at: Instant::from_millis(2_000), high: false },
+                LevelChange {
+                    at: Instant::from_micros(0),
+                    high: false
+                },
+                LevelChange {
+                    at: Instant::from_millis(1_500),
+                    high: true
+                },
+                LevelChange {
+                    at: Instant::from_millis(2_000),
+                    high: false
+                },
             ]
         );
         assert!(led.line().level_at(Instant::from_millis(1_999)));

@@ -10,6 +10,6 @@
 //! when the runner or the firmware's `DelayNs` moves it.
 
 pub mod clock;
+pub mod ds18b20;
 pub mod gpio;
 pub mod onewire;
-pub mod ds18b20;

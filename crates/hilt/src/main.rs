@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use hilt_runner::{Registry, Verdict};
 
 #[derive(Parser, Debug)]
-#[command(name = "hilt", version, about = "Hardware-in-the-loop scenarios for ESP32 MQTT firmware, in virtual time")]
+#[command(
+    name = "hilt",
+    version,
+    about = "Hardware-in-the-loop scenarios for ESP32 MQTT firmware, in virtual time"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,10 @@ fn main() -> ExitCode {
 }
 
 /// Loads every file; prints every diagnostic; `None` if any was invalid.
-fn load_all(paths: &[PathBuf], registry: &Registry) -> anyhow::Result<Option<Vec<hilt_scenario::Scenario>>> {
+fn load_all(
+    paths: &[PathBuf],
+    registry: &Registry,
+) -> anyhow::Result<Option<Vec<hilt_scenario::Scenario>>> {
     let files = hilt_runner::scenario_files(paths).context("cannot find scenarios")?;
     let mut scenarios = Vec::new();
     let mut invalid = false;

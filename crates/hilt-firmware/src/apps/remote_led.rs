@@ -87,7 +87,10 @@ impl<Button: InputPin, Led: OutputPin> App for RemoteLed<Button, Led> {
 
     fn on_connected(&mut self, context: &mut Context<'_>) {
         if let Err(error) = context.subscribe(&self.peer_topic, QoS::AtMostOnce) {
-            context.log(LogLevel::Error, format_args!("remote-led: cannot subscribe: {error}"));
+            context.log(
+                LogLevel::Error,
+                format_args!("remote-led: cannot subscribe: {error}"),
+            );
         }
     }
 
@@ -103,12 +106,20 @@ impl<Button: InputPin, Led: OutputPin> App for RemoteLed<Button, Led> {
                 let shown = shown.get(..32).unwrap_or(shown);
                 context.log(
                     LogLevel::Warn,
-                    format_args!("remote-led: ignored payload {shown:?} ({} bytes) on {}", other.len(), message.topic),
+                    format_args!(
+                        "remote-led: ignored payload {shown:?} ({} bytes) on {}",
+                        other.len(),
+                        message.topic
+                    ),
                 );
                 return;
             }
         };
-        let result = if lit { self.led.set_high() } else { self.led.set_low() };
+        let result = if lit {
+            self.led.set_high()
+        } else {
+            self.led.set_low()
+        };
         if result.is_err() {
             context.log(LogLevel::Error, format_args!("remote-led: LED pin failed"));
         }
@@ -121,7 +132,10 @@ impl<Button: InputPin, Led: OutputPin> App for RemoteLed<Button, Led> {
                 Ok(true) => b"1",
                 Ok(false) => b"0",
                 Err(_) => {
-                    context.log(LogLevel::Error, format_args!("remote-led: button pin failed"));
+                    context.log(
+                        LogLevel::Error,
+                        format_args!("remote-led: button pin failed"),
+                    );
                     b"1"
                 }
             };

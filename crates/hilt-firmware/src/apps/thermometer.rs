@@ -158,9 +158,17 @@ impl<S: TemperatureSensor> Thermometer<S> {
     /// A thermometer whose first reading starts at `boot`.
     pub fn new(config: ThermometerConfig, sensor: S, boot: Instant) -> Self {
         let mut degrees_topic = String::new();
-        let _ = write!(degrees_topic, "devices/{}/temperature/degrees", config.client_id);
+        let _ = write!(
+            degrees_topic,
+            "devices/{}/temperature/degrees",
+            config.client_id
+        );
         let mut error_topic = String::new();
-        let _ = write!(error_topic, "devices/{}/temperature/error", config.client_id);
+        let _ = write!(
+            error_topic,
+            "devices/{}/temperature/error",
+            config.client_id
+        );
         Thermometer {
             config,
             sensor,
@@ -193,11 +201,22 @@ impl<S: TemperatureSensor> Thermometer<S> {
     }
 
     fn report_error(&mut self, context: &mut Context<'_>, error: ReadingError) {
-        context.log(LogLevel::Warn, format_args!("thermometer: reading failed: {}", error.code()));
+        context.log(
+            LogLevel::Warn,
+            format_args!("thermometer: reading failed: {}", error.code()),
+        );
         let mut payload: String<64> = String::new();
         let _ = write!(payload, "{{\"error\": \"{}\"}}", error.code());
-        if let Err(publish_error) = context.publish(&self.error_topic, payload.as_bytes(), QoS::AtMostOnce, false) {
-            context.log(LogLevel::Warn, format_args!("thermometer: error report not sent: {publish_error}"));
+        if let Err(publish_error) = context.publish(
+            &self.error_topic,
+            payload.as_bytes(),
+            QoS::AtMostOnce,
+            false,
+        ) {
+            context.log(
+                LogLevel::Warn,
+                format_args!("thermometer: error report not sent: {publish_error}"),
+            );
         }
     }
 
@@ -211,8 +230,16 @@ impl<S: TemperatureSensor> Thermometer<S> {
         };
         write_fixed_point(&mut payload, ten_thousandths);
         let _ = write!(payload, ", \"unit\": \"{}\"}}", self.config.unit.letter());
-        if let Err(error) = context.publish(&self.degrees_topic, payload.as_bytes(), QoS::AtMostOnce, false) {
-            context.log(LogLevel::Warn, format_args!("thermometer: reading not sent: {error}"));
+        if let Err(error) = context.publish(
+            &self.degrees_topic,
+            payload.as_bytes(),
+            QoS::AtMostOnce,
+            false,
+        ) {
+            context.log(
+                LogLevel::Warn,
+                format_args!("thermometer: reading not sent: {error}"),
+            );
         }
     }
 }
@@ -224,7 +251,7 @@ fn write_fixed_point<const N: usize>(out: &mut String<N>, ten_thousandths: i32) 
     let magnitude = ten_thousandths.unsigned_abs();
     let mut fraction = magnitude % 10_000;
     let mut digits = 4;
-    while digits > 1 && fraction % 10 == 0 {
+    while digits > 1 && fraction.is_multiple_of(10) {
         fraction /= 10;
         digits -= 1;
     }
@@ -245,7 +272,10 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
     fn on_message(&mut self, context: &mut Context<'_>, message: &Message<'_>) {
         // The thermometer subscribes to nothing; say so if the broker
         // delivers anyway (e.g. a persistent session from older firmware).
-        context.log(LogLevel::Debug, format_args!("thermometer: ignored message on {}", message.topic));
+        context.log(
+            LogLevel::Debug,
+            format_args!("thermometer: ignored message on {}", message.topic),
+        );
     }
 
     fn poll(&mut self, context: &mut Context<'_>) -> Instant {
@@ -264,28 +294,31 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
                 }
             }
         }
-        if let Phase::Converting { ready_at, checks_left } = self.phase {
-            if now >= ready_at {
-                match self.sensor.conversion_done() {
-                    Ok(false) if checks_left > 0 => {
-                        self.phase = Phase::Converting {
-                            ready_at: now + CONVERSION_CHECK_INTERVAL,
-                            checks_left: checks_left - 1,
-                        };
+        if let Phase::Converting {
+            ready_at,
+            checks_left,
+        } = self.phase
+            && now >= ready_at
+        {
+            match self.sensor.conversion_done() {
+                Ok(false) if checks_left > 0 => {
+                    self.phase = Phase::Converting {
+                        ready_at: now + CONVERSION_CHECK_INTERVAL,
+                        checks_left: checks_left - 1,
+                    };
+                }
+                // Done, or out of patience: the scratchpad read (and its
+                // CRC) decides whether there is a reading.
+                Ok(_) => {
+                    match self.sensor.read_sixteenths() {
+                        Ok(sixteenths) => self.publish_reading(context, sixteenths),
+                        Err(error) => self.report_error(context, error),
                     }
-                    // Done, or out of patience: the scratchpad read (and its
-                    // CRC) decides whether there is a reading.
-                    Ok(_) => {
-                        match self.sensor.read_sixteenths() {
-                            Ok(sixteenths) => self.publish_reading(context, sixteenths),
-                            Err(error) => self.report_error(context, error),
-                        }
-                        self.schedule_next_reading(now);
-                    }
-                    Err(error) => {
-                        self.report_error(context, error);
-                        self.schedule_next_reading(now);
-                    }
+                    self.schedule_next_reading(now);
+                }
+                Err(error) => {
+                    self.report_error(context, error);
+                    self.schedule_next_reading(now);
                 }
             }
         }

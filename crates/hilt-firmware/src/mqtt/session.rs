@@ -266,7 +266,6 @@ impl Session {
         matches!(self.state, SessionState::Disconnected { retry_at } if now >= retry_at)
     }
 
-
     /// True when the session wants its link closed.
     pub fn wants_close(&self) -> bool {
         self.state == SessionState::Closing
@@ -284,7 +283,8 @@ impl Session {
         });
         let connect = Packet::Connect(Connect {
             client_id: &self.options.client_id,
-            keep_alive_seconds: u16::try_from(self.options.keep_alive.as_secs()).unwrap_or(u16::MAX),
+            keep_alive_seconds: u16::try_from(self.options.keep_alive.as_secs())
+                .unwrap_or(u16::MAX),
             clean_session: self.options.clean_session,
             will,
             username: None,
@@ -333,7 +333,10 @@ impl Session {
             return self.options.reconnect_initial_delay;
         }
         let shift = (self.failed_attempts - 1).min(16);
-        let delay = self.options.reconnect_initial_delay.saturating_mul(1u32 << shift);
+        let delay = self
+            .options
+            .reconnect_initial_delay
+            .saturating_mul(1u32 << shift);
         delay.min(self.options.reconnect_max_delay)
     }
 
@@ -384,7 +387,9 @@ impl Session {
                     session_present: ack.session_present,
                 }
             }
-            (SessionState::Connected, Packet::Publish(publish)) => self.handle_incoming_publish(now, publish),
+            (SessionState::Connected, Packet::Publish(publish)) => {
+                self.handle_incoming_publish(now, publish)
+            }
             (SessionState::Connected, Packet::PubAck(id)) => {
                 self.complete_outgoing(*id, OutgoingStage::AwaitingPubAck);
                 SessionEvent::None
@@ -568,7 +573,12 @@ impl Session {
     }
 
     /// Subscribes now if connected, and again after every reconnect.
-    pub fn subscribe(&mut self, now: Instant, filter: &str, qos: QoS) -> Result<(), SubscribeError> {
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        filter: &str,
+        qos: QoS,
+    ) -> Result<(), SubscribeError> {
         if !self.subscriptions.iter().any(|s| s.filter == filter) {
             let filter = String::try_from(filter).map_err(|_| SubscribeError::FilterTooLong)?;
             self.subscriptions
@@ -655,7 +665,10 @@ impl Session {
 #[derive(Debug)]
 struct NoRoom;
 
-fn append_packet<const N: usize>(buffer: &mut Vec<u8, N>, packet: &Packet<'_>) -> Result<(), NoRoom> {
+fn append_packet<const N: usize>(
+    buffer: &mut Vec<u8, N>,
+    packet: &Packet<'_>,
+) -> Result<(), NoRoom> {
     let start = buffer.len();
     let needed = codec::encoded_len(packet);
     if needed > N - start {
@@ -723,12 +736,14 @@ mod tests {
 
     /// Decodes every packet in the transmit buffer and empties it.
     fn take_sent(session: &mut Session, mut each: impl FnMut(&Packet<'_>)) -> usize {
-        let bytes: Vec<u8, TRANSMIT_BUFFER_LEN> = Vec::from_slice(session.transmit_buffer()).unwrap();
+        let bytes: Vec<u8, TRANSMIT_BUFFER_LEN> =
+            Vec::from_slice(session.transmit_buffer()).unwrap();
         session.consume_transmit(bytes.len());
         let mut offset = 0;
         let mut count = 0;
         while offset < bytes.len() {
-            let (packet, length) = codec::decode(&bytes[offset..]).expect("the session only sends valid packets");
+            let (packet, length) =
+                codec::decode(&bytes[offset..]).expect("the session only sends valid packets");
             each(&packet);
             offset += length;
             count += 1;
@@ -748,7 +763,12 @@ mod tests {
                 return_code: 0,
             }),
         );
-        assert_eq!(event, SessionEvent::Connected { session_present: false });
+        assert_eq!(
+            event,
+            SessionEvent::Connected {
+                session_present: false
+            }
+        );
         session
     }
 
@@ -772,7 +792,10 @@ mod tests {
             assert_eq!(connect.client_id, "probe-1");
             assert_eq!(connect.keep_alive_seconds, 30);
             let will = connect.will.as_ref().unwrap();
-            assert_eq!((will.topic, will.payload, will.retain), ("status/probe-1", &b"offline"[..], true));
+            assert_eq!(
+                (will.topic, will.payload, will.retain),
+                ("status/probe-1", &b"offline"[..], true)
+            );
             seen = true;
         });
         assert!(seen);
@@ -782,11 +805,16 @@ mod tests {
     #[test]
     fn subscriptions_are_sent_on_connect_and_again_after_reconnect() {
         let mut session = connected_session(SessionOptions::new("blue"));
-        session.subscribe(at(0), "green/btn/0", QoS::AtMostOnce).unwrap();
+        session
+            .subscribe(at(0), "green/btn/0", QoS::AtMostOnce)
+            .unwrap();
         let mut filters = 0;
         take_sent(&mut session, |packet| {
             if let Packet::Subscribe(subscribe) = packet {
-                assert_eq!(subscribe.filters.iter().next(), Some(("green/btn/0", QoS::AtMostOnce)));
+                assert_eq!(
+                    subscribe.filters.iter().next(),
+                    Some(("green/btn/0", QoS::AtMostOnce))
+                );
                 filters += 1;
             }
         });
@@ -794,10 +822,19 @@ mod tests {
 
         session.link_down(at(5));
         assert!(!session.wants_link(at(5)));
-        assert!(session.wants_link(at(6)), "reconnects after the initial delay");
+        assert!(
+            session.wants_link(at(6)),
+            "reconnects after the initial delay"
+        );
         session.link_up(at(6));
         take_sent(&mut session, |_| {});
-        session.handle_packet(at(6), &Packet::ConnAck(ConnAck { session_present: false, return_code: 0 }));
+        session.handle_packet(
+            at(6),
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                return_code: 0,
+            }),
+        );
         let mut resubscribed = 0;
         take_sent(&mut session, |packet| {
             if matches!(packet, Packet::Subscribe(_)) {
@@ -814,10 +851,16 @@ mod tests {
         let mut session = connected_session(options);
         assert_eq!(session.poll_at(), Some(at(60)));
         session.poll(at(59));
-        assert_eq!(take_sent(&mut session, |_| {}), 0, "no ping before the keepalive");
+        assert_eq!(
+            take_sent(&mut session, |_| {}),
+            0,
+            "no ping before the keepalive"
+        );
         session.poll(at(60));
         let mut pings = 0;
-        take_sent(&mut session, |packet| pings += usize::from(*packet == Packet::PingReq));
+        take_sent(&mut session, |packet| {
+            pings += usize::from(*packet == Packet::PingReq)
+        });
         assert_eq!(pings, 1);
         session.handle_packet(at(60), &Packet::PingResp);
         assert_eq!(session.poll_at(), Some(at(120)));
@@ -827,7 +870,10 @@ mod tests {
         session.poll(at(179));
         assert!(session.is_connected());
         session.poll(at(180));
-        assert!(session.wants_close(), "no PINGRESP for a whole keepalive: the link is dead");
+        assert!(
+            session.wants_close(),
+            "no PINGRESP for a whole keepalive: the link is dead"
+        );
     }
 
     #[test]
@@ -854,14 +900,28 @@ mod tests {
             session.publish(at(0), "t", b"x", QoS::AtMostOnce, false),
             Err(PublishError::NotConnected)
         );
-        session.publish(at(0), "t", b"queued", QoS::AtLeastOnce, false).unwrap();
+        session
+            .publish(at(0), "t", b"queued", QoS::AtLeastOnce, false)
+            .unwrap();
         assert_eq!(session.queued_messages(), 1);
         session.link_up(at(0));
         take_sent(&mut session, |_| {});
-        session.handle_packet(at(0), &Packet::ConnAck(ConnAck { session_present: false, return_code: 0 }));
+        session.handle_packet(
+            at(0),
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                return_code: 0,
+            }),
+        );
         let mut first_id = None;
         take_sent(&mut session, |packet| {
-            if let Packet::Publish(Publish { dup, packet_id, payload, .. }) = packet {
+            if let Packet::Publish(Publish {
+                dup,
+                packet_id,
+                payload,
+                ..
+            }) = packet
+            {
                 assert!(!dup);
                 assert_eq!(*payload, b"queued");
                 first_id = *packet_id;
@@ -873,7 +933,13 @@ mod tests {
         session.link_down(at(1));
         session.link_up(at(2));
         take_sent(&mut session, |_| {});
-        session.handle_packet(at(2), &Packet::ConnAck(ConnAck { session_present: true, return_code: 0 }));
+        session.handle_packet(
+            at(2),
+            &Packet::ConnAck(ConnAck {
+                session_present: true,
+                return_code: 0,
+            }),
+        );
         let mut resent = None;
         take_sent(&mut session, |packet| {
             if let Packet::Publish(publish) = packet {
@@ -889,7 +955,9 @@ mod tests {
     fn qos2_flow_both_ways_and_no_duplicate_delivery() {
         let mut session = connected_session(SessionOptions::new("probe"));
         // Outgoing: PUBLISH → PUBREC → PUBREL → PUBCOMP.
-        session.publish(at(0), "t", b"once", QoS::ExactlyOnce, false).unwrap();
+        session
+            .publish(at(0), "t", b"once", QoS::ExactlyOnce, false)
+            .unwrap();
         let mut id = 0;
         take_sent(&mut session, |packet| {
             if let Packet::Publish(publish) = packet {
@@ -898,7 +966,9 @@ mod tests {
         });
         session.handle_packet(at(0), &Packet::PubRec(id));
         let mut pubrel = false;
-        take_sent(&mut session, |packet| pubrel |= *packet == Packet::PubRel(id));
+        take_sent(&mut session, |packet| {
+            pubrel |= *packet == Packet::PubRel(id)
+        });
         assert!(pubrel);
         session.handle_packet(at(0), &Packet::PubComp(id));
         assert_eq!(session.queued_messages(), 0);
@@ -912,8 +982,14 @@ mod tests {
             packet_id: Some(7),
             payload: b"go",
         });
-        assert_eq!(session.handle_packet(at(1), &incoming), SessionEvent::Message);
-        assert_eq!(session.handle_packet(at(1), &incoming), SessionEvent::DuplicateMessage);
+        assert_eq!(
+            session.handle_packet(at(1), &incoming),
+            SessionEvent::Message
+        );
+        assert_eq!(
+            session.handle_packet(at(1), &incoming),
+            SessionEvent::DuplicateMessage
+        );
         session.handle_packet(at(1), &Packet::PubRel(7));
         let mut sent: std::vec::Vec<StdString> = std::vec::Vec::new();
         take_sent(&mut session, |packet| sent.push(format!("{packet:?}")));
@@ -925,7 +1001,13 @@ mod tests {
     fn a_refused_connection_closes_the_link_and_backs_off() {
         let mut session = Session::new(SessionOptions::new("probe"), at(0));
         session.link_up(at(0));
-        let event = session.handle_packet(at(0), &Packet::ConnAck(ConnAck { session_present: false, return_code: 5 }));
+        let event = session.handle_packet(
+            at(0),
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                return_code: 5,
+            }),
+        );
         assert_eq!(event, SessionEvent::Refused { return_code: 5 });
         assert!(session.wants_close());
         session.link_down(at(0));

@@ -67,7 +67,9 @@ impl Catalog for TestCatalog {
                 continue;
             };
             let problem = match entry.key.as_str() {
-                "unit" if text != "C" && text != "F" => Some(format!("unit must be C or F; got '{text}'")),
+                "unit" if text != "C" && text != "F" => {
+                    Some(format!("unit must be C or F; got '{text}'"))
+                }
                 "interval" => parse_duration(text)
                     .err()
                     .map(|error| format!("invalid interval '{text}': {error}")),
