@@ -391,3 +391,116 @@ impl<A: App> Firmware for Node<A> {
         self.session.disconnect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec as StdVec;
+
+    use super::*;
+    use crate::mqtt::codec::{ConnAck, Packet, Publish};
+    use crate::time::Duration;
+
+    /// Records the payloads it is given; runs every second.
+    #[derive(Default)]
+    struct Recorder {
+        messages: StdVec<StdVec<u8>>,
+        connected: u32,
+    }
+
+    impl App for Recorder {
+        fn session_options(&self) -> SessionOptions {
+            SessionOptions::new("recorder")
+        }
+        fn on_connected(&mut self, context: &mut Context<'_>) {
+            self.connected += 1;
+            let _ = context.subscribe("in/#", QoS::AtMostOnce);
+        }
+        fn on_message(&mut self, _context: &mut Context<'_>, message: &Message<'_>) {
+            self.messages.push(message.payload.to_vec());
+        }
+        fn poll(&mut self, context: &mut Context<'_>) -> Instant {
+            context.now + Duration::from_secs(1)
+        }
+    }
+
+    fn encoded(packet: &Packet<'_>) -> StdVec<u8> {
+        let mut bytes = vec![0; codec::encoded_len(packet)];
+        let length = codec::encode(packet, &mut bytes).unwrap();
+        bytes.truncate(length);
+        bytes
+    }
+
+    fn publish(payload: &[u8]) -> StdVec<u8> {
+        encoded(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "in/x",
+            packet_id: None,
+            payload,
+        }))
+    }
+
+    fn connected_node() -> Node<Recorder> {
+        let now = Instant::BOOT;
+        let mut node = Node::new(Recorder::default(), now);
+        assert!(node.wants_link(now));
+        node.link_up(now);
+        let sent = node.transmit_buffer().len();
+        node.consume_transmit(sent);
+        let connack = encoded(&Packet::ConnAck(ConnAck {
+            session_present: false,
+            return_code: 0,
+        }));
+        assert_eq!(node.receive(now, &connack), connack.len());
+        node.poll(now);
+        assert_eq!(node.app().connected, 1);
+        node
+    }
+
+    #[test]
+    fn a_packet_split_across_reads_is_delivered_once_whole() {
+        let mut node = connected_node();
+        let bytes = publish(b"hello");
+        let (first, second) = bytes.split_at(3);
+        node.receive(Instant::BOOT, first);
+        assert!(node.app().messages.is_empty());
+        node.receive(Instant::BOOT, second);
+        assert_eq!(node.app().messages, vec![b"hello".to_vec()]);
+    }
+
+    #[test]
+    fn an_oversized_packet_is_skipped_and_counted_and_the_next_one_arrives() {
+        let mut node = connected_node();
+        let huge = publish(&[b'x'; RECEIVE_BUFFER_LEN + 100]);
+        let after = publish(b"after");
+        let mut stream = huge.clone();
+        stream.extend_from_slice(&after);
+        let mut offset = 0;
+        // Offer the stream in chunks, as a socket would.
+        while offset < stream.len() {
+            let end = (offset + 700).min(stream.len());
+            let taken = node.receive(Instant::BOOT, &stream[offset..end]);
+            assert!(taken > 0, "the node keeps taking bytes");
+            offset += taken;
+        }
+        assert_eq!(node.oversized_packets(), 1);
+        assert_eq!(node.app().messages, vec![b"after".to_vec()]);
+        let mut warned = false;
+        while let Some(line) = node.pop_log() {
+            warned |= line.level == LogLevel::Warn && line.text.contains("dropped");
+        }
+        assert!(warned, "the drop is logged");
+    }
+
+    #[test]
+    fn garbage_from_the_broker_drops_the_link_instead_of_panicking() {
+        let mut node = connected_node();
+        node.receive(Instant::BOOT, &[0xF0, 0x00, 0xFF, 0xFF]);
+        assert!(node.wants_close());
+        node.link_down(Instant::BOOT);
+        assert!(node.wants_link(Instant::BOOT + Duration::from_secs(1)));
+    }
+}

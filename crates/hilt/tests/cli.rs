@@ -1,0 +1,156 @@
+//! The `hilt` binary as a user meets it: output and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn hilt(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hilt"))
+        .args(arguments)
+        .current_dir(repository_root())
+        .output()
+        .expect("the hilt binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn replay_of_a_passing_scenario_exits_0_with_a_summary() {
+    let output = hilt(&[
+        "replay",
+        "scenarios/remote-led/harness_publish_lights_led.yaml",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("PASS  scenarios/remote-led/harness_publish_lights_led.yaml"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 0 failed, 0 errors"), "{stdout}");
+}
+
+#[test]
+fn replay_of_a_failing_scenario_exits_1_with_the_report() {
+    let output = hilt(&[
+        "replay",
+        "crates/hilt-runner/tests/fixtures/failing/wrong_temperature.yaml",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "wrong_temperature.yaml:10: expected a message on 'devices/probe/temperature/degrees'"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""{\"degrees\": 72.5, \"unit\": \"F\"}""#),
+        "the report shows what was seen: {stdout}"
+    );
+    assert!(stdout.contains("0 passed, 1 failed, 0 errors"), "{stdout}");
+}
+
+#[test]
+fn broken_yaml_exits_2_with_line_and_column_and_runs_nothing() {
+    let output = hilt(&[
+        "replay",
+        "crates/hilt-runner/tests/fixtures/invalid/broken_yaml.yaml",
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("broken_yaml.yaml:"), "{stderr}");
+    let location = stderr.split("broken_yaml.yaml:").nth(1).unwrap_or_default();
+    let mut numbers = location
+        .split(':')
+        .take(2)
+        .map(|part| part.trim().parse::<usize>());
+    assert!(
+        matches!((numbers.next(), numbers.next()), (Some(Ok(_)), Some(Ok(_)))),
+        "line and column: {stderr}"
+    );
+    assert!(text(&output.stdout).is_empty(), "nothing ran");
+}
+
+#[test]
+fn check_validates_without_running() {
+    let output = hilt(&["check", "scenarios/"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("valid scenario files"), "{stdout}");
+
+    let invalid = hilt(&["check", "crates/hilt-runner/tests/fixtures/invalid/"]);
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(
+        text(&invalid.stderr).contains("unknown config key 'units'"),
+        "{}",
+        text(&invalid.stderr)
+    );
+}
+
+#[test]
+fn transcript_prints_the_run_and_is_the_same_twice() {
+    let first = hilt(&["transcript", "scenarios/remote-led/pair.yaml"]);
+    let second = hilt(&["transcript", "scenarios/remote-led/pair.yaml"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let transcript = text(&first.stdout);
+    assert!(
+        transcript.contains("blue -> blue/btn/0 qos0 \"0\""),
+        "{transcript}"
+    );
+    assert!(transcript.contains("green.led on"), "{transcript}");
+    assert_eq!(first.stdout, second.stdout);
+}
+
+#[test]
+fn a_users_own_scenario_written_against_the_spec_runs() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("mine.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: my own check of the thermometer
+devices:
+  kitchen:
+    app: thermometer
+    client_id: esp32-kitchen
+    config: { unit: C, interval: 30s }
+    parts:
+      ds18b20: { temperature: 4.25 }
+steps:
+  - expect: { topic: devices/esp32-kitchen/temperature/degrees, json: { degrees: 4.25, unit: C } }
+  - set: { kitchen.ds18b20.temperature: -18 }
+  - expect: { topic: "devices/+/temperature/#", json: { degrees: -18 }, within: 31s }
+  - expect: { topic: devices/esp32-kitchen/temperature/degrees, count: 2, within: 1m }
+"#,
+    )
+    .unwrap();
+    let output = hilt(&["replay", file.to_str().unwrap()]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+
+    let missing = hilt(&[
+        "replay",
+        folder.path().join("absent.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+}
