@@ -11,8 +11,11 @@ use rstest::rstest;
 
 /// `scenarios/thermometer/thermometer_day.yaml` → `thermometer__thermometer_day`.
 fn snapshot_name(path: &Path) -> String {
-    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let relative = path.strip_prefix(&scenarios).unwrap_or(path);
+    let scenarios = canonical(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios"));
+    let path = canonical(path);
+    let relative = path
+        .strip_prefix(&scenarios)
+        .expect("bundled scenarios live under scenarios/");
     relative
         .with_extension("")
         .to_string_lossy()
@@ -32,6 +35,10 @@ fn run_bundled(path: &Path) -> hilt_runner::RunOutcome {
     let scenario = hilt_scenario::parse(&relative, &text, &registry)
         .unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
     hilt_runner::run_scenario(&scenario, &registry)
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
 #[rstest]
