@@ -25,4 +25,7 @@ pub mod ds18b20;
 pub mod mqtt;
 pub mod onewire;
 pub mod pins;
+pub mod platform;
+pub mod sensors;
+pub mod serial_log;
 pub mod time;

@@ -1,0 +1,81 @@
+//! What the chip offers an app besides pins and buses: the reset cause,
+//! memory that survives a reset, the watchdog, a software reset, memory
+//! figures and the firmware version.
+//!
+//! An app that needs these owns a [`Platform`], as a driver owns its pin.
+//! The ESP32-C3 image implements it over esp-hal (reset reason, RTC fast
+//! memory, the RTC watchdog); the simulation implements it over state the
+//! runner keeps across the device's resets.
+
+/// Why the chip last started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResetCause {
+    /// Power was applied (or cycled): retained memory is blank.
+    PowerOn,
+    /// The watchdog was not fed in time: the main loop hung.
+    Watchdog,
+    /// The firmware asked for a reset (e.g. a `reboot` command).
+    Software,
+    /// The firmware panicked.
+    Panic,
+    /// The supply voltage dropped.
+    Brownout,
+    /// Anything else the chip reports.
+    Other,
+}
+
+impl ResetCause {
+    /// The name used in status messages: `power_on`, `watchdog`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetCause::PowerOn => "power_on",
+            ResetCause::Watchdog => "watchdog",
+            ResetCause::Software => "software",
+            ResetCause::Panic => "panic",
+            ResetCause::Brownout => "brownout",
+            ResetCause::Other => "other",
+        }
+    }
+
+    /// True for resets that mean the firmware failed (watchdog, panic).
+    pub fn is_crash(self) -> bool {
+        matches!(self, ResetCause::Watchdog | ResetCause::Panic)
+    }
+}
+
+/// The words of memory that survive a reset but not a power cycle (the
+/// ESP32's RTC fast memory). Apps decide what they mean; the node-manager
+/// keeps its crash counter here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetainedMemory {
+    pub words: [u32; 8],
+}
+
+/// Free memory as the platform reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryFigures {
+    /// Bytes free in the heap or the app's memory pool.
+    pub free_bytes: u32,
+    /// The largest block that could be allocated now.
+    pub largest_free_block: u32,
+}
+
+/// Services of the chip an app may use; see the module documentation.
+pub trait Platform {
+    /// Why the chip last started.
+    fn reset_cause(&self) -> ResetCause;
+    /// Memory that survives a reset (blank after power-on).
+    fn retained_memory(&mut self) -> &mut RetainedMemory;
+    /// Arms the watchdog: unless fed again within `timeout`, the chip
+    /// resets with [`ResetCause::Watchdog`]. Arming again changes the timeout.
+    fn start_watchdog(&mut self, timeout: crate::time::Duration);
+    /// Tells the watchdog the main loop is alive.
+    fn feed_watchdog(&mut self);
+    /// Asks for a software reset; the platform performs it once the current
+    /// poll returns (on a board, at once).
+    fn request_reset(&mut self);
+    /// Free memory now.
+    fn memory(&self) -> MemoryFigures;
+    /// The firmware version string, e.g. `0.1.0`.
+    fn firmware_version(&self) -> &str;
+}
