@@ -19,6 +19,9 @@
 //! - [`apps`]: the reference apps (thermometer, remote-led, ...).
 #![no_std]
 
+/// The firmware core's version, which the apps report as their firmware version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod app;
 pub mod apps;
 pub mod ds18b20;
@@ -29,3 +32,4 @@ pub mod platform;
 pub mod sensors;
 pub mod serial_log;
 pub mod time;
+pub mod tsl2591;

@@ -56,48 +56,14 @@ impl std::fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts a router and a v4 server on a free loopback port.
     pub fn start() -> Result<EmbeddedBroker, BrokerStartError> {
-        let router_config = RouterConfig {
-            max_connections: 1_000,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 1024 * 1024,
-            max_segment_count: 10,
-            custom_segment: None,
-            initialized_filters: None,
-            shared_subscriptions_strategy: Default::default(),
-        };
-        let router = rumqttd::Router::new(0, router_config);
-        let router_tx = router.spawn();
         for _ in 0..START_ATTEMPTS {
             let address = free_loopback_port().map_err(BrokerStartError::NoPort)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("hilt-broker")
-                .enable_all()
-                .build()
-                .map_err(BrokerStartError::Runtime)?;
-            let settings = ServerSettings {
-                name: "hilt-v4".to_owned(),
-                listen: address,
-                tls: None,
-                next_connection_delay_ms: 0,
-                connections: ConnectionSettings {
-                    connection_timeout_ms: 5_000,
-                    max_payload_size: 256 * 1024,
-                    max_inflight_count: 100,
-                    auth: None,
-                    external_auth: None,
-                    dynamic_filters: true,
-                },
-            };
-            let mut server = rumqttd::Server::new(settings, router_tx.clone(), V4);
-            runtime.spawn(async move { server.start(rumqttd::LinkType::Remote).await });
-            if answers_connect(address) {
+            if let Some(runtime) = serve(address)? {
                 return Ok(EmbeddedBroker {
                     address,
                     runtime: Some(runtime),
                 });
             }
-            runtime.shutdown_background();
         }
         Err(BrokerStartError::NotListening)
     }
@@ -105,6 +71,77 @@ impl EmbeddedBroker {
     /// Where the broker listens.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.runtime.is_some()
+    }
+
+    /// Stops the broker as a crash or a restart would: every connection
+    /// closes, and sessions and retained messages are gone (rumqttd keeps
+    /// them only in memory, in the router, which is dropped).
+    pub fn stop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    /// Starts a fresh broker on the same address, so devices find it where
+    /// they left it.
+    pub fn start_again(&mut self) -> Result<(), BrokerStartError> {
+        self.stop();
+        // The old listener is closed by the runtime's shutdown, which
+        // finishes in the background: try a few times.
+        for _ in 0..START_ATTEMPTS * 20 {
+            if let Some(runtime) = serve(self.address)? {
+                self.runtime = Some(runtime);
+                return Ok(());
+            }
+        }
+        Err(BrokerStartError::NotListening)
+    }
+}
+
+/// A new router and v4 server listening on `address`, or `None` if it does
+/// not answer a CONNECT there (rumqttd only logs a failed bind).
+fn serve(address: SocketAddr) -> Result<Option<tokio::runtime::Runtime>, BrokerStartError> {
+    let router_config = RouterConfig {
+        max_connections: 1_000,
+        max_outgoing_packet_count: 200,
+        max_segment_size: 1024 * 1024,
+        max_segment_count: 10,
+        custom_segment: None,
+        initialized_filters: None,
+        shared_subscriptions_strategy: Default::default(),
+    };
+    let router_tx = rumqttd::Router::new(0, router_config).spawn();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("hilt-broker")
+        .enable_all()
+        .build()
+        .map_err(BrokerStartError::Runtime)?;
+    let settings = ServerSettings {
+        name: "hilt-v4".to_owned(),
+        listen: address,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 5_000,
+            max_payload_size: 256 * 1024,
+            max_inflight_count: 100,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let mut server = rumqttd::Server::new(settings, router_tx, V4);
+    runtime.spawn(async move { server.start(rumqttd::LinkType::Remote).await });
+    if answers_connect(address) {
+        Ok(Some(runtime))
+    } else {
+        runtime.shutdown_background();
+        Ok(None)
     }
 }
 
@@ -124,6 +161,7 @@ fn free_loopback_port() -> std::io::Result<SocketAddr> {
 /// True once a CONNECT to `address` is answered with a CONNACK.
 fn answers_connect(address: SocketAddr) -> bool {
     let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    // Polling is the only way: rumqttd says nothing when it is listening.
     while std::time::Instant::now() < deadline {
         if let Ok(true) = try_connect(address) {
             return true;

@@ -19,6 +19,7 @@ use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
 use hilt_sim::gpio::{Button, Led, PinLine, SimInputPin, SimOutputPin};
 use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
+use hilt_sim::platform::{PlatformControl, SimPlatform};
 
 /// Who a device is, for apps whose defaults depend on it.
 #[derive(Clone, Debug)]
@@ -285,6 +286,8 @@ pub struct Board {
     lines: Vec<PinLine>,
     /// 1-Wire lines by the name of the part on them.
     one_wire_lines: Vec<(String, OneWireLine)>,
+    /// Created when the firmware first asks for it; survives resets.
+    platform: Option<PlatformControl>,
     ds18b20_serial: u64,
 }
 
@@ -296,6 +299,7 @@ impl Board {
             parts: Vec::new(),
             lines: Vec::new(),
             one_wire_lines: Vec::new(),
+            platform: None,
             ds18b20_serial: seed,
         }
     }
@@ -315,11 +319,38 @@ impl Board {
         VirtualDelay::new(self.clock.clone())
     }
 
-    fn part(&self, name: &str) -> Option<&Part> {
+    /// The part named `name` in scenarios.
+    pub fn part(&self, name: &str) -> Option<&Part> {
         self.parts
             .iter()
             .find(|(part_name, _)| part_name == name)
             .map(|(_, part)| part)
+    }
+
+    /// The part wired to `gpio`, with its name, if a part is.
+    pub fn part_on_gpio(&self, gpio: u8) -> Option<(String, Part)> {
+        self.parts
+            .iter()
+            .find(|(_, part)| match part {
+                Part::Led(led) => led.line().gpio() == gpio,
+                Part::Button(button) => button.line().gpio() == gpio,
+                Part::Ds18b20(_) => false,
+            })
+            .cloned()
+    }
+
+    /// The chip services (reset cause, retained memory, watchdog) the
+    /// firmware of this boot owns. Ask once per build.
+    pub fn platform(&mut self) -> SimPlatform {
+        let clock = self.clock.clone();
+        self.platform
+            .get_or_insert_with(|| PlatformControl::new(clock, hilt_firmware::VERSION))
+            .firmware_handle()
+    }
+
+    /// The runner's side of the chip services, once the firmware asked for them.
+    pub fn platform_control(&self) -> Option<&PlatformControl> {
+        self.platform.as_ref()
     }
 
     /// The push button at `pin`, and the input pin the firmware reads it by.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use hilt_firmware::time::Instant;
 use hilt_scenario::{
     BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PayloadMatch,
-    PinExpectation, Scenario, Step, StepKind, TimeMode,
+    PinExpectation, Scenario, Step, StepKind,
 };
 
 use crate::broker::EmbeddedBroker;
@@ -113,40 +113,25 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
         transcript: Transcript::default(),
         messages: Vec::new(),
     };
-    if scenario.time == TimeMode::Real {
-        outcome.verdict = Verdict::Error(
-            "`time: real` is not supported yet by this version of hilt; use `time: virtual`"
-                .to_owned(),
-        );
-        return outcome;
-    }
-    // The broker must outlive the world, whose connections it serves.
-    let embedded;
-    let address = match &scenario.broker {
+    let (address, embedded) = match &scenario.broker {
         BrokerChoice::Embedded => match EmbeddedBroker::start() {
-            Ok(broker) => {
-                embedded = broker;
-                embedded.address()
-            }
+            Ok(broker) => (broker.address(), Some(broker)),
             Err(error) => {
                 outcome.verdict = Verdict::Error(error.to_string());
                 return outcome;
             }
         },
         BrokerChoice::External { host, port, url } => {
-            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
-                .map(|mut a| a.next())
-            {
-                Ok(Some(address)) => address,
+            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port)).map(|mut a| a.next()) {
+                Ok(Some(address)) => (address, None),
                 _ => {
-                    outcome.verdict =
-                        Verdict::Error(format!("cannot resolve the broker address {url}"));
+                    outcome.verdict = Verdict::Error(format!("cannot resolve the broker address {url}"));
                     return outcome;
                 }
             }
         }
     };
-    let mut world = match World::new(address, scenario, registry) {
+    let mut world = match World::new(address, embedded, scenario, registry) {
         Ok(world) => world,
         Err(error) => {
             outcome.verdict = Verdict::Error(error.to_string());
@@ -228,6 +213,25 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             }
             StepKind::Expect(Expectation::Pin(expectation)) => {
                 expect_pin(world, scenario, step, expectation)
+            }
+            StepKind::Expect(Expectation::Blink(expectation)) => {
+                expect_blink(world, scenario, step, expectation)?
+            }
+            StepKind::Broker(action) => {
+                world.broker_action(*action)?;
+                None
+            }
+            StepKind::Network(change) => {
+                world.change_network(change);
+                None
+            }
+            StepKind::Reboot(device) => {
+                world.power_cycle(&device.device)?;
+                None
+            }
+            StepKind::Hang(device) => {
+                world.hang(&device.device);
+                None
             }
         };
         if let Some(failure) = failure {
@@ -432,6 +436,51 @@ fn expect_led(
     Ok(Some(failure(scenario, step, expected, world.now(), seen)))
 }
 
+/// Measures the rate from the number of changes over the window (two per
+/// on-off cycle), which halves the counting error of counting cycles.
+/// Runs the world through the whole window.
+fn expect_blink(
+    world: &mut World,
+    scenario: &Scenario,
+    step: &Step,
+    expectation: &hilt_scenario::BlinkExpectation,
+) -> Result<Option<Failure>, HarnessError> {
+    let led = &expectation.led;
+    let Some(line) = world.led_history(&led.device, &led.part) else {
+        return Err(HarnessError::Build {
+            device: led.device.clone(),
+            problems: format!("it has no LED named '{}'", led.part),
+        });
+    };
+    let start = world.now();
+    let end = after(start, expectation.over);
+    world.run_until(end)?;
+    let changes: Vec<_> = line
+        .history()
+        .into_iter()
+        .filter(|change| change.at > start && change.at <= end)
+        .collect();
+    let seconds = expectation.over.as_secs_f64();
+    let measured = changes.len() as f64 / 2.0 / seconds;
+    if (measured - expectation.hz).abs() <= expectation.tolerance_hz + f64::EPSILON {
+        return Ok(None);
+    }
+    let expected = format!(
+        "LED {led} blinking at {} Hz (± {} Hz) over {:?}, but it changed {} times: {measured:.3} Hz",
+        expectation.hz,
+        expectation.tolerance_hz,
+        expectation.over,
+        changes.len()
+    );
+    let skip = changes.len().saturating_sub(SHOWN_IN_REPORT);
+    let seen = changes
+        .iter()
+        .skip(skip)
+        .map(|change| format!("{} {led} {}", format_time(change.at), if change.high { "on" } else { "off" }))
+        .collect();
+    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
 fn expect_pin(
     world: &World,
     scenario: &Scenario,
@@ -561,5 +610,32 @@ fn describe_step(kind: &StepKind) -> String {
                 if expectation.high { "high" } else { "low" }
             )
         }
+        StepKind::Expect(Expectation::Blink(expectation)) => format!(
+            "expect LED {} blinking at {} Hz (± {} Hz) for {:?}",
+            expectation.led, expectation.hz, expectation.tolerance_hz, expectation.over
+        ),
+        StepKind::Broker(action) => format!(
+            "broker {}",
+            match action {
+                hilt_scenario::BrokerAction::Stop => "stop",
+                hilt_scenario::BrokerAction::Start => "start",
+                hilt_scenario::BrokerAction::Restart => "restart",
+            }
+        ),
+        StepKind::Network(change) => {
+            let mut parts = Vec::new();
+            if let Some(up) = change.link_up {
+                parts.push(format!("link {}", if up { "up" } else { "down" }));
+            }
+            if let Some(latency) = change.latency {
+                parts.push(format!("latency {latency:?}"));
+            }
+            if let Some(drop) = change.drop {
+                parts.push(format!("drop {drop}"));
+            }
+            format!("network {}: {}", change.device.device, parts.join(", "))
+        }
+        StepKind::Reboot(device) => format!("reboot {}", device.device),
+        StepKind::Hang(device) => format!("hang {}", device.device),
     }
 }

@@ -1,5 +1,5 @@
 //! The simulated world of one run: the broker, the devices on their links,
-//! the harness's own MQTT client, and virtual time.
+//! the harness's own MQTT client, faults, and time.
 //!
 //! # How time can move without losing a message
 //!
@@ -14,30 +14,43 @@
 //! - PUBLISH → one delivery to every connection whose subscriptions match,
 //!   and one to the harness's own client, which subscribes to `#`. That last
 //!   delivery proves the broker has routed (and, if retained, stored) the
-//!   message even when no device subscribes to it.
+//!   message even when no device subscribes to it;
+//! - a connection the runner drops without DISCONNECT → the will it carried,
+//!   delivered like a publish.
 //!
 //! The runner waits (in wall time, bounded) until all of those have arrived
 //! before it forwards the next packet or moves device time. With one packet
-//! in flight at a time, no publish can overtake another (rumqttd reorders
-//! QoS 0 publishes of different connections, and a backlog on one filter can
-//! be overtaken by another), and what arrives is handed to the devices in a
-//! fixed order: by device, then by arrival on that device's connection.
-//! Anything the broker sends that was not predicted (a will, a duplicate for
-//! overlapping filters) is taken at the next wait, at the current time.
+//! in flight at a time, no publish can overtake another, and what arrives is
+//! handed to the devices in a fixed order: by device, then by arrival on that
+//! device's connection. ARCHITECTURE.md gives the full argument.
+//!
+//! # Faults
+//!
+//! Faults are wrappers around the link, as smoltcp's `FaultInjector` wraps a
+//! device: latency and loss delay packets (a lost TCP segment costs a
+//! retransmission timeout, it does not vanish); `link: down` drops whatever
+//! is sent either way without telling anyone. The broker then notices only
+//! as a real one would, by keepalive: the runner plays the broker's
+//! keepalive timer in device time (rumqttd's runs in wall time) and drops the
+//! connection at 1.5 × keepalive after the last packet it heard, which makes
+//! the broker publish the will. A device that resets (watchdog, software,
+//! power) leaves its old connection behind in the same way; it is dropped at
+//! its keepalive deadline or when the device connects again with the same
+//! client id, whichever comes first.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration as WallDuration;
 
 use hilt_firmware::app::Firmware;
-use hilt_firmware::mqtt::codec::{
-    self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
-};
+use hilt_firmware::mqtt::codec::{self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters};
 use hilt_firmware::mqtt::topic::filter_matches;
+use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
-use hilt_scenario::{DeviceKind, PartValue};
+use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
 use hilt_sim::clock::VirtualClock;
 
+use crate::broker::EmbeddedBroker;
 use crate::connection::{BrokerConnection, ConnectionId, Hub, Inbound};
 use crate::registry::{Board, DeviceIdentity, Part, Registry};
 use crate::transcript::{LoggedMessage, Transcript, quote_payload};
@@ -48,6 +61,12 @@ const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
 /// The harness client's id on the broker.
 pub const HARNESS_CLIENT_ID: &str = "hilt-harness";
+/// TCP's first retransmission timeout (RFC 6298 allows 200ms on Linux):
+/// what one lost segment costs.
+const FIRST_RETRANSMISSION_TIMEOUT: Duration = Duration::from_millis(200);
+/// Losses of one segment after which the delay stops growing (TCP would
+/// keep trying; the runner keeps the delay bounded and the run finite).
+const MAX_RETRANSMISSIONS: u32 = 6;
 
 /// Why the harness itself could not go on (not a failed expectation).
 #[derive(Debug, thiserror::Error)]
@@ -74,9 +93,13 @@ pub enum HarnessError {
     DeviceSentGarbage { device: String, error: String },
     #[error("device '{device}' cannot be built: {problems}")]
     Build { device: String, problems: String },
+    #[error("the step needs the broker, but it is stopped (a `broker: stop` step); add `broker: start` before it")]
+    BrokerStopped,
+    #[error("the embedded broker could not be started again: {0}")]
+    BrokerRestart(String),
 }
 
-/// A packet the broker owes us.
+/// A packet (or a close) the broker owes us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Awaited {
     /// A control packet of `kind` (CONNACK, PUBACK, ...) on `connection`.
@@ -91,6 +114,18 @@ enum Awaited {
         topic: String,
         payload: Vec<u8>,
     },
+    /// The broker closes `connection` (it is stopping).
+    Close { connection: ConnectionId },
+}
+
+impl Awaited {
+    fn connection(&self) -> ConnectionId {
+        match self {
+            Awaited::Reply { connection, .. } | Awaited::Delivery { connection, .. } | Awaited::Close { connection } => {
+                *connection
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,14 +142,11 @@ enum ReplyKind {
 impl std::fmt::Display for Awaited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Awaited::Reply {
-                connection, kind, ..
-            } => write!(f, "{kind:?} on connection {connection}"),
-            Awaited::Delivery {
-                connection, topic, ..
-            } => {
+            Awaited::Reply { connection, kind, .. } => write!(f, "{kind:?} on connection {connection}"),
+            Awaited::Delivery { connection, topic, .. } => {
                 write!(f, "delivery of '{topic}' on connection {connection}")
             }
+            Awaited::Close { connection } => write!(f, "close of connection {connection}"),
         }
     }
 }
@@ -124,20 +156,146 @@ impl std::fmt::Display for Awaited {
 enum Endpoint {
     Harness,
     Device(usize),
+    /// A connection a device left behind (reset, cut link); the broker
+    /// still thinks it is alive.
+    Orphan,
+}
+
+/// The will a connection carries, from its CONNECT.
+#[derive(Debug, Clone)]
+struct Will {
+    topic: String,
+    payload: Vec<u8>,
+    qos: u8,
+    retain: bool,
+}
+
+/// The broker's side of one device connection.
+#[derive(Debug)]
+struct Link {
+    connection: BrokerConnection,
+    /// From the CONNECT; `None` until it is sent, or for keepalive 0.
+    keep_alive: Option<Duration>,
+    will: Option<Will>,
+    /// The device time of the last packet the broker received.
+    last_heard: Instant,
+}
+
+impl Link {
+    /// When the broker gives up on a silent connection: 1.5 × keepalive
+    /// after the last packet, as MQTT 3.1.1 §3.1.2.10 says.
+    fn broker_deadline(&self) -> Option<Instant> {
+        self.keep_alive
+            .map(|keep_alive| self.last_heard + keep_alive + keep_alive / 2)
+    }
+}
+
+/// A connection left behind by a device, with the device's name.
+#[derive(Debug)]
+struct Orphan {
+    device: String,
+    client_id: String,
+    link: Link,
+}
+
+/// Link faults of one device.
+#[derive(Debug)]
+struct NetworkConditions {
+    up: bool,
+    latency: Duration,
+    drop: f64,
+    random: SplitMix64,
+    /// Packets keep their order: none is sent before an earlier one.
+    last_outbound_at: Instant,
+    last_inbound_at: Instant,
+}
+
+impl NetworkConditions {
+    fn new(seed: u64) -> Self {
+        NetworkConditions {
+            up: true,
+            latency: Duration::ZERO,
+            drop: 0.0,
+            random: SplitMix64(seed),
+            last_outbound_at: Instant::BOOT,
+            last_inbound_at: Instant::BOOT,
+        }
+    }
+
+    /// How long a packet takes: the latency, plus a retransmission timeout
+    /// (doubling) for each time the seeded dice say it is lost.
+    fn transit_time(&mut self) -> Duration {
+        let mut delay = self.latency;
+        let mut timeout = FIRST_RETRANSMISSION_TIMEOUT;
+        for _ in 0..MAX_RETRANSMISSIONS {
+            if self.drop <= 0.0 || self.random.next_f64() >= self.drop {
+                break;
+            }
+            delay += timeout;
+            timeout *= 2;
+        }
+        delay
+    }
+}
+
+/// A small seeded generator (SplitMix64): every random choice of a run comes
+/// from the scenario's seed. Not worth a dependency for eight lines.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// One device the harness runs.
 struct SimulatedDevice {
     name: String,
+    identity: DeviceIdentity,
+    app: String,
+    config: ConfigMap,
     clock: VirtualClock,
     firmware: Box<dyn Firmware>,
     board: Board,
-    link: Option<BrokerConnection>,
-    /// Packets from the broker not yet handed to the firmware.
-    inbound: VecDeque<Vec<u8>>,
+    /// The broker's side of the device's connection.
+    link: Option<Link>,
+    /// Whether the firmware believes its link is up (it may be wrong: a cut
+    /// link or a broker that went away unannounced).
+    firmware_link_up: bool,
+    /// Packets from the broker, with the time they reach the device.
+    inbound: VecDeque<(Instant, Vec<u8>)>,
+    /// Packets to the broker, with the time they reach it.
+    outbound: VecDeque<(Instant, Vec<u8>)>,
     next_poll_at: Instant,
+    /// The main loop is stuck (`hang:`): nothing runs until a reset.
+    hung: bool,
+    network: NetworkConditions,
     /// How much of each board line's history is already in the transcript.
     line_cursors: Vec<usize>,
+}
+
+impl SimulatedDevice {
+    /// The earliest instant this device has something to do.
+    fn next_event_at(&self) -> Option<Instant> {
+        let mut next: Vec<Instant> = Vec::new();
+        if !self.hung {
+            next.push(self.next_poll_at);
+            next.extend(self.inbound.front().map(|(at, _)| *at));
+        }
+        next.extend(self.outbound.front().map(|(at, _)| *at));
+        next.extend(self.link.as_ref().and_then(Link::broker_deadline));
+        next.extend(self.board.platform_control().and_then(|platform| platform.watchdog_deadline()));
+        next.into_iter().min()
+    }
 }
 
 /// The retained store as the broker must have it.
@@ -146,14 +304,29 @@ struct Retained {
     payload: Vec<u8>,
 }
 
+/// How device time relates to the wall clock.
+#[derive(Debug, Clone, Copy)]
+enum Clocking {
+    /// Jump from event to event.
+    Virtual,
+    /// Follow the wall clock from this instant (`time: real`).
+    Real { started: std::time::Instant },
+}
+
 /// The simulated world; see the module documentation.
 pub struct World {
     now: Instant,
+    clocking: Clocking,
     broker_address: SocketAddr,
+    /// The embedded broker, when the run uses one (`broker:` steps act on it).
+    broker: Option<EmbeddedBroker>,
+    registry: Registry,
     hub: Hub,
-    harness: BrokerConnection,
+    /// The harness's own client; `None` while the broker is stopped.
+    harness: Option<BrokerConnection>,
     harness_packet_id: u16,
     devices: Vec<SimulatedDevice>,
+    orphans: Vec<Orphan>,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
     subscriptions: BTreeMap<ConnectionId, Vec<String>>,
     retained: BTreeMap<String, Retained>,
@@ -163,35 +336,38 @@ pub struct World {
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("World")
-            .field("now", &self.now)
-            .finish_non_exhaustive()
+        f.debug_struct("World").field("now", &self.now).finish_non_exhaustive()
     }
 }
 
 impl World {
     /// Connects the harness client to the broker at `broker_address` and
     /// builds (but does not yet run) the scenario's simulated devices.
+    /// `broker` is the embedded broker, if the run owns one.
     pub fn new(
         broker_address: SocketAddr,
+        broker: Option<EmbeddedBroker>,
         scenario: &hilt_scenario::Scenario,
         registry: &Registry,
     ) -> Result<World, HarnessError> {
-        let mut hub = Hub::default();
-        let harness =
-            hub.connect(broker_address)
-                .map_err(|source| HarnessError::BrokerUnreachable {
-                    address: broker_address,
-                    source,
-                })?;
+        let clocking = match scenario.time {
+            hilt_scenario::TimeMode::Virtual => Clocking::Virtual,
+            hilt_scenario::TimeMode::Real => Clocking::Real {
+                started: std::time::Instant::now(),
+            },
+        };
         let mut world = World {
             now: Instant::BOOT,
+            clocking,
             broker_address,
-            hub,
+            broker,
+            registry: registry.clone(),
+            hub: Hub::default(),
+            harness: None,
             harness_packet_id: 1,
-            endpoints: BTreeMap::from([(harness.id(), Endpoint::Harness)]),
-            harness,
             devices: Vec::new(),
+            orphans: Vec::new(),
+            endpoints: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             retained: BTreeMap::new(),
             log: Vec::new(),
@@ -209,26 +385,23 @@ impl World {
                 name: device.name.clone(),
                 client_id: device.client_id.clone(),
             };
-            let firmware =
-                registry
-                    .build(app, &identity, config, &mut board)
-                    .map_err(|problems| HarnessError::Build {
-                        device: device.name.clone(),
-                        problems: problems
-                            .iter()
-                            .map(|problem| format!("{}: {}", problem.location, problem.message))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    })?;
+            let firmware = build_firmware(registry, app, &identity, config, &mut board)?;
             let line_cursors = vec![1; board.lines().len()];
             world.devices.push(SimulatedDevice {
                 name: device.name.clone(),
+                identity,
+                app: app.clone(),
+                config: config.clone(),
                 clock,
                 firmware,
                 board,
                 link: None,
+                firmware_link_up: false,
                 inbound: VecDeque::new(),
+                outbound: VecDeque::new(),
                 next_poll_at: Instant::BOOT,
+                hung: false,
+                network: NetworkConditions::new(seed ^ 0x6E65_7477_6F72_6B21),
                 line_cursors,
             });
             for setting in parts {
@@ -254,8 +427,23 @@ impl World {
         &mut self.transcript
     }
 
+    fn device_index(&self, name: &str) -> Option<usize> {
+        self.devices.iter().position(|device| device.name == name)
+    }
+
+    // ----- the harness's own client -----------------------------------------
+
     fn connect_harness(&mut self) -> Result<(), HarnessError> {
-        let harness_id = self.harness.id();
+        let connection = self
+            .hub
+            .connect(self.broker_address)
+            .map_err(|source| HarnessError::BrokerUnreachable {
+                address: self.broker_address,
+                source,
+            })?;
+        let harness_id = connection.id();
+        self.endpoints.insert(harness_id, Endpoint::Harness);
+        self.harness = Some(connection);
         self.send_harness(&Packet::Connect(Connect {
             client_id: HARNESS_CLIENT_ID,
             // rumqttd refuses keepalive 0, and enforces keepalive in wall
@@ -283,10 +471,12 @@ impl World {
             kind: ReplyKind::SubAck,
             packet_id: Some(packet_id),
         }];
-        // Retained messages left on an external broker by earlier runs come
-        // to us now; they are not part of this run.
         awaited.extend(self.retained_deliveries(harness_id, &["#".to_owned()]));
         self.await_all(awaited)
+    }
+
+    fn harness_id(&self) -> Result<ConnectionId, HarnessError> {
+        self.harness.as_ref().map(BrokerConnection::id).ok_or(HarnessError::BrokerStopped)
     }
 
     fn next_harness_packet_id(&mut self) -> u16 {
@@ -296,32 +486,20 @@ impl World {
     }
 
     fn send_harness(&mut self, packet: &Packet<'_>) -> Result<(), HarnessError> {
-        let mut buffer = vec![0u8; codec::encoded_len(packet)];
-        let length = codec::encode(packet, &mut buffer).map_err(|error| {
-            HarnessError::Write(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                error.to_string(),
-            ))
-        })?;
+        let bytes = encode(packet)?;
         self.harness
-            .send(&buffer[..length])
+            .as_mut()
+            .ok_or(HarnessError::BrokerStopped)?
+            .send(&bytes)
             .map_err(HarnessError::Write)
     }
 
-    // ----- the harness's own actions -----------------------------------------
-
     /// Publishes from the harness client (a `publish:` step) and waits until
     /// the broker has delivered it everywhere it must go.
-    pub fn harness_publish(
-        &mut self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-    ) -> Result<(), HarnessError> {
+    pub fn harness_publish(&mut self, topic: &str, payload: &[u8], qos: u8, retain: bool) -> Result<(), HarnessError> {
+        let harness_id = self.harness_id()?;
         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_harness_packet_id());
-        let harness_id = self.harness.id();
         self.send_harness(&Packet::Publish(Publish {
             dup: false,
             qos,
@@ -342,16 +520,10 @@ impl World {
         self.record_message(message);
         if qos == QoS::ExactlyOnce {
             // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP.
-            let pubrec_position = awaited.iter().position(|a| {
-                matches!(
-                    a,
-                    Awaited::Reply {
-                        kind: ReplyKind::PubRec,
-                        ..
-                    }
-                )
-            });
-            if let Some(position) = pubrec_position {
+            if let Some(position) = awaited
+                .iter()
+                .position(|a| matches!(a, Awaited::Reply { kind: ReplyKind::PubRec, .. }))
+            {
                 let pubrec = awaited.remove(position);
                 self.await_all(vec![pubrec])?;
             }
@@ -366,49 +538,38 @@ impl World {
         self.await_all(awaited)
     }
 
+    // ----- parts ------------------------------------------------------------
+
     /// Applies a `set:` (or a starting `parts:` value) to a device's part.
     pub fn apply_part_value(&mut self, device: &str, part: &str, value: &PartValue) {
-        let Some(device_state) = self.devices.iter().find(|d| d.name == device) else {
+        let Some(index) = self.device_index(device) else {
             return;
         };
-        let Some((_, part_state)) = device_state
-            .board
-            .parts()
-            .iter()
-            .find(|(name, _)| name == part)
-        else {
-            return;
-        };
-        if let (Part::Ds18b20(handle), value) = (part_state, value) {
-            match value {
-                // The validator keeps temperatures within the part's range.
-                PartValue::Temperature(celsius) => {
+        if let Some(part_state) = self.devices[index].board.part(part) {
+            match (part_state, value) {
+                // The validator keeps values within each part's range.
+                (Part::Ds18b20(handle), PartValue::Temperature(celsius)) => {
                     let _ = handle.set_temperature(*celsius);
                 }
-                PartValue::Fault(fault) => handle.set_fault(match fault.as_deref() {
+                (Part::Ds18b20(handle), PartValue::Fault(fault)) => handle.set_fault(match fault.as_deref() {
                     Some("disconnected") => Some(hilt_sim::ds18b20::Ds18b20Fault::Disconnected),
                     Some("crc_error") => Some(hilt_sim::ds18b20::Ds18b20Fault::CrcError),
                     _ => None,
                 }),
-                PartValue::Lux(_) => {}
+                _ => {}
             }
         }
         let shown = crate::run::describe_part_value(value);
-        self.transcript
-            .push(self.now, format!("{device}.{part} {shown}"));
+        self.transcript.push(self.now, format!("{device}.{part} {shown}"));
     }
 
     /// Presses or releases a device's button.
     pub fn set_button(&mut self, device: &str, part: &str, pressed: bool) {
         let now = self.now;
-        if let Some(device_state) = self.devices.iter_mut().find(|d| d.name == device) {
+        if let Some(index) = self.device_index(device) {
+            let device_state = &self.devices[index];
             device_state.clock.advance_to(now);
-            if let Some((_, Part::Button(button))) = device_state
-                .board
-                .parts()
-                .iter()
-                .find(|(name, _)| name == part)
-            {
+            if let Some(Part::Button(button)) = device_state.board.part(part) {
                 if pressed {
                     button.press()
                 } else {
@@ -420,29 +581,143 @@ impl World {
         self.transcript.push(now, format!("{device}.{part} {verb}"));
     }
 
-    /// Whether a device's LED is lit at `at` (from its line's history).
+    /// The line of a device's LED.
     pub fn led_history(&self, device: &str, part: &str) -> Option<hilt_sim::gpio::PinLine> {
-        let device_state = self.devices.iter().find(|d| d.name == device)?;
-        match device_state
-            .board
-            .parts()
-            .iter()
-            .find(|(name, _)| name == part)?
-        {
-            (_, Part::Led(led)) => Some(led.line().clone()),
+        match self.devices[self.device_index(device)?].board.part(part)? {
+            Part::Led(led) => Some(led.line().clone()),
             _ => None,
         }
     }
 
     /// The raw line `gpioN` of a device.
     pub fn pin_line(&self, device: &str, pin: &str) -> Option<hilt_sim::gpio::PinLine> {
-        let device_state = self.devices.iter().find(|d| d.name == device)?;
-        device_state
+        self.devices[self.device_index(device)?]
             .board
             .lines()
             .iter()
             .find(|line| hilt_firmware::pins::gpio_name(line.gpio()).as_str() == pin)
             .cloned()
+    }
+
+    // ----- faults -----------------------------------------------------------
+
+    /// `broker: stop | start | restart` on the embedded broker.
+    pub fn broker_action(&mut self, action: BrokerAction) -> Result<(), HarnessError> {
+        match action {
+            BrokerAction::Stop => self.stop_broker(),
+            BrokerAction::Start => self.start_broker(),
+            BrokerAction::Restart => {
+                self.stop_broker()?;
+                self.start_broker()
+            }
+        }
+    }
+
+    fn stop_broker(&mut self) -> Result<(), HarnessError> {
+        let Some(broker) = self.broker.as_mut() else {
+            return Ok(());
+        };
+        if !broker.is_running() {
+            return Ok(());
+        }
+        // Every open connection will be closed by the broker going away.
+        let mut awaited: Vec<Awaited> = self.endpoints.keys().map(|&connection| Awaited::Close { connection }).collect();
+        awaited.sort_by_key(Awaited::connection);
+        broker.stop();
+        self.transcript.push(self.now, "broker stops");
+        self.await_all(awaited)?;
+        // A stopped broker forgets its retained messages and sessions.
+        self.retained.clear();
+        self.subscriptions.clear();
+        Ok(())
+    }
+
+    fn start_broker(&mut self) -> Result<(), HarnessError> {
+        let Some(broker) = self.broker.as_mut() else {
+            return Ok(());
+        };
+        if broker.is_running() {
+            return Ok(());
+        }
+        broker
+            .start_again()
+            .map_err(|error| HarnessError::BrokerRestart(error.to_string()))?;
+        self.transcript.push(self.now, "broker starts");
+        self.connect_harness()
+    }
+
+    /// `network: { device, link, latency, drop }`.
+    pub fn change_network(&mut self, change: &NetworkChange) {
+        let Some(index) = self.device_index(&change.device.device) else {
+            return;
+        };
+        let network = &mut self.devices[index].network;
+        if let Some(up) = change.link_up {
+            network.up = up;
+        }
+        if let Some(latency) = change.latency {
+            network.latency = Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+        }
+        if let Some(drop) = change.drop {
+            network.drop = drop;
+        }
+        let state = format!(
+            "{} network: link {}, latency {:?}, drop {}",
+            change.device.device,
+            if network.up { "up" } else { "down" },
+            network.latency,
+            network.drop
+        );
+        self.transcript.push(self.now, state);
+    }
+
+    /// `reboot: device`: a power cycle.
+    pub fn power_cycle(&mut self, device: &str) -> Result<(), HarnessError> {
+        if let Some(index) = self.device_index(device) {
+            self.reset_device(index, ResetCause::PowerOn)?;
+        }
+        Ok(())
+    }
+
+    /// `hang: device`: the main loop stops until a reset.
+    pub fn hang(&mut self, device: &str) {
+        if let Some(index) = self.device_index(device) {
+            self.devices[index].hung = true;
+            self.transcript.push(self.now, format!("{device} hangs"));
+        }
+    }
+
+    /// The chip resets: the old connection is left behind, the firmware
+    /// boots again on the same parts with what survives `cause`.
+    fn reset_device(&mut self, index: usize, cause: ResetCause) -> Result<(), HarnessError> {
+        let now = self.now;
+        let device = &mut self.devices[index];
+        device.clock.advance_to(now);
+        if let Some(link) = device.link.take() {
+            self.endpoints.insert(link.connection.id(), Endpoint::Orphan);
+            self.orphans.push(Orphan {
+                device: device.name.clone(),
+                client_id: device.identity.client_id.clone(),
+                link,
+            });
+        }
+        device.inbound.clear();
+        device.outbound.clear();
+        device.hung = false;
+        device.firmware_link_up = false;
+        // Drop the old firmware first: its platform handle writes retained
+        // memory back as it goes, as the chip keeps RTC memory.
+        let old = std::mem::replace(&mut device.firmware, Box::new(Halted));
+        drop(old);
+        if let Some(platform) = device.board.platform_control() {
+            platform.prepare_boot(cause);
+        }
+        let firmware = build_firmware(&self.registry, &device.app, &device.identity, &device.config, &mut device.board)?;
+        device.firmware = firmware;
+        device.next_poll_at = device.clock.now();
+        let name = device.name.clone();
+        self.transcript.push(now, format!("{name} resets ({})", cause.as_str()));
+        Ok(())
     }
 
     // ----- time ----------------------------------------------------------------
@@ -463,12 +738,31 @@ impl World {
             if done(self) {
                 return Ok(true);
             }
-            match self.next_event_at() {
-                Some(next) if next <= deadline => {
+            if let Clocking::Real { started } = self.clocking {
+                self.now = self.now.max(real_now(started).min(deadline));
+            }
+            let next = self.next_event_at().filter(|next| *next <= deadline);
+            if let Clocking::Real { started } = self.clocking {
+                // Wait in wall time for the next event, taking whatever the
+                // broker sends meanwhile (messages of external devices).
+                let target = next.unwrap_or(deadline);
+                let wall_target = started + WallDuration::from_micros(target.as_micros());
+                let wait = wall_target.saturating_duration_since(std::time::Instant::now());
+                if !wait.is_zero() {
+                    if let Some(inbound) = self.hub.receive(wait) {
+                        self.now = self.now.max(real_now(started));
+                        let mut nothing_awaited = Vec::new();
+                        self.route_inbound(inbound, &mut nothing_awaited)?;
+                        continue;
+                    }
+                }
+            }
+            match next {
+                Some(next) => {
                     self.now = self.now.max(next);
                     self.run_instant()?;
                 }
-                _ => {
+                None => {
                     self.now = self.now.max(deadline);
                     return Ok(done(self));
                 }
@@ -477,47 +771,118 @@ impl World {
     }
 
     fn next_event_at(&self) -> Option<Instant> {
-        self.devices
-            .iter()
-            .map(|device| {
-                if device.inbound.is_empty() {
-                    device.next_poll_at
-                } else {
-                    self.now
-                }
-            })
-            .min()
+        let devices = self.devices.iter().filter_map(SimulatedDevice::next_event_at);
+        let orphans = self.orphans.iter().filter_map(|orphan| orphan.link.broker_deadline());
+        devices.chain(orphans).min().map(|next| next.max(self.now))
     }
 
-    fn is_due(&self, index: usize) -> bool {
-        let device = &self.devices[index];
-        !device.inbound.is_empty() || device.next_poll_at <= self.now
-    }
-
-    /// Runs every device with work at `self.now` until none has any.
+    /// Runs everything due at `self.now` until nothing is.
     fn run_instant(&mut self) -> Result<(), HarnessError> {
         for _ in 0..MAX_ROUNDS_PER_INSTANT {
-            let due: Vec<usize> = (0..self.devices.len())
-                .filter(|&index| self.is_due(index))
-                .collect();
-            if due.is_empty() {
+            self.drop_silent_connections()?;
+            let mut worked = false;
+            for index in 0..self.devices.len() {
+                worked |= self.run_device_events(index)?;
+            }
+            if !worked {
                 return Ok(());
             }
-            for index in due {
-                self.run_device(index)?;
-            }
         }
-        let spinning = (0..self.devices.len())
-            .find(|&index| self.is_due(index))
-            .unwrap_or(0);
+        let spinning = self
+            .devices
+            .iter()
+            .find(|device| device.next_poll_at <= self.now)
+            .map(|device| device.name.clone())
+            .unwrap_or_default();
         Err(HarnessError::Spinning {
-            device: self
-                .devices
-                .get(spinning)
-                .map(|d| d.name.clone())
-                .unwrap_or_default(),
+            device: spinning,
             at: self.now,
         })
+    }
+
+    /// The broker's keepalive in device time: connections silent for 1.5 ×
+    /// keepalive (orphans, cut links, hung devices) are dropped, which makes
+    /// the broker publish their wills.
+    fn drop_silent_connections(&mut self) -> Result<(), HarnessError> {
+        let now = self.now;
+        let mut index = 0;
+        while index < self.orphans.len() {
+            if self.orphans[index].link.broker_deadline().is_some_and(|deadline| deadline <= now) {
+                let orphan = self.orphans.remove(index);
+                let why = format!("{}'s old connection times out at the broker (1.5 × keepalive)", orphan.device);
+                self.drop_connection(orphan.link, &orphan.device, &why)?;
+            } else {
+                index += 1;
+            }
+        }
+        for index in 0..self.devices.len() {
+            let expired = self.devices[index]
+                .link
+                .as_ref()
+                .and_then(Link::broker_deadline)
+                .is_some_and(|deadline| deadline <= now);
+            if expired {
+                let link = self.devices[index].link.take().expect("checked above");
+                let name = self.devices[index].name.clone();
+                let why = format!("{name}'s connection times out at the broker (1.5 × keepalive)");
+                self.drop_connection(link, &name, &why)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes a connection without DISCONNECT, as the broker's keepalive
+    /// or a takeover does, and waits for the will it carried.
+    fn drop_connection(&mut self, link: Link, device: &str, why: &str) -> Result<(), HarnessError> {
+        let connection = link.connection.id();
+        self.endpoints.remove(&connection);
+        self.subscriptions.remove(&connection);
+        link.connection.close();
+        self.transcript.push(self.now, why);
+        let Some(will) = link.will else {
+            return Ok(());
+        };
+        let message = LoggedMessage {
+            at: self.now,
+            source: format!("broker (will of {device})"),
+            topic: will.topic,
+            payload: will.payload,
+            qos: will.qos,
+            retain: will.retain,
+        };
+        let awaited = match self.harness.as_ref() {
+            Some(_) => self.publish_consequences(usize::MAX, &message, None),
+            None => Vec::new(),
+        };
+        self.record_message(message);
+        self.await_all(awaited)
+    }
+
+    /// Runs one device's due events; returns whether anything happened.
+    fn run_device_events(&mut self, index: usize) -> Result<bool, HarnessError> {
+        let now = self.now;
+        let mut worked = self.flush_outbound(index)?;
+        if let Some(platform) = self.devices[index].board.platform_control() {
+            if platform.watchdog_deadline().is_some_and(|deadline| deadline <= now) {
+                self.reset_device(index, ResetCause::Watchdog)?;
+                return Ok(true);
+            }
+        }
+        let device = &self.devices[index];
+        let inbound_due = device.inbound.front().is_some_and(|(at, _)| *at <= now);
+        if device.hung || !(inbound_due || device.next_poll_at <= now) {
+            return Ok(worked);
+        }
+        self.run_device(index)?;
+        worked = true;
+        let reset_requested = self.devices[index]
+            .board
+            .platform_control()
+            .is_some_and(|platform| platform.take_reset_request());
+        if reset_requested {
+            self.reset_device(index, ResetCause::Software)?;
+        }
+        Ok(worked)
     }
 
     fn run_device(&mut self, index: usize) -> Result<(), HarnessError> {
@@ -527,12 +892,15 @@ impl World {
         self.manage_link(index, device_now)?;
 
         let device = &mut self.devices[index];
-        while let Some(mut bytes) = device.inbound.pop_front() {
+        while device.inbound.front().is_some_and(|(at, _)| *at <= now) {
+            let Some((at, mut bytes)) = device.inbound.pop_front() else {
+                break;
+            };
             let taken = device.firmware.receive(device_now, &bytes);
             if taken < bytes.len() {
                 // The firmware's buffer is full: offer the rest after it runs.
                 bytes.drain(..taken);
-                device.inbound.push_front(bytes);
+                device.inbound.push_front((at, bytes));
                 break;
             }
         }
@@ -545,7 +913,8 @@ impl World {
         self.now = self.now.max(after);
 
         self.transcribe_device_output(index);
-        self.forward_transmit(index)?;
+        self.queue_transmit(index);
+        self.flush_outbound(index)?;
         self.manage_link(index, self.devices[index].clock.now())?;
         Ok(())
     }
@@ -554,137 +923,198 @@ impl World {
     fn manage_link(&mut self, index: usize, device_now: Instant) -> Result<(), HarnessError> {
         if self.devices[index].firmware.wants_close() {
             // Anything queued (a DISCONNECT) goes out before the close.
-            self.forward_transmit(index)?;
-            self.close_device_link(index, device_now, "closes its connection");
+            self.queue_transmit(index);
+            self.flush_outbound(index)?;
+            self.close_device_link(index, device_now)?;
         }
-        let device = &mut self.devices[index];
-        if device.link.is_none() && device.firmware.wants_link(device_now) {
-            match self.hub.connect(self.broker_address) {
-                Ok(connection) => {
-                    self.endpoints
-                        .insert(connection.id(), Endpoint::Device(index));
-                    let device = &mut self.devices[index];
-                    device.link = Some(connection);
-                    device.firmware.link_up(device_now);
-                    let name = device.name.clone();
-                    self.transcript.push(device_now, format!("{name} link up"));
-                }
-                Err(error) => {
-                    let device = &mut self.devices[index];
-                    device.firmware.link_down(device_now);
-                    let name = device.name.clone();
-                    self.transcript.push(
-                        device_now,
-                        format!("{name} cannot reach the broker: {}", error.kind()),
-                    );
-                }
+        let device = &self.devices[index];
+        if device.firmware_link_up || !device.firmware.wants_link(device_now) {
+            return Ok(());
+        }
+        let name = device.name.clone();
+        if !device.network.up {
+            let device = &mut self.devices[index];
+            device.firmware.link_down(device_now);
+            self.transcript
+                .push(device_now, format!("{name} cannot reach the broker: its network link is down"));
+            return Ok(());
+        }
+        // A device that connects again takes over its old session: the
+        // broker drops the connection it left behind (and sends its will).
+        let client_id = self.devices[index].identity.client_id.clone();
+        while let Some(position) = self.orphans.iter().position(|orphan| orphan.client_id == client_id) {
+            let orphan = self.orphans.remove(position);
+            let why = format!("{name} connects again; the broker drops its old connection");
+            self.drop_connection(orphan.link, &name, &why)?;
+        }
+        match self.hub.connect(self.broker_address) {
+            Ok(connection) => {
+                self.endpoints.insert(connection.id(), Endpoint::Device(index));
+                let device = &mut self.devices[index];
+                device.link = Some(Link {
+                    connection,
+                    keep_alive: None,
+                    will: None,
+                    last_heard: device_now,
+                });
+                device.firmware_link_up = true;
+                device.network.last_outbound_at = device_now;
+                device.firmware.link_up(device_now);
+                self.transcript.push(device_now, format!("{name} link up"));
+            }
+            Err(error) => {
+                let device = &mut self.devices[index];
+                device.firmware.link_down(device_now);
+                self.transcript
+                    .push(device_now, format!("{name} cannot reach the broker: {}", error.kind()));
             }
         }
         Ok(())
     }
 
-    fn close_device_link(&mut self, index: usize, device_now: Instant, why: &str) {
+    /// The device closes its side. With its network up the broker sees the
+    /// close; with it down, the connection is left behind at the broker.
+    fn close_device_link(&mut self, index: usize, device_now: Instant) -> Result<(), HarnessError> {
         let device = &mut self.devices[index];
-        if let Some(connection) = device.link.take() {
-            self.subscriptions.remove(&connection.id());
-            self.endpoints.remove(&connection.id());
-            connection.close();
-        }
-        device.inbound.clear();
-        device.firmware.link_down(device_now);
         let name = device.name.clone();
-        self.transcript.push(device_now, format!("{name} {why}"));
+        device.firmware.link_down(device_now);
+        device.firmware_link_up = false;
+        device.inbound.clear();
+        device.outbound.clear();
+        if let Some(link) = device.link.take() {
+            if device.network.up {
+                self.subscriptions.remove(&link.connection.id());
+                self.endpoints.remove(&link.connection.id());
+                // After a DISCONNECT the will is already discarded.
+                if link.will.is_none() {
+                    link.connection.close();
+                    self.transcript.push(device_now, format!("{name} closes its connection"));
+                } else {
+                    self.drop_connection(link, &name, &format!("{name} closes its connection without DISCONNECT"))?;
+                }
+            } else {
+                self.endpoints.insert(link.connection.id(), Endpoint::Orphan);
+                let client_id = device.identity.client_id.clone();
+                self.orphans.push(Orphan {
+                    device: name.clone(),
+                    client_id,
+                    link,
+                });
+                self.transcript
+                    .push(device_now, format!("{name} gives up its connection (the broker cannot hear it)"));
+            }
+        } else {
+            self.transcript.push(device_now, format!("{name} link down"));
+        }
+        Ok(())
     }
 
     /// Log lines and pin changes of a device go into the transcript.
     fn transcribe_device_output(&mut self, index: usize) {
         let device = &mut self.devices[index];
         while let Some(line) = device.firmware.pop_log() {
-            self.transcript.push(
-                line.at,
-                format!("{} log {}: {}", device.name, line.level.as_str(), line.text),
-            );
+            self.transcript
+                .push(line.at, format!("{} log {}: {}", device.name, line.level.as_str(), line.text));
         }
         for (line_index, line) in device.board.lines().iter().enumerate() {
             let cursor = &mut device.line_cursors[line_index];
             let changes = line.history_from(*cursor);
             *cursor += changes.len();
-            let part = device
-                .board
-                .parts()
-                .iter()
-                .find(|(_, part)| match part {
-                    Part::Led(led) => led.line().gpio() == line.gpio(),
-                    Part::Button(button) => button.line().gpio() == line.gpio(),
-                    Part::Ds18b20(_) => false,
-                })
-                .map(|(name, part)| (name.clone(), matches!(part, Part::Led(_))));
+            let part = device.board.part_on_gpio(line.gpio());
             for change in changes {
                 match &part {
-                    Some((name, true)) => {
+                    Some((name, Part::Led(_))) => {
                         let state = if change.high { "on" } else { "off" };
-                        self.transcript
-                            .push(change.at, format!("{}.{name} {state}", device.name));
+                        self.transcript.push(change.at, format!("{}.{name} {state}", device.name));
                     }
                     // Button changes are the harness's own actions, already
                     // in the transcript.
-                    Some((_, false)) => {}
-                    None => {
+                    Some((_, Part::Button(_))) => {}
+                    _ => {
                         let level = if change.high { "high" } else { "low" };
-                        self.transcript.push(
-                            change.at,
-                            format!("{}.gpio{} {level}", device.name, line.gpio()),
-                        );
+                        self.transcript
+                            .push(change.at, format!("{}.gpio{} {level}", device.name, line.gpio()));
                     }
                 }
             }
         }
     }
 
-    /// Sends what a device wrote to its link, packet by packet, each with
-    /// its consequences awaited.
-    fn forward_transmit(&mut self, index: usize) -> Result<(), HarnessError> {
+    /// Moves what the firmware wrote into the device's outbound queue, each
+    /// packet timed by the link's latency and losses; a cut link loses it.
+    fn queue_transmit(&mut self, index: usize) {
         let device = &mut self.devices[index];
         let bytes = device.firmware.transmit_buffer().to_vec();
         device.firmware.consume_transmit(bytes.len());
-        if bytes.is_empty() {
-            return Ok(());
+        if bytes.is_empty() || !device.firmware_link_up || !device.network.up {
+            return;
         }
-        let Some(connection_id) = device.link.as_ref().map(BrokerConnection::id) else {
-            // No link: the bytes are lost, as on a dead socket.
-            return Ok(());
-        };
-        let at = device.clock.now();
+        if device.link.is_none() {
+            // The broker dropped this connection while the device could not
+            // hear it; now that packets get through, the broker's TCP stack
+            // answers with a reset, and the device learns its link is gone.
+            let at = device.clock.now();
+            device.firmware_link_up = false;
+            device.firmware.link_down(at);
+            device.next_poll_at = device.next_poll_at.min(at);
+            let name = device.name.clone();
+            self.transcript
+                .push(at, format!("{name} loses its link: connection reset by the broker"));
+            return;
+        }
+        let sent_at = device.clock.now();
         let mut offset = 0;
         while offset < bytes.len() {
-            let (packet, length) = codec::decode(&bytes[offset..]).map_err(|error| {
-                HarnessError::DeviceSentGarbage {
-                    device: self.devices[index].name.clone(),
-                    error: error.to_string(),
-                }
+            let length = match codec::decode(&bytes[offset..]) {
+                Ok((_, length)) => length,
+                // Checked again when forwarded; keep the rest together.
+                Err(_) => bytes.len() - offset,
+            };
+            let arrives = (sent_at + device.network.transit_time()).max(device.network.last_outbound_at);
+            device.network.last_outbound_at = arrives;
+            device.outbound.push_back((arrives, bytes[offset..offset + length].to_vec()));
+            offset += length;
+        }
+    }
+
+    /// Forwards every outbound packet that has reached the broker, each with
+    /// its consequences awaited. Returns whether any was forwarded.
+    fn flush_outbound(&mut self, index: usize) -> Result<bool, HarnessError> {
+        let mut forwarded = false;
+        while self.devices[index].outbound.front().is_some_and(|(at, _)| *at <= self.now) {
+            let Some((at, bytes)) = self.devices[index].outbound.pop_front() else {
+                break;
+            };
+            forwarded = true;
+            let Some(connection_id) = self.devices[index].link.as_ref().map(|link| link.connection.id()) else {
+                continue;
+            };
+            let (packet, _) = codec::decode(&bytes).map_err(|error| HarnessError::DeviceSentGarbage {
+                device: self.devices[index].name.clone(),
+                error: error.to_string(),
             })?;
             let awaited = self.packet_consequences(index, connection_id, at, &packet);
-            let packet_bytes = &bytes[offset..offset + length];
-            offset += length;
             let device = &mut self.devices[index];
             let Some(link) = device.link.as_mut() else {
                 break;
             };
-            if let Err(error) = link.send(packet_bytes) {
-                let reason = format!("loses its link: {}", error.kind());
-                self.close_device_link(index, at, &reason);
+            link.last_heard = at;
+            if let Err(error) = link.connection.send(&bytes) {
+                let name = device.name.clone();
+                device.link = None;
+                device.firmware_link_up = false;
+                device.firmware.link_down(at);
+                self.transcript
+                    .push(at, format!("{name} loses its link: {}", error.kind()));
                 break;
             }
             self.await_all(awaited)?;
-            if self.devices[index].link.is_none() {
-                break;
-            }
         }
-        Ok(())
+        Ok(forwarded)
     }
 
     /// What the broker owes after `packet` from device `index`; also logs
-    /// publishes and tracks subscriptions and retained messages.
+    /// publishes and tracks subscriptions, wills and retained messages.
     fn packet_consequences(
         &mut self,
         index: usize,
@@ -702,17 +1132,27 @@ impl World {
         match packet {
             Packet::Connect(connect) => {
                 let name = self.devices[index].name.clone();
-                let will = match &connect.will {
+                let will_text = match &connect.will {
                     Some(will) => format!(", will {} {}", will.topic, quote_payload(will.payload)),
                     None => String::new(),
                 };
                 self.transcript.push(
                     at,
                     format!(
-                        "{name} CONNECT client id {}, keepalive {}s, clean session {}{will}",
+                        "{name} CONNECT client id {}, keepalive {}s, clean session {}{will_text}",
                         connect.client_id, connect.keep_alive_seconds, connect.clean_session
                     ),
                 );
+                if let Some(link) = self.devices[index].link.as_mut() {
+                    link.keep_alive = (connect.keep_alive_seconds > 0)
+                        .then(|| Duration::from_secs(u64::from(connect.keep_alive_seconds)));
+                    link.will = connect.will.as_ref().map(|will| Will {
+                        topic: will.topic.to_owned(),
+                        payload: will.payload.to_vec(),
+                        qos: will.qos.as_u8(),
+                        retain: will.retain,
+                    });
+                }
                 reply(ReplyKind::ConnAck, None)
             }
             Packet::Publish(publish) => {
@@ -730,14 +1170,9 @@ impl World {
             }
             Packet::PubRel(id) => reply(ReplyKind::PubComp, Some(*id)),
             Packet::Subscribe(subscribe) => {
-                let filters: Vec<String> = subscribe
-                    .filters
-                    .iter()
-                    .map(|(filter, _)| filter.to_owned())
-                    .collect();
+                let filters: Vec<String> = subscribe.filters.iter().map(|(filter, _)| filter.to_owned()).collect();
                 let name = self.devices[index].name.clone();
-                self.transcript
-                    .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
+                self.transcript.push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
                 let mut awaited = reply(ReplyKind::SubAck, Some(subscribe.packet_id));
                 awaited.extend(self.retained_deliveries(connection, &filters));
                 let known = self.subscriptions.entry(connection).or_default();
@@ -760,30 +1195,30 @@ impl World {
             Packet::Disconnect => {
                 let name = self.devices[index].name.clone();
                 self.transcript.push(at, format!("{name} DISCONNECT"));
+                // A clean disconnect discards the will.
+                if let Some(link) = self.devices[index].link.as_mut() {
+                    link.will = None;
+                }
                 Vec::new()
             }
-            // Acknowledgements of what the broker delivered: nothing comes back
-            // except PUBREL after our PUBREC, which the device handles when it
-            // arrives.
+            // Acknowledgements of what the broker delivered: nothing comes
+            // back except PUBREL after our PUBREC, which the device handles
+            // when it arrives.
             _ => Vec::new(),
         }
     }
 
-    /// The acknowledgement and deliveries a PUBLISH from `from` must cause.
-    fn publish_consequences(
-        &self,
-        from: ConnectionId,
-        message: &LoggedMessage,
-        packet_id: Option<u16>,
-    ) -> Vec<Awaited> {
+    /// The acknowledgement and deliveries a PUBLISH from `from` must cause
+    /// (`from` is `usize::MAX` for the broker's own will publishes).
+    fn publish_consequences(&self, from: ConnectionId, message: &LoggedMessage, packet_id: Option<u16>) -> Vec<Awaited> {
         let mut awaited = Vec::new();
         match message.qos {
-            1 => awaited.push(Awaited::Reply {
+            1 if from != usize::MAX => awaited.push(Awaited::Reply {
                 connection: from,
                 kind: ReplyKind::PubAck,
                 packet_id,
             }),
-            2 => awaited.push(Awaited::Reply {
+            2 if from != usize::MAX => awaited.push(Awaited::Reply {
                 connection: from,
                 kind: ReplyKind::PubRec,
                 packet_id,
@@ -791,10 +1226,7 @@ impl World {
             _ => {}
         }
         for (connection, filters) in &self.subscriptions {
-            if filters
-                .iter()
-                .any(|filter| filter_matches(filter, &message.topic))
-            {
+            if filters.iter().any(|filter| filter_matches(filter, &message.topic)) {
                 awaited.push(Awaited::Delivery {
                     connection: *connection,
                     topic: message.topic.clone(),
@@ -831,8 +1263,7 @@ impl World {
                 );
             }
         }
-        self.transcript
-            .push(message.at, describe_without_time(&message));
+        self.transcript.push(message.at, describe_without_time(&message));
         self.log.push(message);
     }
 
@@ -845,11 +1276,7 @@ impl World {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
                 return Err(HarnessError::BrokerSilent {
                     timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: awaited
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    waiting_for: awaited.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
                 });
             };
             self.route_inbound(inbound, &mut awaited)?;
@@ -862,27 +1289,22 @@ impl World {
         Ok(())
     }
 
-    fn route_inbound(
-        &mut self,
-        inbound: Inbound,
-        awaited: &mut Vec<Awaited>,
-    ) -> Result<(), HarnessError> {
+    fn route_inbound(&mut self, inbound: Inbound, awaited: &mut Vec<Awaited>) -> Result<(), HarnessError> {
         match inbound {
             Inbound::Packet { connection, bytes } => {
                 let Ok((packet, _)) = codec::decode(&bytes) else {
                     return Ok(());
                 };
-                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
-                {
+                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet)) {
                     awaited.remove(position);
                 } else if let (Some(Endpoint::Harness), Packet::Publish(publish)) =
                     (self.endpoints.get(&connection), &packet)
                 {
-                    // Not caused by anything the runner forwarded: a will, or
-                    // a message the broker kept for this session.
+                    // Not caused by anything the runner forwarded: a device
+                    // the harness does not run, or a message the broker kept.
                     let message = LoggedMessage {
                         at: self.now,
-                        source: "broker".to_owned(),
+                        source: "external".to_owned(),
                         topic: publish.topic.to_owned(),
                         payload: publish.payload.to_vec(),
                         qos: publish.qos.as_u8(),
@@ -890,33 +1312,128 @@ impl World {
                     };
                     self.record_message(message);
                 }
-                match self.endpoints.get(&connection) {
-                    Some(Endpoint::Device(index)) => self.devices[*index].inbound.push_back(bytes),
+                match self.endpoints.get(&connection).copied() {
+                    Some(Endpoint::Device(index)) => {
+                        let device = &mut self.devices[index];
+                        // A cut link loses what the broker sends.
+                        if device.network.up {
+                            let arrives = (self.now + device.network.transit_time()).max(device.network.last_inbound_at);
+                            device.network.last_inbound_at = arrives;
+                            device.inbound.push_back((arrives, bytes));
+                        }
+                    }
                     Some(Endpoint::Harness) => {
                         if let Packet::PubRel(id) = packet {
                             self.send_harness(&Packet::PubComp(id))?;
                         }
                     }
-                    // A connection already closed: its packets are lost.
-                    None => {}
+                    // An orphan's or a closed connection's packets are lost.
+                    Some(Endpoint::Orphan) | None => {}
                 }
             }
             Inbound::Closed { connection, reason } => {
-                awaited.retain(|a| !matches!(a, Awaited::Reply { connection: c, .. } | Awaited::Delivery { connection: c, .. } if *c == connection));
-                match self.endpoints.get(&connection).copied() {
+                let was_awaited_close = awaited
+                    .iter()
+                    .any(|a| matches!(a, Awaited::Close { connection: c } if *c == connection));
+                awaited.retain(|a| a.connection() != connection);
+                match self.endpoints.remove(&connection) {
                     Some(Endpoint::Harness) => {
-                        return Err(HarnessError::HarnessDisconnected(reason));
+                        self.harness = None;
+                        if !was_awaited_close {
+                            return Err(HarnessError::HarnessDisconnected(reason));
+                        }
                     }
-                    Some(Endpoint::Device(index)) => {
-                        let at = self.devices[index].clock.now().max(self.now);
-                        self.close_device_link(index, at, &format!("loses its link: {reason}"));
-                    }
+                    Some(Endpoint::Device(index)) => self.broker_closed_device_link(index, &reason),
+                    Some(Endpoint::Orphan) => self.orphans.retain(|orphan| orphan.link.connection.id() != connection),
                     None => {}
                 }
+                self.subscriptions.remove(&connection);
             }
         }
         Ok(())
     }
+
+    /// The broker closed a device's connection. The device hears of it if
+    /// its network is up; otherwise it finds out by its own keepalive.
+    fn broker_closed_device_link(&mut self, index: usize, reason: &str) {
+        let at = self.devices[index].clock.now().max(self.now);
+        let device = &mut self.devices[index];
+        device.link = None;
+        device.outbound.clear();
+        let name = device.name.clone();
+        if device.network.up && device.firmware_link_up {
+            device.firmware_link_up = false;
+            device.inbound.clear();
+            device.firmware.link_down(at);
+            // Its timers changed: let it say when it next needs to run.
+            device.next_poll_at = device.next_poll_at.min(at);
+            self.transcript.push(at, format!("{name} loses its link: {reason}"));
+        } else {
+            self.transcript
+                .push(at, format!("the broker closes {name}'s connection ({reason}); the device cannot hear it"));
+        }
+    }
+}
+
+/// The firmware slot of a device between dropping the old firmware and
+/// booting the new one.
+struct Halted;
+
+impl Firmware for Halted {
+    fn poll(&mut self, now: Instant) -> Instant {
+        now
+    }
+    fn receive(&mut self, _now: Instant, _bytes: &[u8]) -> usize {
+        0
+    }
+    fn transmit_buffer(&self) -> &[u8] {
+        &[]
+    }
+    fn consume_transmit(&mut self, _count: usize) {}
+    fn wants_link(&self, _now: Instant) -> bool {
+        false
+    }
+    fn wants_close(&self) -> bool {
+        false
+    }
+    fn link_up(&mut self, _now: Instant) {}
+    fn link_down(&mut self, _now: Instant) {}
+    fn pop_log(&mut self) -> Option<hilt_firmware::app::LogLine> {
+        None
+    }
+    fn disconnect(&mut self) {}
+}
+
+fn build_firmware(
+    registry: &Registry,
+    app: &str,
+    identity: &DeviceIdentity,
+    config: &ConfigMap,
+    board: &mut Board,
+) -> Result<Box<dyn Firmware>, HarnessError> {
+    registry
+        .build(app, identity, config, board)
+        .map_err(|problems| HarnessError::Build {
+            device: identity.name.clone(),
+            problems: problems
+                .iter()
+                .map(|problem| format!("{}: {}", problem.location, problem.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+}
+
+fn encode(packet: &Packet<'_>) -> Result<Vec<u8>, HarnessError> {
+    let mut buffer = vec![0u8; codec::encoded_len(packet)];
+    let length = codec::encode(packet, &mut buffer)
+        .map_err(|error| HarnessError::Write(std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())))?;
+    buffer.truncate(length);
+    Ok(buffer)
+}
+
+/// Device time of a `time: real` run: wall time since it started.
+fn real_now(started: std::time::Instant) -> Instant {
+    Instant::from_micros(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
 }
 
 fn fulfils(awaited: &Awaited, connection: ConnectionId, packet: &Packet<'_>) -> bool {
@@ -947,12 +1464,11 @@ fn fulfils(awaited: &Awaited, connection: ConnectionId, packet: &Packet<'_>) -> 
             payload,
         } => match packet {
             Packet::Publish(publish) => {
-                *expected == connection
-                    && publish.topic == topic
-                    && publish.payload == payload.as_slice()
+                *expected == connection && publish.topic == topic && publish.payload == payload.as_slice()
             }
             _ => false,
         },
+        Awaited::Close { .. } => false,
     }
 }
 

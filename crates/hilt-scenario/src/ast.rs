@@ -134,6 +134,16 @@ pub enum StepKind {
     Set(Vec<PartSetting>),
     Publish(PublishAction),
     Expect(Expectation),
+    /// `broker: stop | start | restart`: the embedded broker goes away and
+    /// comes back, losing what a real restart loses.
+    Broker(BrokerAction),
+    /// `network: { device, link, latency, drop }`: changes one device's link.
+    Network(NetworkChange),
+    /// `reboot: device`: a power cycle; only what survives power loss stays.
+    Reboot(DeviceRef),
+    /// `hang: device` (an addition to the language): the device's main loop
+    /// stops, as if stuck in a loop; only a watchdog or a reboot ends it.
+    Hang(DeviceRef),
 }
 
 impl StepKind {
@@ -141,6 +151,34 @@ impl StepKind {
     pub fn is_action(&self) -> bool {
         !matches!(self, StepKind::Expect(_))
     }
+}
+
+/// A device the harness runs, named by a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRef {
+    pub device: String,
+    pub location: Location,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerAction {
+    Stop,
+    Start,
+    Restart,
+}
+
+/// What a `network:` step changes; absent fields stay as they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkChange {
+    pub device: DeviceRef,
+    /// `link: up` (true) or `link: down` (false): down cuts the device off
+    /// without telling either side, as a WiFi loss does.
+    pub link_up: Option<bool>,
+    /// `latency:` added to every packet each way.
+    pub latency: Option<Duration>,
+    /// `drop:` the probability (0..=1) that a packet is lost; a lost packet
+    /// breaks the TCP connection, as a link too bad to retransmit over does.
+    pub drop: Option<f64>,
 }
 
 /// `device.part`, e.g. `blue.button`, `probe.gpio2`.
@@ -188,6 +226,21 @@ pub enum Expectation {
     Message(MessageExpectation),
     Led(LedExpectation),
     Pin(PinExpectation),
+    /// `expect: { led: .., blinks: 2hz, tolerance: 10%, for: 3s }` (an
+    /// addition to the language, after Renode's LED tester).
+    Blink(BlinkExpectation),
+}
+
+/// The LED blinks at `hz` (full on-off cycles per second) within the
+/// tolerance, measured over `over` from the step's start; `hz: 0` means it
+/// does not change at all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlinkExpectation {
+    pub led: PartRef,
+    pub hz: f64,
+    /// Allowed difference in Hz (a `%` tolerance is converted).
+    pub tolerance_hz: f64,
+    pub over: Duration,
 }
 
 #[derive(Clone, Debug)]

@@ -22,7 +22,7 @@ use crate::suggest::did_you_mean;
 use crate::topic::{validate_filter, validate_topic_name};
 use crate::{
     BrokerChoice, Catalog, ConfigEntry, ConfigMap, ConfigValue, Device, DeviceKind, Diagnostic,
-    Diagnostics, Expectation, LedExpectation, LedTiming, Location, MessageExpectation,
+    BlinkExpectation, BrokerAction, DeviceRef, Diagnostics, Expectation, LedExpectation, NetworkChange, LedTiming, Location, MessageExpectation,
     PartDescription, PartKind, PartRef, PartSetting, PartValue, PayloadMatch, PinExpectation,
     PublishAction, Scenario, Step, StepKind, TimeMode,
 };
@@ -34,10 +34,17 @@ const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"
 const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id"];
 /// The steps this version runs, in the order the language page lists them.
 const SUPPORTED_STEPS: &[&str] = &[
-    "wait", "press", "release", "click", "set", "publish", "expect",
+    "wait", "press", "release", "click", "set", "publish", "expect", "broker", "network", "reboot",
+    "hang",
 ];
 /// Steps of the language that this version recognises but cannot run yet.
-const UNSUPPORTED_STEPS: &[&str] = &["broker", "network", "reboot"];
+const UNSUPPORTED_STEPS: &[&str] = &[];
+const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
+const BLINK_EXPECTATION_KEYS: &[&str] = &["led", "blinks", "tolerance", "for"];
+/// A blink rate is measured over this long unless the step gives `for:`.
+const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
+/// A blink rate may be off by this fraction unless the step gives `tolerance:`.
+const DEFAULT_BLINK_TOLERANCE: f64 = 0.1;
 const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain"];
 const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
     "topic",
@@ -61,6 +68,15 @@ const MAX_CLIENT_ID_LENGTH: usize = 64;
 const MAX_CONFIG_DEPTH: usize = 32;
 /// How long a message expectation waits when it gives no `within:`.
 const DEFAULT_WITHIN: Duration = Duration::from_secs(1);
+
+/// A blink tolerance as written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tolerance {
+    /// A fraction of the expected rate (`10%` is 0.1).
+    Relative(f64),
+    /// Hz.
+    Absolute(f64),
+}
 
 /// Validates a parsed file into a scenario, or returns every problem found.
 pub(crate) fn validate(
@@ -195,6 +211,23 @@ impl Validator<'_> {
             self.check_virtual_time(map);
         }
 
+        if let (Some(BrokerChoice::External { url, .. }), Some(steps)) = (&broker, &steps) {
+            let url = url.clone();
+            for step in steps {
+                if let StepKind::Broker(_) = step.kind {
+                    self.error(
+                        step.location,
+                        format!(
+                            "a `broker` step stops and starts the embedded broker, but this scenario uses {url}; \
+                             hilt cannot restart a broker it does not run"
+                        ),
+                    );
+                }
+            }
+            if self.problems.iter().any(|problem| problem.message.contains("hilt cannot restart")) {
+                return None;
+            }
+        }
         Some(Scenario {
             file: self.file.to_path_buf(),
             name: name?,
@@ -1019,6 +1052,16 @@ impl Validator<'_> {
             "set" => self.set(value).map(StepKind::Set),
             "publish" => self.publish(value).map(StepKind::Publish),
             "expect" => self.expect(value).map(StepKind::Expect),
+            "broker" => self
+                .choice(value, "broker", &["stop", "start", "restart"])
+                .map(|action| match action {
+                    "stop" => StepKind::Broker(BrokerAction::Stop),
+                    "start" => StepKind::Broker(BrokerAction::Start),
+                    _ => StepKind::Broker(BrokerAction::Restart),
+                }),
+            "network" => self.network(value).map(StepKind::Network),
+            "reboot" => self.simulated_device(value, "`reboot`").map(StepKind::Reboot),
+            "hang" => self.simulated_device(value, "`hang`").map(StepKind::Hang),
             unsupported => {
                 self.error(
                     scalar_location(key),
@@ -1070,6 +1113,98 @@ impl Validator<'_> {
                 SUPPORTED_STEPS.join(", ")
             ),
         );
+    }
+
+    /// A device the harness runs, named alone (`reboot: probe`).
+    fn simulated_device(&mut self, node: &Node, step: &str) -> Option<DeviceRef> {
+        let name = self.text(node, step.trim_matches('`'))?;
+        let at = location(node);
+        if !self.devices_readable {
+            return None;
+        }
+        let Some(device) = self.devices.iter().find(|device| device.name == name) else {
+            let names: Vec<&str> = self.devices.iter().map(|device| device.name.as_str()).collect();
+            let hint = did_you_mean(&name, names.iter().copied())
+                .map(|close| format!("did you mean '{close}'? "))
+                .unwrap_or_default();
+            let message = format!(
+                "unknown device {}; {hint}devices in this file: {}",
+                quote(&name),
+                names.join(", ")
+            );
+            self.error(at, message);
+            return None;
+        };
+        if device.external {
+            self.error(
+                at,
+                format!(
+                    "device '{name}' is external (hilt does not run it), so {step} cannot name it; \
+                     only `publish` and message expectations can involve an external device"
+                ),
+            );
+            return None;
+        }
+        Some(DeviceRef { device: name, location: at })
+    }
+
+    fn network(&mut self, node: &Node) -> Option<NetworkChange> {
+        let Some(map) = node.as_mapping() else {
+            self.error(
+                location(node),
+                format!(
+                    "`network` takes a map, like `network: {{ device: probe, link: down }}`; got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        self.unknown_keys(map, NETWORK_KEYS, "in a `network` step");
+        let device = match map.get_node("device") {
+            Some(value) => self.simulated_device(value, "`network`"),
+            None => {
+                self.error(location_of_map(map), "a `network` step needs `device:`, the device whose link changes");
+                None
+            }
+        };
+        let link_up = optional(map.get_node("link").map(|value| {
+            self.choice(value, "link", &["up", "down"]).map(|link| link == "up")
+        }));
+        let latency = optional(map.get_node("latency").map(|value| self.duration(value, "latency")));
+        let drop = optional(map.get_node("drop").map(|value| self.probability(value, "drop")));
+        if map.get_node("link").is_none() && map.get_node("latency").is_none() && map.get_node("drop").is_none() {
+            self.error(
+                location_of_map(map),
+                "a `network` step changes something: give `link: up|down`, `latency:` or `drop:`",
+            );
+            return None;
+        }
+        Some(NetworkChange {
+            device: device?,
+            link_up: link_up?,
+            latency: latency?,
+            drop: drop?,
+        })
+    }
+
+    /// A probability: a number from 0 to 1, or a percentage like `10%`.
+    fn probability(&mut self, node: &Node, what: &str) -> Option<f64> {
+        let scalar = self.scalar(node, what, "a probability, like 0.1 or 10%")?;
+        let text = scalar.as_str().trim();
+        let value = match text.strip_suffix('%') {
+            Some(percent) => decimal_number(percent.trim()).map(|value| value / 100.0),
+            None => decimal_number(text),
+        };
+        match value {
+            Some(value) if (0.0..=1.0).contains(&value) => Some(value),
+            _ => {
+                self.error(
+                    location(node),
+                    format!("`{what}` must be a probability from 0 to 1 (or 0% to 100%), like 0.1 or 10%; got {}", quote(text)),
+                );
+                None
+            }
+        }
     }
 
     fn set(&mut self, node: &Node) -> Option<Vec<PartSetting>> {
@@ -1234,6 +1369,9 @@ impl Validator<'_> {
             }
             [form] => match form.as_str() {
                 "topic" => self.message_expectation(map).map(Expectation::Message),
+                "led" if map.get_node("blinks").is_some() => {
+                    self.blink_expectation(map).map(Expectation::Blink)
+                }
                 "led" => self.led_expectation(map).map(Expectation::Led),
                 _ => self.pin_expectation(map).map(Expectation::Pin),
             },
@@ -1330,6 +1468,72 @@ impl Validator<'_> {
             since_start: since_start?,
             tolerance: tolerance?,
         })
+    }
+
+    fn blink_expectation(&mut self, map: &MarkedMappingNode) -> Option<BlinkExpectation> {
+        self.unknown_keys(map, BLINK_EXPECTATION_KEYS, "in a blink expectation");
+        let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "node.led");
+        let hz = map.get_node("blinks").and_then(|value| self.frequency(value));
+        let over = match map.get_node("for") {
+            Some(value) => self.duration(value, "for"),
+            None => Some(DEFAULT_BLINK_WINDOW),
+        };
+        let tolerance = match map.get_node("tolerance") {
+            Some(value) => self.blink_tolerance(value),
+            None => Some(Tolerance::Relative(DEFAULT_BLINK_TOLERANCE)),
+        };
+        let (hz, over, tolerance) = (hz?, over?, tolerance?);
+        if over.is_zero() {
+            self.error(location_of_map(map), "a blink rate is measured over a time; `for:` must be longer than zero");
+            return None;
+        }
+        let tolerance_hz = match tolerance {
+            Tolerance::Absolute(hz) => hz,
+            Tolerance::Relative(fraction) => fraction * hz,
+        };
+        Some(BlinkExpectation { led: led?, hz, tolerance_hz, over })
+    }
+
+    /// A rate like `2hz`, `2.5Hz` or `2` (Hz), zero or more.
+    fn frequency(&mut self, node: &Node) -> Option<f64> {
+        let scalar = self.scalar(node, "blinks", "a rate, like 2hz")?;
+        let text = scalar.as_str().trim();
+        let number = text
+            .strip_suffix("hz")
+            .or_else(|| text.strip_suffix("Hz"))
+            .or_else(|| text.strip_suffix("HZ"))
+            .unwrap_or(text)
+            .trim();
+        match decimal_number(number) {
+            Some(hz) if hz >= 0.0 && hz.is_finite() => Some(hz),
+            _ => {
+                self.error(
+                    location(node),
+                    format!("`blinks` must be a rate in Hz, zero or more, like 2hz or 0.5hz; got {}", quote(text)),
+                );
+                None
+            }
+        }
+    }
+
+    /// `10%` (of the expected rate) or a number of Hz.
+    fn blink_tolerance(&mut self, node: &Node) -> Option<Tolerance> {
+        let scalar = self.scalar(node, "tolerance", "a tolerance, like 10% or 0.2")?;
+        let text = scalar.as_str().trim();
+        let parsed = match text.strip_suffix('%') {
+            Some(percent) => decimal_number(percent.trim()).map(|value| Tolerance::Relative(value / 100.0)),
+            None => decimal_number(text).map(Tolerance::Absolute),
+        };
+        match parsed {
+            Some(Tolerance::Relative(value) | Tolerance::Absolute(value)) if value >= 0.0 && value.is_finite() => parsed,
+            _ => {
+                self.error(
+                    location(node),
+                    format!("`tolerance` of a blink rate is a percentage like 10% or a number of Hz like 0.2; got {}", quote(text)),
+                );
+                None
+            }
+        }
     }
 
     fn led_expectation(&mut self, map: &MarkedMappingNode) -> Option<LedExpectation> {

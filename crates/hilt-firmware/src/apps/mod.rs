@@ -4,5 +4,11 @@
 //! trait, and runs unchanged on the ESP32-C3, in Wokwi, in the host
 //! simulation and against mocks.
 
+mod json;
+pub mod light_status;
+pub mod node_manager;
 pub mod remote_led;
+pub mod sensor_data;
+#[cfg(test)]
+mod test_harness;
 pub mod thermometer;

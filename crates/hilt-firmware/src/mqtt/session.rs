@@ -573,18 +573,23 @@ impl Session {
     }
 
     /// Subscribes now if connected, and again after every reconnect.
+    /// Subscribing again to a known filter changes nothing.
     pub fn subscribe(
         &mut self,
         now: Instant,
         filter: &str,
         qos: QoS,
     ) -> Result<(), SubscribeError> {
-        if !self.subscriptions.iter().any(|s| s.filter == filter) {
-            let filter = String::try_from(filter).map_err(|_| SubscribeError::FilterTooLong)?;
-            self.subscriptions
-                .push(Subscription { filter, qos })
-                .map_err(|_| SubscribeError::TooManySubscriptions)?;
+        if self.subscriptions.iter().any(|s| s.filter == filter) {
+            // Known already: it was sent when it was first made and is sent
+            // again on every connect, so an app that subscribes in
+            // `on_connected` does not subscribe twice.
+            return Ok(());
         }
+        let owned = String::try_from(filter).map_err(|_| SubscribeError::FilterTooLong)?;
+        self.subscriptions
+            .push(Subscription { filter: owned, qos })
+            .map_err(|_| SubscribeError::TooManySubscriptions)?;
         if self.is_connected() {
             let packet_id = self.allocate_packet_id();
             let filters = [(filter, qos)];

@@ -1,0 +1,186 @@
+//! The chip services of a simulated device: reset cause, retained (RTC)
+//! memory, the watchdog, software reset and memory figures.
+//!
+//! The firmware owns a [`SimPlatform`] as its
+//! `hilt_firmware::platform::Platform`; the runner holds the device's
+//! [`PlatformControl`], which reads the watchdog deadline and reset requests
+//! and prepares each boot. Retained memory lives in the firmware's handle
+//! while it runs (the trait lends it out mutably) and is written back when
+//! the handle is dropped, which is exactly when the chip resets.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use hilt_firmware::platform::{MemoryFigures, Platform, ResetCause, RetainedMemory};
+use hilt_firmware::time::{Duration, Instant};
+
+use crate::clock::VirtualClock;
+
+/// The memory a simulated ESP32-C3 reports free: 400 KiB of SRAM less what
+/// a small image and the WiFi stack use.
+pub const SIMULATED_MEMORY: MemoryFigures = MemoryFigures {
+    free_bytes: 214_016,
+    largest_free_block: 131_072,
+};
+
+#[derive(Debug)]
+struct PlatformState {
+    reset_cause: ResetCause,
+    /// Retained memory between boots (the running firmware has its copy).
+    retained: RetainedMemory,
+    /// Timeout and last feed, once the firmware armed the watchdog.
+    watchdog: Option<(Duration, Instant)>,
+    reset_requested: bool,
+}
+
+/// The runner's side of one device's chip services.
+#[derive(Clone, Debug)]
+pub struct PlatformControl {
+    clock: VirtualClock,
+    firmware_version: String,
+    state: Rc<RefCell<PlatformState>>,
+}
+
+impl PlatformControl {
+    /// A chip that has just been powered on.
+    pub fn new(clock: VirtualClock, firmware_version: &str) -> Self {
+        PlatformControl {
+            clock,
+            firmware_version: firmware_version.to_owned(),
+            state: Rc::new(RefCell::new(PlatformState {
+                reset_cause: ResetCause::PowerOn,
+                retained: RetainedMemory::default(),
+                watchdog: None,
+                reset_requested: false,
+            })),
+        }
+    }
+
+    /// The handle the firmware of the current boot owns.
+    pub fn firmware_handle(&self) -> SimPlatform {
+        let retained = self.state.borrow().retained;
+        SimPlatform {
+            clock: self.clock.clone(),
+            firmware_version: self.firmware_version.clone(),
+            state: Rc::clone(&self.state),
+            retained,
+        }
+    }
+
+    /// Prepares the next boot after a reset for `cause`: the watchdog is
+    /// disarmed (the boot ROM does that) and retained memory survives
+    /// unless the power went. Call it after the old firmware was dropped.
+    pub fn prepare_boot(&self, cause: ResetCause) {
+        let mut state = self.state.borrow_mut();
+        state.reset_cause = cause;
+        state.watchdog = None;
+        state.reset_requested = false;
+        if cause == ResetCause::PowerOn {
+            state.retained = RetainedMemory::default();
+        }
+    }
+
+    /// When the watchdog bites unless fed, if it is armed.
+    pub fn watchdog_deadline(&self) -> Option<Instant> {
+        self.state.borrow().watchdog.map(|(timeout, fed_at)| fed_at + timeout)
+    }
+
+    /// True once the firmware asked for a software reset; asking clears it.
+    pub fn take_reset_request(&self) -> bool {
+        std::mem::take(&mut self.state.borrow_mut().reset_requested)
+    }
+
+    /// Retained memory as of the last reset.
+    pub fn retained_at_last_reset(&self) -> RetainedMemory {
+        self.state.borrow().retained
+    }
+}
+
+/// The firmware's side of the chip services; not `Clone`, since one boot
+/// has one.
+#[derive(Debug)]
+pub struct SimPlatform {
+    clock: VirtualClock,
+    firmware_version: String,
+    state: Rc<RefCell<PlatformState>>,
+    retained: RetainedMemory,
+}
+
+impl Drop for SimPlatform {
+    /// The chip resets: what the firmware left in retained memory stays.
+    fn drop(&mut self) {
+        self.state.borrow_mut().retained = self.retained;
+    }
+}
+
+impl Platform for SimPlatform {
+    fn reset_cause(&self) -> ResetCause {
+        self.state.borrow().reset_cause
+    }
+
+    fn retained_memory(&mut self) -> &mut RetainedMemory {
+        &mut self.retained
+    }
+
+    fn start_watchdog(&mut self, timeout: Duration) {
+        let now = self.clock.now();
+        self.state.borrow_mut().watchdog = Some((timeout, now));
+    }
+
+    fn feed_watchdog(&mut self) {
+        let now = self.clock.now();
+        if let Some((_, fed_at)) = self.state.borrow_mut().watchdog.as_mut() {
+            *fed_at = now;
+        }
+    }
+
+    fn request_reset(&mut self) {
+        self.state.borrow_mut().reset_requested = true;
+    }
+
+    fn memory(&self) -> MemoryFigures {
+        SIMULATED_MEMORY
+    }
+
+    fn firmware_version(&self) -> &str {
+        &self.firmware_version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retained_memory_survives_a_reset_but_not_a_power_cycle() {
+        let clock = VirtualClock::new();
+        let control = PlatformControl::new(clock, "0.1.0");
+        let mut firmware = control.firmware_handle();
+        firmware.retained_memory().words[1] = 2;
+        drop(firmware);
+        control.prepare_boot(ResetCause::Watchdog);
+        let mut firmware = control.firmware_handle();
+        assert_eq!(firmware.reset_cause(), ResetCause::Watchdog);
+        assert_eq!(firmware.retained_memory().words[1], 2);
+        drop(firmware);
+        control.prepare_boot(ResetCause::PowerOn);
+        let mut firmware = control.firmware_handle();
+        assert_eq!(firmware.retained_memory().words[1], 0);
+    }
+
+    #[test]
+    fn the_watchdog_deadline_follows_the_last_feed() {
+        let clock = VirtualClock::new();
+        let control = PlatformControl::new(clock.clone(), "0.1.0");
+        let mut firmware = control.firmware_handle();
+        assert_eq!(control.watchdog_deadline(), None);
+        firmware.start_watchdog(Duration::from_secs(8));
+        assert_eq!(control.watchdog_deadline(), Some(Instant::from_millis(8_000)));
+        clock.advance_nanos(3_000_000_000);
+        firmware.feed_watchdog();
+        assert_eq!(control.watchdog_deadline(), Some(Instant::from_millis(11_000)));
+        firmware.request_reset();
+        assert!(control.take_reset_request());
+        assert!(!control.take_reset_request());
+    }
+}

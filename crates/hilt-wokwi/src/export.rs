@@ -1,0 +1,756 @@
+//! hilt steps → Wokwi steps; the mapping table is in the crate documentation.
+
+use std::time::Duration;
+
+use hilt_firmware::pins;
+use hilt_firmware::serial_log::{self, Direction};
+use hilt_scenario::{
+    BrokerChoice, Catalog, ConfigValue, Device, DeviceKind, Expectation, LedTiming,
+    MessageExpectation, PartKind, PartRef, PartSetting, PartValue, PayloadMatch, Scenario, Step,
+    StepKind, TimeMode,
+};
+
+use crate::error::{ExportError, Refusal, Why};
+use crate::parts::{BOARD_PINS, PartIds};
+use crate::wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};
+
+/// How long hilt's `click` holds the button (the language's "press, hold
+/// 100ms, release"; hilt-runner's `CLICK_HOLD`).
+pub const CLICK_HOLD: Duration = Duration::from_millis(100);
+
+/// The DS18B20 temperature hilt's simulated sensor starts at when a
+/// scenario gives none (hilt-sim's `Ds18b20Model`; a test keeps them equal).
+/// Wokwi's part starts at its `temperature` attribute instead, so the export
+/// always sets it.
+pub const HILT_DS18B20_CELSIUS: f64 = 20.0;
+
+/// `for:` is sampled at most this many times after its first check...
+pub const MAX_SAMPLES: u32 = 100;
+/// ...and no closer together than this.
+pub const MIN_SAMPLE_GAP: Duration = Duration::from_millis(100);
+
+/// Added to hilt's longest device time for the suggested `wokwi-cli
+/// --timeout`: in Wokwi the board boots for real and joins WiFi and the
+/// broker before it publishes anything, which hilt's simulation skips.
+pub const BOOT_ALLOWANCE: Duration = Duration::from_secs(30);
+
+/// What ends each serial log line. The board prints them with esp-println's
+/// `println!`, which writes `\n` alone (esp-println 0.18 `src/lib.rs`).
+pub fn serial_line_end() -> &'static str {
+    "\n"
+}
+
+/// An exported scenario and what a runner of it needs to know.
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub scenario: WokwiScenario,
+    /// The one device's app: which firmware image the board must run.
+    pub app: String,
+    /// hilt's longest device time for the scenario plus [`BOOT_ALLOWANCE`]:
+    /// the `--timeout` to give wokwi-cli.
+    pub timeout: Duration,
+    /// Steps exported with other semantics than hilt's.
+    pub approximations: Vec<Approximation>,
+}
+
+/// A step exported with other semantics than hilt's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approximation {
+    /// The step's line in the scenario file.
+    pub line: usize,
+    /// How the Wokwi steps differ, in a sentence.
+    pub note: String,
+}
+
+impl Export {
+    /// The Wokwi scenario file.
+    pub fn to_yaml(&self) -> String {
+        self.scenario.to_yaml()
+    }
+}
+
+/// Exports `scenario`, whose devices run apps of `catalog`, with the Wokwi
+/// part ids `parts`. Every step that cannot be exported faithfully is
+/// refused; the error lists them all.
+pub fn export(
+    scenario: &Scenario,
+    catalog: &dyn Catalog,
+    parts: &PartIds,
+) -> Result<Export, ExportError> {
+    let mut refusals = Vec::new();
+    if scenario.time == TimeMode::Real {
+        refusals.push(Refusal {
+            line: None,
+            why: Why::RealTime,
+        });
+    }
+    if let BrokerChoice::External { url, .. } = &scenario.broker {
+        refusals.push(Refusal {
+            line: None,
+            why: Why::ExternalBroker { url: url.clone() },
+        });
+    }
+    let mut simulated = Vec::new();
+    for device in &scenario.devices {
+        match &device.kind {
+            DeviceKind::External => refusals.push(Refusal {
+                line: Some(device.location.line),
+                why: Why::ExternalDevice {
+                    device: device.name.clone(),
+                },
+            }),
+            DeviceKind::Simulated { app, parts, .. } => simulated.push((device, app, parts)),
+        }
+    }
+    let Some(&(device, app, starting)) = simulated.first() else {
+        return Err(error(scenario, refusals));
+    };
+    if let Some((second, ..)) = simulated.get(1) {
+        refusals.push(Refusal {
+            line: Some(second.location.line),
+            why: Why::SeveralDevices {
+                count: simulated.len(),
+            },
+        });
+        return Err(error(scenario, refusals));
+    }
+
+    let mut exporter = Exporter {
+        parts,
+        steps: Vec::new(),
+        refusals,
+        approximations: Vec::new(),
+        window: Window::Fresh,
+        time_passed_at: None,
+        longest: Duration::ZERO,
+    };
+    let app_parts = catalog.parts(app).unwrap_or_default();
+    exporter.starting_state(starting, &app_parts, &device.name);
+    for step in &scenario.steps {
+        exporter.step(step);
+    }
+    if !exporter.refusals.is_empty() {
+        return Err(error(scenario, exporter.refusals));
+    }
+
+    let timeout = exporter.longest + BOOT_ALLOWANCE;
+    let scenario_out = WokwiScenario {
+        name: scenario.name.clone(),
+        header: header(scenario, device, app, timeout, &exporter.approximations),
+        steps: exporter.steps,
+    };
+    Ok(Export {
+        scenario: scenario_out,
+        app: app.clone(),
+        timeout,
+        approximations: exporter.approximations,
+    })
+}
+
+fn error(scenario: &Scenario, mut refusals: Vec<Refusal>) -> ExportError {
+    // Settings of the whole file first, then by line; stable, so the
+    // refusals of one step stay in the order found.
+    refusals.sort_by_key(|refusal| refusal.line);
+    ExportError {
+        file: scenario.file.clone(),
+        refusals,
+    }
+}
+
+fn header(
+    scenario: &Scenario,
+    device: &Device,
+    app: &str,
+    timeout: Duration,
+    approximations: &[Approximation],
+) -> Vec<String> {
+    let mut lines = vec![
+        format!(
+            "Wokwi automation scenario, exported by `hilt wokwi` from {}.",
+            scenario.file.display()
+        ),
+        "Export it again rather than editing it.".to_owned(),
+        String::new(),
+        format!(
+            "The board runs the `{app}` image as device `{}`, client id `{}`{}.",
+            device.name,
+            device.client_id,
+            config_summary(device)
+        ),
+        format!(
+            "Run it with: wokwi-cli --scenario <this file> --timeout {} <project folder>",
+            timeout.as_millis()
+        ),
+        format!("hilt-app: {app}"),
+        format!("hilt-timeout-ms: {}", timeout.as_millis()),
+    ];
+    if !approximations.is_empty() {
+        lines.push(String::new());
+        lines.push("Approximated (see `hilt wokwi --help`):".to_owned());
+        lines.extend(
+            approximations
+                .iter()
+                .map(|approximation| format!("  line {}: {}", approximation.line, approximation.note)),
+        );
+    }
+    lines
+}
+
+fn config_summary(device: &Device) -> String {
+    let DeviceKind::Simulated { config, .. } = &device.kind else {
+        return String::new();
+    };
+    if config.entries.is_empty() {
+        return ", default config".to_owned();
+    }
+    let entries: Vec<String> = config
+        .entries
+        .iter()
+        .map(|entry| match &entry.value {
+            ConfigValue::Scalar { text, .. } => format!("{}={text}", entry.key),
+            ConfigValue::Sequence { .. } | ConfigValue::Mapping(_) => {
+                format!("{}=(see the scenario)", entry.key)
+            }
+        })
+        .collect();
+    format!(", config {}", entries.join(" "))
+}
+
+/// Where hilt's message window stands against Wokwi's, which opens when a
+/// `wait-serial` starts.
+#[derive(Clone, Copy, Debug)]
+enum Window {
+    /// No simulated time has passed since hilt's window opened (at the
+    /// latest action, or just after the previous matched message).
+    Fresh,
+    /// Time passed in the step at this line since hilt's window opened.
+    Stale { line: usize, what: &'static str },
+}
+
+struct Exporter<'a> {
+    parts: &'a PartIds,
+    steps: Vec<WokwiStep>,
+    refusals: Vec<Refusal>,
+    approximations: Vec<Approximation>,
+    window: Window,
+    /// The first step that let simulated time pass, for `since: start`.
+    time_passed_at: Option<usize>,
+    /// hilt's longest device time for the steps so far.
+    longest: Duration,
+}
+
+impl Exporter<'_> {
+    fn push(&mut self, name: Option<String>, action: Action) {
+        self.steps.push(WokwiStep { name, action });
+    }
+
+    fn refuse(&mut self, line: usize, why: Why) {
+        self.refusals.push(Refusal {
+            line: Some(line),
+            why,
+        });
+    }
+
+    fn time_passes(&mut self, line: usize, what: &'static str, longest: Duration) {
+        self.longest += longest;
+        if longest.is_zero() {
+            return;
+        }
+        self.time_passed_at.get_or_insert(line);
+        self.window = Window::Stale { line, what };
+    }
+
+    /// The device's `parts:`, set before the board runs (the simulation
+    /// starts paused when wokwi-cli is given a scenario).
+    fn starting_state(&mut self, settings: &[PartSetting], app_parts: &[hilt_scenario::PartDescription], device: &str) {
+        let has_ds18b20 = app_parts
+            .iter()
+            .any(|part| part.kind == PartKind::Ds18b20 && part.name == pins::ONE_WIRE.part);
+        let starts_with_temperature = settings
+            .iter()
+            .any(|setting| matches!(setting.value, PartValue::Temperature(_)));
+        if has_ds18b20 && !starts_with_temperature {
+            self.push(
+                Some(format!(
+                    "starting state: {device}.{}.temperature = {HILT_DS18B20_CELSIUS} °C (hilt's default)",
+                    pins::ONE_WIRE.part
+                )),
+                self.temperature(HILT_DS18B20_CELSIUS),
+            );
+        }
+        for setting in settings {
+            let name = format!("starting state: {}", describe_setting(setting));
+            self.setting(setting, Some(name));
+        }
+    }
+
+    fn temperature(&self, celsius: f64) -> Action {
+        Action::SetControl {
+            part_id: self.parts.ds18b20.clone(),
+            control: "temperature".to_owned(),
+            value: ControlValue::Real(celsius),
+        }
+    }
+
+    fn setting(&mut self, setting: &PartSetting, name: Option<String>) {
+        let line = setting.target.location.line;
+        match &setting.value {
+            PartValue::Temperature(celsius) => {
+                if self.check_part(&setting.target, pins::ONE_WIRE.part) {
+                    let action = self.temperature(*celsius);
+                    self.push(name, action);
+                }
+            }
+            PartValue::Fault(None) => {}
+            PartValue::Fault(Some(fault)) => self.refuse(
+                line,
+                Why::Fault {
+                    part: setting.target.to_string(),
+                    fault: fault.clone(),
+                },
+            ),
+            PartValue::Lux(_) => self.refuse(
+                line,
+                Why::Lux {
+                    part: setting.target.to_string(),
+                },
+            ),
+        }
+    }
+
+    /// True when `part` is the part `pins` wires under the name `known`.
+    fn check_part(&mut self, part: &PartRef, known: &str) -> bool {
+        if part.part == known {
+            return true;
+        }
+        self.refuse(
+            part.location.line,
+            Why::NotOnPinMap {
+                part: part.to_string(),
+                known: known.to_owned(),
+            },
+        );
+        false
+    }
+
+    fn button(&mut self, name: Option<String>, part: &PartRef, pressed: bool) -> bool {
+        if !self.check_part(part, pins::BUTTON.part) {
+            return false;
+        }
+        self.push(
+            name,
+            Action::SetControl {
+                part_id: self.parts.button.clone(),
+                control: "pressed".to_owned(),
+                value: ControlValue::Integer(i64::from(pressed)),
+            },
+        );
+        true
+    }
+
+    fn expect_gpio(&mut self, name: Option<String>, gpio: u8, high: bool) {
+        self.push(
+            name,
+            Action::ExpectPin {
+                part_id: self.parts.board.clone(),
+                pin: gpio.to_string(),
+                value: u8::from(high),
+            },
+        );
+    }
+
+    fn step(&mut self, step: &Step) {
+        let line = step.location.line;
+        let name = Some(match &step.name {
+            Some(name) => format!("line {line}: {name}"),
+            None => format!("line {line}: {}", describe_step(&step.kind)),
+        });
+        match &step.kind {
+            StepKind::Wait(duration) => {
+                if !duration.is_zero() {
+                    self.push(name, Action::Delay(*duration));
+                }
+                // The window opens as the wait starts, so messages during
+                // it are in the next expectation's window.
+                self.window = Window::Fresh;
+                self.time_passes(line, "wait", *duration);
+            }
+            StepKind::Press(part) => {
+                self.button(name, part, true);
+                self.window = Window::Fresh;
+            }
+            StepKind::Release(part) => {
+                self.button(name, part, false);
+                self.window = Window::Fresh;
+            }
+            StepKind::Click(part) => {
+                if self.button(name, part, true) {
+                    self.push(None, Action::Delay(CLICK_HOLD));
+                    self.button(None, part, false);
+                }
+                self.window = Window::Fresh;
+                self.time_passes(line, "click", CLICK_HOLD);
+            }
+            StepKind::Set(settings) => {
+                let mut name = name;
+                for setting in settings {
+                    self.setting(setting, name.take());
+                }
+                self.window = Window::Fresh;
+            }
+            StepKind::Publish(_) => {
+                self.refuse(line, Why::Publish);
+                self.window = Window::Fresh;
+            }
+            StepKind::Expect(Expectation::Message(expectation)) => {
+                self.message(line, name, expectation);
+            }
+            StepKind::Expect(Expectation::Led(expectation)) => {
+                if !self.check_part(&expectation.led, pins::LED.part) {
+                    return;
+                }
+                self.led(line, name, expectation.on, expectation.timing);
+            }
+            StepKind::Expect(Expectation::Pin(expectation)) => {
+                match board_gpio(&expectation.pin.part) {
+                    Some(gpio) => self.expect_gpio(name, gpio, expectation.high),
+                    None => self.refuse(
+                        line,
+                        Why::PinNotOnBoard {
+                            part: expectation.pin.to_string(),
+                            gpio: expectation
+                                .pin
+                                .part
+                                .trim_start_matches("gpio")
+                                .to_owned(),
+                        },
+                    ),
+                }
+            }
+            StepKind::Expect(Expectation::Blink(_)) => self.refuse(line, Why::Blink),
+            StepKind::Broker(_) => self.refuse(line, Why::FaultStep { step: "broker" }),
+            StepKind::Network(_) => self.refuse(line, Why::FaultStep { step: "network" }),
+            StepKind::Reboot(_) => self.refuse(line, Why::FaultStep { step: "reboot" }),
+            StepKind::Hang(_) => self.refuse(line, Why::FaultStep { step: "hang" }),
+        }
+    }
+
+    fn led(&mut self, line: usize, name: Option<String>, on: bool, timing: LedTiming) {
+        let gpio = pins::LED.gpio;
+        let state = if on { "on" } else { "off" };
+        match timing {
+            LedTiming::Now => self.expect_gpio(name, gpio, on),
+            LedTiming::Within(window) if window.is_zero() => self.expect_gpio(name, gpio, on),
+            LedTiming::Within(window) => {
+                self.push(name, Action::Delay(window));
+                self.expect_gpio(None, gpio, on);
+                self.approximations.push(Approximation {
+                    line,
+                    note: format!(
+                        "`is: {state}, within: {}` is checked once, at the end of the {} \
+                         (stricter: the LED must still be {state} then)",
+                        wokwi_duration(window),
+                        wokwi_duration(window)
+                    ),
+                });
+                self.time_passes(line, "LED expectation", window);
+            }
+            LedTiming::For(span) => {
+                let samples = sample_times(span);
+                self.expect_gpio(name, gpio, on);
+                let mut previous = Duration::ZERO;
+                for at in &samples {
+                    self.push(None, Action::Delay(*at - previous));
+                    self.expect_gpio(None, gpio, on);
+                    previous = *at;
+                }
+                if !span.is_zero() {
+                    self.approximations.push(Approximation {
+                        line,
+                        note: format!(
+                            "`is: {state}, for: {}` is checked {} times, every {} (a change \
+                             between two checks is missed)",
+                            wokwi_duration(span),
+                            samples.len() + 1,
+                            wokwi_duration(samples.first().copied().unwrap_or_default())
+                        ),
+                    });
+                }
+                self.time_passes(line, "LED expectation", span);
+            }
+        }
+    }
+
+    fn message(&mut self, line: usize, name: Option<String>, expectation: &MessageExpectation) {
+        let before = self.refusals.len();
+        let text = self.serial_text(line, expectation);
+        if expectation.since_start {
+            if let Some(earlier) = self.time_passed_at {
+                self.refuse(line, Why::SinceStart { line: earlier });
+            }
+        } else if let Window::Stale {
+            line: earlier,
+            what,
+        } = self.window
+        {
+            self.refuse(line, Why::WindowOpenedEarlier { line: earlier, what });
+        }
+        if let Some(text) = text
+            && self.refusals.len() == before
+        {
+            self.push(name, Action::WaitSerial(text));
+        }
+        // The match opens the next window; waiting took time.
+        self.longest += expectation.within;
+        self.window = Window::Fresh;
+        if !expectation.within.is_zero() {
+            self.time_passed_at.get_or_insert(line);
+        }
+    }
+
+    /// The text to wait for, or `None` with the refusals recorded.
+    fn serial_text(&mut self, line: usize, expectation: &MessageExpectation) -> Option<String> {
+        let before = self.refusals.len();
+        let filter = &expectation.filter;
+        if filter.contains(['+', '#']) {
+            self.refuse(
+                line,
+                Why::Wildcard {
+                    filter: filter.clone(),
+                },
+            );
+        }
+        if let Some(count) = expectation.count {
+            self.refuse(line, Why::Count { count });
+        }
+        // What the payload must be: all of it, or its start.
+        let payload: Option<(Vec<u8>, bool)> = match &expectation.body {
+            None => None,
+            Some(PayloadMatch::Exact(text)) => Some((text.as_bytes().to_vec(), true)),
+            Some(PayloadMatch::Json(_)) => {
+                self.refuse(line, Why::Json);
+                None
+            }
+            Some(PayloadMatch::Regex(regex)) => match anchored_literal(regex.as_str()) {
+                Some(literal) => Some(literal),
+                None => {
+                    self.refuse(
+                        line,
+                        Why::Regex {
+                            pattern: regex.as_str().to_owned(),
+                        },
+                    );
+                    None
+                }
+            },
+        };
+        let text = match (payload, expectation.qos, expectation.retain) {
+            (None, None, None) => Some(line_start(filter)),
+            (None, None, Some(_)) => {
+                self.refuse(line, Why::RetainWithoutQos);
+                None
+            }
+            (None, Some(qos), retain) => {
+                let whole = message_line(filter, b"", qos, retain.unwrap_or(false));
+                let cut = match retain {
+                    // Up to and including `payload=`.
+                    Some(_) => whole.len(),
+                    // Up to and including `qos=<q> `.
+                    None => whole.rfind("retain=").unwrap_or(whole.len()),
+                };
+                Some(whole[..cut].to_owned())
+            }
+            (Some((payload, whole)), Some(qos), Some(retain)) => {
+                let mut text = message_line(filter, &payload, qos, retain);
+                if whole {
+                    text.push_str(serial_line_end());
+                }
+                Some(text)
+            }
+            (Some(_), _, _) => {
+                self.refuse(line, Why::PayloadWithoutQosRetain);
+                None
+            }
+        };
+        text.filter(|_| self.refusals.len() == before)
+    }
+}
+
+/// `[hilt] publish <topic> `: the start of every line for `topic`.
+fn line_start(topic: &str) -> String {
+    let mut text = String::new();
+    let _ = serial_log::write_line_prefix(&mut text, Direction::Publish, topic);
+    text
+}
+
+/// The whole line (without its end) the board prints when it publishes.
+fn message_line(topic: &str, payload: &[u8], qos: u8, retain: bool) -> String {
+    let mut text = String::new();
+    let _ = serial_log::write_message_line(&mut text, Direction::Publish, topic, payload, qos, retain);
+    text
+}
+
+/// For `^text$` the text and `true`, for `^text` the text and `false`;
+/// `None` for any other regex. Escaped characters count as text (`\.` is a
+/// dot); classes, repetitions, alternations, flags that widen a match, and
+/// multi-line anchors do not.
+fn anchored_literal(pattern: &str) -> Option<(Vec<u8>, bool)> {
+    use regex_syntax::hir::{HirKind, Look};
+    let hir = regex_syntax::parse(pattern).ok()?;
+    let items = match hir.kind() {
+        HirKind::Concat(items) => items.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let (first, rest) = items.split_first()?;
+    if *first.kind() != HirKind::Look(Look::Start) {
+        return None;
+    }
+    let (whole, middle) = match rest.split_last() {
+        Some((last, middle)) if *last.kind() == HirKind::Look(Look::End) => (true, middle),
+        _ => (false, rest),
+    };
+    match middle {
+        [] => Some((Vec::new(), whole)),
+        [only] => match only.kind() {
+            HirKind::Literal(literal) => Some((literal.0.to_vec(), whole)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `gpio4` → 4, if the board has that pin.
+fn board_gpio(part: &str) -> Option<u8> {
+    let gpio: u8 = part.strip_prefix("gpio")?.parse().ok()?;
+    BOARD_PINS.contains(&gpio).then_some(gpio)
+}
+
+/// When `for:` is checked after its first check: evenly, at least
+/// [`MIN_SAMPLE_GAP`] apart, at most [`MAX_SAMPLES`] times, the last at
+/// `span`.
+fn sample_times(span: Duration) -> Vec<Duration> {
+    if span.is_zero() {
+        return Vec::new();
+    }
+    let nanos = span.as_nanos();
+    let count = nanos
+        .div_ceil(MIN_SAMPLE_GAP.as_nanos())
+        .clamp(1, u128::from(MAX_SAMPLES));
+    (1..=count)
+        .map(|index| {
+            let at = nanos * index / count;
+            Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
+        })
+        .collect()
+}
+
+fn describe_setting(setting: &PartSetting) -> String {
+    match &setting.value {
+        PartValue::Temperature(celsius) => format!("{}.temperature = {celsius} °C", setting.target),
+        PartValue::Lux(lux) => format!("{}.lux = {lux}", setting.target),
+        PartValue::Fault(Some(fault)) => format!("{}.fault = {fault}", setting.target),
+        PartValue::Fault(None) => format!("{}.fault = none", setting.target),
+    }
+}
+
+fn describe_step(kind: &StepKind) -> String {
+    match kind {
+        StepKind::Wait(duration) => format!("wait {}", wokwi_duration(*duration)),
+        StepKind::Press(part) => format!("press {part}"),
+        StepKind::Release(part) => format!("release {part}"),
+        StepKind::Click(part) => format!("click {part}"),
+        StepKind::Set(settings) => format!(
+            "set {}",
+            settings
+                .iter()
+                .map(describe_setting)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        StepKind::Publish(publish) => format!("publish on {}", publish.topic),
+        StepKind::Expect(Expectation::Message(expectation)) => {
+            let body = match &expectation.body {
+                None => String::new(),
+                Some(PayloadMatch::Exact(text)) => format!(" with payload {text:?}"),
+                Some(PayloadMatch::Json(json)) => format!(" with JSON matching {json}"),
+                Some(PayloadMatch::Regex(regex)) => format!(" with payload matching {regex}"),
+            };
+            format!("expect a message on {}{body}", expectation.filter)
+        }
+        StepKind::Expect(Expectation::Led(expectation)) => {
+            let state = if expectation.on { "on" } else { "off" };
+            match expectation.timing {
+                LedTiming::Now => format!("expect {} {state}", expectation.led),
+                LedTiming::Within(window) => format!(
+                    "expect {} {state} within {}",
+                    expectation.led,
+                    wokwi_duration(window)
+                ),
+                LedTiming::For(span) => format!(
+                    "expect {} {state} for {}",
+                    expectation.led,
+                    wokwi_duration(span)
+                ),
+            }
+        }
+        StepKind::Expect(Expectation::Pin(expectation)) => format!(
+            "expect {} {}",
+            expectation.pin,
+            if expectation.high { "high" } else { "low" }
+        ),
+        StepKind::Expect(Expectation::Blink(expectation)) => {
+            format!("expect {} to blink", expectation.led)
+        }
+        StepKind::Broker(_) => "broker".to_owned(),
+        StepKind::Network(_) => "network".to_owned(),
+        StepKind::Reboot(device) => format!("reboot {}", device.device),
+        StepKind::Hang(device) => format!("hang {}", device.device),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_text_anchored_at_the_start_is_a_literal() {
+        let exact = |pattern: &str| anchored_literal(pattern);
+        assert_eq!(
+            exact(r#"^\{"degrees": 72\.5, "unit": "F"\}$"#),
+            Some((br#"{"degrees": 72.5, "unit": "F"}"#.to_vec(), true))
+        );
+        assert_eq!(exact("^on"), Some((b"on".to_vec(), false)));
+        assert_eq!(exact("^$"), Some((Vec::new(), true)));
+        assert_eq!(exact("on$"), None);
+        assert_eq!(exact("on"), None);
+        assert_eq!(exact(r"^\d+$"), None);
+        assert_eq!(exact("(?i)^on$"), None);
+        assert_eq!(exact("(?m)^on$"), None);
+        assert_eq!(exact("^(on|off)$"), None);
+    }
+
+    #[test]
+    fn for_is_sampled_at_most_every_100ms_and_at_most_100_times() {
+        assert_eq!(sample_times(Duration::from_secs(2)).len(), 20);
+        assert_eq!(
+            sample_times(Duration::from_secs(2)).last(),
+            Some(&Duration::from_secs(2))
+        );
+        assert_eq!(
+            sample_times(Duration::from_millis(150)),
+            vec![Duration::from_millis(75), Duration::from_millis(150)]
+        );
+        let day = sample_times(Duration::from_secs(86_400));
+        assert_eq!(day.len(), 100);
+        assert_eq!(day[0], Duration::from_secs(864));
+        assert!(sample_times(Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn board_pins_are_wokwis() {
+        assert_eq!(board_gpio("gpio4"), Some(4));
+        assert_eq!(board_gpio("gpio19"), Some(19));
+        assert_eq!(board_gpio("gpio11"), None);
+        assert_eq!(board_gpio("led"), None);
+    }
+}

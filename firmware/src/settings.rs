@@ -1,0 +1,5 @@
+//! The build-time settings: WiFi, broker, client id and the app's `config:`
+//! values, generated and checked by build.rs from the `HILT_*` environment
+//! variables (see the README's "The real board" section for the list).
+
+include!(concat!(env!("OUT_DIR"), "/settings.rs"));
