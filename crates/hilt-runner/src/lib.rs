@@ -27,6 +27,7 @@
 pub mod broker;
 pub mod bundled;
 pub mod connection;
+pub mod csv;
 pub mod matching;
 pub mod registry;
 pub mod run;

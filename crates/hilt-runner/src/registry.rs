@@ -19,7 +19,9 @@ use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
 use hilt_sim::gpio::{Button, Led, PinLine, SimInputPin, SimOutputPin};
 use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
+use hilt_sim::i2c::{I2cBus, I2cMaster};
 use hilt_sim::platform::{PlatformControl, SimPlatform};
+use hilt_sim::tsl2591::{Tsl2591Handle, Tsl2591Model};
 
 /// Who a device is, for apps whose defaults depend on it.
 #[derive(Clone, Debug)]
@@ -275,6 +277,7 @@ pub enum Part {
     Button(Button),
     Led(Led),
     Ds18b20(Ds18b20Handle),
+    Tsl2591(Tsl2591Handle),
 }
 
 /// The simulated board one device's firmware is built on: its clock, its
@@ -288,6 +291,8 @@ pub struct Board {
     one_wire_lines: Vec<(String, OneWireLine)>,
     /// Created when the firmware first asks for it; survives resets.
     platform: Option<PlatformControl>,
+    /// The I2C bus, once a part on it exists.
+    i2c_bus: Option<I2cBus>,
     ds18b20_serial: u64,
 }
 
@@ -300,6 +305,7 @@ impl Board {
             lines: Vec::new(),
             one_wire_lines: Vec::new(),
             platform: None,
+            i2c_bus: None,
             ds18b20_serial: seed,
         }
     }
@@ -334,7 +340,7 @@ impl Board {
             .find(|(_, part)| match part {
                 Part::Led(led) => led.line().gpio() == gpio,
                 Part::Button(button) => button.line().gpio() == gpio,
-                Part::Ds18b20(_) => false,
+                Part::Ds18b20(_) | Part::Tsl2591(_) => false,
             })
             .cloned()
     }
@@ -396,6 +402,20 @@ impl Board {
         self.parts
             .push((pin.part.to_owned(), Part::Ds18b20(handle)));
         master
+    }
+
+    /// A TSL2591 light sensor on the board's I2C bus, and the bus master the
+    /// firmware's driver owns. `part` names it in scenarios (`tsl2591`).
+    pub fn tsl2591(&mut self, part: &str) -> I2cMaster {
+        if let Some(bus) = &self.i2c_bus {
+            if self.part(part).is_some() {
+                return bus.master();
+            }
+        }
+        let bus = self.i2c_bus.get_or_insert_with(I2cBus::new).clone();
+        let handle = Tsl2591Model::attach(&bus, self.clock.clone());
+        self.parts.push((part.to_owned(), Part::Tsl2591(handle)));
+        bus.master()
     }
 
     /// Parts by scenario name.

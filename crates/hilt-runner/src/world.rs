@@ -466,6 +466,10 @@ impl World {
             filters: SubscribeFilters::List(&filters),
         }))?;
         self.subscriptions.insert(harness_id, vec!["#".to_owned()]);
+        if self.broker.is_none() {
+            return self.learn_retained_leftovers(packet_id);
+        }
+        // The embedded broker starts empty, or with what this run retained.
         let mut awaited = vec![Awaited::Reply {
             connection: harness_id,
             kind: ReplyKind::SubAck,
@@ -473,6 +477,60 @@ impl World {
         }];
         awaited.extend(self.retained_deliveries(harness_id, &["#".to_owned()]));
         self.await_all(awaited)
+    }
+
+    /// An external broker may hold retained messages from earlier runs. The
+    /// broker sends them on our `#` subscription; a marker published after
+    /// it comes back behind them, so everything retained that arrived before
+    /// the marker is the broker's starting store. It is mirrored (so later
+    /// subscriptions expect it) but not logged: it is not part of this run.
+    fn learn_retained_leftovers(&mut self, subscribe_id: u16) -> Result<(), HarnessError> {
+        let harness_id = self.harness_id()?;
+        let marker_topic = format!("hilt/marker/{}", std::process::id());
+        let marker_payload = format!("{:?}", std::time::SystemTime::now());
+        let packet_id = self.next_harness_packet_id();
+        self.send_harness(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: &marker_topic,
+            packet_id: Some(packet_id),
+            payload: marker_payload.as_bytes(),
+        }))?;
+        let mut marker_seen = false;
+        let mut acknowledged = false;
+        let mut subscribed = false;
+        while !(marker_seen && acknowledged && subscribed) {
+            let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
+                return Err(HarnessError::BrokerSilent {
+                    timeout: BROKER_REPLY_TIMEOUT,
+                    waiting_for: format!("the marker on {marker_topic}"),
+                });
+            };
+            let Inbound::Packet { connection, bytes } = inbound else {
+                let mut nothing = Vec::new();
+                self.route_inbound(inbound, &mut nothing)?;
+                continue;
+            };
+            if connection != harness_id {
+                continue;
+            }
+            match codec::decode(&bytes) {
+                Ok((Packet::PubAck(id), _)) if id == packet_id => acknowledged = true,
+                Ok((Packet::SubAck(ack), _)) if ack.packet_id == subscribe_id => subscribed = true,
+                Ok((Packet::Publish(publish), _)) if publish.topic == marker_topic => marker_seen = true,
+                Ok((Packet::Publish(publish), _)) if publish.retain && !marker_seen => {
+                    self.retained.insert(
+                        publish.topic.to_owned(),
+                        Retained {
+                            payload: publish.payload.to_vec(),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn harness_id(&self) -> Result<ConnectionId, HarnessError> {
@@ -554,6 +612,13 @@ impl World {
                 (Part::Ds18b20(handle), PartValue::Fault(fault)) => handle.set_fault(match fault.as_deref() {
                     Some("disconnected") => Some(hilt_sim::ds18b20::Ds18b20Fault::Disconnected),
                     Some("crc_error") => Some(hilt_sim::ds18b20::Ds18b20Fault::CrcError),
+                    _ => None,
+                }),
+                (Part::Tsl2591(handle), PartValue::Lux(lux)) => {
+                    let _ = handle.set_lux(*lux);
+                }
+                (Part::Tsl2591(handle), PartValue::Fault(fault)) => handle.set_fault(match fault.as_deref() {
+                    Some("nack") => Some(hilt_sim::tsl2591::Tsl2591Fault::Nack),
                     _ => None,
                 }),
                 _ => {}

@@ -30,6 +30,8 @@ mod suggest;
 pub mod topic;
 mod validate;
 
+pub use validate::parse_broker_url;
+
 pub use ast::*;
 pub use diagnostic::{Diagnostic, Diagnostics};
 

@@ -1899,7 +1899,9 @@ fn client_id_problem(id: &str) -> Option<String> {
 }
 
 /// `mqtt://host:port`, the port defaulting to MQTT's 1883.
-fn parse_broker_url(url: &str) -> Result<(String, u16), String> {
+/// Splits `mqtt://host[:port]` into host and port (1883 by default), or says
+/// what is wrong with it.
+pub fn parse_broker_url(url: &str) -> Result<(String, u16), String> {
     let Some(rest) = url.strip_prefix("mqtt://") else {
         return Err(if url.starts_with("mqtts://") {
             "TLS (mqtts://) is not supported; use mqtt://host:port".to_string()

@@ -72,9 +72,7 @@ pub enum Why {
     Fault { part: String, fault: String },
     #[error("`{part}.lux`: Wokwi has no TSL2591 part to set")]
     Lux { part: String },
-    #[error(
-        "`{part}` is not on the board: hilt_firmware::pins wires only `{known}` of this kind"
-    )]
+    #[error("`{part}` is not on the board: hilt_firmware::pins wires only `{known}` of this kind")]
     NotOnPinMap { part: String, known: String },
     #[error("`{part}`: GPIO{gpio} is not a pin of Wokwi's ESP32-C3-DevKitM-1")]
     PinNotOnBoard { part: String, gpio: String },
@@ -91,9 +89,8 @@ pub enum Why {
     )]
     Wildcard { filter: String },
     #[error(
-        "`count: {count}` checks how many messages arrive in a window (none, for 0); a Wokwi \
-         `wait-serial` can only wait for one more line, and nothing checks that a line did \
-         not appear"
+        "`count: {count}` checks how many messages arrive in a window; a Wokwi `wait-serial` \
+         can only wait for one more line, and no Wokwi step checks that a line did not appear"
     )]
     Count { count: u32 },
     #[error(

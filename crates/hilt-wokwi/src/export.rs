@@ -188,9 +188,9 @@ fn header(
         lines.push(String::new());
         lines.push("Approximated (see `hilt wokwi --help`):".to_owned());
         lines.extend(
-            approximations
-                .iter()
-                .map(|approximation| format!("  line {}: {}", approximation.line, approximation.note)),
+            approximations.iter().map(|approximation| {
+                format!("  line {}: {}", approximation.line, approximation.note)
+            }),
         );
     }
     lines
@@ -262,7 +262,12 @@ impl Exporter<'_> {
 
     /// The device's `parts:`, set before the board runs (the simulation
     /// starts paused when wokwi-cli is given a scenario).
-    fn starting_state(&mut self, settings: &[PartSetting], app_parts: &[hilt_scenario::PartDescription], device: &str) {
+    fn starting_state(
+        &mut self,
+        settings: &[PartSetting],
+        app_parts: &[hilt_scenario::PartDescription],
+        device: &str,
+    ) {
         let has_ds18b20 = app_parts
             .iter()
             .any(|part| part.kind == PartKind::Ds18b20 && part.name == pins::ONE_WIRE.part);
@@ -418,20 +423,26 @@ impl Exporter<'_> {
                         line,
                         Why::PinNotOnBoard {
                             part: expectation.pin.to_string(),
-                            gpio: expectation
-                                .pin
-                                .part
-                                .trim_start_matches("gpio")
-                                .to_owned(),
+                            gpio: expectation.pin.part.trim_start_matches("gpio").to_owned(),
                         },
                     ),
                 }
             }
             StepKind::Expect(Expectation::Blink(_)) => self.refuse(line, Why::Blink),
-            StepKind::Broker(_) => self.refuse(line, Why::FaultStep { step: "broker" }),
-            StepKind::Network(_) => self.refuse(line, Why::FaultStep { step: "network" }),
-            StepKind::Reboot(_) => self.refuse(line, Why::FaultStep { step: "reboot" }),
-            StepKind::Hang(_) => self.refuse(line, Why::FaultStep { step: "hang" }),
+            StepKind::Broker(_)
+            | StepKind::Network(_)
+            | StepKind::Reboot(_)
+            | StepKind::Hang(_) => {
+                let step = match &step.kind {
+                    StepKind::Broker(_) => "broker",
+                    StepKind::Network(_) => "network",
+                    StepKind::Reboot(_) => "reboot",
+                    _ => "hang",
+                };
+                self.refuse(line, Why::FaultStep { step });
+                // An action: hilt's message window opens here.
+                self.window = Window::Fresh;
+            }
         }
     }
 
@@ -493,7 +504,13 @@ impl Exporter<'_> {
             what,
         } = self.window
         {
-            self.refuse(line, Why::WindowOpenedEarlier { line: earlier, what });
+            self.refuse(
+                line,
+                Why::WindowOpenedEarlier {
+                    line: earlier,
+                    what,
+                },
+            );
         }
         if let Some(text) = text
             && self.refusals.len() == before
@@ -586,7 +603,8 @@ fn line_start(topic: &str) -> String {
 /// The whole line (without its end) the board prints when it publishes.
 fn message_line(topic: &str, payload: &[u8], qos: u8, retain: bool) -> String {
     let mut text = String::new();
-    let _ = serial_log::write_message_line(&mut text, Direction::Publish, topic, payload, qos, retain);
+    let _ =
+        serial_log::write_message_line(&mut text, Direction::Publish, topic, payload, qos, retain);
     text
 }
 

@@ -212,7 +212,10 @@ mod tests {
     fn quoting_escapes_what_yaml_cannot_hold_raw() {
         assert_eq!(quoted(r#"a "b" \c"#), r#""a \"b\" \\c""#);
         assert_eq!(quoted("x\n"), r#""x\n""#);
-        assert_eq!(quoted("\u{1b}\u{7f}\u{85}\u{2028}"), r#""\u001B\u007F\u0085\u2028""#);
+        assert_eq!(
+            quoted("\u{1b}\u{7f}\u{85}\u{2028}"),
+            r#""\u001B\u007F\u0085\u2028""#
+        );
         assert_eq!(quoted("0o17"), r#""0o17""#);
         assert_eq!(quoted("°C"), "\"°C\"");
     }

@@ -11,6 +11,7 @@ use std::time::Instant as WallInstant;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hilt_runner::{Registry, Verdict};
+use hilt_scenario::{BrokerChoice, StepKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +34,15 @@ enum Command {
         /// Print the transcript of every scenario, not only of failures.
         #[arg(long)]
         verbose: bool,
+        /// Run against this broker (mqtt://host:port) instead of the
+        /// embedded one. Scenarios with `broker:` steps need the embedded
+        /// broker and are skipped.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
+        /// Write every message of every run to this CSV file, one row each
+        /// (the tutorial's host-side logger).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
     },
     /// Validate scenario files without running them.
     Check {
@@ -69,7 +79,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let registry = Registry::with_bundled_apps();
     let result = match cli.command {
-        Command::Replay { paths, verbose } => replay(&paths, &registry, verbose),
+        Command::Replay {
+            paths,
+            verbose,
+            broker,
+            csv,
+        } => replay(
+            &paths,
+            &registry,
+            &ReplayOptions {
+                verbose,
+                broker,
+                csv,
+            },
+        ),
         Command::Check { paths } => check(&paths, &registry),
         Command::Transcript { file } => transcript(&file, &registry),
         Command::Wokwi { scenario, output } => wokwi(&scenario, output.as_deref(), &registry),
@@ -103,16 +126,56 @@ fn load_all(
     Ok((!invalid).then_some(scenarios))
 }
 
-fn replay(paths: &[PathBuf], registry: &Registry, verbose: bool) -> anyhow::Result<ExitCode> {
+/// How `replay` runs and what it writes besides its report.
+#[derive(Debug)]
+struct ReplayOptions {
+    verbose: bool,
+    broker: Option<String>,
+    csv: Option<PathBuf>,
+}
+
+fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> anyhow::Result<ExitCode> {
+    let broker = match &options.broker {
+        Some(url) => {
+            let (host, port) = hilt_scenario::parse_broker_url(url)
+                .map_err(|problem| anyhow::anyhow!("--broker {url}: {problem}"))?;
+            Some(BrokerChoice::External {
+                url: url.clone(),
+                host,
+                port,
+            })
+        }
+        None => None,
+    };
     let Some(scenarios) = load_all(paths, registry)? else {
         eprintln!("hilt: invalid scenario files; nothing was run");
         return Ok(ExitCode::from(EXIT_INVALID));
     };
+    let mut csv = match &options.csv {
+        Some(path) => Some(
+            hilt_runner::csv::MessageWriter::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        ),
+        None => None,
+    };
     let started = WallInstant::now();
-    let (mut passed, mut failed, mut errors) = (0, 0, 0);
+    let (mut passed, mut failed, mut errors, mut skipped) = (0, 0, 0, 0);
     for scenario in &scenarios {
+        let mut scenario = scenario.clone();
+        if let Some(broker) = &broker {
+            if scenario.steps.iter().any(|step| matches!(step.kind, StepKind::Broker(_))) {
+                skipped += 1;
+                println!(
+                    "SKIP  {}  {}  (its `broker:` steps need the embedded broker)",
+                    scenario.file.display(),
+                    scenario.name
+                );
+                continue;
+            }
+            scenario.broker = broker.clone();
+        }
         let scenario_started = WallInstant::now();
-        let outcome = hilt_runner::run_scenario(scenario, registry);
+        let outcome = hilt_runner::run_scenario(&scenario, registry);
         let wall = scenario_started.elapsed();
         let status = match outcome.verdict {
             Verdict::Passed => {
@@ -138,12 +201,24 @@ fn replay(paths: &[PathBuf], registry: &Registry, verbose: bool) -> anyhow::Resu
         if !outcome.passed() {
             print!("{}", indent(&outcome.report()));
         }
-        if verbose {
+        if options.verbose {
             print!("{}", indent(&outcome.transcript.render()));
         }
+        if let Some(csv) = csv.as_mut() {
+            csv.write_run(&outcome)
+                .context("cannot write the CSV file")?;
+        }
     }
+    if let Some(csv) = csv {
+        csv.finish().context("cannot write the CSV file")?;
+    }
+    let skipped_text = if skipped > 0 {
+        format!(", {skipped} skipped")
+    } else {
+        String::new()
+    };
     println!(
-        "{passed} passed, {failed} failed, {errors} errors ({} scenarios in {:.3}s)",
+        "{passed} passed, {failed} failed, {errors} errors{skipped_text} ({} scenarios in {:.3}s)",
         scenarios.len(),
         started.elapsed().as_secs_f64()
     );

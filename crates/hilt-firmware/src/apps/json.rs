@@ -281,9 +281,10 @@ mod tests {
 
     #[test]
     fn flat_objects_parse() {
-        let pairs =
-            parse_flat_object::<4>(br#" {"blinky_hz": 2.5, "log_level" : "debug", "x": true, "y": null} "#)
-                .unwrap();
+        let pairs = parse_flat_object::<4>(
+            br#" {"blinky_hz": 2.5, "log_level" : "debug", "x": true, "y": null} "#,
+        )
+        .unwrap();
         assert_eq!(
             pairs.as_slice(),
             &[
@@ -310,7 +311,10 @@ mod tests {
             (b"{\"a\\\"\": 1}", ParseError::Unsupported),
             (b"{\"a\": \"unterminated}", ParseError::Syntax),
             (b"{\"a\": 1, \"b\": 2}", ParseError::TooManyPairs),
-            (&[b'{', b'"', 0xff, b'"', b':', b'1', b'}'], ParseError::NotUtf8),
+            (
+                &[b'{', b'"', 0xff, b'"', b':', b'1', b'}'],
+                ParseError::NotUtf8,
+            ),
         ] {
             assert_eq!(
                 parse_flat_object::<1>(bad),

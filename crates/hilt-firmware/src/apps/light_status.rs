@@ -24,8 +24,8 @@
 //! `restart_delay` (5s), so every failed attempt or lost link is followed
 //! by a new attempt 5s later, with no backoff. A reset would only run the
 //! same bring-up again, so the app does not reset the chip. It watches the
-//! session from `poll` (which runs at least every `interval`, shorter than
-//! the restart delay, so it sees every failure), logs each failed attempt
+//! session from `poll` (which, while offline, runs at least every half
+//! restart delay, so it sees every failure), logs each failed attempt
 //! ("connection timeout, try again", as the tutorial prints), and after
 //! `max_link_attempts` (10) consecutive failures logs once, as an error,
 //! that it gives up on a quick connection and keeps retrying every 5s.
@@ -50,6 +50,9 @@ pub const MAX_UUID_LEN: usize = 64;
 /// The example UUID every board gets unless its config names its own. The
 /// tutorial asks for a generated one per device: set `uuid`.
 pub const DEFAULT_UUID: &str = "6b2f1c9e-3d7a-4e58-8c41-a9d2e07f5b13";
+
+/// The shortest pause between looks at the session while offline.
+const LINK_WATCH_MIN: Duration = Duration::from_millis(100);
 
 /// The light-status app's settings; `config:` in a scenario.
 #[derive(Clone, Debug)]
@@ -296,8 +299,7 @@ impl<Led: OutputPin> App for LightStatus<Led> {
                 format_args!("light-status: cannot subscribe: {error}"),
             );
         }
-        if let Err(error) = context.publish(&self.status_topic, b"online", QoS::AtLeastOnce, true)
-        {
+        if let Err(error) = context.publish(&self.status_topic, b"online", QoS::AtLeastOnce, true) {
             context.log(
                 LogLevel::Warn,
                 format_args!("light-status: online status not sent: {error}"),
@@ -345,15 +347,14 @@ impl<Led: OutputPin> App for LightStatus<Led> {
             let status: &[u8] = if self.light_on { b"1" } else { b"0" };
             // Offline: a status is stale within a second anyway, so it is
             // dropped (the tutorial's publish would raise and restart).
-            if context.mqtt.is_connected() {
-                if let Err(error) =
+            if context.mqtt.is_connected()
+                && let Err(error) =
                     context.publish(&self.light_topic, status, QoS::AtMostOnce, false)
-                {
-                    context.log(
-                        LogLevel::Warn,
-                        format_args!("light-status: status not sent: {error}"),
-                    );
-                }
+            {
+                context.log(
+                    LogLevel::Warn,
+                    format_args!("light-status: status not sent: {error}"),
+                );
             }
             while self.next_publish_at <= now && !self.config.interval.is_zero() {
                 self.next_publish_at = self.next_publish_at + self.config.interval;
@@ -362,7 +363,14 @@ impl<Led: OutputPin> App for LightStatus<Led> {
                 self.next_publish_at = now + Duration::from_secs(1);
             }
         }
-        self.next_publish_at
+        if context.mqtt.is_connected() {
+            self.next_publish_at
+        } else {
+            // Offline, look at the session often enough to see every failed
+            // attempt, whatever the interval.
+            let watch = (self.config.restart_delay / 2).max(LINK_WATCH_MIN);
+            self.next_publish_at.min(now + watch)
+        }
     }
 }
 
@@ -399,7 +407,12 @@ mod tests {
         let status_topic = std::format!("{UUID}/home/living_room/status");
         let will = harness.wills[0].clone().expect("a last will");
         assert_eq!(
-            (will.topic.as_str(), will.payload.as_str(), will.qos, will.retain),
+            (
+                will.topic.as_str(),
+                will.payload.as_str(),
+                will.qos,
+                will.retain
+            ),
             (status_topic.as_str(), "offline", QoS::AtLeastOnce, true)
         );
         let online = harness.sent_on(&status_topic);
@@ -509,6 +522,17 @@ mod tests {
         assert_eq!(harness.app().failed_link_attempts(), 0);
         assert!(harness.logged("connected after 12 failed attempts"));
         assert_eq!(statuses(&harness), ["1", "1"]);
+    }
+
+    #[test]
+    fn failures_are_counted_even_with_an_interval_longer_than_the_restart_delay() {
+        let mut config = LightStatusConfig::new("eduponics").with_uuid(UUID);
+        config.interval = Duration::from_secs(30);
+        let mut harness = Harness::new(LightStatus::new(config, FakePin::default(), Instant::BOOT));
+        harness.broker_up = false;
+        harness.run_until(at(29.0));
+        assert_eq!(harness.link_attempts, 6);
+        assert_eq!(harness.app().failed_link_attempts(), 6);
     }
 
     #[test]

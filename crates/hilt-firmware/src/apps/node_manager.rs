@@ -227,47 +227,79 @@ fn error_payload(text: &str) -> String<PAYLOAD_LEN> {
     payload
 }
 
-fn setting(key: &str, value: &str) -> Result<Setting, ErrorText> {
-    let shown_value = json::shown(value, QUOTED_CHARS);
-    match key {
-        "blinky_hz" => parse_blinky_hz(value).map(Setting::BlinkyHz).ok_or_else(|| {
-            error_text(format_args!(
-                "blinky_hz must be a number from 0 to {MAX_BLINKY_HZ}, not '{shown_value}'"
-            ))
-        }),
-        "sysinfo_interval" => parse_interval(value)
-            .map(Setting::SysinfoInterval)
-            .ok_or_else(|| {
-                error_text(format_args!(
-                    "sysinfo_interval must be whole seconds from 0 to {}, not '{shown_value}'",
-                    MAX_SYSINFO_INTERVAL.as_secs()
-                ))
-            }),
-        "log_level" => parse_log_level(value).map(Setting::LogLevel).ok_or_else(|| {
-            error_text(format_args!(
-                "log_level must be error, warn, info or debug, not '{shown_value}'"
-            ))
-        }),
-        other => Err(error_text(format_args!(
-            "unknown key '{}'; settable: blinky_hz, sysinfo_interval, log_level",
-            json::shown(other, QUOTED_CHARS)
-        ))),
+/// Why a `set` was refused; borrows the payload it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SetError<'a> {
+    Malformed,
+    TooManyPairs,
+    NothingToSet,
+    UnknownKey(&'a str),
+    BlinkyHz(&'a str),
+    SysinfoInterval(&'a str),
+    LogLevel(&'a str),
+}
+
+impl fmt::Display for SetError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |text| json::shown(text, QUOTED_CHARS);
+        match *self {
+            SetError::Malformed => {
+                f.write_str("malformed set payload; use {\"key\": value} or key=value")
+            }
+            SetError::TooManyPairs => write!(f, "at most {MAX_SET_PAIRS} settings at once"),
+            SetError::NothingToSet => f.write_str("nothing to set"),
+            SetError::UnknownKey(key) => write!(
+                f,
+                "unknown key '{}'; settable: blinky_hz, sysinfo_interval, log_level",
+                shown(key)
+            ),
+            SetError::BlinkyHz(value) => write!(
+                f,
+                "blinky_hz must be a number from 0 to {MAX_BLINKY_HZ}, not '{}'",
+                shown(value)
+            ),
+            SetError::SysinfoInterval(value) => write!(
+                f,
+                "sysinfo_interval must be whole seconds from 0 to {}, not '{}'",
+                MAX_SYSINFO_INTERVAL.as_secs(),
+                shown(value)
+            ),
+            SetError::LogLevel(value) => write!(
+                f,
+                "log_level must be error, warn, info or debug, not '{}'",
+                shown(value)
+            ),
+        }
     }
 }
 
-/// Reads a `set` payload: `{"key": value, ...}` or `key=value`.
-fn parse_settings(payload: &[u8]) -> Result<Vec<Setting, MAX_SET_PAIRS>, ErrorText> {
-    let malformed =
-        || error_text(format_args!("malformed set payload; use {{\"key\": value}} or key=value"));
-    let text = core::str::from_utf8(payload).map_err(|_| malformed())?;
+fn setting<'a>(key: &'a str, value: &'a str) -> Result<Setting, SetError<'a>> {
+    match key {
+        "blinky_hz" => parse_blinky_hz(value)
+            .map(Setting::BlinkyHz)
+            .ok_or(SetError::BlinkyHz(value)),
+        "sysinfo_interval" => parse_interval(value)
+            .map(Setting::SysinfoInterval)
+            .ok_or(SetError::SysinfoInterval(value)),
+        "log_level" => parse_log_level(value)
+            .map(Setting::LogLevel)
+            .ok_or(SetError::LogLevel(value)),
+        other => Err(SetError::UnknownKey(other)),
+    }
+}
+
+/// Reads a `set` payload: `{"key": value, ...}` or `key=value`. Every pair
+/// is checked before anything is applied.
+fn parse_settings(payload: &[u8]) -> Result<Vec<Setting, MAX_SET_PAIRS>, SetError<'_>> {
+    let text = core::str::from_utf8(payload).map_err(|_| SetError::Malformed)?;
     let text = text.trim();
     let mut settings = Vec::new();
     if text.starts_with('{') {
         let pairs = json::parse_flat_object::<MAX_SET_PAIRS>(text.as_bytes()).map_err(|error| {
             if error == json::ParseError::TooManyPairs {
-                error_text(format_args!("at most {MAX_SET_PAIRS} settings at once"))
+                SetError::TooManyPairs
             } else {
-                malformed()
+                SetError::Malformed
             }
         })?;
         for (key, value) in pairs {
@@ -281,11 +313,11 @@ fn parse_settings(payload: &[u8]) -> Result<Vec<Setting, MAX_SET_PAIRS>, ErrorTe
             let _ = settings.push(setting(key, value)?);
         }
     } else {
-        let (key, value) = text.split_once('=').ok_or_else(malformed)?;
+        let (key, value) = text.split_once('=').ok_or(SetError::Malformed)?;
         let _ = settings.push(setting(key.trim(), value.trim())?);
     }
     if settings.is_empty() {
-        return Err(error_text(format_args!("nothing to set")));
+        return Err(SetError::NothingToSet);
     }
     Ok(settings)
 }
@@ -318,7 +350,9 @@ impl RemoteLog {
 enum Reboot {
     None,
     /// The reply is out; reset once it is acknowledged or at `deadline`.
-    Pending { deadline: Instant },
+    Pending {
+        deadline: Instant,
+    },
     /// The platform has been asked to reset.
     Requested,
 }
@@ -385,8 +419,8 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             let _ = write!(topic, "{}/{suffix}", config.prefix);
             topic
         };
-        let next_sysinfo_at =
-            (!safe_mode && !config.sysinfo_interval.is_zero()).then(|| boot + config.sysinfo_interval);
+        let next_sysinfo_at = (!safe_mode && !config.sysinfo_interval.is_zero())
+            .then(|| boot + config.sysinfo_interval);
         let mut app = NodeManager {
             status_topic: topic("status"),
             log_topic: topic("log"),
@@ -484,7 +518,12 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
 
     /// Writes a line to the device log and, if `level` is at least as
     /// important as `log_level`, to the remote log.
-    pub fn log(&mut self, context: &mut Context<'_>, level: LogLevel, arguments: fmt::Arguments<'_>) {
+    pub fn log(
+        &mut self,
+        context: &mut Context<'_>,
+        level: LogLevel,
+        arguments: fmt::Arguments<'_>,
+    ) {
         context.log(level, arguments);
         if level <= self.config.log_level {
             // The backlog first, so a new line never pushes out an old one
@@ -550,7 +589,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             context,
             LogLevel::Info,
             format_args!(
-                "node-manager: boot {boots}, reset cause {cause}, firmware {version}"
+                "node-manager: boot {boots} since power-on, reset cause {cause}, firmware {version}"
             ),
         );
         if self.safe_mode {
@@ -603,7 +642,9 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             self.log(
                 context,
                 LogLevel::Info,
-                format_args!("node-manager: blinky rate {hz} Hz recorded; the LED stays dark in safe mode"),
+                format_args!(
+                    "node-manager: blinky rate {hz} Hz recorded; the LED stays dark in safe mode"
+                ),
             );
             return;
         }
@@ -747,7 +788,8 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
     fn set(&mut self, context: &mut Context<'_>, payload: &[u8]) -> String<PAYLOAD_LEN> {
         let settings = match parse_settings(payload) {
             Ok(settings) => settings,
-            Err(text) => {
+            Err(error) => {
+                let text = error_text(format_args!("{error}"));
                 self.log(
                     context,
                     LogLevel::Warn,
@@ -765,8 +807,8 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
                 }
                 Setting::SysinfoInterval(interval) => {
                     self.config.sysinfo_interval = interval;
-                    self.next_sysinfo_at = (!self.safe_mode && !interval.is_zero())
-                        .then(|| context.now + interval);
+                    self.next_sysinfo_at =
+                        (!self.safe_mode && !interval.is_zero()).then(|| context.now + interval);
                     let _ = write!(reply, ", \"sysinfo_interval\": {}", interval.as_secs());
                     self.log(
                         context,
@@ -819,9 +861,12 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         }
         self.next_sysinfo_at = Some(next);
         let payload = self.sysinfo_payload(context);
-        if let Err(error) =
-            context.publish(&self.sysinfo_topic, payload.as_bytes(), QoS::AtMostOnce, false)
-        {
+        if let Err(error) = context.publish(
+            &self.sysinfo_topic,
+            payload.as_bytes(),
+            QoS::AtMostOnce,
+            false,
+        ) {
             self.log(
                 context,
                 LogLevel::Debug,
@@ -859,9 +904,12 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
             );
         }
         let status = self.status_payload();
-        if let Err(error) =
-            context.publish(&self.status_topic, status.as_bytes(), QoS::AtLeastOnce, true)
-        {
+        if let Err(error) = context.publish(
+            &self.status_topic,
+            status.as_bytes(),
+            QoS::AtLeastOnce,
+            true,
+        ) {
             self.log(
                 context,
                 LogLevel::Warn,
@@ -940,7 +988,11 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
 
         self.blink(now);
         if core::mem::take(&mut self.led_failed) {
-            self.log(context, LogLevel::Error, format_args!("node-manager: LED pin failed"));
+            self.log(
+                context,
+                LogLevel::Error,
+                format_args!("node-manager: LED pin failed"),
+            );
         }
         self.periodic_sysinfo(context);
 
@@ -1058,7 +1110,11 @@ mod tests {
     }
 
     /// Sends a command and returns the payloads of its replies.
-    fn command(harness: &mut Harness<Manager>, verb_and_id: &str, payload: &[u8]) -> StdVec<StdString> {
+    fn command(
+        harness: &mut Harness<Manager>,
+        verb_and_id: &str,
+        payload: &[u8],
+    ) -> StdVec<StdString> {
         let topic = std::format!("esp32/test/mqb/cmd/{verb_and_id}");
         harness.deliver(&topic, payload);
         let id = verb_and_id.split('/').nth(1).unwrap_or("");
@@ -1087,8 +1143,18 @@ mod tests {
         harness.run_until(at(1.0));
         let will = harness.wills[0].clone().unwrap();
         assert_eq!(
-            (will.topic.as_str(), will.payload.as_str(), will.qos, will.retain),
-            ("esp32/test/status", "{\"state\": \"offline\"}", QoS::AtLeastOnce, true)
+            (
+                will.topic.as_str(),
+                will.payload.as_str(),
+                will.qos,
+                will.retain
+            ),
+            (
+                "esp32/test/status",
+                "{\"state\": \"offline\"}",
+                QoS::AtLeastOnce,
+                true
+            )
         );
         let status = harness.sent_on("esp32/test/status");
         assert_eq!(status.len(), 1);
@@ -1114,7 +1180,9 @@ mod tests {
         assert_eq!(command(&mut harness, "ping/42", b""), ["{\"pong\": true}"]);
         assert_eq!(
             command(&mut harness, "sysinfo/7", b""),
-            ["{\"uptime\": 61, \"free_bytes\": 101424, \"largest_free_block\": 94752, \"reset_cause\": \"power_on\", \"firmware_version\": \"0.1.0\", \"safe_mode\": false, \"crashes\": 0, \"boots\": 1, \"connects\": 1, \"log_lines_dropped\": 0}"]
+            [
+                "{\"uptime\": 61, \"free_bytes\": 101424, \"largest_free_block\": 94752, \"reset_cause\": \"power_on\", \"firmware_version\": \"0.1.0\", \"safe_mode\": false, \"crashes\": 0, \"boots\": 1, \"connects\": 1, \"log_lines_dropped\": 0}"
+            ]
         );
         assert_eq!(
             command(&mut harness, "xyz/9", b""),
@@ -1126,8 +1194,15 @@ mod tests {
             ["{\"error\": \"unknown command 'a\\\"b\\\\c'\"}"]
         );
         // MQBoard puts a sequence number after the id: it is ignored.
-        assert_eq!(command(&mut harness, "ping/0F00D/0", b""), ["{\"pong\": true}"]);
-        assert!(log_lines(&harness).iter().any(|l| l.contains("command ping (id 42)")));
+        assert_eq!(
+            command(&mut harness, "ping/0F00D/0", b""),
+            ["{\"pong\": true}"]
+        );
+        assert!(
+            log_lines(&harness)
+                .iter()
+                .any(|l| l.contains("command ping (id 42)"))
+        );
     }
 
     #[test]
@@ -1161,7 +1236,10 @@ mod tests {
     fn reboot_replies_first_then_requests_a_reset_once() {
         let mut harness = harness();
         harness.run_until(at(3.0));
-        assert_eq!(command(&mut harness, "reboot/1", b""), ["{\"rebooting\": true}"]);
+        assert_eq!(
+            command(&mut harness, "reboot/1", b""),
+            ["{\"rebooting\": true}"]
+        );
         // The harness acknowledged the reply at once, so the reset follows
         // in the same instant, after the reply went out.
         assert_eq!(harness.app().platform().reset_requests, 1);
@@ -1175,9 +1253,16 @@ mod tests {
         let mut harness = harness();
         harness.run_until(at(3.0));
         harness.acknowledge = false;
-        assert_eq!(command(&mut harness, "reboot/1", b""), ["{\"rebooting\": true}"]);
+        assert_eq!(
+            command(&mut harness, "reboot/1", b""),
+            ["{\"rebooting\": true}"]
+        );
         harness.run_until(at(4.9));
-        assert_eq!(harness.app().platform().reset_requests, 0, "waiting for PUBACK");
+        assert_eq!(
+            harness.app().platform().reset_requests,
+            0,
+            "waiting for PUBACK"
+        );
         harness.run_until(at(5.0));
         assert_eq!(harness.app().platform().reset_requests, 1);
     }
@@ -1187,7 +1272,11 @@ mod tests {
         let mut harness = harness();
         harness.run_until(at(1.0));
         assert_eq!(
-            command(&mut harness, "set/1", b"{\"blinky_hz\": 2.5, \"log_level\": \"debug\"}"),
+            command(
+                &mut harness,
+                "set/1",
+                b"{\"blinky_hz\": 2.5, \"log_level\": \"debug\"}"
+            ),
             ["{\"ok\": true, \"blinky_hz\": 2.5, \"log_level\": \"debug\"}"]
         );
         assert_eq!(harness.app().blinky_hz(), 2.5);
@@ -1204,7 +1293,10 @@ mod tests {
             command(&mut harness, "set/4", b"{\"sysinfo_interval\": \"45s\"}"),
             ["{\"ok\": true, \"sysinfo_interval\": 45}"]
         );
-        assert_eq!(harness.app().config().sysinfo_interval, Duration::from_secs(45));
+        assert_eq!(
+            harness.app().config().sysinfo_interval,
+            Duration::from_secs(45)
+        );
         // The new interval counts from the set.
         let now = harness.now;
         harness.run_for(Duration::from_secs(46));
@@ -1219,18 +1311,33 @@ mod tests {
         harness.run_until(at(1.0));
         for (payload, error) in [
             (&b"{\"colour\": 1}"[..], "unknown key 'colour'"),
-            (b"{\"blinky_hz\": 3, \"blinky_hz\": 99}", "blinky_hz must be a number from 0 to 50, not '99'"),
+            (
+                b"{\"blinky_hz\": 3, \"blinky_hz\": 99}",
+                "blinky_hz must be a number from 0 to 50, not '99'",
+            ),
             (b"blinky_hz=fast", "not 'fast'"),
             (b"blinky_hz=NaN", "not 'NaN'"),
             (b"blinky_hz=-1", "not '-1'"),
-            (b"sysinfo_interval=1.5", "sysinfo_interval must be whole seconds"),
-            (b"sysinfo_interval=999999", "sysinfo_interval must be whole seconds"),
-            (b"log_level=loud", "log_level must be error, warn, info or debug"),
+            (
+                b"sysinfo_interval=1.5",
+                "sysinfo_interval must be whole seconds",
+            ),
+            (
+                b"sysinfo_interval=999999",
+                "sysinfo_interval must be whole seconds",
+            ),
+            (
+                b"log_level=loud",
+                "log_level must be error, warn, info or debug",
+            ),
             (b"", "malformed set payload"),
             (b"{\"blinky_hz\": [1]}", "malformed set payload"),
             (b"{}", "nothing to set"),
             (&[0xff, 0xfe], "malformed set payload"),
-            (b"{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": 5}", "at most 4 settings"),
+            (
+                b"{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": 5}",
+                "at most 4 settings",
+            ),
         ] {
             let id = harness.sent.len();
             let replies = command(&mut harness, &std::format!("set/r{id}"), payload);
@@ -1242,7 +1349,10 @@ mod tests {
             );
         }
         assert_eq!(harness.app().blinky_hz(), 1.0, "nothing applied");
-        assert_eq!(harness.app().config().sysinfo_interval, Duration::from_secs(60));
+        assert_eq!(
+            harness.app().config().sysinfo_interval,
+            Duration::from_secs(60)
+        );
         assert_eq!(harness.app().config().log_level, LogLevel::Info);
     }
 
@@ -1268,7 +1378,11 @@ mod tests {
         harness.deliver("esp32/test/blinky/hz", b"2.5");
         let writes = harness.app().led().writes;
         harness.run_until(at(4.3));
-        assert_eq!(harness.app().led().writes - writes, 10, "a toggle every 200ms");
+        assert_eq!(
+            harness.app().led().writes - writes,
+            10,
+            "a toggle every 200ms"
+        );
 
         for garbage in [&b"fast"[..], b"NaN", b"inf", b"-1", b"100", b"", &[0xff]] {
             harness.deliver("esp32/test/blinky/hz", garbage);
@@ -1279,7 +1393,11 @@ mod tests {
         harness.deliver("esp32/test/blinky/hz", b"0");
         let writes = harness.app().led().writes;
         assert!(!lit_at(&mut harness, 10.0));
-        assert_eq!(harness.app().led().writes, writes, "off means dark and still");
+        assert_eq!(
+            harness.app().led().writes,
+            writes,
+            "off means dark and still"
+        );
     }
 
     #[test]
@@ -1292,7 +1410,11 @@ mod tests {
             [at(60.0), at(120.0), at(180.0)]
         );
         assert!(sysinfo[1].payload.starts_with("{\"uptime\": 120, "));
-        assert!(sysinfo.iter().all(|s| s.qos == QoS::AtMostOnce && !s.retain));
+        assert!(
+            sysinfo
+                .iter()
+                .all(|s| s.qos == QoS::AtMostOnce && !s.retain)
+        );
     }
 
     #[test]
@@ -1308,16 +1430,20 @@ mod tests {
             harness.app().platform().watchdog,
             Some(Duration::from_secs(8))
         );
-        let mut polls = 0;
         while harness.now < at(300.0) {
-            let feeds = harness.app().platform().feeds;
             let next = harness.step();
-            polls += 1;
-            assert_eq!(harness.app().platform().feeds, feeds + 1, "fed on every poll");
-            assert!(next - harness.now <= Duration::from_secs(4), "polled at least every 4s");
+            assert_eq!(
+                harness.app().platform().feeds,
+                harness.polls,
+                "fed on every poll"
+            );
+            assert!(
+                next - harness.now <= Duration::from_secs(4),
+                "polled at least every 4s"
+            );
             harness.now = next.max(harness.now);
         }
-        assert!(polls >= 75);
+        assert!(harness.polls >= 75);
     }
 
     #[test]
@@ -1380,8 +1506,15 @@ mod tests {
         );
         assert!(!harness.app().led().high);
         assert_eq!(harness.app().led().writes, 1, "dark from boot, no blinking");
-        assert!(log_lines(&harness).iter().any(|l| l.contains("SAFE MODE after 3")));
-        assert!(harness.app().platform().feeds > 0, "the watchdog still runs");
+        assert!(
+            log_lines(&harness)
+                .iter()
+                .any(|l| l.contains("SAFE MODE after 3"))
+        );
+        assert!(
+            harness.app().platform().feeds > 0,
+            "the watchdog still runs"
+        );
 
         // Commands still work; set records but does not blink.
         assert!(command(&mut harness, "sysinfo/1", b"")[0].contains("\"safe_mode\": true"));
@@ -1422,7 +1555,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "I 0 node-manager: boot 1, reset cause power_on, firmware 0.1.0",
+                "I 0 node-manager: boot 1 since power-on, reset cause power_on, firmware 0.1.0",
                 "I 0 node-manager: connected, logging to esp32/test/log",
             ]
         );
@@ -1460,26 +1593,34 @@ mod tests {
         harness.run_until(at(20.5));
         assert_eq!(harness.app().log_lines_buffered(), LOG_BUFFER_LINES);
         assert_eq!(harness.app().log_lines_dropped(), 5);
-        assert_eq!(log_lines(&harness).len(), online_lines, "nothing sent offline");
+        assert_eq!(
+            log_lines(&harness).len(),
+            online_lines,
+            "nothing sent offline"
+        );
 
-        // The broker is back, but the session's backoff retries at 31.5s.
+        // The broker is back, but the session's backoff retries at 32.5s (1, 1, 2, 4, 8, 16s after the cut).
         harness.broker_up = true;
-        harness.run_until(at(31.4));
-        assert_eq!(harness.app().log_lines_dropped(), 16);
+        harness.run_until(at(32.4));
+        assert_eq!(harness.app().log_lines_dropped(), 17);
         harness.run_until(at(35.0));
         let lines = log_lines(&harness);
         let flushed = &lines[online_lines..];
         assert_eq!(
             flushed[0],
-            "W 31500 node-manager: ... 16 log lines dropped while offline"
+            "W 32500 node-manager: ... 17 log lines dropped while offline"
         );
         // The oldest lines went; the newest 16 follow in order, then what
         // was logged on reconnecting.
-        assert!(flushed[1].starts_with("D 16000 node-manager: sysinfo not sent"), "{}", flushed[1]);
-        assert!(flushed[16].starts_with("D 31000 "), "{}", flushed[16]);
+        assert!(
+            flushed[1].starts_with("D 17000 node-manager: sysinfo not sent"),
+            "{}",
+            flushed[1]
+        );
+        assert!(flushed[16].starts_with("D 32000 "), "{}", flushed[16]);
         assert_eq!(
             flushed[17],
-            "I 31500 node-manager: connected, logging to esp32/test/log"
+            "I 32500 node-manager: connected, logging to esp32/test/log"
         );
         assert_eq!(harness.app().log_lines_buffered(), 0);
         assert!(
@@ -1488,7 +1629,7 @@ mod tests {
                 .last()
                 .unwrap()
                 .payload
-                .contains("\"log_lines_dropped\": 16")
+                .contains("\"log_lines_dropped\": 17")
         );
     }
 

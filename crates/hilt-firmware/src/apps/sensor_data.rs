@@ -408,11 +408,7 @@ mod tests {
     }
 
     fn harness(config: SensorDataConfig, lux: f32) -> Harness<SensorData<FakeSensor>> {
-        Harness::new(SensorData::new(
-            config,
-            FakeSensor::new(lux),
-            Instant::BOOT,
-        ))
+        Harness::new(SensorData::new(config, FakeSensor::new(lux), Instant::BOOT))
     }
 
     fn payloads(sent: &[crate::apps::test_harness::Sent]) -> StdVec<StdString> {
@@ -495,14 +491,20 @@ mod tests {
         config.qos = QoS::AtLeastOnce;
         let mut harness = harness(config, 10.0);
         harness.run_until(at(1.0));
-        assert_eq!(payloads(&harness.sent_on("sensor-data")), ["[\"lux-1\", 0, 10.00]"]);
+        assert_eq!(
+            payloads(&harness.sent_on("sensor-data")),
+            ["[\"lux-1\", 0, 10.00]"]
+        );
         assert_eq!(harness.app().measurements_started(), 1);
 
         // The light changes; the cached 10.00 must not be the answer.
         harness.app_mut().sensor_mut().lux = 20.0;
         harness.deliver("esp8266/request", b"");
         assert_eq!(harness.app().measurements_started(), 2, "a new measurement");
-        assert!(harness.sent_on("esp8266/response").is_empty(), "not before it is read");
+        assert!(
+            harness.sent_on("esp8266/response").is_empty(),
+            "not before it is read"
+        );
         harness.run_until(at(1.1));
         let responses = harness.sent_on("esp8266/response");
         assert_eq!(payloads(&responses), ["[\"lux-1\", 1, 20.00]"]);

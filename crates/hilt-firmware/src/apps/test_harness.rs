@@ -49,6 +49,8 @@ pub(crate) struct Harness<A: App> {
     pub wills: StdVec<Option<SentWill>>,
     pub logs: StdVec<LogLine>,
     pub link_attempts: u32,
+    /// Times the node was polled.
+    pub polls: u32,
 }
 
 fn encoded(packet: &Packet<'_>) -> StdVec<u8> {
@@ -71,6 +73,7 @@ impl<A: App> Harness<A> {
             wills: StdVec::new(),
             logs: StdVec::new(),
             link_attempts: 0,
+            polls: 0,
         }
     }
 
@@ -180,8 +183,10 @@ impl<A: App> Harness<A> {
     pub fn step(&mut self) -> Instant {
         self.manage_link();
         let mut next = self.node.poll(self.now);
+        self.polls += 1;
         while self.drain() {
             next = self.node.poll(self.now);
+            self.polls += 1;
         }
         self.collect_logs();
         next
@@ -230,11 +235,6 @@ impl<A: App> Harness<A> {
     pub fn cut_link(&mut self) {
         self.node.link_down(self.now);
         self.step();
-    }
-
-    /// Takes the publishes recorded so far.
-    pub fn take_sent(&mut self) -> StdVec<Sent> {
-        core::mem::take(&mut self.sent)
     }
 
     /// The publishes recorded on `topic`, leaving them recorded.

@@ -55,7 +55,10 @@ pub struct Checked {
 pub fn check(text: &str) -> Result<Checked, Vec<String>> {
     let documents = YamlLoader::load_from_str(text).map_err(|error| vec![error.to_string()])?;
     let [document] = documents.as_slice() else {
-        return Err(vec![format!("expected one YAML document, found {}", documents.len())]);
+        return Err(vec![format!(
+            "expected one YAML document, found {}",
+            documents.len()
+        )]);
     };
     let mut problems = Vec::new();
     let Yaml::Hash(top) = document else {
@@ -139,7 +142,9 @@ fn parse_command(command: &str, value: &Yaml) -> Result<Command, String> {
     match command {
         "delay" => match value {
             Yaml::String(text) if is_wokwi_time(text) => Ok(Command::Delay(text.clone())),
-            other => Err(format!("`delay` must be a time with units, found {other:?}")),
+            other => Err(format!(
+                "`delay` must be a time with units, found {other:?}"
+            )),
         },
         "wait-serial" => match value {
             Yaml::String(text) if !text.is_empty() => Ok(Command::WaitSerial(text.clone())),
@@ -150,7 +155,11 @@ fn parse_command(command: &str, value: &Yaml) -> Result<Command, String> {
             let value = match args.value {
                 Yaml::Integer(number) => *number as f64,
                 Yaml::Real(_) => args.value.as_f64().ok_or("bad real")?,
-                other => return Err(format!("`set-control` value must be a number, found {other:?}")),
+                other => {
+                    return Err(format!(
+                        "`set-control` value must be a number, found {other:?}"
+                    ));
+                }
             };
             Ok(Command::SetControl {
                 part_id: args.part_id,
@@ -166,7 +175,9 @@ fn parse_command(command: &str, value: &Yaml) -> Result<Command, String> {
                     pin: args.alias,
                     value: *number,
                 }),
-                other => Err(format!("`expect-pin` value must be 0 or 1, found {other:?}")),
+                other => Err(format!(
+                    "`expect-pin` value must be 0 or 1, found {other:?}"
+                )),
             }
         }
         _ => unreachable!("only known commands are parsed"),
@@ -204,7 +215,11 @@ fn arguments<'a>(
     let part_id = text("part-id").ok_or("`part-id` must be text")?;
     let alias = match (text(new_spelling), text(old_spelling)) {
         (Some(alias), None) | (None, Some(alias)) => alias,
-        _ => return Err(format!("exactly one of `{new_spelling}` and `{old_spelling}` is needed")),
+        _ => {
+            return Err(format!(
+                "exactly one of `{new_spelling}` and `{old_spelling}` is needed"
+            ));
+        }
     };
     let value = map.get(&key("value")).ok_or("`value` is missing")?;
     Ok(Arguments {
@@ -217,9 +232,12 @@ fn arguments<'a>(
 /// wokwi-cli's `parseTimeRegex`: `^(\d+(\.\d*)?)\s*(ns|us|ms|s)$|^0(\.?0*)$`, case-insensitive.
 pub fn is_wokwi_time(text: &str) -> bool {
     let text = text.trim();
-    let zero = text
-        .strip_prefix('0')
-        .is_some_and(|rest| rest.strip_prefix('.').unwrap_or(rest).chars().all(|c| c == '0'));
+    let zero = text.strip_prefix('0').is_some_and(|rest| {
+        rest.strip_prefix('.')
+            .unwrap_or(rest)
+            .chars()
+            .all(|c| c == '0')
+    });
     if zero {
         return true;
     }
@@ -245,16 +263,46 @@ fn the_checker_knows_wokwis_rules() {
     let bad = [
         ("name: x\nversion: 2\nsteps: []\n", "`version` must be 1"),
         ("version: 1\nsteps: []\n", "`name` must be a string"),
-        ("name: x\nversion: 1\nsteps: []\nextra: 1\n", "unknown top-level key"),
-        ("name: x\nversion: 1\nsteps:\n  - delay: 100\n", "time with units"),
-        ("name: x\nversion: 1\nsteps:\n  - delay: 1m\n", "time with units"),
-        ("name: x\nversion: 1\nsteps:\n  - delay: 1s\n    wait-serial: a\n", "exactly one command"),
-        ("name: x\nversion: 1\nsteps:\n  - name: only\n", "exactly one command"),
-        ("name: x\nversion: 1\nsteps:\n  - wait: 1s\n", "unknown step key"),
-        ("name: x\nversion: 1\nsteps:\n  - expect-pin: { part-id: esp, pin: '4', value: '1' }\n", "0 or 1"),
-        ("name: x\nversion: 1\nsteps:\n  - expect-pin: { part-id: esp, pin: '4', value: 2 }\n", "0 or 1"),
-        ("name: x\nversion: 1\nsteps:\n  - set-control: { part-id: b, value: 1 }\n", "exactly one of"),
-        ("name: x\nversion: 1\nsteps:\n  - set-control: { part-id: b, control: pressed, value: on }\n", "must be a number"),
+        (
+            "name: x\nversion: 1\nsteps: []\nextra: 1\n",
+            "unknown top-level key",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - delay: 100\n",
+            "time with units",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - delay: 1m\n",
+            "time with units",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - delay: 1s\n    wait-serial: a\n",
+            "exactly one command",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - name: only\n",
+            "exactly one command",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - wait: 1s\n",
+            "unknown step key",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - expect-pin: { part-id: esp, pin: '4', value: '1' }\n",
+            "0 or 1",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - expect-pin: { part-id: esp, pin: '4', value: 2 }\n",
+            "0 or 1",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - set-control: { part-id: b, value: 1 }\n",
+            "exactly one of",
+        ),
+        (
+            "name: x\nversion: 1\nsteps:\n  - set-control: { part-id: b, control: pressed, value: on }\n",
+            "must be a number",
+        ),
     ];
     for (text, problem) in bad {
         let problems = check(text).expect_err(text);
