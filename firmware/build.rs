@@ -60,7 +60,12 @@ fn main() {
                 "unit",
                 "UNIT",
                 "hilt_firmware::apps::thermometer::Unit",
-                &[("C", "Celsius"), ("c", "Celsius"), ("F", "Fahrenheit"), ("f", "Fahrenheit")],
+                &[
+                    ("C", "Celsius"),
+                    ("c", "Celsius"),
+                    ("F", "Fahrenheit"),
+                    ("f", "Fahrenheit"),
+                ],
             );
             settings.duration("interval", "INTERVAL", Zero::Refused);
         }
@@ -79,7 +84,11 @@ fn main() {
                 "qos",
                 "QOS",
                 "hilt_firmware::mqtt::codec::QoS",
-                &[("0", "AtMostOnce"), ("1", "AtLeastOnce"), ("2", "ExactlyOnce")],
+                &[
+                    ("0", "AtMostOnce"),
+                    ("1", "AtLeastOnce"),
+                    ("2", "ExactlyOnce"),
+                ],
             );
             settings.number::<u8>("decimals", "DECIMALS", 0..=sensor_data::MAX_DECIMALS);
         }
@@ -111,9 +120,18 @@ fn main() {
                 "log_level",
                 "LOG_LEVEL",
                 "hilt_firmware::app::LogLevel",
-                &[("error", "Error"), ("warn", "Warn"), ("info", "Info"), ("debug", "Debug")],
+                &[
+                    ("error", "Error"),
+                    ("warn", "Warn"),
+                    ("info", "Info"),
+                    ("debug", "Debug"),
+                ],
             );
-            settings.duration("watchdog_timeout", "WATCHDOG_TIMEOUT", Zero::Allowed("no watchdog"));
+            settings.duration(
+                "watchdog_timeout",
+                "WATCHDOG_TIMEOUT",
+                Zero::Allowed("no watchdog"),
+            );
             settings.number::<u32>("safe_mode_after", "SAFE_MODE_AFTER", 0..=u32::MAX);
             settings.duration("healthy_after", "HEALTHY_AFTER", Zero::Refused);
         }
@@ -187,7 +205,12 @@ impl Settings {
             .collect();
         match chosen.as_slice() {
             [app] => {
-                self.constant("The reference app this image runs.", "APP", "&str", &format!("{app:?}"));
+                self.constant(
+                    "The reference app this image runs.",
+                    "APP",
+                    "&str",
+                    &format!("{app:?}"),
+                );
                 Some(app)
             }
             [] => {
@@ -199,7 +222,10 @@ impl Settings {
                 None
             }
             several => {
-                let other = several.iter().find(|app| **app != "thermometer").unwrap_or(&several[0]);
+                let other = several
+                    .iter()
+                    .find(|app| **app != "thermometer")
+                    .unwrap_or(&several[0]);
                 self.error(format!(
                     "the features {} are all enabled, but the image runs one app; `thermometer` \
                      is the default, so choose another with \
@@ -221,7 +247,12 @@ impl Settings {
                 ssid.len()
             ));
         }
-        self.constant("The WiFi network to join.", "WIFI_SSID", "&str", &format!("{ssid:?}"));
+        self.constant(
+            "The WiFi network to join.",
+            "WIFI_SSID",
+            "&str",
+            &format!("{ssid:?}"),
+        );
 
         let password = self.var("HILT_WIFI_PASSWORD").unwrap_or_default();
         let hex_key = password.len() == 64 && password.bytes().all(|byte| byte.is_ascii_hexdigit());
@@ -300,7 +331,12 @@ impl Settings {
             "&str",
             &format!("{host:?}"),
         );
-        self.constant("The MQTT broker's TCP port.", "BROKER_PORT", "u16", &port.to_string());
+        self.constant(
+            "The MQTT broker's TCP port.",
+            "BROKER_PORT",
+            "u16",
+            &port.to_string(),
+        );
     }
 
     fn client_id(&mut self) {
@@ -319,7 +355,9 @@ impl Settings {
             }
             Some(text) => {
                 if let Err(problem) = topic_level(&text, MAX_CLIENT_ID_LEN) {
-                    self.error(format!("HILT_CLIENT_ID {problem}; e.g. `HILT_CLIENT_ID=probe`"));
+                    self.error(format!(
+                        "HILT_CLIENT_ID {problem}; e.g. `HILT_CLIENT_ID=probe`"
+                    ));
                 }
                 text
             }
@@ -381,18 +419,23 @@ impl Settings {
     /// `ConfigReader::duration` reads it: the scenario language's syntax.
     fn duration(&mut self, key: &str, name: &str, zero: Zero) {
         let variable = format!("HILT_{name}");
-        let value = self.var(&variable).and_then(|text| match parse_duration(&text) {
-            Ok(duration) if duration.is_zero() && matches!(zero, Zero::Refused) => {
-                self.error(format!("{variable} must be longer than zero; e.g. {variable}=60s"));
-                None
-            }
-            Ok(duration) => Some(duration),
-            Err(error) => {
-                self.error(format!("{variable}={text:?} is not a duration: {error}"));
-                None
-            }
-        });
-        let micros = value.map(|duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
+        let value = self
+            .var(&variable)
+            .and_then(|text| match parse_duration(&text) {
+                Ok(duration) if duration.is_zero() && matches!(zero, Zero::Refused) => {
+                    self.error(format!(
+                        "{variable} must be longer than zero; e.g. {variable}=60s"
+                    ));
+                    None
+                }
+                Ok(duration) => Some(duration),
+                Err(error) => {
+                    self.error(format!("{variable}={text:?} is not a duration: {error}"));
+                    None
+                }
+            });
+        let micros =
+            value.map(|duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
         let zero_means = match zero {
             Zero::Refused => String::new(),
             Zero::Allowed(meaning) => format!(" Zero: {meaning}."),
@@ -440,17 +483,19 @@ impl Settings {
         T: std::str::FromStr + PartialOrd + std::fmt::Display + std::fmt::Debug,
     {
         let variable = format!("HILT_{name}");
-        let value = self.var(&variable).and_then(|text| match text.parse::<T>() {
-            Ok(number) if range.contains(&number) => Some(number),
-            _ => {
-                self.error(format!(
-                    "{variable}={text:?} must be a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ));
-                None
-            }
-        });
+        let value = self
+            .var(&variable)
+            .and_then(|text| match text.parse::<T>() {
+                Ok(number) if range.contains(&number) => Some(number),
+                _ => {
+                    self.error(format!(
+                        "{variable}={text:?} must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ));
+                    None
+                }
+            });
         self.constant(
             &format!("`{key}` ({variable}); `None` keeps the app's default."),
             name,
@@ -482,13 +527,17 @@ impl Settings {
     fn blinky_hz(&mut self) {
         let variable = "HILT_BLINKY_HZ";
         let max = node_manager::MAX_BLINKY_HZ;
-        let value = self.var(variable).and_then(|text| match text.parse::<f32>() {
-            Ok(hz) if hz.is_finite() && (0.0..=max).contains(&hz) => Some(hz),
-            _ => {
-                self.error(format!("{variable}={text:?} must be a number from 0 (off) to {max}"));
-                None
-            }
-        });
+        let value = self
+            .var(variable)
+            .and_then(|text| match text.parse::<f32>() {
+                Ok(hz) if hz.is_finite() && (0.0..=max).contains(&hz) => Some(hz),
+                _ => {
+                    self.error(format!(
+                        "{variable}={text:?} must be a number from 0 (off) to {max}"
+                    ));
+                    None
+                }
+            });
         self.constant(
             &format!("`blinky_hz` ({variable}); `None` keeps the app's default."),
             "BLINKY_HZ",
@@ -534,14 +583,18 @@ fn topic_level(text: &str, max: usize) -> Result<(), String> {
 /// for the session's topic buffers.
 fn topic_name(text: &str) -> Result<(), String> {
     bounded(text, MAX_TOPIC_LEN)?;
-    validate_topic_name(text).map_err(|error| format!("is {text:?}, not a valid topic name ({error:?})"))
+    validate_topic_name(text)
+        .map_err(|error| format!("is {text:?}, not a valid topic name ({error:?})"))
 }
 
 /// Text of 1 to `max` bytes: the core would cut a longer one, so it is
 /// refused rather than changed behind the user's back.
 fn bounded(text: &str, max: usize) -> Result<(), String> {
     if text.is_empty() || text.len() > max {
-        return Err(format!("is {} bytes long, but it must be 1 to {max} bytes", text.len()));
+        return Err(format!(
+            "is {} bytes long, but it must be 1 to {max} bytes",
+            text.len()
+        ));
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use embedded_hal::digital::{InputPin, OutputPin};
 use esp_hal::gpio::{
     AnyPin, DriveMode, Flex, Input, InputConfig, Level, Output, OutputConfig, Pull,
 };
+use esp_hal::peripherals::{I2C0, RTC_TIMER};
 use hilt_firmware::pins::{self, PinAssignment};
 
 /// GPIOs on an ESP32-C3 (GPIO0 to GPIO21).
@@ -151,33 +152,65 @@ pub fn one_wire(pin: AnyPin<'static>) -> Flex<'static> {
     line
 }
 
+/// What the apps may be built from: the free GPIOs and the peripherals
+/// behind the parts (an app takes what it needs and the rest stays unused).
+pub struct Chip {
+    pub gpios: Gpios,
+    /// The I2C controller of the TSL2591 light sensor.
+    #[allow(dead_code)] // Used by the apps with a light sensor.
+    pub i2c: I2C0<'static>,
+    /// The RTC, for the watchdog of the apps that own a `Platform`.
+    #[allow(dead_code)] // Used by the apps with a platform.
+    pub rtc_timer: RTC_TIMER<'static>,
+}
+
+/// Sets a config field from a build-time setting, if it was given; the app's
+/// `*Config::new` default stays otherwise, as for a scenario that leaves the
+/// key out.
+macro_rules! set {
+    ($config:ident.$field:ident, $setting:expr) => {
+        if let Some(value) = $setting {
+            $config.$field = value;
+        }
+    };
+    ($config:ident.$field:ident, $setting:expr, $convert:expr) => {
+        if let Some(value) = $setting {
+            $config.$field = $convert(value);
+        }
+    };
+}
+
 #[cfg(feature = "thermometer")]
 mod app {
     use esp_hal::delay::Delay;
     use hilt_firmware::app::{Firmware, Node};
     use hilt_firmware::apps::thermometer::{
-        ReadingError, TemperatureSensor, Thermometer, ThermometerConfig, Unit,
+        ReadingError, TemperatureSensor, Thermometer, ThermometerConfig,
     };
     use hilt_firmware::ds18b20::Ds18b20;
     use hilt_firmware::onewire::OneWire;
     use hilt_firmware::pins;
     use hilt_firmware::time::{Duration, Instant};
 
-    use super::Gpios;
+    use super::Chip;
     use crate::settings;
 
-    /// The thermometer, configured as bundled.rs's `ThermometerApp` would
-    /// configure it from the same `config:` keys.
-    pub fn build(gpios: &mut Gpios, boot: Instant) -> impl Firmware {
+    /// The thermometer, configured as bundled.rs's `ThermometerApp`
+    /// configures it from the same `config:` keys.
+    pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
         let mut config = ThermometerConfig::new(settings::CLIENT_ID);
-        config.unit = if settings::UNIT_CELSIUS {
-            Unit::Celsius
-        } else {
-            Unit::Fahrenheit
-        };
-        config.interval = Duration::from_micros(settings::INTERVAL_MICROS);
-        config.keep_alive = Duration::from_micros(settings::KEEPALIVE_MICROS);
-        let master = super::one_wire(gpios.take(pins::ONE_WIRE));
+        set!(config.unit, settings::UNIT);
+        set!(
+            config.interval,
+            settings::INTERVAL_MICROS,
+            Duration::from_micros
+        );
+        set!(
+            config.keep_alive,
+            settings::KEEPALIVE_MICROS,
+            Duration::from_micros
+        );
+        let master = super::one_wire(chip.gpios.take(pins::ONE_WIRE));
         let sensor = Uninterrupted(Ds18b20::new(OneWire::new(master, Delay::new())));
         Node::new(Thermometer::new(config, sensor, boot), boot)
     }
@@ -214,8 +247,9 @@ mod app {
     }
 }
 
-// Only one app at a time: with both features on, build.rs reports the
-// clash and this module stays out of the way of a second error.
+// Only one app at a time: with the default thermometer and another app on,
+// build.rs reports the clash and the other app's module stays out of the
+// way of a second error.
 #[cfg(all(feature = "remote-led", not(feature = "thermometer")))]
 mod app {
     use hilt_firmware::app::{Firmware, Node};
@@ -224,28 +258,159 @@ mod app {
     use hilt_firmware::pins;
     use hilt_firmware::time::{Duration, Instant};
 
-    use super::Gpios;
+    use super::Chip;
     use crate::settings;
 
-    /// The remote LED, configured as bundled.rs's `RemoteLedApp` would
-    /// configure it from the same `config:` keys.
-    pub fn build(gpios: &mut Gpios, boot: Instant) -> impl Firmware {
+    /// The remote LED, configured as bundled.rs's `RemoteLedApp`
+    /// configures it from the same `config:` keys.
+    pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
         let mut config = RemoteLedConfig::new(settings::CLIENT_ID, settings::PEER);
-        config.name = truncated(settings::NAME);
-        config.period = Duration::from_micros(settings::PERIOD_MICROS);
-        config.keep_alive = Duration::from_micros(settings::KEEPALIVE_MICROS);
-        let button = super::button(gpios.take(pins::BUTTON));
-        let led = super::led(gpios.take(pins::LED));
+        set!(config.name, settings::NAME, truncated);
+        set!(
+            config.period,
+            settings::PERIOD_MICROS,
+            Duration::from_micros
+        );
+        set!(
+            config.keep_alive,
+            settings::KEEPALIVE_MICROS,
+            Duration::from_micros
+        );
+        let button = super::button(chip.gpios.take(pins::BUTTON));
+        let led = super::led(chip.gpios.take(pins::LED));
         Node::new(RemoteLed::new(config, button, led, boot), boot)
     }
 }
 
-// The other reference apps (sensor-data, light-status, node-manager) get a
-// `#[cfg(feature = "...")] mod app` here, built as bundled.rs builds them,
-// once they exist in crates/hilt-firmware/src/apps/. The node-manager also
-// needs a `hilt_firmware::platform::Platform` over esp-hal (reset reason
-// from `esp_hal::system::reset_reason`, retained words in
-// `#[esp_hal::ram(unstable(rtc_fast, persistent))]`, the RTC watchdog,
-// `esp_hal::system::software_reset`).
+#[cfg(all(feature = "sensor-data", not(feature = "thermometer")))]
+mod app {
+    use esp_hal::i2c::master::{Config, I2c};
+    use hilt_firmware::app::{Firmware, Node};
+    use hilt_firmware::apps::sensor_data::{SensorData, SensorDataConfig};
+    use hilt_firmware::mqtt::session::truncated;
+    use hilt_firmware::pins;
+    use hilt_firmware::time::{Duration, Instant};
+    use hilt_firmware::tsl2591::Tsl2591;
+
+    use super::Chip;
+    use crate::settings;
+
+    /// sensor-data with a TSL2591 on I2C (`pins::I2C_SDA`, `pins::I2C_SCL`,
+    /// 100 kHz, the part's fixed address), configured from the same
+    /// `config:` keys as in a scenario. The I2C controller times the bus
+    /// itself, so unlike the 1-Wire bus it needs no critical section.
+    pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
+        let mut config = SensorDataConfig::new(settings::CLIENT_ID);
+        set!(config.sensor_id, settings::SENSOR_ID, truncated);
+        set!(config.topic, settings::TOPIC, truncated);
+        set!(
+            config.interval,
+            settings::INTERVAL_MICROS,
+            Duration::from_micros
+        );
+        set!(config.qos, settings::QOS);
+        set!(config.decimals, settings::DECIMALS);
+        set!(
+            config.keep_alive,
+            settings::KEEPALIVE_MICROS,
+            Duration::from_micros
+        );
+        let i2c = I2c::new(chip.i2c, Config::default())
+            .expect("the default I2C configuration (100 kHz) is valid")
+            .with_sda(chip.gpios.take(pins::I2C_SDA))
+            .with_scl(chip.gpios.take(pins::I2C_SCL));
+        Node::new(SensorData::new(config, Tsl2591::new(i2c), boot), boot)
+    }
+}
+
+#[cfg(all(feature = "light-status", not(feature = "thermometer")))]
+mod app {
+    use hilt_firmware::app::{Firmware, Node};
+    use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
+    use hilt_firmware::mqtt::session::truncated;
+    use hilt_firmware::pins;
+    use hilt_firmware::time::{Duration, Instant};
+
+    use super::Chip;
+    use crate::settings;
+
+    /// light-status with the LED as the living-room light, configured from
+    /// the same `config:` keys as in a scenario.
+    pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
+        let mut config = LightStatusConfig::new(settings::CLIENT_ID);
+        set!(config.uuid, settings::UUID, truncated);
+        set!(
+            config.interval,
+            settings::INTERVAL_MICROS,
+            Duration::from_micros
+        );
+        set!(config.initially_on, settings::INITIALLY_ON);
+        set!(
+            config.keep_alive,
+            settings::KEEPALIVE_MICROS,
+            Duration::from_micros
+        );
+        set!(
+            config.connect_timeout,
+            settings::CONNECT_TIMEOUT_MICROS,
+            Duration::from_micros
+        );
+        set!(
+            config.restart_delay,
+            settings::RESTART_DELAY_MICROS,
+            Duration::from_micros
+        );
+        set!(config.max_link_attempts, settings::MAX_LINK_ATTEMPTS);
+        let led = super::led(chip.gpios.take(pins::LED));
+        Node::new(LightStatus::new(config, led, boot), boot)
+    }
+}
+
+#[cfg(all(feature = "node-manager", not(feature = "thermometer")))]
+mod app {
+    use hilt_firmware::app::{Firmware, Node};
+    use hilt_firmware::apps::node_manager::{NodeManager, NodeManagerConfig};
+    use hilt_firmware::mqtt::session::truncated;
+    use hilt_firmware::pins;
+    use hilt_firmware::time::{Duration, Instant};
+
+    use super::Chip;
+    use crate::platform::EspPlatform;
+    use crate::settings;
+
+    /// node-manager with the LED as its blinky and the chip's services
+    /// (reset cause, RTC memory, RTC watchdog, software reset) as its
+    /// platform, configured from the same `config:` keys as in a scenario.
+    pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
+        let mut config = NodeManagerConfig::new(settings::CLIENT_ID);
+        set!(config.prefix, settings::PREFIX, truncated);
+        set!(
+            config.keep_alive,
+            settings::KEEPALIVE_MICROS,
+            Duration::from_micros
+        );
+        set!(
+            config.sysinfo_interval,
+            settings::SYSINFO_INTERVAL_MICROS,
+            Duration::from_micros
+        );
+        set!(config.blinky_hz, settings::BLINKY_HZ);
+        set!(config.log_level, settings::LOG_LEVEL);
+        set!(
+            config.watchdog_timeout,
+            settings::WATCHDOG_TIMEOUT_MICROS,
+            Duration::from_micros
+        );
+        set!(config.safe_mode_after, settings::SAFE_MODE_AFTER);
+        set!(
+            config.healthy_after,
+            settings::HEALTHY_AFTER_MICROS,
+            Duration::from_micros
+        );
+        let led = super::led(chip.gpios.take(pins::LED));
+        let platform = EspPlatform::new(chip.rtc_timer);
+        Node::new(NodeManager::new(config, led, platform, boot), boot)
+    }
+}
 
 pub use app::build;

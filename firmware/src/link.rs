@@ -111,7 +111,10 @@ pub async fn run(stack: Stack<'static>, node: &mut impl Firmware) -> ! {
         };
         match opened {
             Ok(endpoint) => {
-                serial::log(LogLevel::Info, format_args!("link: connected to {endpoint}"));
+                serial::log(
+                    LogLevel::Info,
+                    format_args!("link: connected to {endpoint}"),
+                );
                 node.link_up(clock::now());
                 sent.reset();
                 received.reset();
@@ -123,7 +126,10 @@ pub async fn run(stack: Stack<'static>, node: &mut impl Firmware) -> ! {
                 let _ = with_timeout(CLOSE_TIMEOUT, socket.flush()).await;
             }
             Err(problem) => {
-                serial::log(LogLevel::Warn, format_args!("link: cannot connect: {problem}"));
+                serial::log(
+                    LogLevel::Warn,
+                    format_args!("link: cannot connect: {problem}"),
+                );
             }
         }
         drop(socket);
@@ -143,7 +149,10 @@ fn poll(node: &mut impl Firmware, now: Instant) -> Instant {
 }
 
 /// Resolves the broker and opens the TCP connection.
-async fn open(stack: Stack<'static>, socket: &mut TcpSocket<'_>) -> Result<IpEndpoint, &'static str> {
+async fn open(
+    stack: Stack<'static>,
+    socket: &mut TcpSocket<'_>,
+) -> Result<IpEndpoint, &'static str> {
     if !stack.is_config_up() {
         return Err("no network (WiFi not joined or no DHCP lease yet)");
     }
@@ -241,7 +250,11 @@ async fn serve(
 
 /// Hands received bytes to the node, mirrored to the serial log first so
 /// that the `received` line comes before anything the app does about it.
-fn deliver(node: &mut impl Firmware, received: &mut ReceiveMirror, bytes: &[u8]) -> Result<(), LinkEnd> {
+fn deliver(
+    node: &mut impl Firmware,
+    received: &mut ReceiveMirror,
+    bytes: &[u8],
+) -> Result<(), LinkEnd> {
     let now = clock::now();
     received.feed(bytes);
     let mut offered = 0;

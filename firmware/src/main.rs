@@ -21,6 +21,7 @@
 mod board;
 mod clock;
 mod link;
+mod platform;
 mod serial;
 mod settings;
 
@@ -76,7 +77,11 @@ async fn main(spawner: Spawner) -> ! {
         ),
     );
 
-    let mut gpios = board::gpios!(peripherals);
+    let chip = board::Chip {
+        gpios: board::gpios!(peripherals),
+        i2c: peripherals.I2C0,
+        rtc_timer: peripherals.RTC_TIMER,
+    };
 
     let controller = WifiController::new(
         peripherals.WIFI,
@@ -115,7 +120,7 @@ async fn main(spawner: Spawner) -> ! {
         ),
     }
 
-    let mut node = board::build(&mut gpios, clock::now());
+    let mut node = board::build(chip, clock::now());
     link::run(stack, &mut node).await
 }
 

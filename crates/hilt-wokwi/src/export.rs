@@ -429,21 +429,17 @@ impl Exporter<'_> {
                 }
             }
             StepKind::Expect(Expectation::Blink(_)) => self.refuse(line, Why::Blink),
-            StepKind::Broker(_)
-            | StepKind::Network(_)
-            | StepKind::Reboot(_)
-            | StepKind::Hang(_) => {
-                let step = match &step.kind {
-                    StepKind::Broker(_) => "broker",
-                    StepKind::Network(_) => "network",
-                    StepKind::Reboot(_) => "reboot",
-                    _ => "hang",
-                };
-                self.refuse(line, Why::FaultStep { step });
-                // An action: hilt's message window opens here.
-                self.window = Window::Fresh;
-            }
+            StepKind::Broker(_) => self.fault_step(line, "broker"),
+            StepKind::Network(_) => self.fault_step(line, "network"),
+            StepKind::Reboot(_) => self.fault_step(line, "reboot"),
+            StepKind::Hang(_) => self.fault_step(line, "hang"),
         }
+    }
+
+    fn fault_step(&mut self, line: usize, step: &'static str) {
+        self.refuse(line, Why::FaultStep { step });
+        // An action all the same: hilt's message window opens here.
+        self.window = Window::Fresh;
     }
 
     fn led(&mut self, line: usize, name: Option<String>, on: bool, timing: LedTiming) {
