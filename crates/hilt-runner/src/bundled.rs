@@ -4,6 +4,7 @@
 use hilt_firmware::app::{Firmware, Node};
 use hilt_firmware::app::LogLevel;
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
+use hilt_firmware::apps::monitor::{Monitor, MonitorConfig};
 use hilt_firmware::apps::node_manager::{NodeManager, NodeManagerConfig};
 use hilt_firmware::apps::remote_led::{RemoteLed, RemoteLedConfig};
 use hilt_firmware::apps::sensor_data::{SensorData, SensorDataConfig};
@@ -25,6 +26,7 @@ pub fn register_all(registry: &mut Registry) {
     registry.register("sensor-data", SensorDataApp);
     registry.register("light-status", LightStatusApp);
     registry.register("node-manager", NodeManagerApp);
+    registry.register("monitor", MonitorApp);
 }
 
 fn part(name: &str, kind: PartKind) -> PartDescription {
@@ -259,6 +261,43 @@ impl SimulatedApp for NodeManagerApp {
         let platform = board.platform();
         let boot = board.now();
         Box::new(Node::new(NodeManager::new(config, led, platform, boot), boot))
+    }
+}
+
+/// monitor: subscribes to `filter` and reports each message it receives on
+/// `<client_id>/seen`, the scenario's `mosquitto_sub -v`.
+#[derive(Debug)]
+pub struct MonitorApp;
+
+impl SimulatedApp for MonitorApp {
+    type Config = MonitorConfig;
+
+    fn parts(&self) -> Vec<PartDescription> {
+        Vec::new()
+    }
+
+    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> MonitorConfig {
+        let mut parsed = MonitorConfig::new(&device.client_id);
+        let filter = config.value("filter", parsed.filter.to_string(), |text| {
+            hilt_scenario::topic::validate_filter(text)
+                .map(|()| text.to_owned())
+                .map_err(|error| format!("'{text}' is not a topic filter: {error}"))
+        });
+        parsed.filter = truncated(&filter);
+        parsed.qos = config.value("qos", parsed.qos, |text| match text {
+            "0" => Ok(QoS::AtMostOnce),
+            "1" => Ok(QoS::AtLeastOnce),
+            "2" => Ok(QoS::ExactlyOnce),
+            other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
+        });
+        let report_topic = config.value("report_topic", parsed.report_topic.to_string(), topic_name);
+        parsed.report_topic = truncated(&report_topic);
+        parsed.clean_session = config.value("clean_session", parsed.clean_session, boolean);
+        parsed
+    }
+
+    fn build(&self, config: MonitorConfig, board: &mut Board) -> Box<dyn Firmware> {
+        Box::new(Node::new(Monitor::new(config), board.now()))
     }
 }
 

@@ -329,6 +329,9 @@ pub struct World {
     orphans: Vec<Orphan>,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
     subscriptions: BTreeMap<ConnectionId, Vec<String>>,
+    /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
+    /// by sender connection and packet id.
+    pending_qos2: BTreeMap<(ConnectionId, u16), Vec<Awaited>>,
     retained: BTreeMap<String, Retained>,
     log: Vec<LoggedMessage>,
     transcript: Transcript,
@@ -369,6 +372,7 @@ impl World {
             orphans: Vec::new(),
             endpoints: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
+            pending_qos2: BTreeMap::new(),
             retained: BTreeMap::new(),
             log: Vec::new(),
             transcript: Transcript::default(),
@@ -574,24 +578,25 @@ impl World {
             qos: qos.as_u8(),
             retain,
         };
-        let mut awaited = self.publish_consequences(harness_id, &message, packet_id);
+        let awaited = self.publish_consequences(harness_id, &message, packet_id);
         self.record_message(message);
         if qos == QoS::ExactlyOnce {
-            // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP.
-            if let Some(position) = awaited
-                .iter()
-                .position(|a| matches!(a, Awaited::Reply { kind: ReplyKind::PubRec, .. }))
-            {
-                let pubrec = awaited.remove(position);
-                self.await_all(vec![pubrec])?;
-            }
+            // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP. Brokers
+            // may hold the message back until PUBREL (rumqttd, Mosquitto), so
+            // its deliveries are only expected by the end of the handshake.
             let id = packet_id.unwrap_or(1);
+            let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) =
+                awaited.into_iter().partition(|a| matches!(a, Awaited::Reply { .. }));
+            self.pending_qos2.insert((harness_id, id), deliveries);
+            self.await_all(replies)?;
             self.send_harness(&Packet::PubRel(id))?;
+            let mut awaited = self.pending_qos2.remove(&(harness_id, id)).unwrap_or_default();
             awaited.push(Awaited::Reply {
                 connection: harness_id,
                 kind: ReplyKind::PubComp,
                 packet_id: Some(id),
             });
+            return self.await_all(awaited);
         }
         self.await_all(awaited)
     }
@@ -1231,9 +1236,22 @@ impl World {
                 };
                 let awaited = self.publish_consequences(connection, &message, publish.packet_id);
                 self.record_message(message);
+                match (publish.qos, publish.packet_id) {
+                    // The broker may deliver only once it has our PUBREL.
+                    (QoS::ExactlyOnce, Some(id)) => {
+                        let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) =
+                            awaited.into_iter().partition(|a| matches!(a, Awaited::Reply { .. }));
+                        self.pending_qos2.insert((connection, id), deliveries);
+                        replies
+                    }
+                    _ => awaited,
+                }
+            }
+            Packet::PubRel(id) => {
+                let mut awaited = self.pending_qos2.remove(&(connection, *id)).unwrap_or_default();
+                awaited.extend(reply(ReplyKind::PubComp, Some(*id)));
                 awaited
             }
-            Packet::PubRel(id) => reply(ReplyKind::PubComp, Some(*id)),
             Packet::Subscribe(subscribe) => {
                 let filters: Vec<String> = subscribe.filters.iter().map(|(filter, _)| filter.to_owned()).collect();
                 let name = self.devices[index].name.clone();
@@ -1362,6 +1380,14 @@ impl World {
                 };
                 if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet)) {
                     awaited.remove(position);
+                } else if let Some(pending) = self
+                    .pending_qos2
+                    .values_mut()
+                    .find(|pending| pending.iter().any(|a| fulfils(a, connection, &packet)))
+                {
+                    // A QoS 2 delivery from a broker that does not wait for
+                    // PUBREL: expected, just earlier.
+                    pending.retain(|a| !fulfils(a, connection, &packet));
                 } else if let (Some(Endpoint::Harness), Packet::Publish(publish)) =
                     (self.endpoints.get(&connection), &packet)
                 {

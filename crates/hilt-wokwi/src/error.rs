@@ -70,6 +70,11 @@ pub enum Why {
          cannot be disconnected or made to fail its CRC"
     )]
     Fault { part: String, fault: String },
+    #[error(
+        "`config: {key}` is a list or a map; the firmware image takes each setting as one \
+         `HILT_*` text at build time"
+    )]
+    ConfigNotText { key: String },
     #[error("`{part}.lux`: Wokwi has no TSL2591 part to set")]
     Lux { part: String },
     #[error("`{part}` is not on the board: hilt_firmware::pins wires only `{known}` of this kind")]

@@ -34,8 +34,9 @@ pub const MIN_SAMPLE_GAP: Duration = Duration::from_millis(100);
 /// broker before it publishes anything, which hilt's simulation skips.
 pub const BOOT_ALLOWANCE: Duration = Duration::from_secs(30);
 
-/// What ends each serial log line. The board prints them with esp-println's
-/// `println!`, which writes `\n` alone (esp-println 0.18 `src/lib.rs`).
+/// What ends each serial log line: the image's serial glue
+/// (firmware/src/serial.rs, `Line::end`) writes `\n` alone, as esp-println's
+/// `println!` does.
 pub fn serial_line_end() -> &'static str {
     "\n"
 }
@@ -44,8 +45,13 @@ pub fn serial_line_end() -> &'static str {
 #[derive(Clone, Debug)]
 pub struct Export {
     pub scenario: WokwiScenario,
-    /// The one device's app: which firmware image the board must run.
+    /// The one device's app: the cargo feature of the firmware image.
     pub app: String,
+    /// The `HILT_*` variables to build the image with (firmware/build.rs)
+    /// so that the board is the scenario's device: its client id and each
+    /// `config:` key as `HILT_<KEY>`. The broker (`HILT_BROKER`) and WiFi
+    /// are the Wokwi setup's, not the scenario's, and are not here.
+    pub build_env: Vec<(String, String)>,
     /// hilt's longest device time for the scenario plus [`BOOT_ALLOWANCE`]:
     /// the `--timeout` to give wokwi-cli.
     pub timeout: Duration,
@@ -124,6 +130,7 @@ pub fn export(
         time_passed_at: None,
         longest: Duration::ZERO,
     };
+    let build_env = exporter.build_env(device);
     let app_parts = catalog.parts(app).unwrap_or_default();
     exporter.starting_state(starting, &app_parts, &device.name);
     for step in &scenario.steps {
@@ -136,12 +143,20 @@ pub fn export(
     let timeout = exporter.longest + BOOT_ALLOWANCE;
     let scenario_out = WokwiScenario {
         name: scenario.name.clone(),
-        header: header(scenario, device, app, timeout, &exporter.approximations),
+        header: header(
+            scenario,
+            device,
+            app,
+            &build_env,
+            timeout,
+            &exporter.approximations,
+        ),
         steps: exporter.steps,
     };
     Ok(Export {
         scenario: scenario_out,
         app: app.clone(),
+        build_env,
         timeout,
         approximations: exporter.approximations,
     })
@@ -161,9 +176,14 @@ fn header(
     scenario: &Scenario,
     device: &Device,
     app: &str,
+    build_env: &[(String, String)],
     timeout: Duration,
     approximations: &[Approximation],
 ) -> Vec<String> {
+    let settings: Vec<String> = build_env
+        .iter()
+        .map(|(name, value)| format!("{name}={}", shell_word(value)))
+        .collect();
     let mut lines = vec![
         format!(
             "Wokwi automation scenario, exported by `hilt wokwi` from {}.",
@@ -172,21 +192,28 @@ fn header(
         "Export it again rather than editing it.".to_owned(),
         String::new(),
         format!(
-            "The board runs the `{app}` image as device `{}`, client id `{}`{}.",
-            device.name,
-            device.client_id,
-            config_summary(device)
+            "The board is the scenario's device `{}`: the `{app}` image, built in firmware/ with",
+            device.name
         ),
         format!(
-            "Run it with: wokwi-cli --scenario <this file> --timeout {} <project folder>",
+            "  {} HILT_BROKER=<host:port> cargo build --release --no-default-features --features {app}",
+            settings.join(" ")
+        ),
+        format!(
+            "Then: wokwi-cli --scenario <this file> --timeout {} <folder of wokwi.toml>",
             timeout.as_millis()
         ),
         format!("hilt-app: {app}"),
-        format!("hilt-timeout-ms: {}", timeout.as_millis()),
     ];
+    lines.extend(
+        settings
+            .iter()
+            .map(|setting| format!("hilt-env: {setting}")),
+    );
+    lines.push(format!("hilt-timeout-ms: {}", timeout.as_millis()));
     if !approximations.is_empty() {
         lines.push(String::new());
-        lines.push("Approximated (see `hilt wokwi --help`):".to_owned());
+        lines.push("Approximated (the hilt-wokwi crate documents the mapping):".to_owned());
         lines.extend(
             approximations.iter().map(|approximation| {
                 format!("  line {}: {}", approximation.line, approximation.note)
@@ -196,24 +223,17 @@ fn header(
     lines
 }
 
-fn config_summary(device: &Device) -> String {
-    let DeviceKind::Simulated { config, .. } = &device.kind else {
-        return String::new();
-    };
-    if config.entries.is_empty() {
-        return ", default config".to_owned();
+/// `text` as one shell word: as is when it is plain, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "_-.,:/@%+".contains(character));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
-    let entries: Vec<String> = config
-        .entries
-        .iter()
-        .map(|entry| match &entry.value {
-            ConfigValue::Scalar { text, .. } => format!("{}={text}", entry.key),
-            ConfigValue::Sequence { .. } | ConfigValue::Mapping(_) => {
-                format!("{}=(see the scenario)", entry.key)
-            }
-        })
-        .collect();
-    format!(", config {}", entries.join(" "))
 }
 
 /// Where hilt's message window stands against Wokwi's, which opens when a
@@ -240,6 +260,31 @@ struct Exporter<'a> {
 }
 
 impl Exporter<'_> {
+    /// `HILT_CLIENT_ID` and `HILT_<KEY>` for each `config:` key, as
+    /// firmware/build.rs reads them; a key whose value is not one text
+    /// cannot be built into the image.
+    fn build_env(&mut self, device: &Device) -> Vec<(String, String)> {
+        let mut env = vec![("HILT_CLIENT_ID".to_owned(), device.client_id.clone())];
+        let DeviceKind::Simulated { config, .. } = &device.kind else {
+            return env;
+        };
+        for entry in &config.entries {
+            match &entry.value {
+                ConfigValue::Scalar { text, .. } => env.push((
+                    format!("HILT_{}", entry.key.to_ascii_uppercase().replace('-', "_")),
+                    text.clone(),
+                )),
+                ConfigValue::Sequence { .. } | ConfigValue::Mapping(_) => self.refuse(
+                    entry.key_location.line,
+                    Why::ConfigNotText {
+                        key: entry.key.clone(),
+                    },
+                ),
+            }
+        }
+        env
+    }
+
     fn push(&mut self, name: Option<String>, action: Action) {
         self.steps.push(WokwiStep { name, action });
     }

@@ -6,6 +6,7 @@
 
 mod json;
 pub mod light_status;
+pub mod monitor;
 pub mod node_manager;
 pub mod remote_led;
 pub mod sensor_data;

@@ -1004,6 +1004,11 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
                 LogLevel::Warn,
                 format_args!("node-manager: resetting now"),
             );
+            // A commanded reboot is a clean one: the last log lines go out,
+            // then DISCONNECT, so the broker discards the will instead of
+            // announcing the board offline.
+            self.flush_log(context);
+            context.mqtt.disconnect();
             self.reboot = Reboot::Requested;
             self.platform.request_reset();
         }

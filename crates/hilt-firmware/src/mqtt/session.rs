@@ -181,6 +181,9 @@ enum OutgoingStage {
     AwaitingPubAck,
     AwaitingPubRec,
     AwaitingPubComp,
+    /// The broker has the QoS 2 message (it sent PUBREC on an earlier
+    /// link) but not our PUBREL: that goes out on the next link.
+    Unreleased,
 }
 
 #[derive(Debug)]
@@ -316,9 +319,10 @@ impl Session {
             }
             // PUBREL must be re-sent for QoS 2 messages already received by
             // the broker; everything else restarts from PUBLISH.
-            if message.stage != OutgoingStage::AwaitingPubComp {
-                message.stage = OutgoingStage::Unsent;
-            }
+            message.stage = match message.stage {
+                OutgoingStage::AwaitingPubComp | OutgoingStage::Unreleased => OutgoingStage::Unreleased,
+                _ => OutgoingStage::Unsent,
+            };
         }
         self.state = SessionState::Disconnected {
             retry_at: now + self.reconnect_delay(),
@@ -381,6 +385,18 @@ impl Session {
                 self.state = SessionState::Connected;
                 self.failed_attempts = 0;
                 self.statistics.connects += 1;
+                if !ack.session_present {
+                    // The broker kept no state, so it forgot the QoS 2
+                    // messages it had but had not released: a PUBREL would
+                    // name nothing (rumqttd drops the link for it). Brokers
+                    // release QoS 2 messages on PUBREL (rumqttd, Mosquitto),
+                    // so these were never delivered: send them again.
+                    for message in self.queue.iter_mut() {
+                        if message.stage == OutgoingStage::Unreleased {
+                            message.stage = OutgoingStage::Unsent;
+                        }
+                    }
+                }
                 self.resubscribe(now);
                 self.flush_queue(now);
                 SessionEvent::Connected {
@@ -618,7 +634,9 @@ impl Session {
         self.last_transmit_at = now;
     }
 
-    /// Writes every queued message that is not in flight on this link.
+    /// Writes every queued message that is not in flight on this link:
+    /// PUBLISH for those never sent (or sent on a dead link), PUBREL for
+    /// QoS 2 messages the broker holds from an earlier link.
     fn flush_queue(&mut self, now: Instant) {
         for message in self.queue.iter_mut() {
             let packet = match message.stage {
@@ -630,7 +648,7 @@ impl Session {
                     packet_id: Some(message.packet_id),
                     payload: &message.payload,
                 }),
-                OutgoingStage::AwaitingPubComp => Packet::PubRel(message.packet_id),
+                OutgoingStage::Unreleased => Packet::PubRel(message.packet_id),
                 _ => continue,
             };
             if append_packet(&mut self.transmit, &packet).is_err() {
@@ -638,12 +656,11 @@ impl Session {
                 break;
             }
             self.last_transmit_at = now;
-            if message.stage == OutgoingStage::Unsent {
-                message.stage = match message.qos {
-                    QoS::ExactlyOnce => OutgoingStage::AwaitingPubRec,
-                    _ => OutgoingStage::AwaitingPubAck,
-                };
-            }
+            message.stage = match (message.stage, message.qos) {
+                (OutgoingStage::Unreleased, _) => OutgoingStage::AwaitingPubComp,
+                (_, QoS::ExactlyOnce) => OutgoingStage::AwaitingPubRec,
+                _ => OutgoingStage::AwaitingPubAck,
+            };
         }
     }
 
@@ -1027,5 +1044,40 @@ mod tests {
         assert!(!session.wants_close());
         session.poll(at(10));
         assert!(session.wants_close());
+    }
+
+    #[test]
+    fn pubrel_goes_out_once_per_link_and_a_forgetful_broker_gets_the_publish_again() {
+        let mut session = connected_session(SessionOptions::new("probe"));
+        session.publish(at(0), "t", b"first", QoS::ExactlyOnce, false).unwrap();
+        let mut id = 0;
+        take_sent(&mut session, |packet| {
+            if let Packet::Publish(publish) = packet {
+                id = publish.packet_id.unwrap();
+            }
+        });
+        session.handle_packet(at(0), &Packet::PubRec(id));
+        take_sent(&mut session, |_| {});
+        // Found by a scenario: publishing again while PUBCOMP is outstanding
+        // re-sent the PUBREL, which rumqttd answers by dropping the link.
+        session.publish(at(1), "t", b"second", QoS::ExactlyOnce, false).unwrap();
+        let mut pubrels = 0;
+        take_sent(&mut session, |packet| pubrels += usize::from(*packet == Packet::PubRel(id)));
+        assert_eq!(pubrels, 0);
+
+        // The link dies before PUBCOMP; the broker comes back without the
+        // session, so the message is published again (DUP), not released.
+        session.link_down(at(2));
+        session.link_up(at(3));
+        take_sent(&mut session, |_| {});
+        session.handle_packet(at(3), &Packet::ConnAck(ConnAck { session_present: false, return_code: 0 }));
+        let mut republished = std::vec::Vec::new();
+        take_sent(&mut session, |packet| {
+            if let Packet::Publish(publish) = packet {
+                republished.push((publish.packet_id, publish.dup));
+            }
+            assert_ne!(*packet, Packet::PubRel(id), "no PUBREL for a message the broker forgot");
+        });
+        assert!(republished.contains(&(Some(id), true)), "{republished:?}");
     }
 }

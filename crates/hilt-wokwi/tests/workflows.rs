@@ -1,0 +1,231 @@
+//! The GitHub Actions workflows hold the jobs CI relies on: the host job
+//! that runs `.ci/run`, the firmware image build and upload, and the Wokwi
+//! run of the exported scenarios, gated on the `WOKWI_CLI_TOKEN` secret the
+//! way GitHub allows (a secret cannot appear in `if:`, so it goes through an
+//! environment variable into a step output).
+
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// The inputs of `wokwi/wokwi-ci-action@v1` (its `action.yml`).
+const WOKWI_ACTION_INPUTS: [&str; 7] = [
+    "token",
+    "path",
+    "timeout",
+    "expect_text",
+    "fail_text",
+    "scenario",
+    "serial_log_file",
+];
+
+struct Job {
+    file: PathBuf,
+    id: String,
+    yaml: Yaml,
+}
+
+impl Job {
+    fn steps(&self) -> &[Yaml] {
+        self.yaml["steps"].as_vec().map_or(&[], Vec::as_slice)
+    }
+
+    fn step_using(&self, action: &str) -> Option<&Yaml> {
+        self.steps()
+            .iter()
+            .find(|step| step["uses"].as_str().is_some_and(|uses| uses == action))
+    }
+
+    fn runs(&self) -> impl Iterator<Item = (&Yaml, &str)> {
+        self.steps()
+            .iter()
+            .filter_map(|step| step["run"].as_str().map(|run| (step, run)))
+    }
+
+    fn needs(&self) -> Vec<&str> {
+        match &self.yaml["needs"] {
+            Yaml::String(one) => vec![one.as_str()],
+            Yaml::Array(many) => many.iter().filter_map(Yaml::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn jobs() -> Vec<Job> {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.github/workflows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    let mut jobs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let documents = YamlLoader::load_from_str(&text)
+            .unwrap_or_else(|error| panic!("{}: not YAML: {error}", file.display()));
+        let [workflow] = documents.as_slice() else {
+            panic!("{}: one YAML document", file.display());
+        };
+        assert!(
+            workflow["on"].as_hash().is_some() && workflow["jobs"].as_hash().is_some(),
+            "{}: a workflow has `on:` and `jobs:`",
+            file.display()
+        );
+        for (id, job) in workflow["jobs"].as_hash().unwrap() {
+            jobs.push(Job {
+                file: file.clone(),
+                id: id.as_str().expect("job ids are text").to_owned(),
+                yaml: job.clone(),
+            });
+        }
+    }
+    jobs
+}
+
+#[test]
+fn the_host_job_runs_ci_run() {
+    let jobs = jobs();
+    assert!(
+        jobs.iter()
+            .any(|job| job.runs().any(|(_, run)| run.trim() == "bash .ci/run")),
+        "a job runs `bash .ci/run`"
+    );
+}
+
+#[test]
+fn the_firmware_job_builds_the_release_image_and_uploads_it() {
+    let jobs = jobs();
+    let firmware = jobs
+        .iter()
+        .find(|job| {
+            job.runs().any(|(step, run)| {
+                let in_firmware = step["working-directory"].as_str() == Some("firmware")
+                    || run.contains("--manifest-path firmware/Cargo.toml");
+                in_firmware
+                    && run.contains("cargo build")
+                    && run.contains("--release")
+                    && run.contains("--target riscv32imc-unknown-none-elf")
+            })
+        })
+        .expect("a job builds firmware/ in release for riscv32imc-unknown-none-elf");
+    let upload = firmware
+        .step_using("actions/upload-artifact@v4")
+        .unwrap_or_else(|| panic!("{}: uploads an artifact", firmware.id));
+    let path = upload["with"]["path"].as_str().unwrap_or_default();
+    assert!(
+        path.starts_with("firmware/target/riscv32imc-unknown-none-elf/release/"),
+        "{}: uploads the release ELF, not {path:?}",
+        firmware.id
+    );
+}
+
+#[test]
+fn the_wokwi_job_runs_the_exported_scenarios_when_the_token_exists() {
+    let jobs = jobs();
+    let wokwi = jobs
+        .iter()
+        .find(|job| job.step_using("wokwi/wokwi-ci-action@v1").is_some())
+        .expect("a job uses wokwi/wokwi-ci-action@v1");
+    let action = wokwi.step_using("wokwi/wokwi-ci-action@v1").unwrap();
+    let inputs = action["with"].as_hash().expect("the action has inputs");
+    for input in inputs.keys() {
+        let input = input.as_str().unwrap_or_default();
+        assert!(
+            WOKWI_ACTION_INPUTS.contains(&input),
+            "wokwi-ci-action has no input {input:?}"
+        );
+    }
+    assert!(
+        action["with"]["token"]
+            .as_str()
+            .is_some_and(|token| token.contains("secrets.WOKWI_CLI_TOKEN")),
+        "the action gets the WOKWI_CLI_TOKEN secret"
+    );
+    assert!(
+        action["with"]["scenario"].as_str().is_some(),
+        "the action runs a scenario"
+    );
+
+    // The scenarios come from `hilt wokwi`, in a job this one needs.
+    let exporter = jobs
+        .iter()
+        .find(|job| job.runs().any(|(_, run)| run.contains("hilt wokwi")))
+        .expect("a job exports scenarios with `hilt wokwi`");
+    assert!(
+        exporter.id == wokwi.id || wokwi.needs().contains(&exporter.id.as_str()),
+        "{} needs {}",
+        wokwi.id,
+        exporter.id
+    );
+    assert!(
+        exporter.runs().any(|(_, run)| run.contains("scenarios")),
+        "the export covers the bundled scenarios"
+    );
+
+    // Gated on the token: a step maps the secret to an environment variable
+    // and writes a step output (with a notice when it is missing); the Wokwi
+    // job's `if:` reads it through the exporting job's outputs.
+    let (gate_job, gate_step) = jobs
+        .iter()
+        .find_map(|job| {
+            job.steps()
+                .iter()
+                .find(|step| {
+                    let env = &step["env"]["WOKWI_CLI_TOKEN"];
+                    let run = step["run"].as_str().unwrap_or_default();
+                    env.as_str()
+                        .is_some_and(|value| value.contains("secrets.WOKWI_CLI_TOKEN"))
+                        && run.contains("$GITHUB_OUTPUT")
+                        && run.contains("::notice")
+                })
+                .map(|step| (job, step))
+        })
+        .expect("a step turns the WOKWI_CLI_TOKEN secret into a step output, with a notice");
+    let step_id = gate_step["id"].as_str().expect("the gate step has an id");
+    let output = gate_job.yaml["outputs"]
+        .as_hash()
+        .and_then(|outputs| {
+            outputs.iter().find(|(_, value)| {
+                value
+                    .as_str()
+                    .is_some_and(|value| value.contains(&format!("steps.{step_id}.outputs.")))
+            })
+        })
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .expect("the gate's job outputs the token's presence");
+    let condition = wokwi.yaml["if"]
+        .as_str()
+        .expect("the Wokwi job has an `if:`");
+    assert!(
+        condition.contains(&format!("needs.{}.outputs.{output}", gate_job.id)),
+        "{}: `if: {condition}` reads needs.{}.outputs.{output}",
+        wokwi.id,
+        gate_job.id
+    );
+    assert!(
+        wokwi
+            .needs()
+            .iter()
+            .any(|need| jobs.iter().any(|job| job.id == *need
+                && job.step_using("actions/upload-artifact@v4").is_some()
+                && job.runs().any(|(_, run)| run.contains("--release")))),
+        "{} runs after the firmware job",
+        wokwi.id
+    );
+}
+
+#[test]
+fn no_condition_reads_a_secret() {
+    for job in jobs() {
+        let mut conditions: Vec<&str> = job.yaml["if"].as_str().into_iter().collect();
+        conditions.extend(job.steps().iter().filter_map(|step| step["if"].as_str()));
+        for condition in conditions {
+            assert!(
+                !condition.contains("secrets."),
+                "{}: job {}: `if: {condition}`: secrets cannot be used in `if:`",
+                job.file.display(),
+                job.id
+            );
+        }
+    }
+}
