@@ -27,11 +27,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hilt_firmware::apps::{light_status, node_manager, sensor_data};
-use hilt_firmware::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN};
+use hilt_firmware::mqtt::session::MAX_CLIENT_ID_LEN;
 use hilt_firmware::mqtt::topic::validate_topic_name;
 use hilt_scenario::duration::parse_duration;
 
-/// The reference apps this image can run, as Cargo features.
+/// The longest topic name (or topic prefix) setting; topics are made by
+/// appending to it, and the session's topics hold 128 bytes.
+const MAX_TOPIC_NAME_SETTING_LEN: usize = 64;
+
+/// The reference apps this image can run, as Cargo features. (The `monitor`
+/// app is left out: it is the scenarios' `mosquitto_sub`, subscribed to `#`,
+/// and has nothing to do on a board.)
 const APPS: &[&str] = &[
     "thermometer",
     "remote-led",
@@ -76,7 +82,11 @@ fn main() {
         }
         Some("sensor-data") => {
             settings.text("sensor_id", "SENSOR_ID", |text| {
-                bounded(text, sensor_data::MAX_SENSOR_ID_LEN)
+                bounded(text, sensor_data::MAX_SENSOR_ID_LEN)?;
+                if text.contains('"') {
+                    return Err(format!("is {text:?}, but it must not contain quotes"));
+                }
+                Ok(())
             });
             settings.text("topic", "TOPIC", topic_name);
             settings.duration("interval", "INTERVAL", Zero::Allowed("no periodic samples"));
@@ -94,14 +104,7 @@ fn main() {
         }
         Some("light-status") => {
             settings.text("uuid", "UUID", |text| {
-                if light_status::is_canonical_uuid(text) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "is {text:?}, not a UUID in the canonical 8-4-4-4-12 form, e.g. {}",
-                        light_status::DEFAULT_UUID
-                    ))
-                }
+                topic_level(text, light_status::MAX_UUID_LEN)
             });
             settings.duration("interval", "INTERVAL", Zero::Refused);
             settings.flag("initially_on", "INITIALLY_ON");
@@ -110,10 +113,7 @@ fn main() {
             settings.number::<u32>("max_link_attempts", "MAX_LINK_ATTEMPTS", 1..=u32::MAX);
         }
         Some("node-manager") => {
-            settings.text("prefix", "PREFIX", |text| {
-                bounded(text, node_manager::MAX_PREFIX_LEN)?;
-                topic_name(text)
-            });
+            settings.text("prefix", "PREFIX", topic_name);
             settings.duration("sysinfo_interval", "SYSINFO_INTERVAL", Zero::Allowed("off"));
             settings.blinky_hz();
             settings.choice(
@@ -508,8 +508,8 @@ impl Settings {
     fn flag(&mut self, key: &str, name: &str) {
         let variable = format!("HILT_{name}");
         let value = self.var(&variable).and_then(|text| match text.as_str() {
-            "true" | "1" | "on" | "yes" => Some(true),
-            "false" | "0" | "off" | "no" => Some(false),
+            "true" | "True" | "TRUE" => Some(true),
+            "false" | "False" | "FALSE" => Some(false),
             _ => {
                 self.error(format!("{variable}={text:?} must be true or false"));
                 None
@@ -579,10 +579,11 @@ fn topic_level(text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// A topic name the core accepts (no wildcards, not empty), short enough
-/// for the session's topic buffers.
+/// A topic name the core accepts (no wildcards, not empty), at most 64
+/// bytes, so that the topics an app makes from it fit its buffers; the
+/// rule bundled.rs applies to `topic` and `prefix`.
 fn topic_name(text: &str) -> Result<(), String> {
-    bounded(text, MAX_TOPIC_LEN)?;
+    bounded(text, MAX_TOPIC_NAME_SETTING_LEN)?;
     validate_topic_name(text)
         .map_err(|error| format!("is {text:?}, not a valid topic name ({error:?})"))
 }

@@ -75,7 +75,13 @@ pub fn write_escaped(out: &mut impl Write, bytes: &[u8], escape_blank: bool) -> 
 mod tests {
     use super::*;
 
-    fn line(direction: Direction, topic: &str, payload: &[u8], qos: u8, retain: bool) -> heapless::String<256> {
+    fn line(
+        direction: Direction,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+    ) -> heapless::String<256> {
         let mut out = heapless::String::new();
         write_message_line(&mut out, direction, topic, payload, qos, retain).unwrap();
         out
@@ -84,7 +90,13 @@ mod tests {
     #[test]
     fn json_payload_keeps_its_blanks() {
         assert_eq!(
-            line(Direction::Publish, "devices/probe/temperature/degrees", br#"{"degrees": 72.5, "unit": "F"}"#, 0, false),
+            line(
+                Direction::Publish,
+                "devices/probe/temperature/degrees",
+                br#"{"degrees": 72.5, "unit": "F"}"#,
+                0,
+                false
+            ),
             r#"[hilt] publish devices/probe/temperature/degrees qos=0 retain=0 payload={"degrees": 72.5, "unit": "F"}"#
         );
     }

@@ -1,8 +1,8 @@
 //! Registrations of the reference apps, made exactly as a user's own app
 //! would be (see [`SimulatedApp`]).
 
-use hilt_firmware::app::{Firmware, Node};
 use hilt_firmware::app::LogLevel;
+use hilt_firmware::app::{Firmware, Node};
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
 use hilt_firmware::apps::monitor::{Monitor, MonitorConfig};
 use hilt_firmware::apps::node_manager::{NodeManager, NodeManagerConfig};
@@ -12,9 +12,9 @@ use hilt_firmware::apps::thermometer::{Thermometer, ThermometerConfig, Unit};
 use hilt_firmware::ds18b20::Ds18b20;
 use hilt_firmware::mqtt::codec::QoS;
 use hilt_firmware::mqtt::session::truncated;
-use hilt_firmware::tsl2591::Tsl2591;
 use hilt_firmware::onewire::OneWire;
 use hilt_firmware::pins;
+use hilt_firmware::tsl2591::Tsl2591;
 use hilt_scenario::{PartDescription, PartKind};
 
 use crate::registry::{Board, ConfigReader, DeviceIdentity, Registry, SimulatedApp};
@@ -138,7 +138,11 @@ impl SimulatedApp for SensorDataApp {
         vec![part(LIGHT_SENSOR, PartKind::Tsl2591)]
     }
 
-    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> SensorDataConfig {
+    fn parse_config(
+        &self,
+        device: &DeviceIdentity,
+        config: &mut ConfigReader<'_>,
+    ) -> SensorDataConfig {
         let mut parsed = SensorDataConfig::new(&device.client_id);
         let sensor_id = config.value("sensor_id", parsed.sensor_id.to_string(), |text| {
             if text.is_empty() || text.len() > 32 || text.contains('"') {
@@ -160,9 +164,11 @@ impl SimulatedApp for SensorDataApp {
             "2" => Ok(QoS::ExactlyOnce),
             other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
         });
-        parsed.decimals = config.value("decimals", parsed.decimals, |text| match text.parse::<u8>() {
-            Ok(decimals) if decimals <= 6 => Ok(decimals),
-            _ => Err(format!("'{text}' is not a number of decimals from 0 to 6")),
+        parsed.decimals = config.value("decimals", parsed.decimals, |text| {
+            match text.parse::<u8>() {
+                Ok(decimals) if decimals <= 6 => Ok(decimals),
+                _ => Err(format!("'{text}' is not a number of decimals from 0 to 6")),
+            }
         });
         parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
         parsed
@@ -187,7 +193,11 @@ impl SimulatedApp for LightStatusApp {
         vec![part(pins::LED.part, PartKind::Led), raw_pin(pins::LED.gpio)]
     }
 
-    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> LightStatusConfig {
+    fn parse_config(
+        &self,
+        device: &DeviceIdentity,
+        config: &mut ConfigReader<'_>,
+    ) -> LightStatusConfig {
         let mut parsed = LightStatusConfig::new(&device.client_id);
         let uuid = config.value("uuid", parsed.uuid.to_string(), topic_level);
         parsed.uuid = truncated(&uuid);
@@ -196,12 +206,13 @@ impl SimulatedApp for LightStatusApp {
         parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
         parsed.connect_timeout = config.duration("connect_timeout", parsed.connect_timeout);
         parsed.restart_delay = config.duration("restart_delay", parsed.restart_delay);
-        parsed.max_link_attempts = config.value("max_link_attempts", parsed.max_link_attempts, |text| {
-            text.parse::<u32>()
-                .ok()
-                .filter(|attempts| *attempts > 0)
-                .ok_or_else(|| format!("'{text}' is not a whole number above zero"))
-        });
+        parsed.max_link_attempts =
+            config.value("max_link_attempts", parsed.max_link_attempts, |text| {
+                text.parse::<u32>()
+                    .ok()
+                    .filter(|attempts| *attempts > 0)
+                    .ok_or_else(|| format!("'{text}' is not a whole number above zero"))
+            });
         parsed
     }
 
@@ -224,14 +235,19 @@ impl SimulatedApp for NodeManagerApp {
         vec![part(pins::LED.part, PartKind::Led), raw_pin(pins::LED.gpio)]
     }
 
-    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> NodeManagerConfig {
+    fn parse_config(
+        &self,
+        device: &DeviceIdentity,
+        config: &mut ConfigReader<'_>,
+    ) -> NodeManagerConfig {
         let mut parsed = NodeManagerConfig::new(&device.client_id);
         let prefix = config.value("prefix", parsed.prefix.to_string(), topic_name);
         parsed.prefix = truncated(&prefix);
         parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
-        parsed.sysinfo_interval = config.value("sysinfo_interval", parsed.sysinfo_interval, |text| {
-            hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
-        });
+        parsed.sysinfo_interval =
+            config.value("sysinfo_interval", parsed.sysinfo_interval, |text| {
+                hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
+            });
         parsed.blinky_hz = config.value("blinky_hz", parsed.blinky_hz, |text| {
             text.parse::<f32>()
                 .ok()
@@ -243,11 +259,14 @@ impl SimulatedApp for NodeManagerApp {
             "warn" => Ok(LogLevel::Warn),
             "info" => Ok(LogLevel::Info),
             "debug" => Ok(LogLevel::Debug),
-            other => Err(format!("'{other}' is not a log level; use error, warn, info or debug")),
+            other => Err(format!(
+                "'{other}' is not a log level; use error, warn, info or debug"
+            )),
         });
-        parsed.watchdog_timeout = config.value("watchdog_timeout", parsed.watchdog_timeout, |text| {
-            hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
-        });
+        parsed.watchdog_timeout =
+            config.value("watchdog_timeout", parsed.watchdog_timeout, |text| {
+                hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
+            });
         parsed.safe_mode_after = config.value("safe_mode_after", parsed.safe_mode_after, |text| {
             text.parse::<u32>()
                 .map_err(|_| format!("'{text}' is not a whole number"))
@@ -260,7 +279,10 @@ impl SimulatedApp for NodeManagerApp {
         let led = board.led(pins::LED);
         let platform = board.platform();
         let boot = board.now();
-        Box::new(Node::new(NodeManager::new(config, led, platform, boot), boot))
+        Box::new(Node::new(
+            NodeManager::new(config, led, platform, boot),
+            boot,
+        ))
     }
 }
 
@@ -276,7 +298,11 @@ impl SimulatedApp for MonitorApp {
         Vec::new()
     }
 
-    fn parse_config(&self, device: &DeviceIdentity, config: &mut ConfigReader<'_>) -> MonitorConfig {
+    fn parse_config(
+        &self,
+        device: &DeviceIdentity,
+        config: &mut ConfigReader<'_>,
+    ) -> MonitorConfig {
         let mut parsed = MonitorConfig::new(&device.client_id);
         let filter = config.value("filter", parsed.filter.to_string(), |text| {
             hilt_scenario::topic::validate_filter(text)
@@ -290,7 +316,8 @@ impl SimulatedApp for MonitorApp {
             "2" => Ok(QoS::ExactlyOnce),
             other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
         });
-        let report_topic = config.value("report_topic", parsed.report_topic.to_string(), topic_name);
+        let report_topic =
+            config.value("report_topic", parsed.report_topic.to_string(), topic_name);
         parsed.report_topic = truncated(&report_topic);
         parsed.clean_session = config.value("clean_session", parsed.clean_session, boolean);
         parsed

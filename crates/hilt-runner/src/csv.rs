@@ -27,7 +27,15 @@ impl MessageWriter {
     /// Creates (or truncates) `path` and writes the header row.
     pub fn create(path: &Path) -> Result<Self, CsvError> {
         let mut writer = ::csv::Writer::from_path(path)?;
-        writer.write_record(["scenario", "device_time_s", "source", "topic", "qos", "retain", "payload"])?;
+        writer.write_record([
+            "scenario",
+            "device_time_s",
+            "source",
+            "topic",
+            "qos",
+            "retain",
+            "payload",
+        ])?;
         Ok(MessageWriter { writer })
     }
 

@@ -18,8 +18,8 @@ use hilt_scenario::{Catalog, ConfigMap, ConfigProblem, ConfigValue, Location, Pa
 use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
 use hilt_sim::gpio::{Button, Led, PinLine, SimInputPin, SimOutputPin};
-use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
 use hilt_sim::i2c::{I2cBus, I2cMaster};
+use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
 use hilt_sim::platform::{PlatformControl, SimPlatform};
 use hilt_sim::tsl2591::{Tsl2591Handle, Tsl2591Model};
 

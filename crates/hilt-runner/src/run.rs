@@ -122,10 +122,13 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             }
         },
         BrokerChoice::External { host, port, url } => {
-            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port)).map(|mut a| a.next()) {
+            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
+                .map(|mut a| a.next())
+            {
                 Ok(Some(address)) => (address, None),
                 _ => {
-                    outcome.verdict = Verdict::Error(format!("cannot resolve the broker address {url}"));
+                    outcome.verdict =
+                        Verdict::Error(format!("cannot resolve the broker address {url}"));
                     return outcome;
                 }
             }
@@ -283,7 +286,11 @@ fn expect_message(
         let in_window: Vec<usize> = (first_index..world.log().len())
             .filter(|&index| {
                 let message = &world.log()[index];
-                fits(message) && (expectation.since_start || message.at >= step_start)
+                // The window is half-open, [start, start + within), so that
+                // back-to-back windows never count a message twice.
+                fits(message)
+                    && message.at < deadline
+                    && (expectation.since_start || message.at >= step_start)
             })
             .collect();
         if in_window.len() == count as usize {
@@ -476,7 +483,13 @@ fn expect_blink(
     let seen = changes
         .iter()
         .skip(skip)
-        .map(|change| format!("{} {led} {}", format_time(change.at), if change.high { "on" } else { "off" }))
+        .map(|change| {
+            format!(
+                "{} {led} {}",
+                format_time(change.at),
+                if change.high { "on" } else { "off" }
+            )
+        })
         .collect();
     Ok(Some(failure(scenario, step, expected, world.now(), seen)))
 }

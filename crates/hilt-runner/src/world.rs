@@ -43,7 +43,9 @@ use std::net::SocketAddr;
 use std::time::Duration as WallDuration;
 
 use hilt_firmware::app::Firmware;
-use hilt_firmware::mqtt::codec::{self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters};
+use hilt_firmware::mqtt::codec::{
+    self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
+};
 use hilt_firmware::mqtt::topic::filter_matches;
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
@@ -93,7 +95,9 @@ pub enum HarnessError {
     DeviceSentGarbage { device: String, error: String },
     #[error("device '{device}' cannot be built: {problems}")]
     Build { device: String, problems: String },
-    #[error("the step needs the broker, but it is stopped (a `broker: stop` step); add `broker: start` before it")]
+    #[error(
+        "the step needs the broker, but it is stopped (a `broker: stop` step); add `broker: start` before it"
+    )]
     BrokerStopped,
     #[error("the embedded broker could not be started again: {0}")]
     BrokerRestart(String),
@@ -121,9 +125,9 @@ enum Awaited {
 impl Awaited {
     fn connection(&self) -> ConnectionId {
         match self {
-            Awaited::Reply { connection, .. } | Awaited::Delivery { connection, .. } | Awaited::Close { connection } => {
-                *connection
-            }
+            Awaited::Reply { connection, .. }
+            | Awaited::Delivery { connection, .. }
+            | Awaited::Close { connection } => *connection,
         }
     }
 }
@@ -142,8 +146,12 @@ enum ReplyKind {
 impl std::fmt::Display for Awaited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Awaited::Reply { connection, kind, .. } => write!(f, "{kind:?} on connection {connection}"),
-            Awaited::Delivery { connection, topic, .. } => {
+            Awaited::Reply {
+                connection, kind, ..
+            } => write!(f, "{kind:?} on connection {connection}"),
+            Awaited::Delivery {
+                connection, topic, ..
+            } => {
                 write!(f, "delivery of '{topic}' on connection {connection}")
             }
             Awaited::Close { connection } => write!(f, "close of connection {connection}"),
@@ -293,9 +301,24 @@ impl SimulatedDevice {
         }
         next.extend(self.outbound.front().map(|(at, _)| *at));
         next.extend(self.link.as_ref().and_then(Link::broker_deadline));
-        next.extend(self.board.platform_control().and_then(|platform| platform.watchdog_deadline()));
+        next.extend(
+            self.board
+                .platform_control()
+                .and_then(|platform| platform.watchdog_deadline()),
+        );
         next.into_iter().min()
     }
+}
+
+/// A session the broker keeps while its client is away (clean session off).
+#[derive(Debug, Default)]
+struct PersistentSession {
+    /// The connection it is on, while its client is connected.
+    connection: Option<ConnectionId>,
+    /// Its subscriptions, with their QoS.
+    filters: Vec<(String, u8)>,
+    /// Messages kept for it while it is away: topic and payload.
+    owed: Vec<(String, Vec<u8>)>,
 }
 
 /// The retained store as the broker must have it.
@@ -329,6 +352,8 @@ pub struct World {
     orphans: Vec<Orphan>,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
     subscriptions: BTreeMap<ConnectionId, Vec<String>>,
+    /// Sessions with clean session off, by client id, as the broker keeps them.
+    persistent_sessions: BTreeMap<String, PersistentSession>,
     /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
     /// by sender connection and packet id.
     pending_qos2: BTreeMap<(ConnectionId, u16), Vec<Awaited>>,
@@ -339,7 +364,9 @@ pub struct World {
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("World").field("now", &self.now).finish_non_exhaustive()
+        f.debug_struct("World")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
     }
 }
 
@@ -373,6 +400,7 @@ impl World {
             endpoints: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             pending_qos2: BTreeMap::new(),
+            persistent_sessions: BTreeMap::new(),
             retained: BTreeMap::new(),
             log: Vec::new(),
             transcript: Transcript::default(),
@@ -438,13 +466,12 @@ impl World {
     // ----- the harness's own client -----------------------------------------
 
     fn connect_harness(&mut self) -> Result<(), HarnessError> {
-        let connection = self
-            .hub
-            .connect(self.broker_address)
-            .map_err(|source| HarnessError::BrokerUnreachable {
+        let connection = self.hub.connect(self.broker_address).map_err(|source| {
+            HarnessError::BrokerUnreachable {
                 address: self.broker_address,
                 source,
-            })?;
+            }
+        })?;
         let harness_id = connection.id();
         self.endpoints.insert(harness_id, Endpoint::Harness);
         self.harness = Some(connection);
@@ -522,7 +549,9 @@ impl World {
             match codec::decode(&bytes) {
                 Ok((Packet::PubAck(id), _)) if id == packet_id => acknowledged = true,
                 Ok((Packet::SubAck(ack), _)) if ack.packet_id == subscribe_id => subscribed = true,
-                Ok((Packet::Publish(publish), _)) if publish.topic == marker_topic => marker_seen = true,
+                Ok((Packet::Publish(publish), _)) if publish.topic == marker_topic => {
+                    marker_seen = true
+                }
                 Ok((Packet::Publish(publish), _)) if publish.retain && !marker_seen => {
                     self.retained.insert(
                         publish.topic.to_owned(),
@@ -538,7 +567,10 @@ impl World {
     }
 
     fn harness_id(&self) -> Result<ConnectionId, HarnessError> {
-        self.harness.as_ref().map(BrokerConnection::id).ok_or(HarnessError::BrokerStopped)
+        self.harness
+            .as_ref()
+            .map(BrokerConnection::id)
+            .ok_or(HarnessError::BrokerStopped)
     }
 
     fn next_harness_packet_id(&mut self) -> u16 {
@@ -558,7 +590,13 @@ impl World {
 
     /// Publishes from the harness client (a `publish:` step) and waits until
     /// the broker has delivered it everywhere it must go.
-    pub fn harness_publish(&mut self, topic: &str, payload: &[u8], qos: u8, retain: bool) -> Result<(), HarnessError> {
+    pub fn harness_publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+    ) -> Result<(), HarnessError> {
         let harness_id = self.harness_id()?;
         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_harness_packet_id());
@@ -585,12 +623,16 @@ impl World {
             // may hold the message back until PUBREL (rumqttd, Mosquitto), so
             // its deliveries are only expected by the end of the handshake.
             let id = packet_id.unwrap_or(1);
-            let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) =
-                awaited.into_iter().partition(|a| matches!(a, Awaited::Reply { .. }));
+            let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) = awaited
+                .into_iter()
+                .partition(|a| matches!(a, Awaited::Reply { .. }));
             self.pending_qos2.insert((harness_id, id), deliveries);
             self.await_all(replies)?;
             self.send_harness(&Packet::PubRel(id))?;
-            let mut awaited = self.pending_qos2.remove(&(harness_id, id)).unwrap_or_default();
+            let mut awaited = self
+                .pending_qos2
+                .remove(&(harness_id, id))
+                .unwrap_or_default();
             awaited.push(Awaited::Reply {
                 connection: harness_id,
                 kind: ReplyKind::PubComp,
@@ -614,23 +656,28 @@ impl World {
                 (Part::Ds18b20(handle), PartValue::Temperature(celsius)) => {
                     let _ = handle.set_temperature(*celsius);
                 }
-                (Part::Ds18b20(handle), PartValue::Fault(fault)) => handle.set_fault(match fault.as_deref() {
-                    Some("disconnected") => Some(hilt_sim::ds18b20::Ds18b20Fault::Disconnected),
-                    Some("crc_error") => Some(hilt_sim::ds18b20::Ds18b20Fault::CrcError),
-                    _ => None,
-                }),
+                (Part::Ds18b20(handle), PartValue::Fault(fault)) => {
+                    handle.set_fault(match fault.as_deref() {
+                        Some("disconnected") => Some(hilt_sim::ds18b20::Ds18b20Fault::Disconnected),
+                        Some("crc_error") => Some(hilt_sim::ds18b20::Ds18b20Fault::CrcError),
+                        _ => None,
+                    })
+                }
                 (Part::Tsl2591(handle), PartValue::Lux(lux)) => {
                     let _ = handle.set_lux(*lux);
                 }
-                (Part::Tsl2591(handle), PartValue::Fault(fault)) => handle.set_fault(match fault.as_deref() {
-                    Some("nack") => Some(hilt_sim::tsl2591::Tsl2591Fault::Nack),
-                    _ => None,
-                }),
+                (Part::Tsl2591(handle), PartValue::Fault(fault)) => {
+                    handle.set_fault(match fault.as_deref() {
+                        Some("nack") => Some(hilt_sim::tsl2591::Tsl2591Fault::Nack),
+                        _ => None,
+                    })
+                }
                 _ => {}
             }
         }
         let shown = crate::run::describe_part_value(value);
-        self.transcript.push(self.now, format!("{device}.{part} {shown}"));
+        self.transcript
+            .push(self.now, format!("{device}.{part} {shown}"));
     }
 
     /// Presses or releases a device's button.
@@ -691,7 +738,11 @@ impl World {
             return Ok(());
         }
         // Every open connection will be closed by the broker going away.
-        let mut awaited: Vec<Awaited> = self.endpoints.keys().map(|&connection| Awaited::Close { connection }).collect();
+        let mut awaited: Vec<Awaited> = self
+            .endpoints
+            .keys()
+            .map(|&connection| Awaited::Close { connection })
+            .collect();
         awaited.sort_by_key(Awaited::connection);
         broker.stop();
         self.transcript.push(self.now, "broker stops");
@@ -699,6 +750,7 @@ impl World {
         // A stopped broker forgets its retained messages and sessions.
         self.retained.clear();
         self.subscriptions.clear();
+        self.persistent_sessions.clear();
         Ok(())
     }
 
@@ -726,7 +778,8 @@ impl World {
             network.up = up;
         }
         if let Some(latency) = change.latency {
-            network.latency = Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+            network.latency =
+                Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         }
         if let Some(drop) = change.drop {
             network.drop = drop;
@@ -764,7 +817,8 @@ impl World {
         let device = &mut self.devices[index];
         device.clock.advance_to(now);
         if let Some(link) = device.link.take() {
-            self.endpoints.insert(link.connection.id(), Endpoint::Orphan);
+            self.endpoints
+                .insert(link.connection.id(), Endpoint::Orphan);
             self.orphans.push(Orphan {
                 device: device.name.clone(),
                 client_id: device.identity.client_id.clone(),
@@ -782,11 +836,18 @@ impl World {
         if let Some(platform) = device.board.platform_control() {
             platform.prepare_boot(cause);
         }
-        let firmware = build_firmware(&self.registry, &device.app, &device.identity, &device.config, &mut device.board)?;
+        let firmware = build_firmware(
+            &self.registry,
+            &device.app,
+            &device.identity,
+            &device.config,
+            &mut device.board,
+        )?;
         device.firmware = firmware;
         device.next_poll_at = device.clock.now();
         let name = device.name.clone();
-        self.transcript.push(now, format!("{name} resets ({})", cause.as_str()));
+        self.transcript
+            .push(now, format!("{name} resets ({})", cause.as_str()));
         Ok(())
     }
 
@@ -841,8 +902,14 @@ impl World {
     }
 
     fn next_event_at(&self) -> Option<Instant> {
-        let devices = self.devices.iter().filter_map(SimulatedDevice::next_event_at);
-        let orphans = self.orphans.iter().filter_map(|orphan| orphan.link.broker_deadline());
+        let devices = self
+            .devices
+            .iter()
+            .filter_map(SimulatedDevice::next_event_at);
+        let orphans = self
+            .orphans
+            .iter()
+            .filter_map(|orphan| orphan.link.broker_deadline());
         devices.chain(orphans).min().map(|next| next.max(self.now))
     }
 
@@ -877,9 +944,16 @@ impl World {
         let now = self.now;
         let mut index = 0;
         while index < self.orphans.len() {
-            if self.orphans[index].link.broker_deadline().is_some_and(|deadline| deadline <= now) {
+            if self.orphans[index]
+                .link
+                .broker_deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
                 let orphan = self.orphans.remove(index);
-                let why = format!("{}'s old connection times out at the broker (1.5 × keepalive)", orphan.device);
+                let why = format!(
+                    "{}'s old connection times out at the broker (1.5 × keepalive)",
+                    orphan.device
+                );
                 self.drop_connection(orphan.link, &orphan.device, &why)?;
             } else {
                 index += 1;
@@ -933,7 +1007,10 @@ impl World {
         let now = self.now;
         let mut worked = self.flush_outbound(index)?;
         if let Some(platform) = self.devices[index].board.platform_control() {
-            if platform.watchdog_deadline().is_some_and(|deadline| deadline <= now) {
+            if platform
+                .watchdog_deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
                 self.reset_device(index, ResetCause::Watchdog)?;
                 return Ok(true);
             }
@@ -1005,21 +1082,29 @@ impl World {
         if !device.network.up {
             let device = &mut self.devices[index];
             device.firmware.link_down(device_now);
-            self.transcript
-                .push(device_now, format!("{name} cannot reach the broker: its network link is down"));
+            device.next_poll_at = device.next_poll_at.min(device_now);
+            self.transcript.push(
+                device_now,
+                format!("{name} cannot reach the broker: its network link is down"),
+            );
             return Ok(());
         }
         // A device that connects again takes over its old session: the
         // broker drops the connection it left behind (and sends its will).
         let client_id = self.devices[index].identity.client_id.clone();
-        while let Some(position) = self.orphans.iter().position(|orphan| orphan.client_id == client_id) {
+        while let Some(position) = self
+            .orphans
+            .iter()
+            .position(|orphan| orphan.client_id == client_id)
+        {
             let orphan = self.orphans.remove(position);
             let why = format!("{name} connects again; the broker drops its old connection");
             self.drop_connection(orphan.link, &name, &why)?;
         }
         match self.hub.connect(self.broker_address) {
             Ok(connection) => {
-                self.endpoints.insert(connection.id(), Endpoint::Device(index));
+                self.endpoints
+                    .insert(connection.id(), Endpoint::Device(index));
                 let device = &mut self.devices[index];
                 device.link = Some(Link {
                     connection,
@@ -1030,13 +1115,18 @@ impl World {
                 device.firmware_link_up = true;
                 device.network.last_outbound_at = device_now;
                 device.firmware.link_up(device_now);
+                // CONNECT is waiting to go out.
+                device.next_poll_at = device.next_poll_at.min(device_now);
                 self.transcript.push(device_now, format!("{name} link up"));
             }
             Err(error) => {
                 let device = &mut self.devices[index];
                 device.firmware.link_down(device_now);
-                self.transcript
-                    .push(device_now, format!("{name} cannot reach the broker: {}", error.kind()));
+                device.next_poll_at = device.next_poll_at.min(device_now);
+                self.transcript.push(
+                    device_now,
+                    format!("{name} cannot reach the broker: {}", error.kind()),
+                );
             }
         }
         Ok(())
@@ -1048,6 +1138,8 @@ impl World {
         let device = &mut self.devices[index];
         let name = device.name.clone();
         device.firmware.link_down(device_now);
+        // Its timers changed (reconnect backoff): let it say when it next runs.
+        device.next_poll_at = device.next_poll_at.min(device_now);
         device.firmware_link_up = false;
         device.inbound.clear();
         device.outbound.clear();
@@ -1058,23 +1150,32 @@ impl World {
                 // After a DISCONNECT the will is already discarded.
                 if link.will.is_none() {
                     link.connection.close();
-                    self.transcript.push(device_now, format!("{name} closes its connection"));
+                    self.transcript
+                        .push(device_now, format!("{name} closes its connection"));
                 } else {
-                    self.drop_connection(link, &name, &format!("{name} closes its connection without DISCONNECT"))?;
+                    self.drop_connection(
+                        link,
+                        &name,
+                        &format!("{name} closes its connection without DISCONNECT"),
+                    )?;
                 }
             } else {
-                self.endpoints.insert(link.connection.id(), Endpoint::Orphan);
+                self.endpoints
+                    .insert(link.connection.id(), Endpoint::Orphan);
                 let client_id = device.identity.client_id.clone();
                 self.orphans.push(Orphan {
                     device: name.clone(),
                     client_id,
                     link,
                 });
-                self.transcript
-                    .push(device_now, format!("{name} gives up its connection (the broker cannot hear it)"));
+                self.transcript.push(
+                    device_now,
+                    format!("{name} gives up its connection (the broker cannot hear it)"),
+                );
             }
         } else {
-            self.transcript.push(device_now, format!("{name} link down"));
+            self.transcript
+                .push(device_now, format!("{name} link down"));
         }
         Ok(())
     }
@@ -1083,8 +1184,10 @@ impl World {
     fn transcribe_device_output(&mut self, index: usize) {
         let device = &mut self.devices[index];
         while let Some(line) = device.firmware.pop_log() {
-            self.transcript
-                .push(line.at, format!("{} log {}: {}", device.name, line.level.as_str(), line.text));
+            self.transcript.push(
+                line.at,
+                format!("{} log {}: {}", device.name, line.level.as_str(), line.text),
+            );
         }
         for (line_index, line) in device.board.lines().iter().enumerate() {
             let cursor = &mut device.line_cursors[line_index];
@@ -1095,15 +1198,18 @@ impl World {
                 match &part {
                     Some((name, Part::Led(_))) => {
                         let state = if change.high { "on" } else { "off" };
-                        self.transcript.push(change.at, format!("{}.{name} {state}", device.name));
+                        self.transcript
+                            .push(change.at, format!("{}.{name} {state}", device.name));
                     }
                     // Button changes are the harness's own actions, already
                     // in the transcript.
                     Some((_, Part::Button(_))) => {}
                     _ => {
                         let level = if change.high { "high" } else { "low" };
-                        self.transcript
-                            .push(change.at, format!("{}.gpio{} {level}", device.name, line.gpio()));
+                        self.transcript.push(
+                            change.at,
+                            format!("{}.gpio{} {level}", device.name, line.gpio()),
+                        );
                     }
                 }
             }
@@ -1128,8 +1234,10 @@ impl World {
             device.firmware.link_down(at);
             device.next_poll_at = device.next_poll_at.min(at);
             let name = device.name.clone();
-            self.transcript
-                .push(at, format!("{name} loses its link: connection reset by the broker"));
+            self.transcript.push(
+                at,
+                format!("{name} loses its link: connection reset by the broker"),
+            );
             return;
         }
         let sent_at = device.clock.now();
@@ -1140,9 +1248,12 @@ impl World {
                 // Checked again when forwarded; keep the rest together.
                 Err(_) => bytes.len() - offset,
             };
-            let arrives = (sent_at + device.network.transit_time()).max(device.network.last_outbound_at);
+            let arrives =
+                (sent_at + device.network.transit_time()).max(device.network.last_outbound_at);
             device.network.last_outbound_at = arrives;
-            device.outbound.push_back((arrives, bytes[offset..offset + length].to_vec()));
+            device
+                .outbound
+                .push_back((arrives, bytes[offset..offset + length].to_vec()));
             offset += length;
         }
     }
@@ -1151,18 +1262,27 @@ impl World {
     /// its consequences awaited. Returns whether any was forwarded.
     fn flush_outbound(&mut self, index: usize) -> Result<bool, HarnessError> {
         let mut forwarded = false;
-        while self.devices[index].outbound.front().is_some_and(|(at, _)| *at <= self.now) {
+        while self.devices[index]
+            .outbound
+            .front()
+            .is_some_and(|(at, _)| *at <= self.now)
+        {
             let Some((at, bytes)) = self.devices[index].outbound.pop_front() else {
                 break;
             };
             forwarded = true;
-            let Some(connection_id) = self.devices[index].link.as_ref().map(|link| link.connection.id()) else {
+            let Some(connection_id) = self.devices[index]
+                .link
+                .as_ref()
+                .map(|link| link.connection.id())
+            else {
                 continue;
             };
-            let (packet, _) = codec::decode(&bytes).map_err(|error| HarnessError::DeviceSentGarbage {
-                device: self.devices[index].name.clone(),
-                error: error.to_string(),
-            })?;
+            let (packet, _) =
+                codec::decode(&bytes).map_err(|error| HarnessError::DeviceSentGarbage {
+                    device: self.devices[index].name.clone(),
+                    error: error.to_string(),
+                })?;
             let awaited = self.packet_consequences(index, connection_id, at, &packet);
             let device = &mut self.devices[index];
             let Some(link) = device.link.as_mut() else {
@@ -1223,7 +1343,26 @@ impl World {
                         retain: will.retain,
                     });
                 }
-                reply(ReplyKind::ConnAck, None)
+                let mut awaited = reply(ReplyKind::ConnAck, None);
+                if connect.clean_session {
+                    self.persistent_sessions.remove(connect.client_id);
+                } else {
+                    // The broker hands a returning persistent session what
+                    // it kept for it, right after CONNACK.
+                    let session = self
+                        .persistent_sessions
+                        .entry(connect.client_id.to_owned())
+                        .or_default();
+                    session.connection = Some(connection);
+                    awaited.extend(session.owed.drain(..).map(|(topic, payload)| {
+                        Awaited::Delivery {
+                            connection,
+                            topic,
+                            payload,
+                        }
+                    }));
+                }
+                awaited
             }
             Packet::Publish(publish) => {
                 let message = LoggedMessage {
@@ -1239,8 +1378,9 @@ impl World {
                 match (publish.qos, publish.packet_id) {
                     // The broker may deliver only once it has our PUBREL.
                     (QoS::ExactlyOnce, Some(id)) => {
-                        let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) =
-                            awaited.into_iter().partition(|a| matches!(a, Awaited::Reply { .. }));
+                        let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) = awaited
+                            .into_iter()
+                            .partition(|a| matches!(a, Awaited::Reply { .. }));
                         self.pending_qos2.insert((connection, id), deliveries);
                         replies
                     }
@@ -1248,16 +1388,34 @@ impl World {
                 }
             }
             Packet::PubRel(id) => {
-                let mut awaited = self.pending_qos2.remove(&(connection, *id)).unwrap_or_default();
+                let mut awaited = self
+                    .pending_qos2
+                    .remove(&(connection, *id))
+                    .unwrap_or_default();
                 awaited.extend(reply(ReplyKind::PubComp, Some(*id)));
                 awaited
             }
             Packet::Subscribe(subscribe) => {
-                let filters: Vec<String> = subscribe.filters.iter().map(|(filter, _)| filter.to_owned()).collect();
+                let filters: Vec<String> = subscribe
+                    .filters
+                    .iter()
+                    .map(|(filter, _)| filter.to_owned())
+                    .collect();
                 let name = self.devices[index].name.clone();
-                self.transcript.push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
+                self.transcript
+                    .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
                 let mut awaited = reply(ReplyKind::SubAck, Some(subscribe.packet_id));
                 awaited.extend(self.retained_deliveries(connection, &filters));
+                if let Some(session) = self
+                    .persistent_sessions
+                    .values_mut()
+                    .find(|session| session.connection == Some(connection))
+                {
+                    for (filter, qos) in subscribe.filters.iter() {
+                        session.filters.retain(|(known, _)| known != filter);
+                        session.filters.push((filter.to_owned(), qos.as_u8()));
+                    }
+                }
                 let known = self.subscriptions.entry(connection).or_default();
                 for filter in filters {
                     if !known.contains(&filter) {
@@ -1293,7 +1451,12 @@ impl World {
 
     /// The acknowledgement and deliveries a PUBLISH from `from` must cause
     /// (`from` is `usize::MAX` for the broker's own will publishes).
-    fn publish_consequences(&self, from: ConnectionId, message: &LoggedMessage, packet_id: Option<u16>) -> Vec<Awaited> {
+    fn publish_consequences(
+        &self,
+        from: ConnectionId,
+        message: &LoggedMessage,
+        packet_id: Option<u16>,
+    ) -> Vec<Awaited> {
         let mut awaited = Vec::new();
         match message.qos {
             1 if from != usize::MAX => awaited.push(Awaited::Reply {
@@ -1309,7 +1472,10 @@ impl World {
             _ => {}
         }
         for (connection, filters) in &self.subscriptions {
-            if filters.iter().any(|filter| filter_matches(filter, &message.topic)) {
+            if filters
+                .iter()
+                .any(|filter| filter_matches(filter, &message.topic))
+            {
                 awaited.push(Awaited::Delivery {
                     connection: *connection,
                     topic: message.topic.clone(),
@@ -1318,6 +1484,32 @@ impl World {
             }
         }
         awaited
+    }
+
+    /// Persistent sessions that are away keep QoS 1 and 2 messages their
+    /// QoS 1 and 2 subscriptions match, to be delivered when they return.
+    /// (QoS 0 is not kept: Mosquitto does not by default; rumqttd delivers
+    /// with the subscription's QoS and may keep it, which a scenario should
+    /// not rely on.)
+    fn keep_for_absent_sessions(&mut self, message: &LoggedMessage) {
+        if message.qos == 0 {
+            return;
+        }
+        for session in self.persistent_sessions.values_mut() {
+            let away = session
+                .connection
+                .is_none_or(|connection| !self.endpoints.contains_key(&connection));
+            let subscribed = session
+                .filters
+                .iter()
+                .any(|(filter, qos)| *qos > 0 && filter_matches(filter, &message.topic));
+            if away && subscribed {
+                session.connection = None;
+                session
+                    .owed
+                    .push((message.topic.clone(), message.payload.clone()));
+            }
+        }
     }
 
     /// Retained messages the broker sends on a new subscription to `filters`.
@@ -1334,6 +1526,7 @@ impl World {
     }
 
     fn record_message(&mut self, message: LoggedMessage) {
+        self.keep_for_absent_sessions(&message);
         if message.retain {
             if message.payload.is_empty() {
                 self.retained.remove(&message.topic);
@@ -1346,7 +1539,8 @@ impl World {
                 );
             }
         }
-        self.transcript.push(message.at, describe_without_time(&message));
+        self.transcript
+            .push(message.at, describe_without_time(&message));
         self.log.push(message);
     }
 
@@ -1359,7 +1553,11 @@ impl World {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
                 return Err(HarnessError::BrokerSilent {
                     timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: awaited.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    waiting_for: awaited
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             };
             self.route_inbound(inbound, &mut awaited)?;
@@ -1372,13 +1570,18 @@ impl World {
         Ok(())
     }
 
-    fn route_inbound(&mut self, inbound: Inbound, awaited: &mut Vec<Awaited>) -> Result<(), HarnessError> {
+    fn route_inbound(
+        &mut self,
+        inbound: Inbound,
+        awaited: &mut Vec<Awaited>,
+    ) -> Result<(), HarnessError> {
         match inbound {
             Inbound::Packet { connection, bytes } => {
                 let Ok((packet, _)) = codec::decode(&bytes) else {
                     return Ok(());
                 };
-                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet)) {
+                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
+                {
                     awaited.remove(position);
                 } else if let Some(pending) = self
                     .pending_qos2
@@ -1408,7 +1611,8 @@ impl World {
                         let device = &mut self.devices[index];
                         // A cut link loses what the broker sends.
                         if device.network.up {
-                            let arrives = (self.now + device.network.transit_time()).max(device.network.last_inbound_at);
+                            let arrives = (self.now + device.network.transit_time())
+                                .max(device.network.last_inbound_at);
                             device.network.last_inbound_at = arrives;
                             device.inbound.push_back((arrives, bytes));
                         }
@@ -1435,7 +1639,9 @@ impl World {
                         }
                     }
                     Some(Endpoint::Device(index)) => self.broker_closed_device_link(index, &reason),
-                    Some(Endpoint::Orphan) => self.orphans.retain(|orphan| orphan.link.connection.id() != connection),
+                    Some(Endpoint::Orphan) => self
+                        .orphans
+                        .retain(|orphan| orphan.link.connection.id() != connection),
                     None => {}
                 }
                 self.subscriptions.remove(&connection);
@@ -1458,10 +1664,15 @@ impl World {
             device.firmware.link_down(at);
             // Its timers changed: let it say when it next needs to run.
             device.next_poll_at = device.next_poll_at.min(at);
-            self.transcript.push(at, format!("{name} loses its link: {reason}"));
-        } else {
             self.transcript
-                .push(at, format!("the broker closes {name}'s connection ({reason}); the device cannot hear it"));
+                .push(at, format!("{name} loses its link: {reason}"));
+        } else {
+            self.transcript.push(
+                at,
+                format!(
+                    "the broker closes {name}'s connection ({reason}); the device cannot hear it"
+                ),
+            );
         }
     }
 }
@@ -1516,8 +1727,12 @@ fn build_firmware(
 
 fn encode(packet: &Packet<'_>) -> Result<Vec<u8>, HarnessError> {
     let mut buffer = vec![0u8; codec::encoded_len(packet)];
-    let length = codec::encode(packet, &mut buffer)
-        .map_err(|error| HarnessError::Write(std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())))?;
+    let length = codec::encode(packet, &mut buffer).map_err(|error| {
+        HarnessError::Write(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            error.to_string(),
+        ))
+    })?;
     buffer.truncate(length);
     Ok(buffer)
 }
@@ -1555,7 +1770,9 @@ fn fulfils(awaited: &Awaited, connection: ConnectionId, packet: &Packet<'_>) -> 
             payload,
         } => match packet {
             Packet::Publish(publish) => {
-                *expected == connection && publish.topic == topic && publish.payload == payload.as_slice()
+                *expected == connection
+                    && publish.topic == topic
+                    && publish.payload == payload.as_slice()
             }
             _ => false,
         },

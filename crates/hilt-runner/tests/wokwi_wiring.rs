@@ -183,10 +183,13 @@ fn check_diagram(text: &str) -> Vec<String> {
 
     // The serial monitor must be wired to UART0, or Wokwi shows (and
     // wokwi-cli captures) nothing of the serial log.
-    for (board, monitor) in [("esp:TX", "$serialMonitor:RX"), ("esp:RX", "$serialMonitor:TX")] {
-        let wired = connections.iter().any(|(a, b)| {
-            (a == board && b == monitor) || (a == monitor && b == board)
-        });
+    for (board, monitor) in [
+        ("esp:TX", "$serialMonitor:RX"),
+        ("esp:RX", "$serialMonitor:TX"),
+    ] {
+        let wired = connections
+            .iter()
+            .any(|(a, b)| (a == board && b == monitor) || (a == monitor && b == board));
         if !wired {
             problems.push(format!(
                 "serial monitor: expected a wire {board} -> {monitor}, found none"
@@ -202,13 +205,9 @@ fn check_diagram(text: &str) -> Vec<String> {
     }
     // Pins that are one conductor inside a part or on the board.
     for (id, part) in &parts {
-        match part["type"].as_str() {
-            Some("wokwi-pushbutton") => {
-                nets.join(&format!("{id}:1.l"), &format!("{id}:1.r"));
-                nets.join(&format!("{id}:2.l"), &format!("{id}:2.r"));
-            }
-            Some(BOARD_TYPE) => {}
-            _ => continue,
+        if part["type"] == "wokwi-pushbutton" {
+            nets.join(&format!("{id}:1.l"), &format!("{id}:1.r"));
+            nets.join(&format!("{id}:2.l"), &format!("{id}:2.r"));
         }
     }
     let board_pins: Vec<String> = nets
@@ -261,18 +260,25 @@ fn check_diagram(text: &str) -> Vec<String> {
             }
         })
     };
-    let mut expect = |problems: &mut Vec<String>, ok: bool, part: &str, expected: &str, found: String| {
-        if !ok {
-            problems.push(format!("{part}: expected {expected}, found {found}"));
-        }
-    };
     if type_of("temp1") == Some("wokwi-ds18b20") {
         let ok = nets.connected("temp1:VCC", "3V3");
         let found = describe(&board_pins_on(&mut nets, "temp1:VCC"));
-        expect(&mut problems, ok, "ds18b20 (temp1)", "temp1:VCC on 3V3 (powered from VDD, not parasite power)", found);
+        expect(
+            &mut problems,
+            ok,
+            "ds18b20 (temp1)",
+            "temp1:VCC on 3V3 (powered from VDD, not parasite power)",
+            found,
+        );
         let ok = nets.connected("temp1:GND", "GND");
         let found = describe(&board_pins_on(&mut nets, "temp1:GND"));
-        expect(&mut problems, ok, "ds18b20 (temp1)", "temp1:GND on GND", found);
+        expect(
+            &mut problems,
+            ok,
+            "ds18b20 (temp1)",
+            "temp1:GND on GND",
+            found,
+        );
         let ok = resistor_between(&mut nets, "temp1:DQ", "3V3");
         expect(
             &mut problems,
@@ -285,7 +291,13 @@ fn check_diagram(text: &str) -> Vec<String> {
     if type_of("btn1") == Some("wokwi-pushbutton") {
         let ok = nets.connected("btn1:2.l", "GND");
         let found = describe(&board_pins_on(&mut nets, "btn1:2.l"));
-        expect(&mut problems, ok, "button (btn1)", "its other contact, btn1:2.l, on GND (active low)", found);
+        expect(
+            &mut problems,
+            ok,
+            "button (btn1)",
+            "its other contact, btn1:2.l, on GND (active low)",
+            found,
+        );
         let bounce = parts["btn1"]["attrs"]["bounce"].as_str();
         expect(
             &mut problems,
@@ -338,7 +350,9 @@ fn check_wokwi_toml(wokwi: &str, firmware_cargo: &str, firmware_config: &str) ->
     let section = wokwi.get("wokwi");
     let version = section.and_then(|section| section.get("version"));
     if version.and_then(|version| version.as_integer()) != Some(1) {
-        problems.push(format!("wokwi.toml: expected [wokwi] version = 1, found {version:?}"));
+        problems.push(format!(
+            "wokwi.toml: expected [wokwi] version = 1, found {version:?}"
+        ));
     }
     for key in ["firmware", "elf"] {
         let found = section
@@ -352,6 +366,13 @@ fn check_wokwi_toml(wokwi: &str, firmware_cargo: &str, firmware_config: &str) ->
         }
     }
     problems
+}
+
+/// Records a problem unless `ok`.
+fn expect(problems: &mut Vec<String>, ok: bool, part: &str, expected: &str, found: String) {
+    if !ok {
+        problems.push(format!("{part}: expected {expected}, found {found}"));
+    }
 }
 
 fn assert_no_problems(problems: Vec<String>) {
@@ -377,10 +398,10 @@ fn wokwi_toml_points_at_the_firmware_image() {
 #[test]
 fn every_pin_map_part_is_accounted_for() {
     for assignment in pins::ALL {
-        let in_wokwi = WOKWI_PARTS
+        let in_wokwi = WOKWI_PARTS.iter().any(|part| part.assignment == assignment);
+        let left_out = NOT_IN_WOKWI
             .iter()
-            .any(|part| part.assignment == assignment);
-        let left_out = NOT_IN_WOKWI.iter().any(|(part, _)| *part == assignment.part);
+            .any(|(part, _)| *part == assignment.part);
         assert!(
             in_wokwi ^ left_out,
             "{} (GPIO{}) must be either in WOKWI_PARTS or in NOT_IN_WOKWI",
@@ -393,7 +414,11 @@ fn every_pin_map_part_is_accounted_for() {
 /// `diagram.json` with one string replaced, which must occur exactly once.
 fn edited(from: &str, to: &str) -> String {
     let text = read("diagram.json");
-    assert_eq!(text.matches(from).count(), 1, "{from:?} occurs once in diagram.json");
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} occurs once in diagram.json"
+    );
     text.replace(from, to)
 }
 
@@ -404,9 +429,18 @@ fn a_moved_button_wire_is_reported_with_the_part_and_both_pins() {
     let problems = check_diagram(&edited(&from, &format!("\"btn1:1.l\", \"esp:{wrong}\"")));
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let problem = &problems[0];
-    assert!(problem.starts_with("button (btn1, wokwi-pushbutton)"), "{problem}");
-    assert!(problem.contains(&format!("should be wired to esp:{}", pins::BUTTON.gpio)), "{problem}");
-    assert!(problem.ends_with(&format!("found esp:{wrong}")), "{problem}");
+    assert!(
+        problem.starts_with("button (btn1, wokwi-pushbutton)"),
+        "{problem}"
+    );
+    assert!(
+        problem.contains(&format!("should be wired to esp:{}", pins::BUTTON.gpio)),
+        "{problem}"
+    );
+    assert!(
+        problem.ends_with(&format!("found esp:{wrong}")),
+        "{problem}"
+    );
 }
 
 #[test]
@@ -414,8 +448,10 @@ fn a_moved_ds18b20_wire_is_reported() {
     let from = format!("\"temp1:DQ\", \"esp:{}\"", pins::ONE_WIRE.gpio);
     let problems = check_diagram(&edited(&from, "\"temp1:DQ\", \"esp:10\""));
     assert!(
-        problems.iter().any(|problem| problem.starts_with("ds18b20 (temp1, wokwi-ds18b20)")
-            && problem.ends_with("found esp:10")),
+        problems.iter().any(
+            |problem| problem.starts_with("ds18b20 (temp1, wokwi-ds18b20)")
+                && problem.ends_with("found esp:10")
+        ),
         "{problems:#?}"
     );
 }
@@ -426,7 +462,8 @@ fn an_led_wired_straight_to_ground_is_reported() {
     assert!(
         problems
             .iter()
-            .any(|problem| problem.starts_with("led (led1): expected led1:C through a resistor to GND")),
+            .any(|problem| problem
+                .starts_with("led (led1): expected led1:C through a resistor to GND")),
         "{problems:#?}"
     );
 }
@@ -452,5 +489,10 @@ fn a_wokwi_toml_pointing_at_a_debug_build_is_reported() {
         &read("firmware/.cargo/config.toml"),
     );
     assert_eq!(problems.len(), 2, "{problems:#?}");
-    assert!(problems[0].contains("expected firmware = \"firmware/target/riscv32imc-unknown-none-elf/release/"), "{}", problems[0]);
+    assert!(
+        problems[0]
+            .contains("expected firmware = \"firmware/target/riscv32imc-unknown-none-elf/release/"),
+        "{}",
+        problems[0]
+    );
 }

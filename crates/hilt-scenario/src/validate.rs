@@ -21,10 +21,10 @@ use crate::scalar::{core_bool, decimal_number};
 use crate::suggest::did_you_mean;
 use crate::topic::{validate_filter, validate_topic_name};
 use crate::{
-    BrokerChoice, Catalog, ConfigEntry, ConfigMap, ConfigValue, Device, DeviceKind, Diagnostic,
-    BlinkExpectation, BrokerAction, DeviceRef, Diagnostics, Expectation, LedExpectation, NetworkChange, LedTiming, Location, MessageExpectation,
-    PartDescription, PartKind, PartRef, PartSetting, PartValue, PayloadMatch, PinExpectation,
-    PublishAction, Scenario, Step, StepKind, TimeMode,
+    BlinkExpectation, BrokerAction, BrokerChoice, Catalog, ConfigEntry, ConfigMap, ConfigValue,
+    Device, DeviceKind, DeviceRef, Diagnostic, Diagnostics, Expectation, LedExpectation, LedTiming,
+    Location, MessageExpectation, NetworkChange, PartDescription, PartKind, PartRef, PartSetting,
+    PartValue, PayloadMatch, PinExpectation, PublishAction, Scenario, Step, StepKind, TimeMode,
 };
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -224,7 +224,11 @@ impl Validator<'_> {
                     );
                 }
             }
-            if self.problems.iter().any(|problem| problem.message.contains("hilt cannot restart")) {
+            if self
+                .problems
+                .iter()
+                .any(|problem| problem.message.contains("hilt cannot restart"))
+            {
                 return None;
             }
         }
@@ -1060,7 +1064,9 @@ impl Validator<'_> {
                     _ => StepKind::Broker(BrokerAction::Restart),
                 }),
             "network" => self.network(value).map(StepKind::Network),
-            "reboot" => self.simulated_device(value, "`reboot`").map(StepKind::Reboot),
+            "reboot" => self
+                .simulated_device(value, "`reboot`")
+                .map(StepKind::Reboot),
             "hang" => self.simulated_device(value, "`hang`").map(StepKind::Hang),
             unsupported => {
                 self.error(
@@ -1123,7 +1129,11 @@ impl Validator<'_> {
             return None;
         }
         let Some(device) = self.devices.iter().find(|device| device.name == name) else {
-            let names: Vec<&str> = self.devices.iter().map(|device| device.name.as_str()).collect();
+            let names: Vec<&str> = self
+                .devices
+                .iter()
+                .map(|device| device.name.as_str())
+                .collect();
             let hint = did_you_mean(&name, names.iter().copied())
                 .map(|close| format!("did you mean '{close}'? "))
                 .unwrap_or_default();
@@ -1145,7 +1155,10 @@ impl Validator<'_> {
             );
             return None;
         }
-        Some(DeviceRef { device: name, location: at })
+        Some(DeviceRef {
+            device: name,
+            location: at,
+        })
     }
 
     fn network(&mut self, node: &Node) -> Option<NetworkChange> {
@@ -1163,16 +1176,29 @@ impl Validator<'_> {
         let device = match map.get_node("device") {
             Some(value) => self.simulated_device(value, "`network`"),
             None => {
-                self.error(location_of_map(map), "a `network` step needs `device:`, the device whose link changes");
+                self.error(
+                    location_of_map(map),
+                    "a `network` step needs `device:`, the device whose link changes",
+                );
                 None
             }
         };
         let link_up = optional(map.get_node("link").map(|value| {
-            self.choice(value, "link", &["up", "down"]).map(|link| link == "up")
+            self.choice(value, "link", &["up", "down"])
+                .map(|link| link == "up")
         }));
-        let latency = optional(map.get_node("latency").map(|value| self.duration(value, "latency")));
-        let drop = optional(map.get_node("drop").map(|value| self.probability(value, "drop")));
-        if map.get_node("link").is_none() && map.get_node("latency").is_none() && map.get_node("drop").is_none() {
+        let latency = optional(
+            map.get_node("latency")
+                .map(|value| self.duration(value, "latency")),
+        );
+        let drop = optional(
+            map.get_node("drop")
+                .map(|value| self.probability(value, "drop")),
+        );
+        if map.get_node("link").is_none()
+            && map.get_node("latency").is_none()
+            && map.get_node("drop").is_none()
+        {
             self.error(
                 location_of_map(map),
                 "a `network` step changes something: give `link: up|down`, `latency:` or `drop:`",
@@ -1473,7 +1499,9 @@ impl Validator<'_> {
     fn blink_expectation(&mut self, map: &MarkedMappingNode) -> Option<BlinkExpectation> {
         self.unknown_keys(map, BLINK_EXPECTATION_KEYS, "in a blink expectation");
         let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "node.led");
-        let hz = map.get_node("blinks").and_then(|value| self.frequency(value));
+        let hz = map
+            .get_node("blinks")
+            .and_then(|value| self.frequency(value));
         let over = match map.get_node("for") {
             Some(value) => self.duration(value, "for"),
             None => Some(DEFAULT_BLINK_WINDOW),
@@ -1484,14 +1512,22 @@ impl Validator<'_> {
         };
         let (hz, over, tolerance) = (hz?, over?, tolerance?);
         if over.is_zero() {
-            self.error(location_of_map(map), "a blink rate is measured over a time; `for:` must be longer than zero");
+            self.error(
+                location_of_map(map),
+                "a blink rate is measured over a time; `for:` must be longer than zero",
+            );
             return None;
         }
         let tolerance_hz = match tolerance {
             Tolerance::Absolute(hz) => hz,
             Tolerance::Relative(fraction) => fraction * hz,
         };
-        Some(BlinkExpectation { led: led?, hz, tolerance_hz, over })
+        Some(BlinkExpectation {
+            led: led?,
+            hz,
+            tolerance_hz,
+            over,
+        })
     }
 
     /// A rate like `2hz`, `2.5Hz` or `2` (Hz), zero or more.
@@ -1509,7 +1545,10 @@ impl Validator<'_> {
             _ => {
                 self.error(
                     location(node),
-                    format!("`blinks` must be a rate in Hz, zero or more, like 2hz or 0.5hz; got {}", quote(text)),
+                    format!(
+                        "`blinks` must be a rate in Hz, zero or more, like 2hz or 0.5hz; got {}",
+                        quote(text)
+                    ),
                 );
                 None
             }
@@ -1521,11 +1560,17 @@ impl Validator<'_> {
         let scalar = self.scalar(node, "tolerance", "a tolerance, like 10% or 0.2")?;
         let text = scalar.as_str().trim();
         let parsed = match text.strip_suffix('%') {
-            Some(percent) => decimal_number(percent.trim()).map(|value| Tolerance::Relative(value / 100.0)),
+            Some(percent) => {
+                decimal_number(percent.trim()).map(|value| Tolerance::Relative(value / 100.0))
+            }
             None => decimal_number(text).map(Tolerance::Absolute),
         };
         match parsed {
-            Some(Tolerance::Relative(value) | Tolerance::Absolute(value)) if value >= 0.0 && value.is_finite() => parsed,
+            Some(Tolerance::Relative(value) | Tolerance::Absolute(value))
+                if value >= 0.0 && value.is_finite() =>
+            {
+                parsed
+            }
             _ => {
                 self.error(
                     location(node),

@@ -12,7 +12,7 @@
 pub mod clock;
 pub mod ds18b20;
 pub mod gpio;
+pub mod i2c;
 pub mod onewire;
 pub mod platform;
-pub mod i2c;
 pub mod tsl2591;

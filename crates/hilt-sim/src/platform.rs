@@ -82,7 +82,10 @@ impl PlatformControl {
 
     /// When the watchdog bites unless fed, if it is armed.
     pub fn watchdog_deadline(&self) -> Option<Instant> {
-        self.state.borrow().watchdog.map(|(timeout, fed_at)| fed_at + timeout)
+        self.state
+            .borrow()
+            .watchdog
+            .map(|(timeout, fed_at)| fed_at + timeout)
     }
 
     /// True once the firmware asked for a software reset; asking clears it.
@@ -175,10 +178,16 @@ mod tests {
         let mut firmware = control.firmware_handle();
         assert_eq!(control.watchdog_deadline(), None);
         firmware.start_watchdog(Duration::from_secs(8));
-        assert_eq!(control.watchdog_deadline(), Some(Instant::from_millis(8_000)));
+        assert_eq!(
+            control.watchdog_deadline(),
+            Some(Instant::from_millis(8_000))
+        );
         clock.advance_nanos(3_000_000_000);
         firmware.feed_watchdog();
-        assert_eq!(control.watchdog_deadline(), Some(Instant::from_millis(11_000)));
+        assert_eq!(
+            control.watchdog_deadline(),
+            Some(Instant::from_millis(11_000))
+        );
         firmware.request_reset();
         assert!(control.take_reset_request());
         assert!(!control.take_reset_request());

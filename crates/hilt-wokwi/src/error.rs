@@ -75,8 +75,16 @@ pub enum Why {
          `HILT_*` text at build time"
     )]
     ConfigNotText { key: String },
-    #[error("`{part}.lux`: Wokwi has no TSL2591 part to set")]
-    Lux { part: String },
+    #[error(
+        "the `{app}` app reads its `{part}`, which Wokwi does not have; in Wokwi the app would \
+         see a missing sensor where hilt simulates one"
+    )]
+    PartNotInWokwi { app: String, part: String },
+    #[error(
+        "`{setting}`: no Wokwi part stands for it (Wokwi has no TSL2591, and diagram.json wires \
+         only the button, the LED and the DS18B20)"
+    )]
+    NoWokwiPart { setting: String },
     #[error("`{part}` is not on the board: hilt_firmware::pins wires only `{known}` of this kind")]
     NotOnPinMap { part: String, known: String },
     #[error("`{part}`: GPIO{gpio} is not a pin of Wokwi's ESP32-C3-DevKitM-1")]

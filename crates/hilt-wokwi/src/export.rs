@@ -132,6 +132,18 @@ pub fn export(
     };
     let build_env = exporter.build_env(device);
     let app_parts = catalog.parts(app).unwrap_or_default();
+    for part in &app_parts {
+        // The Wokwi board would answer the app's sensor with silence.
+        if part.kind == PartKind::Tsl2591 {
+            exporter.refuse(
+                device.location.line,
+                Why::PartNotInWokwi {
+                    app: app.clone(),
+                    part: part.name.clone(),
+                },
+            );
+        }
+    }
     exporter.starting_state(starting, &app_parts, &device.name);
     for step in &scenario.steps {
         exporter.step(step);
@@ -352,17 +364,18 @@ impl Exporter<'_> {
                 }
             }
             PartValue::Fault(None) => {}
-            PartValue::Fault(Some(fault)) => self.refuse(
+            PartValue::Fault(Some(fault)) if setting.target.part == pins::ONE_WIRE.part => self
+                .refuse(
+                    line,
+                    Why::Fault {
+                        part: setting.target.to_string(),
+                        fault: fault.clone(),
+                    },
+                ),
+            PartValue::Fault(Some(_)) | PartValue::Lux(_) => self.refuse(
                 line,
-                Why::Fault {
-                    part: setting.target.to_string(),
-                    fault: fault.clone(),
-                },
-            ),
-            PartValue::Lux(_) => self.refuse(
-                line,
-                Why::Lux {
-                    part: setting.target.to_string(),
+                Why::NoWokwiPart {
+                    setting: describe_setting(setting),
                 },
             ),
         }

@@ -5,7 +5,8 @@
 //! A Wokwi scenario can do much less than a hilt one. It drives parts
 //! (`set-control`), lets simulated time pass (`delay`), reads a pin at one
 //! instant (`expect-pin`) and waits for text in the board's serial output
-//! (`wait-serial`). The board prints one [`serial_log`] line for every MQTT
+//! (`wait-serial`). The board prints one
+//! [`serial_log`](hilt_firmware::serial_log) line for every MQTT
 //! message it publishes or receives, so a message expectation becomes a wait
 //! for that line. Everything else is refused, each step with its line and
 //! the reason, rather than exported as a check that means something else.
@@ -26,7 +27,7 @@
 //! | `expect: { pin, level }` | `expect-pin` of that GPIO, 1 for high |
 //! | message, topic only | `wait-serial` for the line's start, `[hilt] publish <topic> ` (`qos=<q> ` added when `qos:` is given, and `retain=<r> payload=` when `retain:` is too) |
 //! | message, `payload:` (or `matches: '^text$'`) with `qos:` and `retain:` | `wait-serial` for the whole line and its newline |
-//! | message, `matches: '^text'` with `qos:` and `retain:` | `wait-serial` for the line up to the payload's start |
+//! | message, `matches: '^text'` with `qos:` and `retain:` | `wait-serial` for the line up to and including that start of the payload (no newline) |
 //!
 //! A message expectation waits for the board's own `publish` line: with one
 //! device and no harness publishes, every message the broker routes was
@@ -35,10 +36,17 @@
 //! `wokwi-cli`, for which the export suggests hilt's longest device time
 //! for the scenario plus [`BOOT_ALLOWANCE`].
 //!
+//! The header of the file says how to build the image for the scenario's
+//! device: its client id and `config:` as the `HILT_*` variables
+//! firmware/build.rs reads (`# hilt-env:` lines), the app (`# hilt-app:`)
+//! and the suggested timeout (`# hilt-timeout-ms:`), which CI reads.
+//!
 //! Refused: more than one simulated device, external devices, an external
-//! broker, `time: real`; harness `publish`; DS18B20 faults and TSL2591 lux
-//! (Wokwi's parts have no such controls); `blinks:`; `broker`, `network`,
-//! `reboot` and `hang`; topic filters with wildcards; `count:`; `json:`;
+//! broker, `time: real`; a `config:` value that is a list or map (the image
+//! takes one text per setting); apps with a TSL2591 (Wokwi has none), and
+//! setting its lux or fault; DS18B20 faults (Wokwi's part has only a
+//! `temperature` control); harness `publish`; `blinks:`; `broker`,
+//! `network`, `reboot` and `hang`; topic filters with wildcards; `count:`; `json:`;
 //! other regexes; a payload without `qos:` and `retain:` (they sit between
 //! topic and payload in the line, and a `wait-serial` matches one unbroken
 //! piece of text); `since: start` once time has passed; and a message

@@ -134,7 +134,11 @@ struct ReplayOptions {
     csv: Option<PathBuf>,
 }
 
-fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> anyhow::Result<ExitCode> {
+fn replay(
+    paths: &[PathBuf],
+    registry: &Registry,
+    options: &ReplayOptions,
+) -> anyhow::Result<ExitCode> {
     let broker = match &options.broker {
         Some(url) => {
             let (host, port) = hilt_scenario::parse_broker_url(url)
@@ -163,7 +167,11 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
     for scenario in &scenarios {
         let mut scenario = scenario.clone();
         if let Some(broker) = &broker {
-            if scenario.steps.iter().any(|step| matches!(step.kind, StepKind::Broker(_))) {
+            if scenario
+                .steps
+                .iter()
+                .any(|step| matches!(step.kind, StepKind::Broker(_)))
+            {
                 skipped += 1;
                 println!(
                     "SKIP  {}  {}  (its `broker:` steps need the embedded broker)",

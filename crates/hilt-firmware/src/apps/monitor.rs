@@ -75,7 +75,10 @@ impl App for Monitor {
 
     fn on_connected(&mut self, context: &mut Context<'_>) {
         if let Err(error) = context.subscribe(&self.config.filter, self.config.qos) {
-            context.log(LogLevel::Error, format_args!("monitor: cannot subscribe: {error}"));
+            context.log(
+                LogLevel::Error,
+                format_args!("monitor: cannot subscribe: {error}"),
+            );
         }
     }
 
@@ -89,7 +92,9 @@ impl App for Monitor {
             json::write_string(&mut report, json::shown(message.topic, MAX_TOPIC_LEN))?;
             report.write_str(", \"payload\": ")?;
             match core::str::from_utf8(message.payload) {
-                Ok(text) => json::write_string(&mut report, json::shown(text, REPORTED_PAYLOAD_CHARS))?,
+                Ok(text) => {
+                    json::write_string(&mut report, json::shown(text, REPORTED_PAYLOAD_CHARS))?
+                }
                 Err(_) => write!(report, "\"<{} bytes, not UTF-8>\"", message.payload.len())?,
             }
             write!(
@@ -100,11 +105,22 @@ impl App for Monitor {
             )
         })();
         if written.is_err() {
-            context.log(LogLevel::Warn, format_args!("monitor: report too long, dropped"));
+            context.log(
+                LogLevel::Warn,
+                format_args!("monitor: report too long, dropped"),
+            );
             return;
         }
-        if let Err(error) = context.publish(&self.config.report_topic, report.as_bytes(), QoS::AtMostOnce, false) {
-            context.log(LogLevel::Warn, format_args!("monitor: report not sent: {error}"));
+        if let Err(error) = context.publish(
+            &self.config.report_topic,
+            report.as_bytes(),
+            QoS::AtMostOnce,
+            false,
+        ) {
+            context.log(
+                LogLevel::Warn,
+                format_args!("monitor: report not sent: {error}"),
+            );
         }
     }
 

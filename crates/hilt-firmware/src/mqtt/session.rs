@@ -320,7 +320,9 @@ impl Session {
             // PUBREL must be re-sent for QoS 2 messages already received by
             // the broker; everything else restarts from PUBLISH.
             message.stage = match message.stage {
-                OutgoingStage::AwaitingPubComp | OutgoingStage::Unreleased => OutgoingStage::Unreleased,
+                OutgoingStage::AwaitingPubComp | OutgoingStage::Unreleased => {
+                    OutgoingStage::Unreleased
+                }
                 _ => OutgoingStage::Unsent,
             };
         }
@@ -1049,7 +1051,9 @@ mod tests {
     #[test]
     fn pubrel_goes_out_once_per_link_and_a_forgetful_broker_gets_the_publish_again() {
         let mut session = connected_session(SessionOptions::new("probe"));
-        session.publish(at(0), "t", b"first", QoS::ExactlyOnce, false).unwrap();
+        session
+            .publish(at(0), "t", b"first", QoS::ExactlyOnce, false)
+            .unwrap();
         let mut id = 0;
         take_sent(&mut session, |packet| {
             if let Packet::Publish(publish) = packet {
@@ -1060,9 +1064,13 @@ mod tests {
         take_sent(&mut session, |_| {});
         // Found by a scenario: publishing again while PUBCOMP is outstanding
         // re-sent the PUBREL, which rumqttd answers by dropping the link.
-        session.publish(at(1), "t", b"second", QoS::ExactlyOnce, false).unwrap();
+        session
+            .publish(at(1), "t", b"second", QoS::ExactlyOnce, false)
+            .unwrap();
         let mut pubrels = 0;
-        take_sent(&mut session, |packet| pubrels += usize::from(*packet == Packet::PubRel(id)));
+        take_sent(&mut session, |packet| {
+            pubrels += usize::from(*packet == Packet::PubRel(id))
+        });
         assert_eq!(pubrels, 0);
 
         // The link dies before PUBCOMP; the broker comes back without the
@@ -1070,13 +1078,23 @@ mod tests {
         session.link_down(at(2));
         session.link_up(at(3));
         take_sent(&mut session, |_| {});
-        session.handle_packet(at(3), &Packet::ConnAck(ConnAck { session_present: false, return_code: 0 }));
+        session.handle_packet(
+            at(3),
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                return_code: 0,
+            }),
+        );
         let mut republished = std::vec::Vec::new();
         take_sent(&mut session, |packet| {
             if let Packet::Publish(publish) = packet {
                 republished.push((publish.packet_id, publish.dup));
             }
-            assert_ne!(*packet, Packet::PubRel(id), "no PUBREL for a message the broker forgot");
+            assert_ne!(
+                *packet,
+                Packet::PubRel(id),
+                "no PUBREL for a message the broker forgot"
+            );
         });
         assert!(republished.contains(&(Some(id), true)), "{republished:?}");
     }
