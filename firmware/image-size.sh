@@ -3,8 +3,9 @@
 # it lives, and the totals in flash and RAM.
 #
 # It reads the ELF's section headers with a few lines of Python rather than
-# `size`, because binutils' `size` on this machine does not know RISC-V ELF
-# files of this kind and `llvm-size` is not on every machine; Python is.
+# running `size`: `size` adds up every allocated section, including the
+# *_dummy sections that only reserve addresses, the stack and the reclaimed
+# bootloader RAM, so its totals are not what the image takes.
 #
 #   ./image-size.sh                 # the release build's ELF
 #   ./image-size.sh path/to/elf     # any other build
@@ -86,9 +87,15 @@ for name_offset, kind, flags, addr, size in sections:
         continue
     if loaded:
         flash += size
-    if where.startswith("RAM") or where.startswith("RTC"):
+    if where.startswith("RAM"):
         static_ram += size
-    rows.append((name, size, where + ("" if loaded else ", zeroed at boot")))
+    if loaded:
+        note = ""
+    elif "persistent" in name:
+        note = ", kept across resets"
+    else:
+        note = ", zeroed at boot"
+    rows.append((name, size, where + note))
 
 print(f"image: {path}")
 print(f"{'section':<22} {'bytes':>9}  where")
