@@ -310,6 +310,13 @@ impl<A: App> Node<A> {
             return;
         }
         self.oversized_packets = self.oversized_packets.saturating_add(1);
+        // The broker still wants its PUBACK or PUBREC, in order, or it
+        // drops the link (rumqttd does); the message itself is lost.
+        match codec::peek_publish(pending) {
+            Some((QoS::AtMostOnce, _)) => {}
+            Some((qos, Some(packet_id))) => self.session.acknowledge_skipped(now, qos, packet_id),
+            _ => self.session.disconnect_after_protocol_error(),
+        }
         self.log.write(
             now,
             LogLevel::Warn,

@@ -200,12 +200,18 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Publish(publish) => {
-                world.harness_publish(
-                    &publish.topic,
-                    &publish.payload,
-                    publish.qos,
-                    publish.retain,
-                )?;
+                for _ in 0..publish.repeat {
+                    world.harness_publish(
+                        &publish.topic,
+                        &publish.payload,
+                        publish.qos,
+                        publish.retain,
+                    )?;
+                    // The devices take each message (and acknowledge it)
+                    // before the next: a broker holds back deliveries to a
+                    // client with too many unacknowledged ones.
+                    world.run_until(world.now())?;
+                }
                 None
             }
             StepKind::Expect(Expectation::Message(expectation)) => {
@@ -282,16 +288,14 @@ fn expect_message(
         |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
 
     if let Some(count) = expectation.count {
+        // The window holds what arrives during this step: messages logged
+        // from now on (so nothing an earlier step saw or caused counts
+        // twice), up to and including `within` after the step's start;
+        // `since: start` widens it to the whole run.
+        let first_index = if expectation.since_start { 0 } else { world.log().len() };
         world.run_until(deadline)?;
         let in_window: Vec<usize> = (first_index..world.log().len())
-            .filter(|&index| {
-                let message = &world.log()[index];
-                // The window is half-open, [start, start + within), so that
-                // back-to-back windows never count a message twice.
-                fits(message)
-                    && message.at < deadline
-                    && (expectation.since_start || message.at >= step_start)
-            })
+            .filter(|&index| fits(&world.log()[index]))
             .collect();
         if in_window.len() == count as usize {
             if let Some(last) = in_window.last() {

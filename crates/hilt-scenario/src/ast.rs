@@ -219,6 +219,10 @@ pub struct PublishAction {
     pub payload: Vec<u8>,
     pub qos: u8,
     pub retain: bool,
+    /// `repeat:` (an addition): publish this many times in a row, each one
+    /// delivered before the next, at the same device time; 1 by default.
+    /// A flood without a hundred lines of YAML.
+    pub repeat: u32,
 }
 
 #[derive(Clone, Debug)]

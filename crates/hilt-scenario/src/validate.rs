@@ -45,7 +45,7 @@ const BLINK_EXPECTATION_KEYS: &[&str] = &["led", "blinks", "tolerance", "for"];
 const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
 /// A blink rate may be off by this fraction unless the step gives `tolerance:`.
 const DEFAULT_BLINK_TOLERANCE: f64 = 0.1;
-const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain"];
+const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
 const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
     "topic",
     "payload",
@@ -66,6 +66,8 @@ const MAX_CLIENT_ID_LENGTH: usize = 64;
 /// Deeper `config:` nesting than this is surely a mistake; the bound keeps
 /// the conversion's recursion small.
 const MAX_CONFIG_DEPTH: usize = 32;
+/// The most publishes one `publish` step may repeat: a flood, not a hang.
+const MAX_REPEAT: u64 = 100_000;
 /// How long a message expectation waits when it gives no `within:`.
 const DEFAULT_WITHIN: Duration = Duration::from_secs(1);
 
@@ -1330,11 +1332,22 @@ impl Validator<'_> {
             Some(node) => self.boolean(node, "retain"),
             None => Some(false),
         };
+        let repeat = match map.get_node("repeat") {
+            Some(node) => match self.unsigned(node, "repeat", MAX_REPEAT) {
+                Some(0) => {
+                    self.error(location(node), "`repeat` is how many times to publish: 1 or more");
+                    None
+                }
+                other => other.map(|count| count as u32),
+            },
+            None => Some(1),
+        };
         Some(PublishAction {
             topic: topic?,
             payload: payload?,
             qos: qos?,
             retain: retain?,
+            repeat: repeat?,
         })
     }
 

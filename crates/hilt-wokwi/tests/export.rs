@@ -1,5 +1,5 @@
 //! `hilt wokwi` on every bundled scenario, on scenarios written to be
-//! exported (`tests/scenarios`), and on scenarios that must be refused
+//! exported (`scenarios/wokwi`), and on scenarios that must be refused
 //! (`tests/refused`). Each result is snapshotted; each exported file is
 //! checked against Wokwi's scenario format and read back with two YAML
 //! parsers; each exportable scenario also passes in hilt, and its
@@ -189,7 +189,7 @@ fn refusal_lines(refused: &ExportError) -> Vec<Option<usize>> {
 /// Scenarios written for Wokwi export, pass in hilt, and say in Wokwi what
 /// they say in hilt.
 #[rstest]
-fn wokwi_ready_scenario_exports(#[files("tests/scenarios/*.yaml")] path: PathBuf) {
+fn wokwi_ready_scenario_exports(#[files("../../scenarios/wokwi/*.yaml")] path: PathBuf) {
     let scenario = load(&path);
     let exported = export(&scenario).unwrap_or_else(|refused| panic!("{refused}"));
     assert_valid_wokwi(&exported);
@@ -279,7 +279,7 @@ fn unexportable_scenario_is_refused(#[files("tests/refused/*.yaml")] path: PathB
 /// a thermometer run; of the bundled ones none can (see their snapshots).
 #[test]
 fn the_wokwi_ready_thermometer_scenarios_export() {
-    let folder = root().join("crates/hilt-wokwi/tests/scenarios");
+    let folder = root().join("scenarios/wokwi");
     let mut exported = 0;
     for entry in std::fs::read_dir(&folder).unwrap() {
         let path = entry.unwrap().path();

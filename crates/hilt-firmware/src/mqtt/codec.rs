@@ -1102,6 +1102,30 @@ pub fn packet_length(buffer: &[u8]) -> Option<usize> {
         .map(|header| header.total_length())
 }
 
+/// The QoS and packet id of a PUBLISH at the front of `buffer`, read from
+/// its first bytes only: the fixed header, the topic length, the topic and
+/// the packet id. `None` if `buffer` does not start a PUBLISH or is too
+/// short to say.
+///
+/// A receiver that must skip a PUBLISH too large for its buffer still owes
+/// the broker its PUBACK or PUBREC, in order (MQTT 3.1.1 §4.6); this is how
+/// it learns what to acknowledge.
+pub fn peek_publish(buffer: &[u8]) -> Option<(QoS, Option<u16>)> {
+    let header = parse_fixed_header(buffer).ok()?;
+    if header.packet_type() != 3 {
+        return None;
+    }
+    let qos = QoS::try_from((header.first_byte >> 1) & 0b11).ok()?;
+    if qos == QoS::AtMostOnce {
+        return Some((qos, None));
+    }
+    let variable = buffer.get(header.header_length..)?;
+    let topic_length = usize::from(u16::from_be_bytes([*variable.first()?, *variable.get(1)?]));
+    let id_at = 2 + topic_length;
+    let packet_id = u16::from_be_bytes([*variable.get(id_at)?, *variable.get(id_at + 1)?]);
+    Some((qos, Some(packet_id)))
+}
+
 /// Decodes the one packet at the front of `buffer`.
 ///
 /// On success it returns the packet, borrowing from `buffer`, and the number

@@ -355,6 +355,17 @@ impl Session {
         self.state = SessionState::Closing;
     }
 
+    /// Acknowledges a PUBLISH the owner had to skip (too large to buffer):
+    /// PUBACK for QoS 1, PUBREC for QoS 2 (its PUBREL then gets PUBCOMP as
+    /// usual). The message never reaches the app.
+    pub fn acknowledge_skipped(&mut self, now: Instant, qos: QoS, packet_id: u16) {
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.send(now, &Packet::PubAck(packet_id)),
+            QoS::ExactlyOnce => self.send(now, &Packet::PubRec(packet_id)),
+        }
+    }
+
     /// The broker sent bytes that are not MQTT: the link is to be closed.
     pub fn disconnect_after_protocol_error(&mut self) {
         self.state = SessionState::Closing;
