@@ -9,10 +9,18 @@
 #
 #   ./image-size.sh                 # the release build's ELF
 #   ./image-size.sh path/to/elf     # any other build
+#
+# With espflash on the PATH (`cargo install espflash`) it also writes the
+# flashable app image next to the ELF (`<elf>.bin`, what the bootloader
+# loads) and prints espflash's own size line, which counts the image's
+# headers and padding too.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")"
 
-elf="${1:-target/riscv32imc-unknown-none-elf/release/hilt-esp32c3}"
+if [[ $# -gt 0 ]]; then
+    elf="$(realpath -m "$1")"
+fi
+cd "$(dirname "${BASH_SOURCE[0]}")"
+elf="${elf:-target/riscv32imc-unknown-none-elf/release/hilt-esp32c3}"
 if [[ ! -f "$elf" ]]; then
     echo "image-size.sh: no ELF at $elf; build it first, e.g." >&2
     echo "  HILT_BROKER=broker.hivemq.com:1883 HILT_CLIENT_ID=probe cargo build --release" >&2
@@ -107,3 +115,8 @@ for name, size in reserved:
     what = "left for the stack" if name == ".stack" else "bootloader RAM reclaimed for the heap"
     print(f"{name:<22} {size:>9,}  {what}")
 PYTHON
+
+if command -v espflash >/dev/null; then
+    espflash save-image --chip esp32c3 "$elf" "$elf.bin" 2>&1 | grep -E "App/part. size" || true
+    echo "flashable app image: $elf.bin"
+fi

@@ -407,10 +407,10 @@ impl Board {
     /// A TSL2591 light sensor on the board's I2C bus, and the bus master the
     /// firmware's driver owns. `part` names it in scenarios (`tsl2591`).
     pub fn tsl2591(&mut self, part: &str) -> I2cMaster {
-        if let Some(bus) = &self.i2c_bus {
-            if self.part(part).is_some() {
-                return bus.master();
-            }
+        if let Some(bus) = &self.i2c_bus
+            && self.part(part).is_some()
+        {
+            return bus.master();
         }
         let bus = self.i2c_bus.get_or_insert_with(I2cBus::new).clone();
         let handle = Tsl2591Model::attach(&bus, self.clock.clone());

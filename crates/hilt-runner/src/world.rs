@@ -879,13 +879,13 @@ impl World {
                 let target = next.unwrap_or(deadline);
                 let wall_target = started + WallDuration::from_micros(target.as_micros());
                 let wait = wall_target.saturating_duration_since(std::time::Instant::now());
-                if !wait.is_zero() {
-                    if let Some(inbound) = self.hub.receive(wait) {
-                        self.now = self.now.max(real_now(started));
-                        let mut nothing_awaited = Vec::new();
-                        self.route_inbound(inbound, &mut nothing_awaited)?;
-                        continue;
-                    }
+                if !wait.is_zero()
+                    && let Some(inbound) = self.hub.receive(wait)
+                {
+                    self.now = self.now.max(real_now(started));
+                    let mut nothing_awaited = Vec::new();
+                    self.route_inbound(inbound, &mut nothing_awaited)?;
+                    continue;
                 }
             }
             match next {
@@ -1006,14 +1006,14 @@ impl World {
     fn run_device_events(&mut self, index: usize) -> Result<bool, HarnessError> {
         let now = self.now;
         let mut worked = self.flush_outbound(index)?;
-        if let Some(platform) = self.devices[index].board.platform_control() {
-            if platform
-                .watchdog_deadline()
-                .is_some_and(|deadline| deadline <= now)
-            {
-                self.reset_device(index, ResetCause::Watchdog)?;
-                return Ok(true);
-            }
+        let watchdog_bites = self.devices[index]
+            .board
+            .platform_control()
+            .and_then(|platform| platform.watchdog_deadline())
+            .is_some_and(|deadline| deadline <= now);
+        if watchdog_bites {
+            self.reset_device(index, ResetCause::Watchdog)?;
+            return Ok(true);
         }
         let device = &self.devices[index];
         let inbound_due = device.inbound.front().is_some_and(|(at, _)| *at <= now);
