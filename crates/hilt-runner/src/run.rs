@@ -292,7 +292,11 @@ fn expect_message(
         // from now on (so nothing an earlier step saw or caused counts
         // twice), up to and including `within` after the step's start;
         // `since: start` widens it to the whole run.
-        let first_index = if expectation.since_start { 0 } else { world.log().len() };
+        let first_index = if expectation.since_start {
+            0
+        } else {
+            world.log().len()
+        };
         world.run_until(deadline)?;
         let in_window: Vec<usize> = (first_index..world.log().len())
             .filter(|&index| fits(&world.log()[index]))

@@ -1335,7 +1335,10 @@ impl Validator<'_> {
         let repeat = match map.get_node("repeat") {
             Some(node) => match self.unsigned(node, "repeat", MAX_REPEAT) {
                 Some(0) => {
-                    self.error(location(node), "`repeat` is how many times to publish: 1 or more");
+                    self.error(
+                        location(node),
+                        "`repeat` is how many times to publish: 1 or more",
+                    );
                     None
                 }
                 other => other.map(|count| count as u32),

@@ -154,3 +154,86 @@ steps:
     ]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn every_malformed_file_of_the_corpus_exits_2_with_line_and_column() {
+    let corpus = repository_root().join("crates/hilt-scenario/tests/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "the corpus holds {} files", files.len());
+    for file in files {
+        let shown = file
+            .strip_prefix(repository_root())
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .into_owned();
+        let output = hilt(&["check", &shown]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{shown}: {stderr}");
+        // `file:line:column: message`, or `file: message` for a file that
+        // cannot be read as text at all.
+        let located = stderr.lines().any(|line| {
+            let Some(rest) = line.strip_prefix(&format!("{shown}:")) else {
+                return false;
+            };
+            let mut parts = rest.splitn(3, ':');
+            let line_number = parts.next().and_then(|part| part.parse::<usize>().ok());
+            let column = parts.next().and_then(|part| part.parse::<usize>().ok());
+            matches!((line_number, column), (Some(l), Some(c)) if l > 0 && c > 0)
+        });
+        assert!(located, "{shown}: no line and column in {stderr}");
+    }
+}
+
+#[test]
+fn replay_writes_the_messages_of_a_run_as_csv() {
+    let folder = tempfile::tempdir().unwrap();
+    let csv = folder.path().join("messages.csv");
+    let output = hilt(&[
+        "replay",
+        "--csv",
+        csv.to_str().unwrap(),
+        "scenarios/sensor-data/request_response.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let written = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(
+        lines.next(),
+        Some("scenario,device_time_s,source,topic,qos,retain,payload")
+    );
+    let response = lines
+        .find(|line| line.contains("lux-node/response"))
+        .expect("a response row");
+    assert!(
+        response.starts_with("scenarios/sensor-data/request_response.yaml,1."),
+        "{response}"
+    );
+    assert!(
+        response.contains(r#""[""lux-1"", 1, 150"#),
+        "JSON quoted as CSV: {response}"
+    );
+}
+
+#[test]
+fn a_bad_broker_url_is_invalid_input() {
+    let output = hilt(&[
+        "replay",
+        "--broker",
+        "http://example.org",
+        "scenarios/thermometer/celsius_config.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("--broker http://example.org: write it as mqtt://host:port"),
+        "{}",
+        text(&output.stderr)
+    );
+}
