@@ -194,7 +194,10 @@ fn wokwi_ready_scenario_exports(#[files("../../scenarios/wokwi/*.yaml")] path: P
     let exported = export(&scenario).unwrap_or_else(|refused| panic!("{refused}"));
     assert_valid_wokwi(&exported);
     insta::assert_snapshot!(
-        format!("ready__{}", snapshot_name(&path, &root().join("scenarios/wokwi"))),
+        format!(
+            "ready__{}",
+            snapshot_name(&path, &root().join("scenarios/wokwi"))
+        ),
         exported.to_yaml()
     );
 
