@@ -23,9 +23,12 @@ pub(crate) fn read(file: &Path, text: &str) -> Result<Node, Diagnostic> {
         // Records which scalars were quoted, which `json:` needs.
         .prevent_coercion(true)
         .toplevel_mapping();
+    // First, with yaml-rust2's event parser (a state machine, no recursion):
+    // one document, and no nesting deep enough to overflow the stack of the
+    // loader below, which recurses once per level.
+    check_single_document(file, text)?;
     let root = marked_yaml::parse_yaml_with_options(0, text, options)
         .map_err(|error| load_error(file, text, &error))?;
-    check_single_document(file, text)?;
     Ok(root)
 }
 
@@ -153,9 +156,27 @@ fn first_tab_column(text: &str, line: usize) -> Option<usize> {
 fn check_single_document(file: &Path, text: &str) -> Result<(), Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     let mut documents = 0usize;
+    let mut depth = 0usize;
     loop {
         match parser.next_token() {
             Ok((Event::StreamEnd, _)) => return Ok(()),
+            Ok((Event::SequenceStart(..) | Event::MappingStart(..), marker)) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::new(
+                        file,
+                        Location {
+                            line: marker.line(),
+                            column: marker.col() + 1,
+                        },
+                        format!(
+                            "lists and maps are nested more than {MAX_NESTING} deep here; \
+                             a scenario needs a handful of levels, so this is surely a mistake"
+                        ),
+                    ));
+                }
+            }
+            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
             Ok((Event::DocumentStart, marker)) => {
                 documents += 1;
                 if documents > 1 {
@@ -175,6 +196,10 @@ fn check_single_document(file: &Path, text: &str) -> Result<(), Diagnostic> {
         }
     }
 }
+
+/// How deep lists and maps may nest. The loader recurses once per level; a
+/// scenario needs well under ten.
+const MAX_NESTING: usize = 64;
 
 /// The location of a marker, or 1:1 when marked-yaml has none (it always
 /// has one for parsed nodes; this keeps the validator panic-free regardless).
