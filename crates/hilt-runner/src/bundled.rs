@@ -154,16 +154,8 @@ impl SimulatedApp for SensorDataApp {
         parsed.sensor_id = truncated(&sensor_id);
         let topic = config.value("topic", parsed.topic.to_string(), topic_name);
         parsed.topic = truncated(&topic);
-        parsed.interval = config.value("interval", parsed.interval, |text| {
-            // Zero is allowed here: requests only, no periodic samples.
-            hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
-        });
-        parsed.qos = config.value("qos", parsed.qos, |text| match text {
-            "0" => Ok(QoS::AtMostOnce),
-            "1" => Ok(QoS::AtLeastOnce),
-            "2" => Ok(QoS::ExactlyOnce),
-            other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
-        });
+        parsed.interval = config.value("interval", parsed.interval, duration_or_zero);
+        parsed.qos = config.value("qos", parsed.qos, qos);
         parsed.decimals = config.value("decimals", parsed.decimals, |text| {
             match text.parse::<u8>() {
                 Ok(decimals) if decimals <= 6 => Ok(decimals),
@@ -244,10 +236,11 @@ impl SimulatedApp for NodeManagerApp {
         let prefix = config.value("prefix", parsed.prefix.to_string(), topic_name);
         parsed.prefix = truncated(&prefix);
         parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
-        parsed.sysinfo_interval =
-            config.value("sysinfo_interval", parsed.sysinfo_interval, |text| {
-                hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
-            });
+        parsed.sysinfo_interval = config.value(
+            "sysinfo_interval",
+            parsed.sysinfo_interval,
+            duration_or_zero,
+        );
         parsed.blinky_hz = config.value("blinky_hz", parsed.blinky_hz, |text| {
             text.parse::<f32>()
                 .ok()
@@ -263,10 +256,11 @@ impl SimulatedApp for NodeManagerApp {
                 "'{other}' is not a log level; use error, warn, info or debug"
             )),
         });
-        parsed.watchdog_timeout =
-            config.value("watchdog_timeout", parsed.watchdog_timeout, |text| {
-                hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
-            });
+        parsed.watchdog_timeout = config.value(
+            "watchdog_timeout",
+            parsed.watchdog_timeout,
+            duration_or_zero,
+        );
         parsed.safe_mode_after = config.value("safe_mode_after", parsed.safe_mode_after, |text| {
             text.parse::<u32>()
                 .map_err(|_| format!("'{text}' is not a whole number"))
@@ -310,12 +304,7 @@ impl SimulatedApp for MonitorApp {
                 .map_err(|error| format!("'{text}' is not a topic filter: {error}"))
         });
         parsed.filter = truncated(&filter);
-        parsed.qos = config.value("qos", parsed.qos, |text| match text {
-            "0" => Ok(QoS::AtMostOnce),
-            "1" => Ok(QoS::AtLeastOnce),
-            "2" => Ok(QoS::ExactlyOnce),
-            other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
-        });
+        parsed.qos = config.value("qos", parsed.qos, qos);
         let report_topic =
             config.value("report_topic", parsed.report_topic.to_string(), topic_name);
         parsed.report_topic = truncated(&report_topic);
@@ -340,6 +329,21 @@ fn topic_name(text: &str) -> Result<String, String> {
                 Ok(name)
             }
         })
+}
+
+/// QoS `0`, `1` or `2`.
+fn qos(text: &str) -> Result<QoS, String> {
+    match text {
+        "0" => Ok(QoS::AtMostOnce),
+        "1" => Ok(QoS::AtLeastOnce),
+        "2" => Ok(QoS::ExactlyOnce),
+        other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
+    }
+}
+
+/// A duration where zero means "off" (`interval: 0s`: requests only).
+fn duration_or_zero(text: &str) -> Result<std::time::Duration, String> {
+    hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
 }
 
 fn boolean(text: &str) -> Result<bool, String> {

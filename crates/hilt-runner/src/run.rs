@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use hilt_firmware::time::Instant;
 use hilt_scenario::{
-    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PayloadMatch,
-    PinExpectation, Scenario, Step, StepKind,
+    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PartRef,
+    PayloadMatch, PinExpectation, Scenario, Step, StepKind,
 };
 
 use crate::broker::EmbeddedBroker;
@@ -399,12 +399,7 @@ fn expect_led(
     expectation: &LedExpectation,
 ) -> Result<Option<Failure>, HarnessError> {
     let led = &expectation.led;
-    let Some(line) = world.led_history(&led.device, &led.part) else {
-        return Err(HarnessError::Build {
-            device: led.device.clone(),
-            problems: format!("it has no LED named '{}'", led.part),
-        });
-    };
+    let line = led_line(world, led)?;
     let step_start = world.now();
     let wanted = if expectation.on { "on" } else { "off" };
     let held = match expectation.timing {
@@ -435,19 +430,7 @@ fn expect_led(
         LedTiming::For(duration) => format!("for {duration:?}"),
     };
     let expected = format!("LED {led} {wanted} {timing}");
-    let history = line.history();
-    let skip = history.len().saturating_sub(SHOWN_IN_REPORT);
-    let seen = history
-        .iter()
-        .skip(skip)
-        .map(|change| {
-            format!(
-                "{} {led} {}",
-                format_time(change.at),
-                if change.high { "on" } else { "off" }
-            )
-        })
-        .collect();
+    let seen = latest_changes(&line.history(), led, "on", "off");
     Ok(Some(failure(scenario, step, expected, world.now(), seen)))
 }
 
@@ -461,12 +444,7 @@ fn expect_blink(
     expectation: &hilt_scenario::BlinkExpectation,
 ) -> Result<Option<Failure>, HarnessError> {
     let led = &expectation.led;
-    let Some(line) = world.led_history(&led.device, &led.part) else {
-        return Err(HarnessError::Build {
-            device: led.device.clone(),
-            problems: format!("it has no LED named '{}'", led.part),
-        });
-    };
+    let line = led_line(world, led)?;
     let start = world.now();
     let end = after(start, expectation.over);
     world.run_until(end)?;
@@ -487,19 +465,37 @@ fn expect_blink(
         expectation.over,
         changes.len()
     );
+    let seen = latest_changes(&changes, led, "on", "off");
+    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
+/// A device's LED line, or a harness error naming what is missing (the
+/// validator makes that impossible for bundled apps).
+fn led_line(world: &World, led: &PartRef) -> Result<hilt_sim::gpio::PinLine, HarnessError> {
+    world
+        .led_history(&led.device, &led.part)
+        .ok_or_else(|| HarnessError::Build {
+            device: led.device.clone(),
+            problems: format!("it has no LED named '{}'", led.part),
+        })
+}
+
+/// The last few level changes of a line, for a failure report.
+fn latest_changes(
+    changes: &[hilt_sim::gpio::LevelChange],
+    name: &PartRef,
+    high: &str,
+    low: &str,
+) -> Vec<String> {
     let skip = changes.len().saturating_sub(SHOWN_IN_REPORT);
-    let seen = changes
+    changes
         .iter()
         .skip(skip)
         .map(|change| {
-            format!(
-                "{} {led} {}",
-                format_time(change.at),
-                if change.high { "on" } else { "off" }
-            )
+            let level = if change.high { high } else { low };
+            format!("{} {name} {level}", format_time(change.at))
         })
-        .collect();
-    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+        .collect()
 }
 
 fn expect_pin(
@@ -522,19 +518,7 @@ fn expect_pin(
     if line.is_high() == expectation.high {
         return None;
     }
-    let history = line.history();
-    let skip = history.len().saturating_sub(SHOWN_IN_REPORT);
-    let seen = history
-        .iter()
-        .skip(skip)
-        .map(|change| {
-            format!(
-                "{} {pin} {}",
-                format_time(change.at),
-                if change.high { "high" } else { "low" }
-            )
-        })
-        .collect();
+    let seen = latest_changes(&line.history(), pin, "high", "low");
     Some(failure(
         scenario,
         step,
