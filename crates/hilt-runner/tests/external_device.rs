@@ -166,3 +166,33 @@ steps:
     // Real time: the 300ms were waited, not skipped.
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
+
+#[test]
+fn simulated_devices_run_in_wall_time_under_time_real() {
+    let text = r#"
+name: a soak run in wall time
+time: real
+devices:
+  probe:
+    app: thermometer
+    config: { unit: C, interval: 1s }
+    parts:
+      ds18b20: { temperature: 19 }
+steps:
+  - expect: { topic: devices/probe/temperature/degrees, json: { degrees: 19.0 } }
+  - expect: { topic: devices/probe/temperature/degrees, count: 2, within: 2s }
+"#;
+    let registry = Registry::with_bundled_apps();
+    let scenario =
+        hilt_scenario::parse(std::path::Path::new("soak.yaml"), text, &registry).unwrap();
+    let started = std::time::Instant::now();
+    let outcome = hilt_runner::run_scenario(&scenario, &registry);
+    assert!(
+        matches!(outcome.verdict, Verdict::Passed),
+        "{}\n{}",
+        outcome.report(),
+        outcome.transcript.render()
+    );
+    // The second step waited its two seconds of wall time instead of skipping them.
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}

@@ -13,6 +13,36 @@ use clap::{Parser, Subcommand};
 use hilt_runner::{Registry, Verdict};
 use hilt_scenario::{BrokerChoice, StepKind};
 
+/// Writes to standard output. A reader that went away (`hilt transcript …
+/// | head`) ends the program quietly with the shell's code for a broken
+/// pipe, instead of the panic `print!` would raise.
+macro_rules! out {
+    ($($argument:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = write!(std::io::stdout(), $($argument)*) {
+            output_failed(error);
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($argument:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($argument)*) {
+            output_failed(error);
+        }
+    }};
+}
+
+/// Standard output can no longer be written: stop, as a pipe's writer does.
+fn output_failed(error: std::io::Error) -> ! {
+    if error.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("hilt: cannot write to standard output: {error}");
+    }
+    std::process::exit(141)
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hilt",
@@ -173,7 +203,7 @@ fn replay(
                 .any(|step| matches!(step.kind, StepKind::Broker(_)))
             {
                 skipped += 1;
-                println!(
+                outln!(
                     "SKIP  {}  {}  (its `broker:` steps need the embedded broker)",
                     scenario.file.display(),
                     scenario.name
@@ -199,7 +229,7 @@ fn replay(
                 "ERROR"
             }
         };
-        println!(
+        outln!(
             "{status} {}  {}  ({} device time, {:.3}s wall)",
             outcome.file.display(),
             outcome.name,
@@ -207,10 +237,10 @@ fn replay(
             wall.as_secs_f64()
         );
         if !outcome.passed() {
-            print!("{}", indent(&outcome.report()));
+            out!("{}", indent(&outcome.report()));
         }
         if options.verbose {
-            print!("{}", indent(&outcome.transcript.render()));
+            out!("{}", indent(&outcome.transcript.render()));
         }
         if let Some(csv) = csv.as_mut() {
             csv.write_run(&outcome)
@@ -225,7 +255,7 @@ fn replay(
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "{passed} passed, {failed} failed, {errors} errors{skipped_text} ({} scenarios in {:.3}s)",
         scenarios.len(),
         started.elapsed().as_secs_f64()
@@ -244,9 +274,9 @@ fn check(paths: &[PathBuf], registry: &Registry) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
     for scenario in &scenarios {
-        println!("ok {}  {}", scenario.file.display(), scenario.name);
+        outln!("ok {}  {}", scenario.file.display(), scenario.name);
     }
-    println!("{} valid scenario files", scenarios.len());
+    outln!("{} valid scenario files", scenarios.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -257,7 +287,7 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     for scenario in &scenarios {
         let outcome = hilt_runner::run_scenario(scenario, registry);
-        print!("{}", outcome.transcript.render());
+        out!("{}", outcome.transcript.render());
         match outcome.verdict {
             Verdict::Passed => {}
             Verdict::Failed(_) => {
@@ -297,7 +327,7 @@ fn wokwi(
     match output {
         Some(path) => std::fs::write(path, yaml)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{yaml}"),
+        None => out!("{yaml}"),
     }
     for approximation in &exported.approximations {
         eprintln!(

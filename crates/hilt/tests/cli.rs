@@ -237,3 +237,53 @@ fn a_bad_broker_url_is_invalid_input() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn wokwi_exports_a_ready_scenario_and_refuses_what_it_cannot_check() {
+    let output = hilt(&["wokwi", "scenarios/wokwi/thermometer_readings.yaml"]);
+    let yaml = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(yaml.contains("version: 1"), "{yaml}");
+    assert!(yaml.contains("wait-serial:"), "{yaml}");
+    assert!(
+        yaml.contains("[hilt] publish devices/probe/temperature/degrees qos=0 retain=0 payload="),
+        "{yaml}"
+    );
+
+    let refused = hilt(&[
+        "wokwi",
+        "scenarios/remote-led/harness_publish_lights_led.yaml",
+    ]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("harness_publish_lights_led.yaml:12:"),
+        "names the publish step: {stderr}"
+    );
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hilt"))
+        .args(["transcript", "scenarios/thermometer/thermometer_day.yaml"])
+        .current_dir(repository_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(141), "{stderr}");
+}
