@@ -82,7 +82,9 @@ impl EmbeddedBroker {
     /// them only in memory, in the router, which is dropped).
     pub fn stop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+            // Wait for the listener to be gone, so that a device trying to
+            // connect right after the stop is refused, every run the same.
+            runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
 

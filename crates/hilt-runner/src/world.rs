@@ -63,6 +63,10 @@ const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
 /// The harness client's id on the broker.
 pub const HARNESS_CLIENT_ID: &str = "hilt-harness";
+/// How long the broker gets, in wall time, between a client's connection
+/// closing and the same client connecting again; see
+/// `World::let_the_broker_finish_with`.
+const RECONNECT_GRACE: WallDuration = WallDuration::from_millis(20);
 /// TCP's first retransmission timeout (RFC 6298 allows 200ms on Linux):
 /// what one lost segment costs.
 const FIRST_RETRANSMISSION_TIMEOUT: Duration = Duration::from_millis(200);
@@ -187,6 +191,9 @@ struct Link {
     will: Option<Will>,
     /// The device time of the last packet the broker received.
     last_heard: Instant,
+    /// DISCONNECT was forwarded: the broker closes the connection, and the
+    /// device, closing it too, need not be told.
+    disconnect_sent: bool,
 }
 
 impl Link {
@@ -352,6 +359,9 @@ pub struct World {
     orphans: Vec<Orphan>,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
     subscriptions: BTreeMap<ConnectionId, Vec<String>>,
+    /// When each client's last connection closed, in wall time; see
+    /// [`World::let_the_broker_finish_with`].
+    closed_at: BTreeMap<String, std::time::Instant>,
     /// Sessions with clean session off, by client id, as the broker keeps them.
     persistent_sessions: BTreeMap<String, PersistentSession>,
     /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
@@ -401,6 +411,7 @@ impl World {
             subscriptions: BTreeMap::new(),
             pending_qos2: BTreeMap::new(),
             persistent_sessions: BTreeMap::new(),
+            closed_at: BTreeMap::new(),
             retained: BTreeMap::new(),
             log: Vec::new(),
             transcript: Transcript::default(),
@@ -1101,6 +1112,7 @@ impl World {
             let why = format!("{name} connects again; the broker drops its old connection");
             self.drop_connection(orphan.link, &name, &why)?;
         }
+        self.let_the_broker_finish_with(&client_id);
         match self.hub.connect(self.broker_address) {
             Ok(connection) => {
                 self.endpoints
@@ -1111,6 +1123,7 @@ impl World {
                     keep_alive: None,
                     will: None,
                     last_heard: device_now,
+                    disconnect_sent: false,
                 });
                 device.firmware_link_up = true;
                 device.network.last_outbound_at = device_now;
@@ -1132,11 +1145,30 @@ impl World {
         Ok(())
     }
 
+    /// rumqttd keeps wills by client id, and a connection that ended sends
+    /// its router a "publish the will" event just after its socket closes.
+    /// If the client connects again before that event is handled, the
+    /// router publishes the *new* connection's will (seen here: an
+    /// "offline" status right after a clean reboot). The event follows the
+    /// close within microseconds but nothing signals it, so a reconnect
+    /// within [`RECONNECT_GRACE`] of wall time after a close waits out the
+    /// rest. Device time does not move; only the broker gets its moment.
+    fn let_the_broker_finish_with(&mut self, client_id: &str) {
+        if let Some(closed_at) = self.closed_at.remove(client_id) {
+            let waited = closed_at.elapsed();
+            if waited < RECONNECT_GRACE {
+                std::thread::sleep(RECONNECT_GRACE - waited);
+            }
+        }
+    }
+
     /// The device closes its side. With its network up the broker sees the
     /// close; with it down, the connection is left behind at the broker.
     fn close_device_link(&mut self, index: usize, device_now: Instant) -> Result<(), HarnessError> {
         let device = &mut self.devices[index];
         let name = device.name.clone();
+        self.closed_at
+            .insert(device.identity.client_id.clone(), std::time::Instant::now());
         device.firmware.link_down(device_now);
         // Its timers changed (reconnect backoff): let it say when it next runs.
         device.next_poll_at = device.next_poll_at.min(device_now);
@@ -1174,8 +1206,10 @@ impl World {
                 );
             }
         } else {
-            self.transcript
-                .push(device_now, format!("{name} link down"));
+            self.transcript.push(
+                device_now,
+                format!("{name} gives up its connection, which the broker had already dropped"),
+            );
         }
         Ok(())
     }
@@ -1436,11 +1470,16 @@ impl World {
             Packet::Disconnect => {
                 let name = self.devices[index].name.clone();
                 self.transcript.push(at, format!("{name} DISCONNECT"));
-                // A clean disconnect discards the will.
+                // A clean disconnect discards the will, and the broker then
+                // closes the connection (MQTT 3.1.1 §3.14.4). Waiting for
+                // that close before closing our side matters: rumqttd fires
+                // the will anyway if the connection ends before its router
+                // has seen the DISCONNECT.
                 if let Some(link) = self.devices[index].link.as_mut() {
                     link.will = None;
+                    link.disconnect_sent = true;
                 }
-                Vec::new()
+                vec![Awaited::Close { connection }]
             }
             // Acknowledgements of what the broker delivered: nothing comes
             // back except PUBREL after our PUBREC, which the device handles
@@ -1638,7 +1677,18 @@ impl World {
                             return Err(HarnessError::HarnessDisconnected(reason));
                         }
                     }
-                    Some(Endpoint::Device(index)) => self.broker_closed_device_link(index, &reason),
+                    Some(Endpoint::Device(index)) => {
+                        let disconnecting = self.devices[index]
+                            .link
+                            .as_ref()
+                            .is_some_and(|link| link.disconnect_sent);
+                        if disconnecting {
+                            // The close the device asked for: it closes
+                            // its side next, in `close_device_link`.
+                        } else {
+                            self.broker_closed_device_link(index, &reason);
+                        }
+                    }
                     Some(Endpoint::Orphan) => self
                         .orphans
                         .retain(|orphan| orphan.link.connection.id() != connection),
