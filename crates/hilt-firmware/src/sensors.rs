@@ -13,16 +13,23 @@ pub enum LightSensorError {
     Nack,
     /// A channel saturated: too bright for the gain and integration time.
     Saturated,
+    /// Asked for a reading before the measurement finished.
+    NotReady,
+    /// Something answers at the sensor's address, but it is another chip.
+    WrongDevice,
     /// Any other bus error.
     Bus,
 }
 
 impl LightSensorError {
-    /// The name used in error reports: `nack`, `saturated`, `bus_error`.
+    /// The name used in error reports: `nack`, `saturated`, `not_ready`,
+    /// `wrong_device`, `bus_error`.
     pub fn code(self) -> &'static str {
         match self {
             LightSensorError::Nack => "nack",
             LightSensorError::Saturated => "saturated",
+            LightSensorError::NotReady => "not_ready",
+            LightSensorError::WrongDevice => "wrong_device",
             LightSensorError::Bus => "bus_error",
         }
     }

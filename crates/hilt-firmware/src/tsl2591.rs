@@ -304,16 +304,15 @@ impl<E: embedded_hal::i2c::Error> Tsl2591Error<E> {
 }
 
 impl<E> From<Tsl2591Error<E>> for LightSensorError {
-    /// What an app sees: a NACK and saturation keep their meaning; a wrong
-    /// ID and a read before the data are ready have no variant of their own
-    /// in [`LightSensorError`] and are reported as bus errors.
+    /// What an app sees: every kind keeps its meaning; the bus's own error
+    /// value stays with the driver.
     fn from(error: Tsl2591Error<E>) -> Self {
         match error {
             Tsl2591Error::Nack => LightSensorError::Nack,
             Tsl2591Error::Saturated => LightSensorError::Saturated,
-            Tsl2591Error::Bus(_) | Tsl2591Error::WrongId(_) | Tsl2591Error::NotReady => {
-                LightSensorError::Bus
-            }
+            Tsl2591Error::NotReady => LightSensorError::NotReady,
+            Tsl2591Error::WrongId(_) => LightSensorError::WrongDevice,
+            Tsl2591Error::Bus(_) => LightSensorError::Bus,
         }
     }
 }
@@ -878,7 +877,7 @@ mod tests {
         let mut sensor = sensor_for(&[read(0x12, &[0x0A])]);
         assert_eq!(
             LightSensor::start_measurement(&mut sensor),
-            Err(LightSensorError::Bus)
+            Err(LightSensorError::WrongDevice)
         );
         finish(sensor);
 
@@ -892,7 +891,7 @@ mod tests {
         let mut sensor = sensor_for(&[read(0x13, &[0x00])]);
         assert_eq!(
             LightSensor::read_lux(&mut sensor),
-            Err(LightSensorError::Bus)
+            Err(LightSensorError::NotReady)
         );
         finish(sensor);
     }

@@ -24,7 +24,7 @@
 //! due while a measurement runs also shares it, so the sensor only ever has
 //! one measurement in flight.
 //!
-//! **Failures.** A sensor error (`LightSensorError`: `nack`, `saturated`,
+//! **Failures.** A sensor error (`LightSensorError`: `nack`, `saturated`, `not_ready`, `wrong_device`,
 //! `bus_error`) or a reading that is not a finite number (`invalid_reading`)
 //! is never published as a value. The app logs a warning and publishes
 //! `{"sensor": "lux-1", "error": "nack"}` on `<client_id>/response` if a
