@@ -399,7 +399,7 @@ fn expect_led(
     expectation: &LedExpectation,
 ) -> Result<Option<Failure>, HarnessError> {
     let led = &expectation.led;
-    let line = led_line(world, led)?;
+    let line = find_led_line(world, led)?;
     let step_start = world.now();
     let wanted = if expectation.on { "on" } else { "off" };
     let held = match expectation.timing {
@@ -444,7 +444,7 @@ fn expect_blink(
     expectation: &hilt_scenario::BlinkExpectation,
 ) -> Result<Option<Failure>, HarnessError> {
     let led = &expectation.led;
-    let line = led_line(world, led)?;
+    let line = find_led_line(world, led)?;
     let start = world.now();
     let end = after(start, expectation.over);
     world.run_until(end)?;
@@ -471,9 +471,9 @@ fn expect_blink(
 
 /// A device's LED line, or a harness error naming what is missing (the
 /// validator makes that impossible for bundled apps).
-fn led_line(world: &World, led: &PartRef) -> Result<hilt_sim::gpio::PinLine, HarnessError> {
+fn find_led_line(world: &World, led: &PartRef) -> Result<hilt_sim::gpio::PinLine, HarnessError> {
     world
-        .led_history(&led.device, &led.part)
+        .led_line(&led.device, &led.part)
         .ok_or_else(|| HarnessError::Build {
             device: led.device.clone(),
             problems: format!("it has no LED named '{}'", led.part),

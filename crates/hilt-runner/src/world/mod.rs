@@ -52,6 +52,12 @@ use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
 use hilt_sim::clock::VirtualClock;
 
+mod link;
+mod owed;
+
+use link::{Link, NetworkConditions, Orphan, Will};
+use owed::{Awaited, ReplyKind, fulfils};
+
 use crate::broker::EmbeddedBroker;
 use crate::connection::{BrokerConnection, ConnectionId, Hub, Inbound};
 use crate::registry::{Board, DeviceIdentity, Part, Registry};
@@ -67,12 +73,6 @@ pub const HARNESS_CLIENT_ID: &str = "hilt-harness";
 /// closing and the same client connecting again; see
 /// `World::let_the_broker_finish_with`.
 const RECONNECT_GRACE: WallDuration = WallDuration::from_millis(20);
-/// TCP's first retransmission timeout (RFC 6298 allows 200ms on Linux):
-/// what one lost segment costs.
-const FIRST_RETRANSMISSION_TIMEOUT: Duration = Duration::from_millis(200);
-/// Losses of one segment after which the delay stops growing (TCP would
-/// keep trying; the runner keeps the delay bounded and the run finite).
-const MAX_RETRANSMISSIONS: u32 = 6;
 
 /// Why the harness itself could not go on (not a failed expectation).
 #[derive(Debug, thiserror::Error)]
@@ -107,62 +107,6 @@ pub enum HarnessError {
     BrokerRestart(String),
 }
 
-/// A packet (or a close) the broker owes us.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Awaited {
-    /// A control packet of `kind` (CONNACK, PUBACK, ...) on `connection`.
-    Reply {
-        connection: ConnectionId,
-        kind: ReplyKind,
-        packet_id: Option<u16>,
-    },
-    /// A PUBLISH of `topic` with `payload` on `connection`.
-    Delivery {
-        connection: ConnectionId,
-        topic: String,
-        payload: Vec<u8>,
-    },
-    /// The broker closes `connection` (it is stopping).
-    Close { connection: ConnectionId },
-}
-
-impl Awaited {
-    fn connection(&self) -> ConnectionId {
-        match self {
-            Awaited::Reply { connection, .. }
-            | Awaited::Delivery { connection, .. }
-            | Awaited::Close { connection } => *connection,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReplyKind {
-    ConnAck,
-    PubAck,
-    PubRec,
-    PubComp,
-    SubAck,
-    UnsubAck,
-    PingResp,
-}
-
-impl std::fmt::Display for Awaited {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Awaited::Reply {
-                connection, kind, ..
-            } => write!(f, "{kind:?} on connection {connection}"),
-            Awaited::Delivery {
-                connection, topic, ..
-            } => {
-                write!(f, "delivery of '{topic}' on connection {connection}")
-            }
-            Awaited::Close { connection } => write!(f, "close of connection {connection}"),
-        }
-    }
-}
-
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -171,105 +115,6 @@ enum Endpoint {
     /// A connection a device left behind (reset, cut link); the broker
     /// still thinks it is alive.
     Orphan,
-}
-
-/// The will a connection carries, from its CONNECT.
-#[derive(Debug, Clone)]
-struct Will {
-    topic: String,
-    payload: Vec<u8>,
-    qos: u8,
-    retain: bool,
-}
-
-/// The broker's side of one device connection.
-#[derive(Debug)]
-struct Link {
-    connection: BrokerConnection,
-    /// From the CONNECT; `None` until it is sent, or for keepalive 0.
-    keep_alive: Option<Duration>,
-    will: Option<Will>,
-    /// The device time of the last packet the broker received.
-    last_heard: Instant,
-    /// DISCONNECT was forwarded: the broker closes the connection, and the
-    /// device, closing it too, need not be told.
-    disconnect_sent: bool,
-}
-
-impl Link {
-    /// When the broker gives up on a silent connection: 1.5 × keepalive
-    /// after the last packet, as MQTT 3.1.1 §3.1.2.10 says.
-    fn broker_deadline(&self) -> Option<Instant> {
-        self.keep_alive
-            .map(|keep_alive| self.last_heard + keep_alive + keep_alive / 2)
-    }
-}
-
-/// A connection left behind by a device, with the device's name.
-#[derive(Debug)]
-struct Orphan {
-    device: String,
-    client_id: String,
-    link: Link,
-}
-
-/// Link faults of one device.
-#[derive(Debug)]
-struct NetworkConditions {
-    up: bool,
-    latency: Duration,
-    drop: f64,
-    random: SplitMix64,
-    /// Packets keep their order: none is sent before an earlier one.
-    last_outbound_at: Instant,
-    last_inbound_at: Instant,
-}
-
-impl NetworkConditions {
-    fn new(seed: u64) -> Self {
-        NetworkConditions {
-            up: true,
-            latency: Duration::ZERO,
-            drop: 0.0,
-            random: SplitMix64(seed),
-            last_outbound_at: Instant::BOOT,
-            last_inbound_at: Instant::BOOT,
-        }
-    }
-
-    /// How long a packet takes: the latency, plus a retransmission timeout
-    /// (doubling) for each time the seeded dice say it is lost.
-    fn transit_time(&mut self) -> Duration {
-        let mut delay = self.latency;
-        let mut timeout = FIRST_RETRANSMISSION_TIMEOUT;
-        for _ in 0..MAX_RETRANSMISSIONS {
-            if self.drop <= 0.0 || self.random.next_f64() >= self.drop {
-                break;
-            }
-            delay += timeout;
-            timeout *= 2;
-        }
-        delay
-    }
-}
-
-/// A small seeded generator (SplitMix64): every random choice of a run comes
-/// from the scenario's seed. Not worth a dependency for eight lines.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// One device the harness runs.
@@ -710,7 +555,7 @@ impl World {
     }
 
     /// The line of a device's LED.
-    pub fn led_history(&self, device: &str, part: &str) -> Option<hilt_sim::gpio::PinLine> {
+    pub fn led_line(&self, device: &str, part: &str) -> Option<hilt_sim::gpio::PinLine> {
         match self.devices[self.device_index(device)?].board.part(part)? {
             Part::Led(led) => Some(led.line().clone()),
             _ => None,
@@ -1790,44 +1635,6 @@ fn encode(packet: &Packet<'_>) -> Result<Vec<u8>, HarnessError> {
 /// Device time of a `time: real` run: wall time since it started.
 fn real_now(started: std::time::Instant) -> Instant {
     Instant::from_micros(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
-}
-
-fn fulfils(awaited: &Awaited, connection: ConnectionId, packet: &Packet<'_>) -> bool {
-    match awaited {
-        Awaited::Reply {
-            connection: expected,
-            kind,
-            packet_id,
-        } => {
-            if *expected != connection {
-                return false;
-            }
-            let (actual_kind, actual_id) = match packet {
-                Packet::ConnAck(_) => (ReplyKind::ConnAck, None),
-                Packet::PubAck(id) => (ReplyKind::PubAck, Some(*id)),
-                Packet::PubRec(id) => (ReplyKind::PubRec, Some(*id)),
-                Packet::PubComp(id) => (ReplyKind::PubComp, Some(*id)),
-                Packet::SubAck(ack) => (ReplyKind::SubAck, Some(ack.packet_id)),
-                Packet::UnsubAck(id) => (ReplyKind::UnsubAck, Some(*id)),
-                Packet::PingResp => (ReplyKind::PingResp, None),
-                _ => return false,
-            };
-            *kind == actual_kind && (packet_id.is_none() || *packet_id == actual_id)
-        }
-        Awaited::Delivery {
-            connection: expected,
-            topic,
-            payload,
-        } => match packet {
-            Packet::Publish(publish) => {
-                *expected == connection
-                    && publish.topic == topic
-                    && publish.payload == payload.as_slice()
-            }
-            _ => false,
-        },
-        Awaited::Close { .. } => false,
-    }
 }
 
 fn describe_without_time(message: &LoggedMessage) -> String {
