@@ -75,6 +75,22 @@ impl Export {
     }
 }
 
+/// How strictly message expectations are exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Fidelity {
+    /// Every check means in Wokwi what it means in hilt, or the step is
+    /// refused.
+    #[default]
+    Faithful,
+    /// Checks Wokwi cannot make exactly are made weaker or left out, each
+    /// listed as an approximation: a JSON subset, a regex, a count or a
+    /// missing `qos`/`retain` become "a message on that topic"; a wildcard
+    /// topic, `count: 0` or a message that may have come before Wokwi could
+    /// see it is not checked. What Wokwi cannot do at all (harness
+    /// publishes, faults, several devices) is still refused.
+    Weakened,
+}
+
 /// Exports `scenario`, whose devices run apps of `catalog`, with the Wokwi
 /// part ids `parts`. Every step that cannot be exported faithfully is
 /// refused; the error lists them all.
@@ -82,6 +98,16 @@ pub fn export(
     scenario: &Scenario,
     catalog: &dyn Catalog,
     parts: &PartIds,
+) -> Result<Export, ExportError> {
+    export_with(scenario, catalog, parts, Fidelity::Faithful)
+}
+
+/// [`export`] with a choice of [`Fidelity`].
+pub fn export_with(
+    scenario: &Scenario,
+    catalog: &dyn Catalog,
+    parts: &PartIds,
+    fidelity: Fidelity,
 ) -> Result<Export, ExportError> {
     let mut refusals = Vec::new();
     if scenario.time == TimeMode::Real {
@@ -122,6 +148,7 @@ pub fn export(
     }
 
     let mut exporter = Exporter {
+        fidelity,
         parts,
         steps: Vec::new(),
         refusals,
@@ -260,6 +287,7 @@ enum Window {
 }
 
 struct Exporter<'a> {
+    fidelity: Fidelity,
     parts: &'a PartIds,
     steps: Vec<WokwiStep>,
     refusals: Vec<Refusal>,
@@ -306,6 +334,24 @@ impl Exporter<'_> {
             line: Some(line),
             why,
         });
+    }
+
+    /// A check Wokwi cannot make exactly: refused when faithful, noted as an
+    /// approximation (`weaker`, a sentence) when weakened. True if weakened.
+    fn weaken(&mut self, line: usize, why: Why, weaker: &str) -> bool {
+        match self.fidelity {
+            Fidelity::Faithful => {
+                self.refuse(line, why);
+                false
+            }
+            Fidelity::Weakened => {
+                self.approximations.push(Approximation {
+                    line,
+                    note: format!("{weaker} ({why})"),
+                });
+                true
+            }
+        }
     }
 
     fn time_passes(&mut self, line: usize, what: &'static str, longest: Duration) {
@@ -548,23 +594,28 @@ impl Exporter<'_> {
 
     fn message(&mut self, line: usize, name: Option<String>, expectation: &MessageExpectation) {
         let before = self.refusals.len();
-        let text = self.serial_text(line, expectation);
+        let mut text = self.serial_text(line, expectation);
+        let skipped = "not checked: the message may come before Wokwi starts waiting";
         if expectation.since_start {
-            if let Some(earlier) = self.time_passed_at {
-                self.refuse(line, Why::SinceStart { line: earlier });
+            if let Some(earlier) = self.time_passed_at
+                && self.weaken(line, Why::SinceStart { line: earlier }, skipped)
+            {
+                text = None;
             }
         } else if let Window::Stale {
             line: earlier,
             what,
         } = self.window
-        {
-            self.refuse(
+            && self.weaken(
                 line,
                 Why::WindowOpenedEarlier {
                     line: earlier,
                     what,
                 },
-            );
+                skipped,
+            )
+        {
+            text = None;
         }
         if let Some(text) = text
             && self.refusals.len() == before
@@ -579,48 +630,78 @@ impl Exporter<'_> {
         }
     }
 
-    /// The text to wait for, or `None` with the refusals recorded.
+    /// The text to wait for, or `None` with the refusals recorded (or, when
+    /// weakened, with nothing to check).
     fn serial_text(&mut self, line: usize, expectation: &MessageExpectation) -> Option<String> {
         let before = self.refusals.len();
         let filter = &expectation.filter;
-        if filter.contains(['+', '#']) {
-            self.refuse(
+        // Below, a weakened check falls back to "a message on the topic".
+        let mut topic_only = false;
+        if filter.contains(['+', '#'])
+            && self.weaken(
                 line,
                 Why::Wildcard {
                     filter: filter.clone(),
                 },
-            );
+                "not checked: a serial line names one topic",
+            )
+        {
+            return None;
         }
-        if let Some(count) = expectation.count {
-            self.refuse(line, Why::Count { count });
+        match expectation.count {
+            Some(0)
+                if self.weaken(
+                    line,
+                    Why::Count { count: 0 },
+                    "not checked: Wokwi cannot wait for something not to happen",
+                ) =>
+            {
+                return None;
+            }
+            Some(0) => {}
+            Some(count) => {
+                topic_only |= self.weaken(
+                    line,
+                    Why::Count { count },
+                    "checked as one message on the topic",
+                );
+            }
+            None => {}
         }
         // What the payload must be: all of it, or its start.
         let payload: Option<(Vec<u8>, bool)> = match &expectation.body {
             None => None,
             Some(PayloadMatch::Exact(text)) => Some((text.as_bytes().to_vec(), true)),
             Some(PayloadMatch::Json(_)) => {
-                self.refuse(line, Why::Json);
+                topic_only |= self.weaken(line, Why::Json, "the payload is not checked");
                 None
             }
             Some(PayloadMatch::Regex(regex)) => match anchored_literal(regex.as_str()) {
                 Some(literal) => Some(literal),
                 None => {
-                    self.refuse(
+                    topic_only |= self.weaken(
                         line,
                         Why::Regex {
                             pattern: regex.as_str().to_owned(),
                         },
+                        "the payload is not checked",
                     );
                     None
                 }
             },
         };
+        if topic_only {
+            return (self.refusals.len() == before).then(|| line_start(filter));
+        }
         let text = match (payload, expectation.qos, expectation.retain) {
             (None, None, None) => Some(line_start(filter)),
-            (None, None, Some(_)) => {
-                self.refuse(line, Why::RetainWithoutQos);
-                None
-            }
+            (None, None, Some(_)) => self
+                .weaken(
+                    line,
+                    Why::RetainWithoutQos,
+                    "the retain flag is not checked",
+                )
+                .then(|| line_start(filter)),
             (None, Some(qos), retain) => {
                 let whole = message_line(filter, b"", qos, retain.unwrap_or(false));
                 let cut = match retain {
@@ -638,10 +719,13 @@ impl Exporter<'_> {
                 }
                 Some(text)
             }
-            (Some(_), _, _) => {
-                self.refuse(line, Why::PayloadWithoutQosRetain);
-                None
-            }
+            (Some(_), _, _) => self
+                .weaken(
+                    line,
+                    Why::PayloadWithoutQosRetain,
+                    "the payload is not checked",
+                )
+                .then(|| line_start(filter)),
         };
         text.filter(|_| self.refusals.len() == before)
     }

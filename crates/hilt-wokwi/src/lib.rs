@@ -81,8 +81,8 @@ mod wokwi;
 
 pub use error::{ExportError, Refusal, Why};
 pub use export::{
-    Approximation, BOOT_ALLOWANCE, CLICK_HOLD, Export, HILT_DS18B20_CELSIUS, MAX_SAMPLES,
-    MIN_SAMPLE_GAP, export, serial_line_end,
+    Approximation, BOOT_ALLOWANCE, CLICK_HOLD, Export, Fidelity, HILT_DS18B20_CELSIUS, MAX_SAMPLES,
+    MIN_SAMPLE_GAP, export, export_with, serial_line_end,
 };
 pub use parts::{BOARD_PINS, PartIds};
 pub use wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};

@@ -358,3 +358,59 @@ fn part_ids_match_the_diagram() {
         one_wire.gpio
     );
 }
+
+/// With `Fidelity::Weakened` (`hilt wokwi --approximate`), a check Wokwi
+/// cannot make exactly never refuses a scenario: each bundled single-device
+/// scenario either exports (to a valid Wokwi scenario whose weakened checks
+/// are listed) or is refused only for what Wokwi cannot do at all.
+#[rstest]
+fn bundled_scenario_exports_approximately_unless_wokwi_cannot_do_it(
+    #[files("../../scenarios/**/*.yaml")] path: PathBuf,
+) {
+    let scenario = load(&path);
+    if simulated_devices(&scenario) != 1 {
+        return;
+    }
+    let registry = Registry::with_bundled_apps();
+    let weakened = hilt_wokwi::export_with(
+        &scenario,
+        &registry,
+        &PartIds::default(),
+        hilt_wokwi::Fidelity::Weakened,
+    );
+    match weakened {
+        Ok(exported) => {
+            assert_valid_wokwi(&exported);
+            // Whatever the faithful export refused is now listed instead.
+            if let Err(faithful) = export(&scenario) {
+                for refusal in &faithful.refusals {
+                    let line = refusal.line.expect("message checks have a line");
+                    assert!(
+                        exported.approximations.iter().any(|a| a.line == line),
+                        "{}:{line} was refused faithfully but is not listed as approximated",
+                        path.display()
+                    );
+                }
+            }
+        }
+        Err(refused) => {
+            for refusal in &refused.refusals {
+                assert!(
+                    !matches!(
+                        refusal.why,
+                        Why::Wildcard { .. }
+                            | Why::Count { .. }
+                            | Why::Json
+                            | Why::Regex { .. }
+                            | Why::RetainWithoutQos
+                            | Why::PayloadWithoutQosRetain
+                            | Why::SinceStart { .. }
+                            | Why::WindowOpenedEarlier { .. }
+                    ),
+                    "{}: weakened export still refused a message check: {refused}",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -99,6 +99,11 @@ enum Command {
         /// Write the Wokwi scenario here instead of to standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Make message checks Wokwi cannot make exactly weaker (a JSON
+        /// subset becomes "a message on that topic") or leave them out,
+        /// listing each, instead of refusing the scenario.
+        #[arg(long)]
+        approximate: bool,
     },
 }
 
@@ -125,7 +130,18 @@ fn main() -> ExitCode {
         ),
         Command::Check { paths } => check(&paths, &registry),
         Command::Transcript { file } => transcript(&file, &registry),
-        Command::Wokwi { scenario, output } => wokwi(&scenario, output.as_deref(), &registry),
+        Command::Wokwi {
+            scenario,
+            output,
+            approximate,
+        } => {
+            let fidelity = if approximate {
+                hilt_wokwi::Fidelity::Weakened
+            } else {
+                hilt_wokwi::Fidelity::Faithful
+            };
+            wokwi(&scenario, output.as_deref(), fidelity, &registry)
+        }
     };
     match result {
         Ok(code) => code,
@@ -307,6 +323,7 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<ExitCode> {
 fn wokwi(
     file: &std::path::Path,
     output: Option<&std::path::Path>,
+    fidelity: hilt_wokwi::Fidelity,
     registry: &Registry,
 ) -> anyhow::Result<ExitCode> {
     let scenario = match hilt_runner::load(file, registry) {
@@ -316,7 +333,8 @@ fn wokwi(
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    let exported = match hilt_wokwi::export(&scenario, registry, &hilt_wokwi::PartIds::default()) {
+    let parts = hilt_wokwi::PartIds::default();
+    let exported = match hilt_wokwi::export_with(&scenario, registry, &parts, fidelity) {
         Ok(exported) => exported,
         Err(refused) => {
             eprintln!("{refused}");

@@ -260,6 +260,23 @@ fn wokwi_exports_a_ready_scenario_and_refuses_what_it_cannot_check() {
         stderr.contains("harness_publish_lights_led.yaml:12:"),
         "names the publish step: {stderr}"
     );
+
+    // A count Wokwi cannot make is refused, or weakened and listed on request.
+    let strict = hilt(&["wokwi", "scenarios/thermometer/thermometer_day.yaml"]);
+    assert_eq!(strict.status.code(), Some(1));
+    let approximate = hilt(&[
+        "wokwi",
+        "--approximate",
+        "scenarios/thermometer/thermometer_day.yaml",
+    ]);
+    let stderr = text(&approximate.stderr);
+    assert_eq!(approximate.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr
+            .contains("thermometer_day.yaml:11: approximated: checked as one message on the topic"),
+        "{stderr}"
+    );
+    assert!(text(&approximate.stdout).contains("wait-serial:"));
 }
 
 #[test]
