@@ -1,5 +1,13 @@
 //! A driver for the TSL2591 ambient light sensor (ams) on I2C.
 //!
+//! Why not `tsl2591-eh-driver` (0.5, embedded-hal 1.0): its constructor
+//! must find the sensor, so an app whose sensor is missing at boot could
+//! not start, where this driver initialises lazily and recovers after a
+//! NACK; its lux formula divides by zero in the dark (channel 0 at 0); it
+//! reads the data registers without checking AVALID, so a read before the
+//! first integration returns zeros as light; and its 100 ms saturation
+//! limit (0x8FFF) is not the datasheet's 37888.
+//!
 //! The TSL2591 integrates the current of two photodiodes, one for visible
 //! plus infrared light ("full", channel 0) and one for infrared alone
 //! (channel 1), for an integration time of 100 to 600 ms, then holds both

@@ -7,6 +7,10 @@
 //!
 //! Reading: [`parse_flat_object`] reads the one shape the apps accept, an
 //! object of scalar values (`{"blinky_hz": 2.5, "log_level": "debug"}`).
+//! serde-json-core would parse into a fixed struct, but the node-manager's
+//! `set` must answer an unknown key or a bad value by name, and also reads
+//! MQBoard's `key=value` form; both want the pairs one by one, which is
+//! all this parser does.
 //! Payloads come from the network, so the parser takes any bytes and answers
 //! with an error, never a panic: it indexes only through `get`, and reads
 //! string contents between ASCII quotes, which are always character
