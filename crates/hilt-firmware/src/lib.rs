@@ -9,14 +9,20 @@
 //! - [`time`]: the [`Instant`](time::Instant) the caller hands in. Nothing in
 //!   this crate reads a clock; time is always an argument.
 //! - [`onewire`] and [`ds18b20`]: a bit-banged 1-Wire bus over an open-drain
-//!   pin and `DelayNs`, and the DS18B20 temperature sensor on top of it.
+//!   pin and `DelayNs`, and the DS18B20 temperature sensor on top of it;
+//!   [`tsl2591`]: the light sensor on I2C; [`sensors`]: the traits apps use
+//!   instead of a chip.
+//! - [`pins`]: the board's pin map, the one place GPIO numbers live;
+//!   [`platform`]: what an app may ask of the chip (reset cause, RTC memory,
+//!   watchdog); [`serial_log`]: the serial line a board prints per message.
 //! - [`mqtt`]: an MQTT 3.1.1 codec and a sans-IO client session (connect,
 //!   keepalive, reconnect with backoff, QoS 1 and 2 flows). The session is
 //!   handed received bytes and the time, and hands back bytes to send and the
 //!   next instant it needs to run, like smoltcp's `poll`/`poll_at`.
 //! - [`app`]: the [`App`](app::App) trait a firmware application implements,
 //!   and [`Node`](app::Node), which joins an app to an MQTT session.
-//! - [`apps`]: the reference apps (thermometer, remote-led, ...).
+//! - [`apps`]: the reference apps (thermometer, remote-led, sensor-data,
+//!   light-status, node-manager) and the `monitor`.
 #![no_std]
 
 /// The firmware core's version, which the apps report as their firmware version.

@@ -8,11 +8,11 @@
 //! - [`registry`]: the firmware apps scenarios can name, and the simulated
 //!   [`Board`](registry::Board) each device's app is built on. Register your
 //!   own app here the way [`bundled`] registers the reference apps.
-//! - [`world`]: devices, links, the harness's own client and virtual time;
-//!   its module documentation explains how time moves without losing a
-//!   message.
+//! - [`world`]: devices, links and their faults, the harness's own client
+//!   and virtual time; its module documentation explains how time moves
+//!   without losing a message.
 //! - [`run`]: steps, expectations, verdicts and reports; [`transcript`]: the
-//!   record of a run.
+//!   record of a run; [`csv`]: its messages as rows.
 //!
 //! To run your own scenario folder from a test:
 //!
