@@ -6,7 +6,7 @@
 //! - [`connection`]: real TCP connections to the broker, one per device
 //!   link, each read by a thread that splits the stream into MQTT packets.
 //! - [`registry`]: the firmware apps scenarios can name, and the simulated
-//!   [`Board`](registry::Board) each device's app is built on. Register your
+//!   [`Board`] each device's app is built on. Register your
 //!   own app here the way [`bundled`] registers the reference apps.
 //! - [`world`]: devices, links and their faults, the harness's own client
 //!   and virtual time; its module documentation explains how time moves
