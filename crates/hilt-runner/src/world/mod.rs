@@ -594,15 +594,41 @@ impl World {
             return Ok(());
         }
         // Every open connection will be closed by the broker going away.
-        let mut awaited: Vec<Awaited> = self
-            .endpoints
-            .keys()
-            .map(|&connection| Awaited::Close { connection })
-            .collect();
-        awaited.sort_by_key(Awaited::connection);
+        // The closes arrive in whatever order the sockets notice; they are
+        // collected first and acted on in the order the connections were
+        // made, so every run tells the devices in the same order.
+        let mut open: Vec<ConnectionId> = self.endpoints.keys().copied().collect();
         broker.stop();
         self.transcript.push(self.now, "broker stops");
-        self.await_all(awaited)?;
+        let mut closed = Vec::new();
+        while !open.is_empty() {
+            let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
+                return Err(HarnessError::BrokerSilent {
+                    timeout: BROKER_REPLY_TIMEOUT,
+                    waiting_for: format!("{} connections to close", open.len()),
+                });
+            };
+            match inbound {
+                Inbound::Closed { connection, .. } if open.contains(&connection) => {
+                    open.retain(|known| *known != connection);
+                    closed.push(inbound);
+                }
+                other => self.route_inbound(other, &mut Vec::new())?,
+            }
+        }
+        closed.sort_by_key(|inbound| match inbound {
+            Inbound::Closed { connection, .. } | Inbound::Packet { connection, .. } => *connection,
+        });
+        for inbound in closed {
+            let mut awaited = match &inbound {
+                Inbound::Closed { connection, .. } | Inbound::Packet { connection, .. } => {
+                    vec![Awaited::Close {
+                        connection: *connection,
+                    }]
+                }
+            };
+            self.route_inbound(inbound, &mut awaited)?;
+        }
         // A stopped broker forgets its retained messages and sessions.
         self.retained.clear();
         self.subscriptions.clear();
