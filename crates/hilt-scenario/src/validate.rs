@@ -1333,16 +1333,9 @@ impl Validator<'_> {
             None => Some(false),
         };
         let repeat = match map.get_node("repeat") {
-            Some(node) => match self.unsigned(node, "repeat", MAX_REPEAT) {
-                Some(0) => {
-                    self.error(
-                        location(node),
-                        "`repeat` is how many times to publish: 1 or more",
-                    );
-                    None
-                }
-                other => other.map(|count| count as u32),
-            },
+            Some(node) => self
+                .whole_number(node, "repeat", 1, MAX_REPEAT)
+                .map(|count| count as u32),
             None => Some(1),
         };
         Some(PublishAction {
@@ -1513,7 +1506,27 @@ impl Validator<'_> {
     }
 
     fn blink_expectation(&mut self, map: &MarkedMappingNode) -> Option<BlinkExpectation> {
-        self.unknown_keys(map, BLINK_EXPECTATION_KEYS, "in a blink expectation");
+        // `is:` and `within:` belong to the steady-state LED expectation;
+        // say so rather than only calling them unknown here.
+        for (key, hint) in [
+            (
+                "is",
+                "`blinks:` checks a rate and `is:` a steady state; split them into two expect steps",
+            ),
+            (
+                "within",
+                "a blink rate is measured over `for:` (default 2s); `within:` does not apply",
+            ),
+        ] {
+            if let Some(key_node) = key_named(map, key) {
+                self.error(scalar_location(key_node), hint);
+            }
+        }
+        self.unknown_keys(
+            map,
+            &[BLINK_EXPECTATION_KEYS, &["is", "within"]].concat(),
+            "in a blink expectation",
+        );
         let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "node.led");
         let hz = map
             .get_node("blinks")
@@ -1818,11 +1831,18 @@ impl Validator<'_> {
 
     /// A whole number from 0 to `max`, written in decimal.
     fn unsigned(&mut self, node: &Node, what: &str, max: u64) -> Option<u64> {
-        let expected = format!("a whole number from 0 to {max}");
+        self.whole_number(node, what, 0, max)
+    }
+
+    /// A whole number from `min` to `max`, written in decimal.
+    fn whole_number(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
+        let expected = format!("a whole number from {min} to {max}");
         let scalar = self.scalar(node, what, &expected)?;
         let text = scalar.as_str();
         let value = if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
-            text.parse::<u64>().ok().filter(|value| *value <= max)
+            text.parse::<u64>()
+                .ok()
+                .filter(|value| (min..=max).contains(value))
         } else {
             None
         };
