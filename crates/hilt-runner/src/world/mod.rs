@@ -146,19 +146,22 @@ struct SimulatedDevice {
 impl SimulatedDevice {
     /// The earliest instant this device has something to do.
     fn next_event_at(&self) -> Option<Instant> {
-        let mut next: Vec<Instant> = Vec::new();
-        if !self.hung {
-            next.push(self.next_poll_at);
-            next.extend(self.inbound.front().map(|(at, _)| *at));
-        }
-        next.extend(self.outbound.front().map(|(at, _)| *at));
-        next.extend(self.link.as_ref().and_then(Link::broker_deadline));
-        next.extend(
+        // Runs on every turn of the virtual-time loop: no allocation.
+        let running = (!self.hung).then(|| {
+            let inbound = self.inbound.front().map(|(at, _)| *at);
+            inbound.map_or(self.next_poll_at, |at| at.min(self.next_poll_at))
+        });
+        [
+            running,
+            self.outbound.front().map(|(at, _)| *at),
+            self.link.as_ref().and_then(Link::broker_deadline),
             self.board
                 .platform_control()
                 .and_then(|platform| platform.watchdog_deadline()),
-        );
-        next.into_iter().min()
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -1097,6 +1100,10 @@ impl World {
         for (line_index, line) in device.board.lines().iter().enumerate() {
             let cursor = &mut device.line_cursors[line_index];
             let changes = line.history_from(*cursor);
+            if changes.is_empty() {
+                // The usual case, on every run of a device: nothing to look up.
+                continue;
+            }
             *cursor += changes.len();
             let part = device.board.part_on_gpio(line.gpio());
             for change in changes {
