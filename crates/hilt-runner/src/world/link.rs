@@ -25,6 +25,8 @@ pub(super) struct Will {
 #[derive(Debug)]
 pub(super) struct Link {
     pub(super) connection: BrokerConnection,
+    /// The device's MQTT client id, which the broker keys its session by.
+    pub(super) client_id: String,
     /// From the CONNECT; `None` until it is sent, or for keepalive 0.
     pub(super) keep_alive: Option<Duration>,
     pub(super) will: Option<Will>,
@@ -48,7 +50,6 @@ impl Link {
 #[derive(Debug)]
 pub(super) struct Orphan {
     pub(super) device: String,
-    pub(super) client_id: String,
     pub(super) link: Link,
 }
 
