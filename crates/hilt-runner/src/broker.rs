@@ -7,9 +7,18 @@
 //! same router). The port is found by binding port 0 on loopback, releasing
 //! it and handing it to rumqttd; [`EmbeddedBroker::start`] then proves the
 //! broker listens with a real CONNECT/CONNACK, and tries another port if not.
+//!
+//! rumqttd is patched (`vendor/rumqttd/PATCHES.md`): its router ends when
+//! the server does, a client's reconnection can no longer panic the broker
+//! or have the wrong will published, and a link's late end no longer closes
+//! the connection that took its place.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rumqttd::protocol::v4::V4;
@@ -21,6 +30,10 @@ use hilt_firmware::mqtt::codec::{self, Connect, Packet};
 const START_ATTEMPTS: usize = 5;
 /// How long a started broker may take to answer its first CONNECT.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a stopping broker may take to end its tasks and its router.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections a broker started with [`EmbeddedBroker::start`] accepts.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1_000;
 
 /// Why the broker could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +41,9 @@ pub enum BrokerStartError {
     /// No free loopback port could be found.
     #[error("cannot find a free loopback port: {0}")]
     NoPort(std::io::Error),
-    /// The Tokio runtime for the broker could not be built.
-    #[error("cannot build the broker's runtime: {0}")]
-    Runtime(std::io::Error),
+    /// The Tokio runtime or the router thread could not be started.
+    #[error("cannot start the broker's threads: {0}")]
+    Threads(std::io::Error),
     /// rumqttd never answered a CONNECT on the ports tried.
     #[error("the embedded broker did not come up on 127.0.0.1 after {START_ATTEMPTS} ports")]
     NotListening,
@@ -38,31 +51,59 @@ pub enum BrokerStartError {
 
 /// A running in-process rumqttd, listening for MQTT 3.1.1 on 127.0.0.1.
 ///
-/// Dropping it shuts the server's runtime down, which closes every
-/// connection.
+/// Its threads are named after its number (`hilt-broker-N` for the server's
+/// runtime, `router-N` for rumqttd's router), so that a panic on one of them
+/// is recorded against this broker ([`EmbeddedBroker::panics`]) however many
+/// brokers the process runs at once. Stopping or dropping it ends every one
+/// of its threads and closes every connection.
 pub struct EmbeddedBroker {
+    number: usize,
     address: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
+    max_connections: usize,
+    running: Option<Running>,
+}
+
+/// The threads of a broker that is up.
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    router: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedBroker")
+            .field("number", &self.number)
             .field("address", &self.address)
+            .field("running", &self.running.is_some())
             .finish()
     }
 }
 
 impl EmbeddedBroker {
-    /// Starts a router and a v4 server on a free loopback port.
+    /// Starts a router and a v4 server on a free loopback port, accepting
+    /// [`DEFAULT_MAX_CONNECTIONS`] connections.
     pub fn start() -> Result<EmbeddedBroker, BrokerStartError> {
+        EmbeddedBroker::start_with_capacity(DEFAULT_MAX_CONNECTIONS)
+    }
+
+    /// Starts a router and a v4 server on a free loopback port, accepting up
+    /// to `max_connections` connections at once (rumqttd allocates its
+    /// tables for that many up front).
+    pub fn start_with_capacity(max_connections: usize) -> Result<EmbeddedBroker, BrokerStartError> {
+        install_panic_recorder();
+        let number = NEXT_BROKER_NUMBER.fetch_add(1, Ordering::Relaxed);
+        lock_panics().insert(number, Vec::new());
+        let mut broker = EmbeddedBroker {
+            number,
+            address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_connections,
+            running: None,
+        };
         for _ in 0..START_ATTEMPTS {
-            let address = free_loopback_port().map_err(BrokerStartError::NoPort)?;
-            if let Some(runtime) = serve(address)? {
-                return Ok(EmbeddedBroker {
-                    address,
-                    runtime: Some(runtime),
-                });
+            broker.address = free_loopback_port().map_err(BrokerStartError::NoPort)?;
+            if let Some(running) = broker.serve()? {
+                broker.running = Some(running);
+                return Ok(broker);
             }
         }
         Err(BrokerStartError::NotListening)
@@ -74,17 +115,31 @@ impl EmbeddedBroker {
     }
 
     pub fn is_running(&self) -> bool {
-        self.runtime.is_some()
+        self.running.is_some()
+    }
+
+    /// How many connections the broker accepts at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// What panicked on this broker's threads so far, one line each
+    /// (message and location). rumqttd runs its connections as Tokio tasks,
+    /// whose panics end only the task: without this record a broker that
+    /// lost a connection to a panic would look like one that chose to.
+    pub fn panics(&self) -> Vec<String> {
+        lock_panics().get(&self.number).cloned().unwrap_or_default()
     }
 
     /// Stops the broker as a crash or a restart would: every connection
     /// closes, and sessions and retained messages are gone (rumqttd keeps
-    /// them only in memory, in the router, which is dropped).
+    /// them only in memory, in the router, which ends). Returns once its
+    /// listener is closed and its threads have ended, so that a device
+    /// trying to connect right after the stop is refused, every run the
+    /// same, and nothing of the old broker is left behind.
     pub fn stop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            // Wait for the listener to be gone, so that a device trying to
-            // connect right after the stop is refused, every run the same.
-            runtime.shutdown_timeout(Duration::from_secs(2));
+        if let Some(running) = self.running.take() {
+            running.stop();
         }
     }
 
@@ -92,67 +147,135 @@ impl EmbeddedBroker {
     /// they left it.
     pub fn start_again(&mut self) -> Result<(), BrokerStartError> {
         self.stop();
-        // The old listener is closed by the runtime's shutdown, which
-        // finishes in the background: try a few times.
+        // The old listener is closed; the port may still be settling.
         for _ in 0..START_ATTEMPTS * 20 {
-            if let Some(runtime) = serve(self.address)? {
-                self.runtime = Some(runtime);
+            if let Some(running) = self.serve()? {
+                self.running = Some(running);
                 return Ok(());
             }
         }
         Err(BrokerStartError::NotListening)
     }
+
+    /// A new router and v4 server listening on our address, or `None` if it
+    /// does not answer a CONNECT there (rumqttd only logs a failed bind).
+    fn serve(&self) -> Result<Option<Running>, BrokerStartError> {
+        let router_config = RouterConfig {
+            max_connections: self.max_connections,
+            max_outgoing_packet_count: 200,
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 10,
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Default::default(),
+        };
+        // The router's thread is named `router-{number}` by rumqttd.
+        let (router_tx, router) = rumqttd::Router::new(self.number, router_config)
+            .spawn_joinable()
+            .map_err(BrokerStartError::Threads)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("{BROKER_THREAD_PREFIX}{}", self.number))
+            .enable_all()
+            .build()
+            .map_err(BrokerStartError::Threads)?;
+        let settings = ServerSettings {
+            name: "hilt-v4".to_owned(),
+            listen: self.address,
+            tls: None,
+            next_connection_delay_ms: 0,
+            connections: ConnectionSettings {
+                connection_timeout_ms: 5_000,
+                max_payload_size: 256 * 1024,
+                max_inflight_count: 100,
+                auth: None,
+                external_auth: None,
+                dynamic_filters: true,
+            },
+        };
+        let mut server = rumqttd::Server::new(settings, router_tx, V4);
+        runtime.spawn(async move { server.start(rumqttd::LinkType::Remote).await });
+        let running = Running { runtime, router };
+        if answers_connect(self.address) {
+            Ok(Some(running))
+        } else {
+            running.stop();
+            Ok(None)
+        }
+    }
 }
 
-/// A new router and v4 server listening on `address`, or `None` if it does
-/// not answer a CONNECT there (rumqttd only logs a failed bind).
-fn serve(address: SocketAddr) -> Result<Option<tokio::runtime::Runtime>, BrokerStartError> {
-    let router_config = RouterConfig {
-        max_connections: 1_000,
-        max_outgoing_packet_count: 200,
-        max_segment_size: 1024 * 1024,
-        max_segment_count: 10,
-        custom_segment: None,
-        initialized_filters: None,
-        shared_subscriptions_strategy: Default::default(),
-    };
-    let router_tx = rumqttd::Router::new(0, router_config).spawn();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("hilt-broker")
-        .enable_all()
-        .build()
-        .map_err(BrokerStartError::Runtime)?;
-    let settings = ServerSettings {
-        name: "hilt-v4".to_owned(),
-        listen: address,
-        tls: None,
-        next_connection_delay_ms: 0,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 5_000,
-            max_payload_size: 256 * 1024,
-            max_inflight_count: 100,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    let mut server = rumqttd::Server::new(settings, router_tx, V4);
-    runtime.spawn(async move { server.start(rumqttd::LinkType::Remote).await });
-    if answers_connect(address) {
-        Ok(Some(runtime))
-    } else {
-        runtime.shutdown_background();
-        Ok(None)
+impl Running {
+    fn stop(self) {
+        // Dropping the runtime's tasks drops every sender to the router
+        // (the server's and each connection's), so the router stops too.
+        self.runtime.shutdown_timeout(STOP_TIMEOUT);
+        let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+        while !self.router.is_finished() && std::time::Instant::now() < deadline {
+            // JoinHandle has no join with a timeout; a router that does not
+            // stop must not hang the run, so it is polled, bounded.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.router.is_finished() {
+            let _ = self.router.join();
+        }
     }
 }
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.stop();
+        lock_panics().remove(&self.number);
     }
+}
+
+/// Numbers brokers apart, in their thread names.
+static NEXT_BROKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
+/// Prefix of the names of a broker's runtime threads.
+const BROKER_THREAD_PREFIX: &str = "hilt-broker-";
+/// Prefix rumqttd gives its router thread.
+const ROUTER_THREAD_PREFIX: &str = "router-";
+/// Panics seen on the threads of each live broker, by its number.
+static PANICS: Mutex<BTreeMap<usize, Vec<String>>> = Mutex::new(BTreeMap::new());
+
+fn lock_panics() -> std::sync::MutexGuard<'static, BTreeMap<usize, Vec<String>>> {
+    PANICS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Adds to the process's panic hook: a panic on a live broker's thread is
+/// recorded against that broker, then reported as before.
+fn install_panic_recorder() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(number) = std::thread::current().name().and_then(broker_number) {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                let location = info
+                    .location()
+                    .map(|location| format!(" at {}:{}", location.file(), location.line()))
+                    .unwrap_or_default();
+                if let Some(panics) = lock_panics().get_mut(&number) {
+                    panics.push(format!("{message}{location}"));
+                }
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The broker number in one of a broker's thread names.
+fn broker_number(thread_name: &str) -> Option<usize> {
+    thread_name
+        .strip_prefix(BROKER_THREAD_PREFIX)
+        .or_else(|| thread_name.strip_prefix(ROUTER_THREAD_PREFIX))?
+        .parse()
+        .ok()
 }
 
 fn free_loopback_port() -> std::io::Result<SocketAddr> {

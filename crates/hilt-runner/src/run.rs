@@ -114,7 +114,9 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
         messages: Vec::new(),
     };
     let (address, embedded) = match &scenario.broker {
-        BrokerChoice::Embedded => match EmbeddedBroker::start() {
+        BrokerChoice::Embedded => match EmbeddedBroker::start_with_capacity(
+            connections_needed(scenario),
+        ) {
             Ok(broker) => (broker.address(), Some(broker)),
             Err(error) => {
                 outcome.verdict = Verdict::Error(error.to_string());
@@ -141,7 +143,11 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             return outcome;
         }
     };
-    outcome.verdict = match run_steps(&mut world, scenario) {
+    let result = run_steps(&mut world, scenario);
+    // A broker that panicked may have dropped anything at all, so whatever
+    // the steps concluded, the run is the harness's error.
+    let result = world.check_broker_health().and(result);
+    outcome.verdict = match result {
         Ok(None) => Verdict::Passed,
         Ok(Some(failure)) => Verdict::Failed(failure),
         Err(error) => Verdict::Error(error.to_string()),
@@ -150,6 +156,15 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
     outcome.transcript = world.transcript().clone();
     outcome.messages = world.log().to_vec();
     outcome
+}
+
+/// How many connections the embedded broker must accept at once for
+/// `scenario`: each device's link, the one it may have left behind (a reset,
+/// a cut link), and one the broker may still be closing; plus the harness's
+/// own client and its readiness probes. Sized from the scenario, so that a
+/// fleet never meets the limit and a small run does not pay for a large one.
+fn connections_needed(scenario: &Scenario) -> usize {
+    scenario.devices.len().saturating_mul(3).saturating_add(16)
 }
 
 /// Where message expectations look: from the latest action step, or just

@@ -69,10 +69,6 @@ const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
 /// The harness client's id on the broker.
 pub const HARNESS_CLIENT_ID: &str = "hilt-harness";
-/// How long the broker gets, in wall time, between a client's connection
-/// closing and the same client connecting again; see
-/// `World::let_the_broker_finish_with`.
-const RECONNECT_GRACE: WallDuration = WallDuration::from_millis(20);
 
 /// Why the harness itself could not go on (not a failed expectation).
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +101,34 @@ pub enum HarnessError {
     BrokerStopped,
     #[error("the embedded broker could not be started again: {0}")]
     BrokerRestart(String),
+    /// A thread of the embedded broker panicked: whatever it was doing
+    /// (routing a message, accepting a connection) was not done.
+    #[error("the embedded broker panicked, so this run cannot be trusted: {panics}")]
+    BrokerPanicked { panics: String },
+    /// The broker closed a device's connection when nothing the runner
+    /// forwarded called for it.
+    #[error(
+        "the broker closed {device}'s connection ({reason}) when nothing called for it; {hint}"
+    )]
+    UnexpectedClose {
+        device: String,
+        reason: String,
+        hint: String,
+    },
+    /// The broker answered a device's CONNECT with a refusal.
+    #[error("the broker refused {device}'s CONNECT (CONNACK return code {return_code}: {meaning})")]
+    ConnectRefused {
+        device: String,
+        return_code: u8,
+        meaning: &'static str,
+    },
+    /// A device's TCP connection to a broker that should be listening failed.
+    #[error("{device} cannot open a connection to the broker at {address}: {source}")]
+    DeviceCannotConnect {
+        device: String,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Who is on the other end of a connection.
@@ -207,9 +231,6 @@ pub struct World {
     orphans: Vec<Orphan>,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
     subscriptions: BTreeMap<ConnectionId, Vec<String>>,
-    /// When each client's last connection closed, in wall time; see
-    /// [`World::let_the_broker_finish_with`].
-    closed_at: BTreeMap<String, std::time::Instant>,
     /// Sessions with clean session off, by client id, as the broker keeps them.
     persistent_sessions: BTreeMap<String, PersistentSession>,
     /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
@@ -259,7 +280,6 @@ impl World {
             subscriptions: BTreeMap::new(),
             pending_qos2: BTreeMap::new(),
             persistent_sessions: BTreeMap::new(),
-            closed_at: BTreeMap::new(),
             retained: BTreeMap::new(),
             log: Vec::new(),
             transcript: Transcript::default(),
@@ -866,10 +886,6 @@ impl World {
         self.endpoints.remove(&connection);
         self.subscriptions.remove(&connection);
         link.connection.close();
-        // Without a will there is nothing to wait for that proves the broker
-        // is done with the connection; see `let_the_broker_finish_with`.
-        self.closed_at
-            .insert(link.client_id.clone(), std::time::Instant::now());
         self.transcript.push(self.now, why);
         let Some(will) = link.will else {
             return Ok(());
@@ -989,7 +1005,6 @@ impl World {
             let why = format!("{name} connects again; the broker drops its old connection");
             self.drop_connection(orphan.link, &name, &why)?;
         }
-        self.let_the_broker_finish_with(&client_id);
         match self.hub.connect(self.broker_address) {
             Ok(connection) => {
                 self.endpoints
@@ -1010,7 +1025,9 @@ impl World {
                 device.next_poll_at = device.next_poll_at.min(device_now);
                 self.transcript.push(device_now, format!("{name} link up"));
             }
-            Err(error) => {
+            // Refused because a `broker: stop` step stopped it: what the
+            // scenario asked for.
+            Err(error) if self.broker.as_ref().is_some_and(|broker| !broker.is_running()) => {
                 let device = &mut self.devices[index];
                 device.firmware.link_down(device_now);
                 device.next_poll_at = device.next_poll_at.min(device_now);
@@ -1019,27 +1036,17 @@ impl World {
                     format!("{name} cannot reach the broker: {}", error.kind()),
                 );
             }
-        }
-        Ok(())
-    }
-
-    /// rumqttd keeps wills by client id, and a connection that ended sends
-    /// its router a "publish the will" event just after its socket closes.
-    /// If the client connects again before that event is handled, the
-    /// router publishes the *new* connection's will (seen here: an
-    /// "offline" status right after a clean reboot). Likewise, a takeover
-    /// right after the old connection was dropped can have the old
-    /// connection's cleanup close the new one (seen in CI). Both follow the
-    /// close within microseconds but nothing signals them, so a reconnect
-    /// within [`RECONNECT_GRACE`] of wall time after a close waits out the
-    /// rest. Device time does not move; only the broker gets its moment.
-    fn let_the_broker_finish_with(&mut self, client_id: &str) {
-        if let Some(closed_at) = self.closed_at.remove(client_id) {
-            let waited = closed_at.elapsed();
-            if waited < RECONNECT_GRACE {
-                std::thread::sleep(RECONNECT_GRACE - waited);
+            // Any other failure is the harness's or the machine's (a broker
+            // that vanished, no file descriptors left), not the scenario's.
+            Err(source) => {
+                return Err(HarnessError::DeviceCannotConnect {
+                    device: name,
+                    address: self.broker_address,
+                    source,
+                });
             }
         }
+        Ok(())
     }
 
     /// The device closes its side. With its network up the broker sees the
@@ -1047,8 +1054,6 @@ impl World {
     fn close_device_link(&mut self, index: usize, device_now: Instant) -> Result<(), HarnessError> {
         let device = &mut self.devices[index];
         let name = device.name.clone();
-        self.closed_at
-            .insert(device.identity.client_id.clone(), std::time::Instant::now());
         device.firmware.link_down(device_now);
         // Its timers changed (reconnect backoff): let it say when it next runs.
         device.next_poll_at = device.next_poll_at.min(device_now);
@@ -1349,6 +1354,11 @@ impl World {
                 reply(ReplyKind::UnsubAck, Some(unsubscribe.packet_id))
             }
             Packet::PingReq => reply(ReplyKind::PingResp, None),
+            // The device's half of a QoS 2 delivery: the broker answers
+            // PUBREC with PUBREL. Awaited like any reply, so that it reaches
+            // the device at this instant in every run, not whenever it
+            // happens to arrive.
+            Packet::PubRec(id) => reply(ReplyKind::PubRel, Some(*id)),
             Packet::Disconnect => {
                 let name = self.devices[index].name.clone();
                 self.transcript.push(at, format!("{name} DISCONNECT"));
@@ -1363,9 +1373,8 @@ impl World {
                 }
                 vec![Awaited::Close { connection }]
             }
-            // Acknowledgements of what the broker delivered: nothing comes
-            // back except PUBREL after our PUBREC, which the device handles
-            // when it arrives.
+            // Acknowledgements of what the broker delivered (PUBACK, PUBCOMP):
+            // nothing comes back.
             _ => Vec::new(),
         }
     }
@@ -1472,6 +1481,7 @@ impl World {
     fn await_all(&mut self, mut awaited: Vec<Awaited>) -> Result<(), HarnessError> {
         while !awaited.is_empty() {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
+                self.check_broker_health()?;
                 return Err(HarnessError::BrokerSilent {
                     timeout: BROKER_REPLY_TIMEOUT,
                     waiting_for: awaited
@@ -1501,6 +1511,16 @@ impl World {
                 let Ok((packet, _)) = codec::decode(&bytes) else {
                     return Ok(());
                 };
+                if let (Packet::ConnAck(ack), Some(Endpoint::Device(index))) =
+                    (&packet, self.endpoints.get(&connection))
+                    && ack.return_code != 0
+                {
+                    return Err(HarnessError::ConnectRefused {
+                        device: self.devices[*index].name.clone(),
+                        return_code: ack.return_code,
+                        meaning: connect_refusal_meaning(ack.return_code),
+                    });
+                }
                 if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
                 {
                     awaited.remove(position);
@@ -1551,6 +1571,9 @@ impl World {
                 let was_awaited_close = awaited
                     .iter()
                     .any(|a| matches!(a, Awaited::Close { connection: c } if *c == connection));
+                let was_awaited_connack = awaited.iter().any(|a| {
+                    matches!(a, Awaited::Reply { connection: c, kind: ReplyKind::ConnAck, .. } if *c == connection)
+                });
                 awaited.retain(|a| a.connection() != connection);
                 match self.endpoints.remove(&connection) {
                     Some(Endpoint::Harness) => {
@@ -1567,19 +1590,90 @@ impl World {
                         if disconnecting {
                             // The close the device asked for: it closes
                             // its side next, in `close_device_link`.
-                        } else {
+                        } else if was_awaited_close || self.in_real_time() {
+                            // A broker stop; or, in real time, the broker's
+                            // own keepalive, which runs in the same time.
                             self.broker_closed_device_link(index, &reason);
+                        } else {
+                            let waiting_for_connack = was_awaited_connack;
+                            return Err(self.unexpected_close(index, reason, waiting_for_connack));
                         }
                     }
-                    Some(Endpoint::Orphan) => self
-                        .orphans
-                        .retain(|orphan| orphan.link.connection.id() != connection),
+                    Some(Endpoint::Orphan) => {
+                        if !(was_awaited_close || self.in_real_time()) {
+                            let orphan = self
+                                .orphans
+                                .iter()
+                                .find(|orphan| orphan.link.connection.id() == connection)
+                                .map(|orphan| orphan.device.clone())
+                                .unwrap_or_default();
+                            self.check_broker_health()?;
+                            return Err(HarnessError::UnexpectedClose {
+                                device: orphan,
+                                reason,
+                                hint: "it was the connection the device left behind, which the \
+                                       runner closes itself at the broker's keepalive deadline"
+                                    .to_owned(),
+                            });
+                        }
+                        self.orphans
+                            .retain(|orphan| orphan.link.connection.id() != connection)
+                    }
                     None => {}
                 }
                 self.subscriptions.remove(&connection);
             }
         }
         Ok(())
+    }
+
+    fn in_real_time(&self) -> bool {
+        matches!(self.clocking, Clocking::Real { .. })
+    }
+
+    /// Fails if the embedded broker panicked: whatever the run saw since is
+    /// not the broker's considered behaviour.
+    pub fn check_broker_health(&self) -> Result<(), HarnessError> {
+        let panics = self
+            .broker
+            .as_ref()
+            .map(EmbeddedBroker::panics)
+            .unwrap_or_default();
+        if panics.is_empty() {
+            Ok(())
+        } else {
+            Err(HarnessError::BrokerPanicked {
+                panics: panics.join("; "),
+            })
+        }
+    }
+
+    /// The error for a device connection the broker closed unasked, naming
+    /// the likeliest cause.
+    fn unexpected_close(&self, index: usize, reason: String, waiting_for_connack: bool) -> HarnessError {
+        if let Err(panicked) = self.check_broker_health() {
+            return panicked;
+        }
+        let hint = if waiting_for_connack {
+            let limit = self
+                .broker
+                .as_ref()
+                .map(|broker| format!(" (the embedded broker's is {})", broker.max_connections()))
+                .unwrap_or_default();
+            format!(
+                "it closed it instead of answering the CONNECT: the broker may have reached its \
+                 connection limit{limit}, or refused the client id or keepalive"
+            )
+        } else {
+            "a device's connection closes only when the device disconnects, the broker stops, \
+             or the runner drops it at the broker's keepalive deadline"
+                .to_owned()
+        };
+        HarnessError::UnexpectedClose {
+            device: self.devices[index].name.clone(),
+            reason,
+            hint,
+        }
     }
 
     /// The broker closed a device's connection. The device hears of it if
@@ -1636,6 +1730,18 @@ impl Firmware for Halted {
         None
     }
     fn disconnect(&mut self) {}
+}
+
+/// What a CONNACK return code means (MQTT 3.1.1 §3.2.2.3).
+fn connect_refusal_meaning(return_code: u8) -> &'static str {
+    match return_code {
+        1 => "unacceptable protocol version",
+        2 => "client identifier rejected",
+        3 => "server unavailable",
+        4 => "bad user name or password",
+        5 => "not authorized",
+        _ => "not a code MQTT 3.1.1 defines",
+    }
 }
 
 fn build_firmware(

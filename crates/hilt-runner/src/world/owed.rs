@@ -40,6 +40,8 @@ pub(super) enum ReplyKind {
     PubAck,
     PubRec,
     PubComp,
+    /// The broker's PUBREL after a device's PUBREC (QoS 2 delivery).
+    PubRel,
     SubAck,
     UnsubAck,
     PingResp,
@@ -76,6 +78,7 @@ pub(super) fn fulfils(awaited: &Awaited, connection: ConnectionId, packet: &Pack
                 Packet::PubAck(id) => (ReplyKind::PubAck, Some(*id)),
                 Packet::PubRec(id) => (ReplyKind::PubRec, Some(*id)),
                 Packet::PubComp(id) => (ReplyKind::PubComp, Some(*id)),
+                Packet::PubRel(id) => (ReplyKind::PubRel, Some(*id)),
                 Packet::SubAck(ack) => (ReplyKind::SubAck, Some(ack.packet_id)),
                 Packet::UnsubAck(id) => (ReplyKind::UnsubAck, Some(*id)),
                 Packet::PingResp => (ReplyKind::PingResp, None),

@@ -344,6 +344,12 @@ impl LinkRx {
         self.connection_id
     }
 
+    /// hilt patch (PATCHES.md, 3): the buffer the router writes this link's
+    /// notifications into, shared with the router's `Outgoing`.
+    pub(crate) fn outgoing_buffer(&self) -> Arc<Mutex<VecDeque<Notification>>> {
+        self.send_buffer.clone()
+    }
+
     pub fn recv(&mut self) -> Result<Option<Notification>, LinkError> {
         // Read from cache first
         // One router_rx trigger signifies a bunch of notifications. So we

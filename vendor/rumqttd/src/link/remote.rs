@@ -61,6 +61,14 @@ pub struct RemoteLink<P> {
 }
 
 impl<P: Protocol> RemoteLink<P> {
+    /// hilt patch (PATCHES.md, 3): the router's outgoing buffer of this
+    /// link, which identifies the connection in `Event::LinkEnded`.
+    pub(crate) fn outgoing_buffer(
+        &self,
+    ) -> std::sync::Arc<parking_lot::Mutex<VecDeque<Notification>>> {
+        self.link_rx.outgoing_buffer()
+    }
+
     pub async fn new(
         router_tx: Sender<(ConnectionId, Event)>,
         tenant_id: Option<String>,

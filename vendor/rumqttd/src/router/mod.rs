@@ -55,6 +55,12 @@ pub enum Event {
     DeviceData,
     /// Disconnection request
     Disconnect,
+    /// hilt patch (PATCHES.md, 3): a remote link's network connection ended.
+    /// Carries the link's outgoing buffer, which identifies the connection
+    /// itself rather than its slot: a slot freed by a takeover is reused at
+    /// once by the new connection, which a bare `Disconnect` for the old one
+    /// would then close.
+    LinkEnded(std::sync::Arc<parking_lot::Mutex<VecDeque<Notification>>>),
     /// Shadow
     Shadow(ShadowRequest),
     /// Collect and send alerts to all alerts links

@@ -102,6 +102,12 @@ pub struct Router {
     shared_subscriptions: HashMap<String, SharedGroup>,
     /// Will messages per client_id
     last_wills: HashMap<String, (LastWill, Option<LastWillProperties>)>,
+    /// hilt patch (PATCHES.md, 4): the will of each client's connection that
+    /// ended last, which `Event::PublishWill` publishes. `last_wills` holds
+    /// only the live connection's will, so a client that connects again
+    /// before its old link's `PublishWill` arrives no longer has its *new*
+    /// will published.
+    ended_wills: HashMap<String, (LastWill, Option<LastWillProperties>)>,
 }
 
 impl Router {
@@ -143,13 +149,8 @@ impl Router {
             cache: Some(VecDeque::with_capacity(MAX_CHANNEL_CAPACITY)),
             shared_subscriptions: HashMap::new(),
             last_wills: HashMap::new(),
+            ended_wills: HashMap::new(),
         }
-    }
-
-    /// Gets handle to the router. This is not a public method to ensure that link
-    /// is created only after the router starts
-    fn link(&self) -> Sender<(ConnectionId, Event)> {
-        self.router_tx.clone()
     }
 
     // pub(crate) fn get_replica_handle(&mut self, _replica_id: NodeId) -> (LinkTx, LinkRx) {
@@ -161,16 +162,27 @@ impl Router {
     /// For that reason, all the public methods should start the router in the
     /// background
     #[tracing::instrument(skip_all)]
-    pub fn spawn(mut self) -> Sender<(ConnectionId, Event)> {
-        let router = thread::Builder::new().name(format!("router-{}", self.id));
-        let link = self.link();
-        router
-            .spawn(move || {
-                let e = self.run(0);
-                error!(reason=?e, "Router done!");
-            })
-            .unwrap();
+    pub fn spawn(self) -> Sender<(ConnectionId, Event)> {
+        let (link, _router_thread) = self.spawn_joinable().unwrap();
         link
+    }
+
+    /// hilt patch (PATCHES.md, 1): starts the router on a thread of its own
+    /// and returns its link and the thread's handle. The router keeps no
+    /// sender to itself, so it stops, and its thread ends, once every link
+    /// to it (the servers' and the connections') is dropped; unpatched, it
+    /// held a sender of its own channel and ran for ever.
+    pub fn spawn_joinable(
+        mut self,
+    ) -> std::io::Result<(Sender<(ConnectionId, Event)>, thread::JoinHandle<()>)> {
+        let router = thread::Builder::new().name(format!("router-{}", self.id));
+        let (unconnected, _) = bounded(1);
+        let link = std::mem::replace(&mut self.router_tx, unconnected);
+        let handle = router.spawn(move || {
+            let e = self.run(0);
+            debug!(reason=?e, "Router done!");
+        })?;
+        Ok((link, handle))
     }
 
     /// Waits on incoming events when ready queue is empty.
@@ -245,6 +257,17 @@ impl Router {
             Event::NewAlert(tx) => self.handle_new_alert(tx),
             Event::DeviceData => self.handle_device_payload(id),
             Event::Disconnect => self.handle_disconnection(id, None),
+            Event::LinkEnded(buffer) => {
+                let same_link = self
+                    .obufs
+                    .get(id)
+                    .is_some_and(|outgoing| std::sync::Arc::ptr_eq(&outgoing.data_buffer, &buffer));
+                if same_link {
+                    self.handle_disconnection(id, None)
+                } else {
+                    debug!(id, "end of a link the router already dropped; its slot may be reused");
+                }
+            }
             Event::Ready => self.scheduler.reschedule(id, ScheduleReason::Ready),
             Event::Shadow(request) => {
                 retrieve_shadow(&mut self.datalog, &mut self.obufs[id], request)
@@ -347,11 +370,19 @@ impl Router {
             connection.events.events.pop_front();
         }
 
-        if let Some(will) = connection.last_will.take() {
-            self.last_wills.insert(
-                client_id.clone(),
-                (will, connection.last_will_properties.take()),
-            );
+        // hilt patch (PATCHES.md, 4): the live connection's will replaces
+        // the entry, or clears it when it has none, so a will left by an
+        // earlier connection of this client is never published for this one.
+        match connection.last_will.take() {
+            Some(will) => {
+                self.last_wills.insert(
+                    client_id.clone(),
+                    (will, connection.last_will_properties.take()),
+                );
+            }
+            None => {
+                self.last_wills.remove(&client_id);
+            }
         }
 
         let connection_id = self.connections.insert(connection);
@@ -420,6 +451,17 @@ impl Router {
 
         let span = tracing::info_span!("incoming_disconnect", client_id);
         let _guard = span.enter();
+
+        // hilt patch (PATCHES.md, 4): the ending connection's will (none if
+        // it sent DISCONNECT) is what a later `PublishWill` publishes.
+        match self.last_wills.remove(&client_id) {
+            Some(will) => {
+                self.ended_wills.insert(client_id.clone(), will);
+            }
+            None => {
+                self.ended_wills.remove(&client_id);
+            }
+        }
 
         // must handle last will before sending disconnect packet
         // as the disconnecting client might have subscribed to will topic.
@@ -1100,7 +1142,7 @@ impl Router {
         #[cfg(feature = "validate-tenant-prefix")]
         let tenant_prefix = tenant_id.map(|id| format!("/tenants/{id}/"));
 
-        let Some((will, will_props)) = self.last_wills.remove(&client_id) else {
+        let Some((will, will_props)) = self.ended_wills.remove(&client_id) else {
             return;
         };
 

@@ -535,20 +535,26 @@ async fn remote<P: Protocol>(
         client_id = format!("{tenant_id}.{client_id}");
     }
 
-    if let Some(sender) = will_handlers.lock().unwrap().remove(&client_id) {
+    // hilt patch (PATCHES.md, 2): the previous connection of this client
+    // may have stopped listening for its will decision (its task ended, or
+    // never got as far as its link), so a failed send is not an error. The
+    // lock is released before sending; unpatched, `try_send(..).unwrap()`
+    // panicked under connection churn while holding it, and every later
+    // connection then panicked on the poisoned lock.
+    let previous = lock_will_handlers(&will_handlers).remove(&client_id);
+    if let Some(sender) = previous {
         let awaiting_will = if clean_session {
             AwaitingWill::Fire
         } else {
             AwaitingWill::Cancel
         };
-        sender.try_send(awaiting_will).unwrap();
+        let _ = sender.try_send(awaiting_will);
     }
 
     let (will_tx, will_rx) = flume::bounded::<AwaitingWill>(1);
-    will_handlers
-        .lock()
-        .unwrap()
-        .insert(client_id.clone(), will_tx);
+    // Kept to recognise our own entry in `will_handlers` (PATCHES.md, 2).
+    let own_will_tx = will_tx.clone();
+    lock_will_handlers(&will_handlers).insert(client_id.clone(), will_tx);
 
     // Start the link
     let mut link = match RemoteLink::new(
@@ -564,11 +570,14 @@ async fn remote<P: Protocol>(
         Ok(l) => l,
         Err(e) => {
             error!(error=?e, "Remote link error");
+            // hilt patch (PATCHES.md, 2): nobody will listen on this entry.
+            forget_will_handler(&will_handlers, &client_id, &own_will_tx);
             return;
         }
     };
 
     let connection_id = link.connection_id;
+    let link_ended = Event::LinkEnded(link.outgoing_buffer());
     let will_delay_interval = link.will_delay_interval;
     let mut send_disconnect = true;
 
@@ -594,8 +603,8 @@ async fn remote<P: Protocol>(
     };
 
     if send_disconnect {
-        let disconnect = Event::Disconnect;
-        let message = (connection_id, disconnect);
+        // hilt patch (PATCHES.md, 3): name the link, not just its slot.
+        let message = (connection_id, link_ended);
         router_tx.send(message).ok();
     }
 
@@ -611,11 +620,14 @@ async fn remote<P: Protocol>(
         Ok(w) => w.is_ok_and(|k| k == AwaitingWill::Fire),
         Err(_) => {
             // no need to keep the sender after timeout
-            will_handlers.lock().unwrap().remove(&client_id);
+            // hilt patch (PATCHES.md, 2): only our own; a newer connection
+            // of this client may have put its sender there already.
+            forget_will_handler(&will_handlers, &client_id, &own_will_tx);
             // as will delay interval has passed, publish the will message
             true
         }
     };
+    drop(own_will_tx);
 
     if publish_will {
         let message = Event::PublishWill((client_id, tenant_id));
@@ -625,5 +637,31 @@ async fn remote<P: Protocol>(
         // It won't matter in this case as we don't use it
         // but might affect logs?
         router_tx.send((connection_id, message)).ok();
+    }
+}
+
+/// hilt patch (PATCHES.md, 2): the will handlers, even if a panic elsewhere
+/// poisoned their lock (the map stays consistent: every change is one call).
+fn lock_will_handlers(
+    will_handlers: &Mutex<HashMap<String, Sender<AwaitingWill>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Sender<AwaitingWill>>> {
+    will_handlers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// hilt patch (PATCHES.md, 2): removes `client_id`'s will handler only if it
+/// is `own`, not one a newer connection of the same client put there.
+fn forget_will_handler(
+    will_handlers: &Mutex<HashMap<String, Sender<AwaitingWill>>>,
+    client_id: &str,
+    own: &Sender<AwaitingWill>,
+) {
+    let mut handlers = lock_will_handlers(will_handlers);
+    if handlers
+        .get(client_id)
+        .is_some_and(|sender| sender.same_channel(own))
+    {
+        handlers.remove(client_id);
     }
 }
