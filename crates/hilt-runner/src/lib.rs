@@ -39,56 +39,90 @@ use std::path::{Path, PathBuf};
 pub use registry::{Board, ConfigReader, DeviceIdentity, Registry, SimulatedApp};
 pub use run::{Failure, RunOutcome, Verdict, run_scenario};
 
-/// Why scenario files could not be found or read.
+/// Why scenario files could not be found or read. Each is one sentence,
+/// starting with the path it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum FindError {
-    #[error("{path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}: no scenario files (*.yaml, *.yml) found")]
+    /// A path given, or a folder met on the way, cannot be read; `problem`
+    /// says why (`no such file`).
+    #[error("{}: {problem}", path.display())]
+    Unreadable { path: PathBuf, problem: String },
+    #[error("{}: no scenario files (*.yaml, *.yml) found", .0.display())]
     Empty(PathBuf),
+    /// A symbolic link inside a folder leads back to that folder or one
+    /// above it, so searching it would never end.
+    #[error(
+        "{}: a symbolic link back to the folder {} it is in (a loop); remove it, \
+         or name the folders to search one by one",
+        path.display(),
+        folder.display()
+    )]
+    Loop { path: PathBuf, folder: PathBuf },
+}
+
+impl FindError {
+    fn unreadable(path: &Path, error: &std::io::Error) -> Self {
+        FindError::Unreadable {
+            path: path.to_owned(),
+            problem: hilt_scenario::file_problem(path, error),
+        }
+    }
 }
 
 /// Every scenario file named by `paths`: files as given, folders searched
 /// recursively for `*.yaml` and `*.yml`, each folder's files sorted by name.
+///
+/// Nothing is opened here but folders. A path that is not a folder is
+/// returned as it is, even a FIFO or a device, for [`load`] to refuse with a
+/// diagnostic; a `*.yaml` entry of a folder is returned whatever it is, so
+/// that a FIFO or a broken link among the scenarios is reported, not
+/// skipped. Symbolic links to folders are followed, but one leading back
+/// to a folder being searched is an error.
 pub fn scenario_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, FindError> {
     let mut files = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        if path.is_dir() {
+        // `metadata` follows links and opens nothing, so it cannot block.
+        let metadata =
+            std::fs::metadata(path).map_err(|error| FindError::unreadable(path, &error))?;
+        if metadata.is_dir() {
             let before = files.len();
-            collect_yaml(path, &mut files)?;
+            collect_yaml(path, &mut files, &mut Vec::new())?;
             if files.len() == before {
                 return Err(FindError::Empty(path.to_owned()));
             }
-        } else if path.exists() {
-            files.push(path.to_owned());
         } else {
-            return Err(FindError::Unreadable {
-                path: path.to_owned(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
+            files.push(path.to_owned());
         }
     }
     Ok(files)
 }
 
-fn collect_yaml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), FindError> {
-    let unreadable = |source| FindError::Unreadable {
-        path: folder.to_owned(),
-        source,
-    };
+/// `searching`: the folders being searched, outermost first, as canonical
+/// paths, to notice a link back to one of them.
+fn collect_yaml(
+    folder: &Path,
+    files: &mut Vec<PathBuf>,
+    searching: &mut Vec<PathBuf>,
+) -> Result<(), FindError> {
+    let unreadable = |error: std::io::Error| FindError::unreadable(folder, &error);
+    let canonical = std::fs::canonicalize(folder).map_err(unreadable)?;
+    if let Some(outer) = searching.iter().find(|outer| **outer == canonical) {
+        return Err(FindError::Loop {
+            path: folder.to_owned(),
+            folder: outer.clone(),
+        });
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
         .map_err(unreadable)?
         .map(|entry| entry.map(|entry| entry.path()))
         .collect::<Result<_, _>>()
         .map_err(unreadable)?;
     entries.sort();
+    searching.push(canonical);
     for entry in entries {
         if entry.is_dir() {
-            collect_yaml(&entry, files)?;
+            collect_yaml(&entry, files, searching)?;
         } else if entry
             .extension()
             .is_some_and(|extension| extension == "yaml" || extension == "yml")
@@ -96,6 +130,7 @@ fn collect_yaml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), FindError
             files.push(entry);
         }
     }
+    searching.pop();
     Ok(())
 }
 

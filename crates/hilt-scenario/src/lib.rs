@@ -23,6 +23,7 @@ use std::path::Path;
 pub mod ast;
 mod diagnostic;
 pub mod duration;
+mod file;
 mod json;
 mod raw;
 mod scalar;
@@ -34,43 +35,31 @@ pub use validate::parse_broker_url;
 
 pub use ast::*;
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use file::{MAX_FILE_BYTES, file_problem};
 
 /// Parses and validates scenario text.
 ///
 /// `file` is used only in diagnostics and in [`Scenario::file`]; pass the path
 /// as the user gave it so messages point where they expect.
+///
+/// A byte order mark at the start is skipped. Any character YAML does not
+/// allow (the C0 controls but tab, line feed and carriage return; DEL; the
+/// C1 controls but NEL; U+FFFE and U+FFFF) is an error at its place, found
+/// before the YAML is parsed, so that nothing after it can be lost.
 pub fn parse(file: &Path, text: &str, catalog: &dyn Catalog) -> Result<Scenario, Diagnostics> {
-    let root = raw::read(file, text).map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let root = raw::read(file, text)?;
     validate::validate(file, text, &root, catalog)
 }
 
 /// Reads a scenario file, then parses and validates it like [`parse`].
 ///
-/// A file that cannot be read, or is not UTF-8, is reported as a
-/// diagnostic like any other problem.
+/// Only a regular file of at most [`MAX_FILE_BYTES`] is read: anything else
+/// at `path` (a folder, a FIFO, a device, a socket) is refused without being
+/// opened, and a larger file unread. A file that cannot be read, or is not
+/// UTF-8, is reported as a diagnostic like any other problem.
 pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, Diagnostics> {
-    let bytes = std::fs::read(path).map_err(|error| {
-        Diagnostics(vec![Diagnostic::whole_file(
-            path,
-            format!("cannot read the scenario file: {error}"),
-        )])
-    })?;
-    let text = String::from_utf8(bytes).map_err(|error| {
-        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
-        // Everything before the bad byte is valid UTF-8, so this is exact.
-        let before = String::from_utf8_lossy(valid);
-        let line = before.matches('\n').count() + 1;
-        let column = before
-            .rsplit('\n')
-            .next()
-            .map_or(0, |last| last.chars().count())
-            + 1;
-        Diagnostics(vec![Diagnostic::new(
-            path,
-            Location { line, column },
-            "the file is not UTF-8 text; save it as UTF-8",
-        )])
-    })?;
+    let text = file::read_scenario_text(path)?;
     parse(path, &text, catalog)
 }
 

@@ -14,10 +14,15 @@ use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::ScanError;
 
-use crate::{Diagnostic, Location};
+use crate::{Diagnostic, Diagnostics, Location};
 
 /// Reads scenario text into a node tree whose top level is a mapping.
-pub(crate) fn read(file: &Path, text: &str) -> Result<Node, Diagnostic> {
+///
+/// `text` must not start with a byte order mark; [`crate::parse`] removes one.
+pub(crate) fn read(file: &Path, text: &str) -> Result<Node, Diagnostics> {
+    // Before any parsing: the YAML parser takes a NUL for the end of the
+    // text, so whatever followed one would silently vanish.
+    check_characters(file, text)?;
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         // Records which scalars were quoted, which `json:` needs.
@@ -26,10 +31,111 @@ pub(crate) fn read(file: &Path, text: &str) -> Result<Node, Diagnostic> {
     // First, with yaml-rust2's event parser (a state machine, no recursion):
     // one document, and no nesting deep enough to overflow the stack of the
     // loader below, which recurses once per level.
-    check_single_document(file, text)?;
+    let one = |diagnostic| Diagnostics(vec![diagnostic]);
+    check_single_document(file, text).map_err(one)?;
     let root = marked_yaml::parse_yaml_with_options(0, text, options)
-        .map_err(|error| load_error(file, text, &error))?;
+        .map_err(|error| one(load_error(file, text, &error)))?;
     Ok(root)
+}
+
+/// Whether YAML 1.2 forbids `character` in a file: it is outside the
+/// printable set (§5.1), which leaves out the C0 controls but tab, line feed
+/// and carriage return, DEL, the C1 controls but NEL (U+0085), and the
+/// noncharacters U+FFFE and U+FFFF. Such a character can still be written
+/// as an escape inside double quotes (`"\u0007"`).
+pub(crate) fn is_forbidden(character: char) -> bool {
+    match character {
+        '\t' | '\n' | '\r' | '\u{85}' => false,
+        '\0'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
+        '\u{fffe}' | '\u{ffff}' => true,
+        _ => false,
+    }
+}
+
+/// The most forbidden characters reported one by one; a binary file has
+/// thousands.
+const MOST_FORBIDDEN_REPORTED: usize = 10;
+
+/// Rejects every character YAML does not allow, each at its line and column
+/// (lines counted as the YAML parser counts them: CR LF, CR or LF ends one).
+fn check_characters(file: &Path, text: &str) -> Result<(), Diagnostics> {
+    if !text.chars().any(is_forbidden) {
+        return Ok(());
+    }
+    let mut found: Vec<(Location, char)> = Vec::new();
+    let mut total = 0usize;
+    let mut location = Location { line: 1, column: 1 };
+    let mut characters = text.chars().peekable();
+    while let Some(character) = characters.next() {
+        if is_forbidden(character) {
+            total += 1;
+            if found.len() < MOST_FORBIDDEN_REPORTED {
+                found.push((location, character));
+            }
+        }
+        let line_break = match character {
+            '\r' => {
+                characters.next_if_eq(&'\n');
+                true
+            }
+            '\n' => true,
+            _ => false,
+        };
+        location = if line_break {
+            Location {
+                line: location.line + 1,
+                column: 1,
+            }
+        } else {
+            Location {
+                line: location.line,
+                column: location.column + 1,
+            }
+        };
+    }
+    let last = found.len().saturating_sub(1);
+    let diagnostics = found
+        .into_iter()
+        .enumerate()
+        .map(|(index, (at, character))| {
+            let mut message = forbidden_message(character);
+            if index == last && total > MOST_FORBIDDEN_REPORTED {
+                let more = total - MOST_FORBIDDEN_REPORTED;
+                message.push_str(&format!(" ({more} more such characters follow)"));
+            }
+            Diagnostic::new(file, at, message)
+        })
+        .collect();
+    Err(Diagnostics(diagnostics))
+}
+
+/// What is wrong with a forbidden character, naming it by code point.
+fn forbidden_message(character: char) -> String {
+    let code = u32::from(character);
+    let what = match control_name(character) {
+        Some(name) => format!("U+{code:04X} ({name}), a control character"),
+        None if character == '\u{fffe}' || character == '\u{ffff}' => {
+            format!("U+{code:04X}, a noncharacter")
+        }
+        None => format!("U+{code:04X}, a C1 control character"),
+    };
+    format!(
+        "{what} YAML does not allow in a file; delete it, or if a value needs it, \
+         write it as the escape \"\\u{code:04X}\" inside double quotes"
+    )
+}
+
+/// The ASCII name of a C0 control character or DEL.
+fn control_name(character: char) -> Option<&'static str> {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "TAB", "LF", "VT", "FF",
+        "CR", "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM",
+        "SUB", "ESC", "FS", "GS", "RS", "US",
+    ];
+    match character {
+        '\u{7f}' => Some("DEL"),
+        _ => C0.get(usize::try_from(u32::from(character)).ok()?).copied(),
+    }
 }
 
 fn load_error(file: &Path, text: &str, error: &LoadError) -> Diagnostic {
@@ -334,6 +440,31 @@ mod tests {
         assert_eq!(index.dash_before(14), Some(Location { line: 3, column: 1 }));
         assert_eq!(index.dash_before(1), None);
         assert_eq!(index.dash_before(1000), None);
+    }
+
+    #[test]
+    fn forbidden_characters_are_placed_and_counted_past_the_first_ten() {
+        let text = format!("a: b\r\nc: \u{7f}\rd: {}\n", "\0".repeat(11));
+        let diagnostics = check_characters(Path::new("f.yaml"), &text).unwrap_err();
+        assert_eq!(diagnostics.len(), 10);
+        assert_eq!(diagnostics.0[0].location, Location { line: 2, column: 4 });
+        assert!(diagnostics.0[0].message.starts_with("U+007F (DEL), "));
+        assert_eq!(diagnostics.0[1].location, Location { line: 3, column: 4 });
+        assert_eq!(
+            diagnostics.0[9].location,
+            Location {
+                line: 3,
+                column: 12
+            }
+        );
+        assert!(
+            diagnostics.0[9]
+                .message
+                .ends_with(" (2 more such characters follow)"),
+            "{}",
+            diagnostics.0[9]
+        );
+        assert!(check_characters(Path::new("f.yaml"), "a: \t\u{85}\u{a0}\u{fffd}é\n").is_ok());
     }
 
     #[test]

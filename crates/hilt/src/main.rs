@@ -157,7 +157,8 @@ fn load_all(
     paths: &[PathBuf],
     registry: &Registry,
 ) -> anyhow::Result<Option<Vec<hilt_scenario::Scenario>>> {
-    let files = hilt_runner::scenario_files(paths).context("cannot find scenarios")?;
+    // Its errors are whole sentences naming the path (`x.yaml: no such file`).
+    let files = hilt_runner::scenario_files(paths)?;
     let mut scenarios = Vec::new();
     let mut invalid = false;
     for file in &files {

@@ -304,3 +304,168 @@ fn output_to_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(141), "{stderr}");
 }
+
+/// [`hilt`], failing the test instead of hanging it if the command blocks.
+fn hilt_promptly(arguments: &[&str]) -> Output {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let owned: Vec<String> = arguments
+        .iter()
+        .map(|&argument| argument.to_owned())
+        .collect();
+    std::thread::spawn(move || {
+        let borrowed: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let _ = sender.send(hilt(&borrowed));
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("hilt {arguments:?} blocked"))
+}
+
+const VALID: &str = "name: fine\ndevices:\n  probe: { app: thermometer }\nsteps:\n  - wait: 1s\n";
+
+#[cfg(unix)]
+#[test]
+fn a_device_is_refused_at_once_with_exit_2() {
+    let output = hilt_promptly(&["check", "/dev/zero"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "/dev/zero: a character device, not a regular file; hilt reads scenarios only from \
+         regular files\n"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_scenario_folder_is_refused_without_blocking() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("a.yaml"), VALID).unwrap();
+    let fifo = folder.path().join("x.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for command in ["check", "replay"] {
+        let output = hilt_promptly(&[command, folder.path().to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!(
+                "{}: a FIFO (named pipe), not a regular file; hilt reads scenarios only from \
+                 regular files\n",
+                fifo.display()
+            )),
+            "{stderr}"
+        );
+        assert!(text(&output.stdout).is_empty(), "nothing ran");
+    }
+}
+
+#[test]
+fn a_missing_file_is_one_plain_sentence() {
+    let folder = tempfile::tempdir().unwrap();
+    let missing = folder.path().join("x.yaml");
+    for command in ["check", "replay", "transcript"] {
+        let output = hilt(&[command, missing.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(
+            text(&output.stderr),
+            format!("hilt: {}: no such file\n", missing.display())
+        );
+    }
+    // `wokwi` loads the file itself, without searching: the same sentence.
+    let output = hilt(&["wokwi", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!("{}: no such file\n", missing.display())
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_link_loops_are_one_plain_sentence_and_never_searched_forever() {
+    let folder = tempfile::tempdir().unwrap();
+    let first = folder.path().join("first.yaml");
+    std::os::unix::fs::symlink("second.yaml", &first).unwrap();
+    std::os::unix::fs::symlink("first.yaml", folder.path().join("second.yaml")).unwrap();
+    let output = hilt(&["check", first.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "hilt: {}: a symbolic link that leads back to itself (a loop); point it at a real file\n",
+            first.display()
+        )
+    );
+
+    // Inside a folder, each looping *.yaml is reported, not skipped.
+    let output = hilt(&["check", folder.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(stderr.contains("first.yaml: a symbolic link that leads back to itself"));
+    assert!(stderr.contains("second.yaml: a symbolic link that leads back to itself"));
+
+    // A link to a folder it is in would be searched without end.
+    let scenarios = tempfile::tempdir().unwrap();
+    let inner = scenarios.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::write(inner.join("a.yaml"), VALID).unwrap();
+    let back = inner.join("back");
+    std::os::unix::fs::symlink("..", &back).unwrap();
+    let output = hilt_promptly(&["check", scenarios.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "hilt: {}: a symbolic link back to the folder ",
+            back.display()
+        )) && stderr.contains("it is in (a loop)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let large = folder.path().join("large.yaml");
+    std::fs::File::create(&large)
+        .unwrap()
+        .set_len(5 * 1024 * 1024)
+        .unwrap();
+    let output = hilt_promptly(&["check", large.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "{}: the file is 5242880 bytes, more than the 4 MiB (4194304 bytes) a scenario file \
+             may be; a scenario is a few kilobytes of YAML, so check that this is the file you \
+             meant\n",
+            large.display()
+        )
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_and_a_nul_rejected() {
+    let folder = tempfile::tempdir().unwrap();
+    let marked = folder.path().join("marked.yaml");
+    std::fs::write(&marked, format!("\u{feff}{VALID}")).unwrap();
+    let output = hilt(&["check", marked.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    // The NUL once ended the file for the parser, and the unknown step
+    // after it went unseen.
+    let nul = folder.path().join("nul.yaml");
+    std::fs::write(&nul, format!("{VALID}  - wait: 2s # \0\n  - bogus: 1\n")).unwrap();
+    let output = hilt(&["check", nul.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).starts_with(&format!(
+            "{}:6:16: U+0000 (NUL), a control character YAML does not allow in a file",
+            nul.display()
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+}
