@@ -52,9 +52,15 @@ pub trait SimulatedApp: Send + Sync + 'static {
 /// The object-safe face of a [`SimulatedApp`].
 trait ErasedApp: Send + Sync {
     fn parts(&self) -> Vec<PartDescription>;
-    fn check_config(&self, device: &DeviceIdentity, config: &ConfigMap) -> Vec<ConfigProblem>;
+    fn check_config(
+        &self,
+        app: &str,
+        device: &DeviceIdentity,
+        config: &ConfigMap,
+    ) -> Vec<ConfigProblem>;
     fn build(
         &self,
+        app: &str,
         device: &DeviceIdentity,
         config: &ConfigMap,
         board: &mut Board,
@@ -66,19 +72,25 @@ impl<A: SimulatedApp> ErasedApp for A {
         SimulatedApp::parts(self)
     }
 
-    fn check_config(&self, device: &DeviceIdentity, config: &ConfigMap) -> Vec<ConfigProblem> {
-        let mut reader = ConfigReader::new(config);
+    fn check_config(
+        &self,
+        app: &str,
+        device: &DeviceIdentity,
+        config: &ConfigMap,
+    ) -> Vec<ConfigProblem> {
+        let mut reader = ConfigReader::for_app(config, app);
         let _ = self.parse_config(device, &mut reader);
         reader.finish()
     }
 
     fn build(
         &self,
+        app: &str,
         device: &DeviceIdentity,
         config: &ConfigMap,
         board: &mut Board,
     ) -> Result<Box<dyn Firmware>, Vec<ConfigProblem>> {
-        let mut reader = ConfigReader::new(config);
+        let mut reader = ConfigReader::for_app(config, app);
         let parsed = self.parse_config(device, &mut reader);
         let problems = reader.finish();
         if !problems.is_empty() {
@@ -130,7 +142,7 @@ impl Registry {
         board: &mut Board,
     ) -> Result<Box<dyn Firmware>, Vec<ConfigProblem>> {
         match self.apps.get(app) {
-            Some(registered) => registered.build(device, config, board),
+            Some(registered) => registered.build(app, device, config, board),
             None => Err(vec![ConfigProblem {
                 location: config.location,
                 message: format!("no app named '{app}' is registered"),
@@ -157,17 +169,24 @@ impl Catalog for Registry {
         };
         self.apps
             .get(app)
-            .map(|registered| registered.check_config(&device, config))
+            .map(|registered| registered.check_config(app, &device, config))
             .unwrap_or_default()
     }
 }
 
 /// Reads an app's `config:` and collects problems with their locations.
+///
+/// Every key the app asks for is remembered, so that a key it never asked
+/// for is reported with the keys it does take, and the closest of them.
 #[derive(Debug)]
 pub struct ConfigReader<'a> {
     config: &'a ConfigMap,
     used: Vec<bool>,
     problems: Vec<ConfigProblem>,
+    /// The keys the app asked for, in the order it asked.
+    asked: Vec<String>,
+    /// The app's name, for messages.
+    app: Option<String>,
 }
 
 impl<'a> ConfigReader<'a> {
@@ -176,11 +195,28 @@ impl<'a> ConfigReader<'a> {
             config,
             used: vec![false; config.entries.len()],
             problems: Vec::new(),
+            asked: Vec::new(),
+            app: None,
+        }
+    }
+
+    /// A reader for the `config:` of a device running `app`.
+    pub(crate) fn for_app(config: &'a ConfigMap, app: &str) -> Self {
+        ConfigReader {
+            app: Some(app.to_owned()),
+            ..ConfigReader::new(config)
+        }
+    }
+
+    fn ask(&mut self, key: &str) {
+        if !self.asked.iter().any(|asked| asked == key) {
+            self.asked.push(key.to_owned());
         }
     }
 
     /// The scalar text of `key`, if given; a non-scalar is a problem.
     pub fn text(&mut self, key: &str) -> Option<(&'a str, Location)> {
+        self.ask(key);
         let index = self
             .config
             .entries
@@ -229,6 +265,7 @@ impl<'a> ConfigReader<'a> {
         fallback: T,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> T {
+        self.ask(key);
         if !self.config.entries.iter().any(|entry| entry.key == key) {
             self.problems.push(ConfigProblem {
                 location: self.config.location,
@@ -257,13 +294,31 @@ impl<'a> ConfigReader<'a> {
         self.problems.push(ConfigProblem { location, message });
     }
 
-    /// All problems, including one per key the app never read.
+    /// All problems, including one per key the app never read, with the
+    /// keys it does take (and the closest, when one is close).
     pub fn finish(mut self) -> Vec<ConfigProblem> {
+        let app = self
+            .app
+            .as_deref()
+            .map(|app| format!(" for app {app}"))
+            .unwrap_or_default();
+        let allowed = if self.asked.is_empty() {
+            "this app takes no config keys".to_owned()
+        } else {
+            format!("expected one of {}", self.asked.join(", "))
+        };
         for (entry, used) in self.config.entries.iter().zip(&self.used) {
             if !used {
+                let hint =
+                    hilt_scenario::did_you_mean(&entry.key, self.asked.iter().map(String::as_str))
+                        .map(|close| format!("did you mean '{close}'? "))
+                        .unwrap_or_default();
                 self.problems.push(ConfigProblem {
                     location: entry.key_location,
-                    message: format!("unknown config key '{}'", entry.key),
+                    message: format!(
+                        "unknown config key '{}'{app}; {hint}{allowed}",
+                        entry.key.escape_debug()
+                    ),
                 });
             }
         }
@@ -426,5 +481,77 @@ impl Board {
     /// GPIO lines the runner can watch (`gpio4`), by number.
     pub fn lines(&self) -> &[PinLine] {
         &self.lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(keys: &[&str]) -> ConfigMap {
+        let at = |column| Location { line: 3, column };
+        ConfigMap {
+            location: at(5),
+            entries: keys
+                .iter()
+                .enumerate()
+                .map(|(index, key)| hilt_scenario::ConfigEntry {
+                    key: (*key).to_owned(),
+                    key_location: at(10 * (index + 1)),
+                    value: ConfigValue::Scalar {
+                        text: "1".to_owned(),
+                        location: at(10 * (index + 1) + 5),
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn messages(problems: Vec<ConfigProblem>) -> Vec<String> {
+        problems
+            .into_iter()
+            .map(|problem| problem.message)
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_list_the_keys_asked_for_and_the_closest() {
+        let config = config(&["intervl", "colour", "unit"]);
+        let mut reader = ConfigReader::for_app(&config, "thermometer");
+        let _ = reader.text("unit");
+        let _ = reader.duration("interval", std::time::Duration::from_secs(1));
+        let _ = reader.required("peer", String::new(), |text| Ok(text.to_owned()));
+        assert_eq!(
+            messages(reader.finish()),
+            [
+                "config needs 'peer'",
+                "unknown config key 'intervl' for app thermometer; did you mean 'interval'? \
+                 expected one of unit, interval, peer",
+                "unknown config key 'colour' for app thermometer; expected one of unit, interval, peer",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_app_that_asks_for_nothing_says_so() {
+        let config = config(&["speed"]);
+        let reader = ConfigReader::new(&config);
+        assert_eq!(
+            messages(reader.finish()),
+            ["unknown config key 'speed'; this app takes no config keys"]
+        );
+    }
+
+    #[test]
+    fn the_registry_checks_config_keys_against_the_app() {
+        let registry = Registry::with_bundled_apps();
+        let problems = registry.check_config("remote-led", &config(&["peer", "pear"]));
+        assert_eq!(
+            messages(problems),
+            [
+                "unknown config key 'pear' for app remote-led; did you mean 'peer'? \
+              expected one of peer, name, period, keepalive"
+            ]
+        );
     }
 }

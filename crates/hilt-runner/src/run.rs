@@ -331,10 +331,9 @@ fn expect_message(
             seen.push(format!("… and {} more", in_window.len() - SHOWN_IN_REPORT));
         }
         let expected = format!(
-            "exactly {count} message(s) {} between {} and {}, but {} arrived",
+            "exactly {count} message(s) {} {}, but {} arrived",
             describe_message_expectation(expectation),
-            step_start,
-            deadline,
+            describe_count_window(expectation, step_start, deadline),
             in_window.len()
         );
         return Ok(Some(failure(scenario, step, expected, world.now(), seen)));
@@ -570,6 +569,23 @@ fn describe_message_expectation(expectation: &MessageExpectation) -> String {
         text.push_str(&format!(" (tolerance {tolerance})"));
     }
     text
+}
+
+/// The window a `count:` was counted in: from the step's start, or with
+/// `since: start` from the start of the run, up to the deadline.
+fn describe_count_window(
+    expectation: &MessageExpectation,
+    step_start: Instant,
+    deadline: Instant,
+) -> String {
+    if expectation.since_start {
+        format!(
+            "between {} (the start of the run, as `since: start` asks) and {deadline}",
+            Instant::BOOT
+        )
+    } else {
+        format!("between {step_start} and {deadline}")
+    }
 }
 
 /// `temperature = 22.5 °C`, `fault = none`, as the transcript shows a `set`.

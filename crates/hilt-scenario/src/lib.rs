@@ -36,6 +36,7 @@ pub use validate::parse_broker_url;
 pub use ast::*;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::{MAX_FILE_BYTES, file_problem};
+pub use suggest::did_you_mean;
 
 /// Parses and validates scenario text.
 ///

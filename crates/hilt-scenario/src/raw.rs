@@ -33,8 +33,9 @@ pub(crate) fn read(file: &Path, text: &str) -> Result<Node, Diagnostics> {
     // loader below, which recurses once per level.
     let one = |diagnostic| Diagnostics(vec![diagnostic]);
     check_single_document(file, text).map_err(one)?;
-    let root = marked_yaml::parse_yaml_with_options(0, text, options)
+    let mut root = marked_yaml::parse_yaml_with_options(0, text, options)
         .map_err(|error| one(load_error(file, text, &error)))?;
+    point_empty_values_at_their_keys(&mut root);
     Ok(root)
 }
 
@@ -135,6 +136,32 @@ fn control_name(character: char) -> Option<&'static str> {
     match character {
         '\u{7f}' => Some("DEL"),
         _ => C0.get(usize::try_from(u32::from(character)).ok()?).copied(),
+    }
+}
+
+/// A key written with nothing after it (`steps:` at the end of a file) has
+/// an empty value that marked-yaml places where the parser next found
+/// something, often lines further on. Such a value is placed at its key,
+/// so that a problem with it is reported on the key's line.
+fn point_empty_values_at_their_keys(node: &mut Node) {
+    match node {
+        Node::Mapping(mapping) => {
+            for (key, value) in mapping.iter_mut() {
+                match value {
+                    Node::Scalar(scalar) if scalar.as_str().is_empty() && scalar.may_coerce() => {
+                        let start = key.span().start().copied();
+                        if start.is_some() {
+                            scalar.span_mut().set_start(start);
+                        }
+                    }
+                    _ => point_empty_values_at_their_keys(value),
+                }
+            }
+        }
+        Node::Sequence(sequence) => sequence
+            .iter_mut()
+            .for_each(point_empty_values_at_their_keys),
+        Node::Scalar(_) => {}
     }
 }
 
@@ -240,10 +267,47 @@ fn scan_diagnostic(file: &Path, text: &str, error: &ScanError) -> Diagnostic {
             "invalid indentation" | "invalid indentation in flow construct" => {
                 "invalid indentation; line this up with the other keys of its map".to_string()
             }
+            // yaml-rust2 says "double-quoted" after single quotes too.
+            "invalid trailing content after double-quoted scalar" => {
+                let quotes = match quote_before(text, marker.index()) {
+                    Some('\'') => "single-quoted",
+                    Some('"') => "double-quoted",
+                    _ => "quoted",
+                };
+                format!(
+                    "unexpected text after {quotes} text; a quoted value ends at its closing \
+                     quote, so quote the whole value or remove what follows"
+                )
+            }
+            // yaml-rust2 counts `[` and `{` levels in a byte, and stops at 256
+            // before the nesting check below sees the first of them.
+            "recursion limit exceeded" => return too_deep(file, location),
             other => format!("{other}; check the YAML syntax here"),
         }
     };
     Diagnostic::new(file, location, format!("invalid YAML: {advice}"))
+}
+
+/// The last character before character index `index` that is not a space
+/// or tab: the closing quote, for text found after a quoted scalar.
+fn quote_before(text: &str, index: usize) -> Option<char> {
+    let before: Vec<char> = text.chars().take(index).collect();
+    before
+        .into_iter()
+        .rev()
+        .find(|character| *character != ' ' && *character != '\t')
+}
+
+/// Lists and maps nested deeper than [`MAX_NESTING`].
+fn too_deep(file: &Path, location: Location) -> Diagnostic {
+    Diagnostic::new(
+        file,
+        location,
+        format!(
+            "lists and maps are nested more than {MAX_NESTING} deep here; \
+             a scenario needs a handful of levels, so this is surely a mistake"
+        ),
+    )
 }
 
 /// The 1-based column of the first tab in the leading whitespace of a line.
@@ -269,16 +333,12 @@ fn check_single_document(file: &Path, text: &str) -> Result<(), Diagnostic> {
             Ok((Event::SequenceStart(..) | Event::MappingStart(..), marker)) => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(Diagnostic::new(
+                    return Err(too_deep(
                         file,
                         Location {
                             line: marker.line(),
                             column: marker.col() + 1,
                         },
-                        format!(
-                            "lists and maps are nested more than {MAX_NESTING} deep here; \
-                             a scenario needs a handful of levels, so this is surely a mistake"
-                        ),
                     ));
                 }
             }
@@ -381,6 +441,23 @@ pub(crate) fn quote(text: &str) -> String {
     format!("'{shown}'")
 }
 
+/// Quotes user text for a message exactly as it is, for text whose every
+/// character matters, such as a regex: no shortening, and nothing escaped
+/// but the control characters that would break the line (`\n`, `\t`).
+pub(crate) fn quote_exactly(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len() + 2);
+    shown.push('\'');
+    for character in text.chars() {
+        if character.is_control() {
+            shown.extend(character.escape_default());
+        } else {
+            shown.push(character);
+        }
+    }
+    shown.push('\'');
+    shown
+}
+
 /// Maps character indexes to lines and columns, for places marked-yaml
 /// does not record, such as the `-` that starts a step.
 #[derive(Debug)]
@@ -440,6 +517,15 @@ mod tests {
         assert_eq!(index.dash_before(14), Some(Location { line: 3, column: 1 }));
         assert_eq!(index.dash_before(1), None);
         assert_eq!(index.dash_before(1000), None);
+    }
+
+    #[test]
+    fn regexes_are_quoted_exactly() {
+        assert_eq!(quote_exactly(r"^\d+(\.\d+)?$"), r"'^\d+(\.\d+)?$'");
+        assert_eq!(quote_exactly("it's"), "'it's'");
+        assert_eq!(quote_exactly("a\nb\tc"), r"'a\nb\tc'");
+        let long = format!("^{}$", "x".repeat(60));
+        assert_eq!(quote_exactly(&long), format!("'{long}'"));
     }
 
     #[test]

@@ -5,7 +5,10 @@
 
 /// The candidate closest to `word`, if it is close enough to be a likely
 /// misspelling. Case is ignored, so `Wait` suggests `wait`.
-pub(crate) fn did_you_mean<'a>(
+///
+/// Public so that an app's own `config:` checks can suggest keys the way
+/// the language's own messages do.
+pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

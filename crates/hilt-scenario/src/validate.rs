@@ -16,7 +16,9 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 
 use crate::duration::parse_duration;
 use crate::json::to_json;
-use crate::raw::{CharacterIndex, describe, location, quote, scalar_location, start_character};
+use crate::raw::{
+    CharacterIndex, describe, location, quote, quote_exactly, scalar_location, start_character,
+};
 use crate::scalar::{core_bool, decimal_number};
 use crate::suggest::did_you_mean;
 use crate::topic::{validate_filter, validate_topic_name};
@@ -1916,7 +1918,10 @@ impl Validator<'_> {
                     .to_string();
                 self.error(
                     location(node),
-                    format!("invalid regex {} in `matches`: {reason}", quote(pattern)),
+                    format!(
+                        "invalid regex {} in `matches`: {reason}",
+                        quote_exactly(pattern)
+                    ),
                 );
                 None
             }
