@@ -1,7 +1,8 @@
 //! "Did you mean" hints for misspelt keys, steps, devices, parts and apps.
 //!
-//! A plain edit distance is enough: the candidate lists are short and the
-//! typical slip is one or two letters (`stpes`, `relase`, `tempreature`).
+//! A plain edit distance (strsim's optimal string alignment) is enough: the
+//! candidate lists are short and the typical slip is one or two letters
+//! (`stpes`, `relase`, `tempreature`).
 
 /// The candidate closest to `word`, if it is close enough to be a likely
 /// misspelling. Case is ignored, so `Wait` suggests `wait`.
@@ -33,30 +34,9 @@ pub fn did_you_mean<'a>(
 
 /// Levenshtein distance, with a swap of two neighbouring letters counted as
 /// one edit (optimal string alignment), since swaps are the commonest typo.
+/// Counted in characters, not bytes.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut table = vec![0usize; (a.len() + 1) * width];
-    for (i, cell) in table.iter_mut().step_by(width).enumerate() {
-        *cell = i;
-    }
-    for (j, cell) in table.iter_mut().take(width).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (table[(i - 1) * width + j] + 1)
-                .min(table[i * width + j - 1] + 1)
-                .min(table[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(table[(i - 2) * width + j - 2] + 1);
-            }
-            table[i * width + j] = best;
-        }
-    }
-    table[a.len() * width + b.len()]
+    strsim::osa_distance(a, b)
 }
 
 #[cfg(test)]
@@ -92,5 +72,9 @@ mod tests {
         assert_eq!(edit_distance("abc", ""), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("ab", "ba"), 1);
+        // Optimal string alignment, not full Damerau: no edits inside a swap.
+        assert_eq!(edit_distance("ca", "abc"), 3);
+        // Characters, not bytes.
+        assert_eq!(edit_distance("café", "cafe"), 1);
     }
 }
