@@ -128,6 +128,13 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
     let reason = loop {
         let read = match (&stream).read(&mut chunk) {
             Ok(0) => break "closed by the broker".to_owned(),
+            // Whether a closing peer's socket sends FIN or RST depends on
+            // whether it had unread data, which is a matter of wall-clock
+            // timing: to the device, and to the transcript, both are the
+            // broker closing the connection.
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                break "closed by the broker".to_owned();
+            }
             Ok(read) => read,
             Err(error) => break format!("read failed: {error}"),
         };
