@@ -25,12 +25,15 @@ use rand::{Rng, SeedableRng};
 
 const DEFAULT_CASES: u64 = 60;
 
+/// Makes the YAML of a random value for a part.
+type ValueMaker = fn(&mut StdRng) -> String;
+
 /// One device of a generated scenario: its YAML, and what steps may do to it.
 struct GeneratedDevice {
     name: String,
     yaml: String,
     /// A part a `set:` step may change, with the YAML of a value for it.
-    settable: Option<(&'static str, fn(&mut StdRng) -> String)>,
+    settable: Option<(&'static str, ValueMaker)>,
 }
 
 fn lux(random: &mut StdRng) -> String {
