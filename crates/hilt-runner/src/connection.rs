@@ -158,9 +158,17 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
                 }
                 Err(DecodeError::Incomplete { .. }) => break,
                 Err(error) => {
+                    let start: Vec<String> = pending[consumed..]
+                        .iter()
+                        .take(16)
+                        .map(|byte| format!("{byte:02x}"))
+                        .collect();
                     let _ = sender.send(Inbound::Closed {
                         connection: id,
-                        reason: format!("the broker sent a malformed packet: {error}"),
+                        reason: format!(
+                            "the broker sent a malformed packet: {error} (it starts {})",
+                            start.join(" ")
+                        ),
                     });
                     return;
                 }

@@ -1,7 +1,7 @@
 //! The fixes in hilt's patched rumqttd (`vendor/rumqttd/PATCHES.md`), each
 //! shown against the embedded broker with plain MQTT clients over TCP.
 //!
-//! Against the unpatched crate all four patch tests fail (checked when the
+//! Against the unpatched crate every patch test fails (checked when the
 //! patches were written: the churn test panics the broker at
 //! `broker.rs:544`, and both races were lost on their first iteration). The
 //! last two are races all the same, so each repeats its exchange many times
@@ -324,6 +324,39 @@ fn a_reconnecting_client_does_not_get_its_new_will_published() {
         );
     }
     assert_eq!(broker.panics(), Vec::<String>::new());
+}
+
+/// Patch 5: unpatched, a publisher's re-sent QoS 1 PUBLISH (DUP = 1) reached
+/// a QoS 0 subscriber with DUP = 1 and QoS 0, which MQTT forbids.
+#[test]
+fn deliveries_never_carry_the_senders_dup_flag() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let address = broker.address();
+    let mut subscriber = Client::open(address);
+    subscriber.connect("subscriber", None);
+    subscriber.expect_connack();
+    subscriber.subscribe("dup/#");
+    let mut publisher = Client::open(address);
+    publisher.connect("publisher", None);
+    publisher.expect_connack();
+    publisher.send(&Packet::Publish(Publish {
+        dup: true,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "dup/resent",
+        packet_id: Some(7),
+        payload: b"again",
+    }));
+    assert_eq!(publisher.receive(), Received::PubAck(7));
+    // The raw bytes: the codec rejects DUP on QoS 0, so decoding alone
+    // would only say "malformed".
+    let mut header = [0u8; 1];
+    subscriber.stream.read_exact(&mut header).unwrap();
+    assert_eq!(
+        header[0], 0x30,
+        "a QoS 0 PUBLISH with DUP, QoS and RETAIN clear (got {:#04x})",
+        header[0]
+    );
 }
 
 /// The runner's record of broker panics: a panic on a thread of one broker
