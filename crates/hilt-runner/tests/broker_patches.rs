@@ -4,8 +4,9 @@
 //! Against the unpatched crate every patch test fails (checked when the
 //! patches were written: the churn test panics the broker at
 //! `broker.rs:544`, and both races were lost on their first iteration). The
-//! last two are races all the same, so each repeats its exchange many times
-//! (a few hundred milliseconds in all); with the patches none can be lost.
+//! tests of patches 3 and 4 are races all the same, so each repeats its
+//! exchange many times (a few hundred milliseconds in all); with the
+//! patches none can be lost.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
