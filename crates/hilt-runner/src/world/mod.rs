@@ -123,7 +123,7 @@ pub enum HarnessError {
         meaning: &'static str,
     },
     /// A device's TCP connection to a broker that should be listening failed.
-    #[error("{device} cannot open a connection to the broker at {address}: {source}")]
+    #[error("{device} cannot open a connection to the broker at {address}: {source}{}", descriptor_hint(.source))]
     DeviceCannotConnect {
         device: String,
         address: SocketAddr,
@@ -1777,6 +1777,17 @@ impl Firmware for Halted {
         None
     }
     fn disconnect(&mut self) {}
+}
+
+/// For "too many open files": what each device costs and how to get more.
+fn descriptor_hint(error: &std::io::Error) -> &'static str {
+    // EMFILE on Linux and macOS.
+    if error.raw_os_error() == Some(24) {
+        "; each simulated device holds three file descriptors (its socket, a copy for \
+         its reader thread, and the broker's side), so raise the limit with `ulimit -n`"
+    } else {
+        ""
+    }
 }
 
 /// What a CONNACK return code means (MQTT 3.1.1 §3.2.2.3).
