@@ -109,6 +109,12 @@ impl EmbeddedBroker {
         Err(BrokerStartError::NotListening)
     }
 
+    /// This broker's number, which its thread names carry
+    /// (`hilt-broker-N`, `router-N`).
+    pub fn number(&self) -> usize {
+        self.number
+    }
+
     /// Where the broker listens.
     pub fn address(&self) -> SocketAddr {
         self.address

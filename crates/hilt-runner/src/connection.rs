@@ -128,6 +128,13 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
     let reason = loop {
         let read = match (&stream).read(&mut chunk) {
             Ok(0) => break "closed by the broker".to_owned(),
+            // Whether a closing peer's socket sends FIN or RST depends on
+            // whether it had unread data, which is a matter of wall-clock
+            // timing: to the device, and to the transcript, both are the
+            // broker closing the connection.
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                break "closed by the broker".to_owned();
+            }
             Ok(read) => read,
             Err(error) => break format!("read failed: {error}"),
         };
@@ -151,9 +158,17 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
                 }
                 Err(DecodeError::Incomplete { .. }) => break,
                 Err(error) => {
+                    let start: Vec<String> = pending[consumed..]
+                        .iter()
+                        .take(16)
+                        .map(|byte| format!("{byte:02x}"))
+                        .collect();
                     let _ = sender.send(Inbound::Closed {
                         connection: id,
-                        reason: format!("the broker sent a malformed packet: {error}"),
+                        reason: format!(
+                            "the broker sent a malformed packet: {error} (it starts {})",
+                            start.join(" ")
+                        ),
                     });
                     return;
                 }

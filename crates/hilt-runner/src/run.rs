@@ -114,15 +114,15 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
         messages: Vec::new(),
     };
     let (address, embedded) = match &scenario.broker {
-        BrokerChoice::Embedded => match EmbeddedBroker::start_with_capacity(
-            connections_needed(scenario),
-        ) {
-            Ok(broker) => (broker.address(), Some(broker)),
-            Err(error) => {
-                outcome.verdict = Verdict::Error(error.to_string());
-                return outcome;
+        BrokerChoice::Embedded => {
+            match EmbeddedBroker::start_with_capacity(connections_needed(scenario)) {
+                Ok(broker) => (broker.address(), Some(broker)),
+                Err(error) => {
+                    outcome.verdict = Verdict::Error(error.to_string());
+                    return outcome;
+                }
             }
-        },
+        }
         BrokerChoice::External { host, port, url } => {
             match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
                 .map(|mut a| a.next())

@@ -88,7 +88,7 @@ pub enum HarnessError {
     #[error("cannot write to the broker: {0}")]
     Write(std::io::Error),
     #[error(
-        "device '{device}' does not stop asking to run at {at}; its app returns a deadline that is not in the future"
+        "device '{device}' does not stop asking to run at {at}: its app returns a deadline that is not in the future, or devices answer each other's messages without end"
     )]
     Spinning { device: String, at: Instant },
     #[error("device '{device}' sent bytes that are not MQTT: {error}")]
@@ -123,7 +123,7 @@ pub enum HarnessError {
         meaning: &'static str,
     },
     /// A device's TCP connection to a broker that should be listening failed.
-    #[error("{device} cannot open a connection to the broker at {address}: {source}")]
+    #[error("{device} cannot open a connection to the broker at {address}: {source}{}", descriptor_hint(.source))]
     DeviceCannotConnect {
         device: String,
         address: SocketAddr,
@@ -819,21 +819,25 @@ impl World {
 
     /// Runs everything due at `self.now` until nothing is.
     fn run_instant(&mut self) -> Result<(), HarnessError> {
+        let mut last_worker = None;
         for _ in 0..MAX_ROUNDS_PER_INSTANT {
             self.drop_silent_connections()?;
             let mut worked = false;
             for index in 0..self.devices.len() {
-                worked |= self.run_device_events(index)?;
+                if self.run_device_events(index)? {
+                    worked = true;
+                    last_worker = Some(index);
+                }
             }
             if !worked {
                 return Ok(());
             }
         }
-        let spinning = self
-            .devices
-            .iter()
-            .find(|device| device.next_poll_at <= self.now)
-            .map(|device| device.name.clone())
+        // The devices that still had work in the last round keep each
+        // other (or themselves) busy: a deadline that is never in the
+        // future, or messages that cause messages without end.
+        let spinning = last_worker
+            .map(|index| self.devices[index].name.clone())
             .unwrap_or_default();
         Err(HarnessError::Spinning {
             device: spinning,
@@ -1027,7 +1031,12 @@ impl World {
             }
             // Refused because a `broker: stop` step stopped it: what the
             // scenario asked for.
-            Err(error) if self.broker.as_ref().is_some_and(|broker| !broker.is_running()) => {
+            Err(error)
+                if self
+                    .broker
+                    .as_ref()
+                    .is_some_and(|broker| !broker.is_running()) =>
+            {
                 let device = &mut self.devices[index];
                 device.firmware.link_down(device_now);
                 device.next_poll_at = device.next_poll_at.min(device_now);
@@ -1275,6 +1284,18 @@ impl World {
                         .entry(connect.client_id.to_owned())
                         .or_default();
                     session.connection = Some(connection);
+                    // The resumed session's subscriptions are the new
+                    // connection's from its CONNACK on.
+                    if !session.filters.is_empty() {
+                        self.subscriptions.insert(
+                            connection,
+                            session
+                                .filters
+                                .iter()
+                                .map(|(filter, _)| filter.clone())
+                                .collect(),
+                        );
+                    }
                     awaited.extend(session.owed.drain(..).map(|(topic, payload)| {
                         Awaited::Delivery {
                             connection,
@@ -1326,7 +1347,19 @@ impl World {
                 self.transcript
                     .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
                 let mut awaited = reply(ReplyKind::SubAck, Some(subscribe.packet_id));
-                awaited.extend(self.retained_deliveries(connection, &filters));
+                // MQTT 3.1.1 §3.8.4 has the broker re-send retained messages
+                // when a subscription is replaced, and Mosquitto does;
+                // rumqttd sends them only for a filter the connection did
+                // not have (a resumed persistent session has its old ones).
+                let known = self.subscriptions.get(&connection);
+                let sending_retained: Vec<String> = filters
+                    .iter()
+                    .filter(|filter| {
+                        self.broker.is_none() || !known.is_some_and(|known| known.contains(filter))
+                    })
+                    .cloned()
+                    .collect();
+                awaited.extend(self.retained_deliveries(connection, &sending_retained));
                 if let Some(session) = self
                     .persistent_sessions
                     .values_mut()
@@ -1349,6 +1382,15 @@ impl World {
                 if let Some(known) = self.subscriptions.get_mut(&connection) {
                     for filter in unsubscribe.filters.iter() {
                         known.retain(|existing| existing != filter);
+                    }
+                }
+                if let Some(session) = self
+                    .persistent_sessions
+                    .values_mut()
+                    .find(|session| session.connection == Some(connection))
+                {
+                    for filter in unsubscribe.filters.iter() {
+                        session.filters.retain(|(known, _)| known != filter);
                     }
                 }
                 reply(ReplyKind::UnsubAck, Some(unsubscribe.packet_id))
@@ -1650,7 +1692,12 @@ impl World {
 
     /// The error for a device connection the broker closed unasked, naming
     /// the likeliest cause.
-    fn unexpected_close(&self, index: usize, reason: String, waiting_for_connack: bool) -> HarnessError {
+    fn unexpected_close(
+        &self,
+        index: usize,
+        reason: String,
+        waiting_for_connack: bool,
+    ) -> HarnessError {
         if let Err(panicked) = self.check_broker_health() {
             return panicked;
         }
@@ -1730,6 +1777,17 @@ impl Firmware for Halted {
         None
     }
     fn disconnect(&mut self) {}
+}
+
+/// For "too many open files": what each device costs and how to get more.
+fn descriptor_hint(error: &std::io::Error) -> &'static str {
+    // EMFILE on Linux and macOS.
+    if error.raw_os_error() == Some(24) {
+        "; each simulated device holds three file descriptors (its socket, a copy for \
+         its reader thread, and the broker's side), so raise the limit with `ulimit -n`"
+    } else {
+        ""
+    }
 }
 
 /// What a CONNACK return code means (MQTT 3.1.1 §3.2.2.3).

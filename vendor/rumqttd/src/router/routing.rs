@@ -1604,6 +1604,12 @@ fn forward_device_data(
         .into_iter()
         .map(|((mut publish, mut properties), offset)| {
             publish.qos = protocol::qos(qos).unwrap();
+            // hilt patch (PATCHES.md, 5): the sender's DUP flag (set when it
+            // re-sent the PUBLISH to the broker) is not the subscriber's.
+            // Forwarded as it was, a QoS 0 delivery could carry DUP = 1,
+            // which MQTT 3.1.1 §3.3.1.1 forbids and strict clients reject
+            // as malformed. A delivery is a first send on this connection.
+            publish.dup = false;
 
             // if there is some topic alias to use, set it in publish properties
             if topic_alias.is_some() {

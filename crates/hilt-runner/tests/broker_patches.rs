@@ -1,0 +1,381 @@
+//! The fixes in hilt's patched rumqttd (`vendor/rumqttd/PATCHES.md`), each
+//! shown against the embedded broker with plain MQTT clients over TCP.
+//!
+//! Against the unpatched crate every patch test fails (checked when the
+//! patches were written: the churn test panics the broker at
+//! `broker.rs:544`, and both races were lost on their first iteration). The
+//! tests of patches 3 and 4 are races all the same, so each repeats its
+//! exchange many times (a few hundred milliseconds in all); with the
+//! patches none can be lost.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use hilt_firmware::mqtt::codec::{
+    self, Connect, DecodeError, LastWill, Packet, Publish, QoS, Subscribe, SubscribeFilters,
+};
+use hilt_runner::broker::EmbeddedBroker;
+
+/// How long any single reply may take before the test gives up.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a test client reads: an owned copy of a packet, or the end.
+#[derive(Debug, PartialEq)]
+enum Received {
+    ConnAck {
+        return_code: u8,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    PubAck(u16),
+    SubAck(u16),
+    PingResp,
+    Other(String),
+    /// The broker closed the connection.
+    Closed,
+}
+
+/// A bare MQTT 3.1.1 client on a blocking socket.
+struct Client {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Client {
+    fn open(address: SocketAddr) -> Client {
+        let stream = TcpStream::connect(address).expect("the broker accepts TCP");
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        Client {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, packet: &Packet<'_>) {
+        let mut buffer = vec![0; codec::encoded_len(packet)];
+        let length = codec::encode(packet, &mut buffer).unwrap();
+        // The broker may already have closed a refused connection.
+        let _ = self.stream.write_all(&buffer[..length]);
+    }
+
+    fn connect(&mut self, client_id: &str, will: Option<LastWill<'_>>) {
+        self.send(&Packet::Connect(Connect {
+            client_id,
+            keep_alive_seconds: 60,
+            clean_session: true,
+            will,
+            username: None,
+            password: None,
+        }));
+    }
+
+    /// The next packet, or `Closed`; panics if nothing comes in time.
+    fn receive(&mut self) -> Received {
+        loop {
+            match codec::decode(&self.pending) {
+                Ok((packet, length)) => {
+                    let received = match packet {
+                        Packet::ConnAck(ack) => Received::ConnAck {
+                            return_code: ack.return_code,
+                        },
+                        Packet::Publish(publish) => Received::Publish {
+                            topic: publish.topic.to_owned(),
+                            payload: publish.payload.to_vec(),
+                        },
+                        Packet::PubAck(id) => Received::PubAck(id),
+                        Packet::SubAck(ack) => Received::SubAck(ack.packet_id),
+                        Packet::PingResp => Received::PingResp,
+                        other => Received::Other(format!("{other:?}")),
+                    };
+                    self.pending.drain(..length);
+                    return received;
+                }
+                Err(DecodeError::Incomplete { .. }) => {}
+                Err(error) => panic!("the broker sent a malformed packet: {error}"),
+            }
+            let mut chunk = [0u8; 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Received::Closed,
+                Ok(read) => self.pending.extend_from_slice(&chunk[..read]),
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Received::Closed;
+                }
+                Err(error) => panic!("no reply from the broker within {REPLY_TIMEOUT:?}: {error}"),
+            }
+        }
+    }
+
+    fn expect_connack(&mut self) {
+        assert_eq!(self.receive(), Received::ConnAck { return_code: 0 });
+    }
+
+    /// Sends DISCONNECT and reads until the broker closes the connection,
+    /// which it does once its router has handled the DISCONNECT.
+    fn disconnect(mut self) {
+        self.send(&Packet::Disconnect);
+        while self.receive() != Received::Closed {}
+    }
+
+    fn subscribe(&mut self, filter: &str) {
+        let filters = [(filter, QoS::AtMostOnce)];
+        self.send(&Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: SubscribeFilters::List(&filters),
+        }));
+        assert_eq!(self.receive(), Received::SubAck(1));
+    }
+
+    fn publish_qos1(&mut self, topic: &str, payload: &[u8], packet_id: u16) {
+        self.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic,
+            packet_id: Some(packet_id),
+            payload,
+        }));
+        assert_eq!(self.receive(), Received::PubAck(packet_id));
+    }
+
+    /// True if the connection still answers a PINGREQ.
+    fn is_alive(&mut self) -> bool {
+        self.send(&Packet::PingReq);
+        self.receive() == Received::PingResp
+    }
+}
+
+/// The names of this process's threads, from Linux's /proc.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux /proc")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+/// Patch 1: unpatched, the router's thread ran for ever after its broker
+/// was dropped (it held a sender of its own channel).
+#[test]
+fn router_thread_ends_with_the_broker() {
+    let mut broker = EmbeddedBroker::start().unwrap();
+    let router_thread = format!("router-{}", broker.number());
+    let runtime_thread = format!("hilt-broker-{}", broker.number());
+    let mut client = Client::open(broker.address());
+    client.connect("router-test", None);
+    client.expect_connack();
+    assert!(thread_names().contains(&router_thread));
+
+    // A restart ends the old router and starts a new one of the same name.
+    broker.start_again().unwrap();
+    let running_routers = thread_names()
+        .iter()
+        .filter(|name| **name == router_thread)
+        .count();
+    assert_eq!(running_routers, 1, "the old router outlived the restart");
+    assert_eq!(client.receive(), Received::Closed);
+
+    drop(broker);
+    let names = thread_names();
+    assert!(
+        !names.contains(&router_thread),
+        "the router's thread is still running after the broker was dropped: {names:?}"
+    );
+    assert!(!names.contains(&runtime_thread), "{names:?}");
+}
+
+/// Patch 2: a connection refused for want of room left its will handler
+/// behind with nobody listening, and the client's next CONNECT panicked the
+/// broker (`try_send(..).unwrap()` in `remote()`), poisoning the lock for
+/// every connection after it.
+#[test]
+fn reconnections_under_churn_do_not_panic_the_broker() {
+    // Room for the readiness probe's connection, which the broker may still
+    // be closing, and two clients.
+    let broker = EmbeddedBroker::start_with_capacity(3).unwrap();
+    let address = broker.address();
+    let mut first = Client::open(address);
+    first.connect("first", None);
+    first.expect_connack();
+    let mut second = Client::open(address);
+    second.connect("second", None);
+    second.expect_connack();
+    // The probe's connection may or may not still hold a place: fill up
+    // until a connection is turned away (closed without CONNACK).
+    let mut fillers = Vec::new();
+    let mut refused = false;
+    for filler_index in 0..3 {
+        let mut client = Client::open(address);
+        client.connect("late", None);
+        match client.receive() {
+            Received::Closed => {
+                refused = true;
+                break;
+            }
+            Received::ConnAck { return_code: 0 } => {
+                // It took the probe's old place; make "late" free again.
+                client.disconnect();
+                let mut filler = Client::open(address);
+                filler.connect(&format!("filler-{filler_index}"), None);
+                filler.expect_connack();
+                fillers.push(filler);
+            }
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    assert!(refused, "the broker never reached its connection limit");
+
+    // Make room: once the broker closes a disconnecting client, its router
+    // has let go of it.
+    first.disconnect();
+    let mut late = Client::open(address);
+    late.connect("late", None);
+    late.expect_connack();
+    assert!(late.is_alive());
+    assert_eq!(broker.panics(), Vec::<String>::new());
+}
+
+/// Patch 3: unpatched, a client that reconnected right after its old socket
+/// closed could have its new connection closed by the old one's late end.
+#[test]
+fn a_late_end_of_link_does_not_close_the_new_connection() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let address = broker.address();
+    let mut old = Client::open(address);
+    old.connect("reconnecting", None);
+    old.expect_connack();
+    for iteration in 0..200 {
+        // The old socket closes without DISCONNECT; the new one follows at
+        // once, as a device that resets and reconnects does.
+        drop(old);
+        let mut new = Client::open(address);
+        new.connect("reconnecting", None);
+        new.expect_connack();
+        assert!(
+            new.is_alive(),
+            "iteration {iteration}: the new connection was closed"
+        );
+        old = new;
+    }
+    assert_eq!(broker.panics(), Vec::<String>::new());
+}
+
+/// Patch 4: unpatched, a client that disconnected cleanly and connected
+/// again at once could have its *new* will published by the old
+/// connection's end (seen as an "offline" right after a clean reboot).
+#[test]
+fn a_reconnecting_client_does_not_get_its_new_will_published() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let address = broker.address();
+    let mut watcher = Client::open(address);
+    watcher.connect("watcher", None);
+    watcher.expect_connack();
+    watcher.subscribe("status/#");
+    for iteration in 0..100u16 {
+        let old_will = format!("old will {iteration}");
+        let mut old = Client::open(address);
+        old.connect(
+            "rebooting",
+            Some(LastWill {
+                topic: "status/will",
+                payload: old_will.as_bytes(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+            }),
+        );
+        old.expect_connack();
+        old.disconnect();
+
+        let new_will = format!("new will {iteration}");
+        let mut new = Client::open(address);
+        new.connect(
+            "rebooting",
+            Some(LastWill {
+                topic: "status/will",
+                payload: new_will.as_bytes(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+            }),
+        );
+        new.expect_connack();
+        let marker = format!("marker {iteration}");
+        new.publish_qos1("status/marker", marker.as_bytes(), iteration + 1);
+        // The marker comes first: no will was published for a clean
+        // disconnect, nor for the new connection, which is alive.
+        assert_eq!(
+            watcher.receive(),
+            Received::Publish {
+                topic: "status/marker".to_owned(),
+                payload: marker.into_bytes(),
+            },
+            "iteration {iteration}"
+        );
+        // The new connection ends without DISCONNECT: its will, once.
+        drop(new);
+        assert_eq!(
+            watcher.receive(),
+            Received::Publish {
+                topic: "status/will".to_owned(),
+                payload: new_will.into_bytes(),
+            },
+            "iteration {iteration}"
+        );
+    }
+    assert_eq!(broker.panics(), Vec::<String>::new());
+}
+
+/// Patch 5: unpatched, a publisher's re-sent QoS 1 PUBLISH (DUP = 1) reached
+/// a QoS 0 subscriber with DUP = 1 and QoS 0, which MQTT forbids.
+#[test]
+fn deliveries_never_carry_the_senders_dup_flag() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let address = broker.address();
+    let mut subscriber = Client::open(address);
+    subscriber.connect("subscriber", None);
+    subscriber.expect_connack();
+    subscriber.subscribe("dup/#");
+    let mut publisher = Client::open(address);
+    publisher.connect("publisher", None);
+    publisher.expect_connack();
+    publisher.send(&Packet::Publish(Publish {
+        dup: true,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "dup/resent",
+        packet_id: Some(7),
+        payload: b"again",
+    }));
+    assert_eq!(publisher.receive(), Received::PubAck(7));
+    // The raw bytes: the codec rejects DUP on QoS 0, so decoding alone
+    // would only say "malformed".
+    let mut header = [0u8; 1];
+    subscriber.stream.read_exact(&mut header).unwrap();
+    assert_eq!(
+        header[0], 0x30,
+        "a QoS 0 PUBLISH with DUP, QoS and RETAIN clear (got {:#04x})",
+        header[0]
+    );
+}
+
+/// The runner's record of broker panics: a panic on a thread of one broker
+/// is charged to that broker, not to another running at the same time.
+#[test]
+fn a_panic_on_a_broker_thread_is_recorded_against_that_broker() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let bystander = EmbeddedBroker::start().unwrap();
+    let thread = std::thread::Builder::new()
+        .name(format!("hilt-broker-{}", broker.number()))
+        .spawn(|| panic!("a stand-in for a panic inside rumqttd"))
+        .unwrap();
+    assert!(thread.join().is_err());
+    let panics = broker.panics();
+    assert_eq!(panics.len(), 1, "{panics:?}");
+    assert!(
+        panics[0].starts_with("a stand-in for a panic inside rumqttd at "),
+        "{panics:?}"
+    );
+    assert_eq!(bystander.panics(), Vec::<String>::new());
+}

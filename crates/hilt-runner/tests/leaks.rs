@@ -1,0 +1,89 @@
+//! Nothing of a run outlives it: after many scenarios, and after many broker
+//! restarts within one, the process has the threads and open file
+//! descriptors it had before.
+//!
+//! This file holds one test, so that no other test's threads come and go in
+//! this process while it counts.
+
+use std::path::Path;
+
+use hilt_runner::Registry;
+
+/// Threads of this process, from Linux's /proc.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux /proc")
+        .count()
+}
+
+/// Open file descriptors of this process (sockets included).
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("Linux /proc")
+        .count()
+}
+
+fn run(file: &str, yaml: &str, registry: &Registry) {
+    let scenario = hilt_scenario::parse(Path::new(file), yaml, registry)
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+    let outcome = hilt_runner::run_scenario(&scenario, registry);
+    assert!(outcome.passed(), "{}", outcome.report());
+}
+
+const SMALL: &str = "\
+name: a short thermometer run
+devices:
+  probe:
+    app: thermometer
+    config: { interval: 1s }
+  watcher:
+    app: monitor
+    config: { filter: devices/#, qos: 1 }
+steps:
+  - expect: { topic: devices/probe/temperature/degrees, within: 2s }
+  - reboot: probe
+  - wait: 3s
+";
+
+fn restarts(count: usize) -> String {
+    let mut yaml = String::from(
+        "name: the broker restarts again and again\n\
+         devices:\n  probe:\n    app: thermometer\n    config: { interval: 1s }\n\
+         steps:\n",
+    );
+    for _ in 0..count {
+        yaml.push_str("  - broker: restart\n  - wait: 2s\n");
+    }
+    yaml.push_str("  - expect: { topic: devices/probe/temperature/degrees, within: 3s }\n");
+    yaml
+}
+
+#[test]
+fn threads_and_descriptors_are_flat_across_scenarios_and_restarts() {
+    let registry = Registry::with_bundled_apps();
+    let restarting = restarts(40);
+    // A first run of each sets up what is made once per process (the panic
+    // record's hook, lazily started runtimes of the standard library).
+    run("small.yaml", SMALL, &registry);
+    run("restarts.yaml", &restarts(2), &registry);
+    let threads = thread_count();
+    let descriptors = open_descriptors();
+
+    for _ in 0..60 {
+        run("small.yaml", SMALL, &registry);
+    }
+    assert_eq!(thread_count(), threads, "threads after 60 scenarios");
+    assert_eq!(
+        open_descriptors(),
+        descriptors,
+        "descriptors after 60 scenarios"
+    );
+
+    run("restarts.yaml", &restarting, &registry);
+    assert_eq!(thread_count(), threads, "threads after 40 broker restarts");
+    assert_eq!(
+        open_descriptors(),
+        descriptors,
+        "descriptors after 40 broker restarts"
+    );
+}
