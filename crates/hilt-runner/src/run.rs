@@ -136,6 +136,18 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             }
         }
     };
+    run_in_world(scenario, registry, address, embedded, outcome)
+}
+
+/// Runs `scenario` against the broker at `address` (`embedded`, if the run
+/// owns it) and fills in `outcome`.
+fn run_in_world(
+    scenario: &Scenario,
+    registry: &Registry,
+    address: std::net::SocketAddr,
+    embedded: Option<EmbeddedBroker>,
+    mut outcome: RunOutcome,
+) -> RunOutcome {
     let mut world = match World::new(address, embedded, scenario, registry) {
         Ok(world) => world,
         Err(error) => {
@@ -673,5 +685,64 @@ fn describe_step(kind: &StepKind) -> String {
         }
         StepKind::Reboot(device) => format!("reboot {}", device.device),
         StepKind::Hang(device) => format!("hang {}", device.device),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose steps all held is still an error if the broker panicked
+    /// meanwhile: it may have dropped anything. (Its panic is stood in for
+    /// by a thread with the broker's name; `broker.rs` records by name.)
+    #[test]
+    fn a_broker_panic_turns_a_passing_run_into_an_error() {
+        let registry = Registry::with_bundled_apps();
+        let text = "\
+name: passes on its own
+devices:
+  probe: { app: thermometer }
+steps:
+  - expect: { topic: devices/probe/temperature/degrees, within: 2s }
+";
+        let scenario =
+            hilt_scenario::parse(std::path::Path::new("panic.yaml"), text, &registry).unwrap();
+        let run = |broker: EmbeddedBroker| {
+            let outcome = RunOutcome {
+                file: scenario.file.clone(),
+                name: scenario.name.clone(),
+                verdict: Verdict::Passed,
+                device_time: Instant::BOOT,
+                transcript: Transcript::default(),
+                messages: Vec::new(),
+            };
+            run_in_world(
+                &scenario,
+                &registry,
+                broker.address(),
+                Some(broker),
+                outcome,
+            )
+        };
+
+        let healthy = run(EmbeddedBroker::start().unwrap());
+        assert!(healthy.passed(), "{}", healthy.report());
+
+        let broker = EmbeddedBroker::start().unwrap();
+        let stand_in = std::thread::Builder::new()
+            .name(format!("hilt-broker-{}", broker.number()))
+            .spawn(|| panic!("a task of the broker panicked"))
+            .unwrap();
+        assert!(stand_in.join().is_err());
+        let outcome = run(broker);
+        let Verdict::Error(error) = &outcome.verdict else {
+            panic!("expected a harness error: {}", outcome.report());
+        };
+        assert!(
+            error.starts_with(
+                "the embedded broker panicked, so this run cannot be trusted: a task of the broker panicked at "
+            ),
+            "{error}"
+        );
     }
 }
