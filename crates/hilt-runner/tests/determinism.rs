@@ -10,8 +10,9 @@
 //! that is not a harness error, and all four transcripts and message logs
 //! must be byte-identical.
 //!
-//! `HILT_DETERMINISM_CASES` sets the number of cases (default 60, a few
-//! seconds); `HILT_DETERMINISM_SEED` the first case's seed, to replay one.
+//! `HILT_DETERMINISM_CASES` sets the number of cases (default 200, under a
+//! minute in a debug build; the longer mode is e.g. 2000);
+//! `HILT_DETERMINISM_SEED` the first case's seed, to replay one.
 //! A failing case prints its scenario file.
 
 use std::fmt::Write as _;
@@ -23,7 +24,7 @@ use hilt_runner::{Registry, RunOutcome, Verdict};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const DEFAULT_CASES: u64 = 60;
+const DEFAULT_CASES: u64 = 200;
 
 /// Makes the YAML of a random value for a part.
 type ValueMaker = fn(&mut StdRng) -> String;
