@@ -56,7 +56,7 @@ mod link;
 mod owed;
 
 use link::{Link, NetworkConditions, Orphan, Will};
-use owed::{Awaited, ReplyKind, fulfils};
+use owed::{Awaited, Publisher, ReplyKind, fulfils};
 
 use crate::broker::EmbeddedBroker;
 use crate::connection::{BrokerConnection, ConnectionId, Hub, Inbound};
@@ -495,7 +495,8 @@ impl World {
             qos: qos.as_u8(),
             retain,
         };
-        let awaited = self.publish_consequences(harness_id, &message, packet_id);
+        let awaited =
+            self.publish_consequences(Publisher::Connection(harness_id), &message, packet_id);
         self.record_message(message);
         if qos == QoS::ExactlyOnce {
             // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP. Brokers
@@ -903,7 +904,7 @@ impl World {
             retain: will.retain,
         };
         let awaited = match self.harness.as_ref() {
-            Some(_) => self.publish_consequences(usize::MAX, &message, None),
+            Some(_) => self.publish_consequences(Publisher::Broker, &message, None),
             None => Vec::new(),
         };
         self.record_message(message);
@@ -1315,7 +1316,11 @@ impl World {
                     qos: publish.qos.as_u8(),
                     retain: publish.retain,
                 };
-                let awaited = self.publish_consequences(connection, &message, publish.packet_id);
+                let awaited = self.publish_consequences(
+                    Publisher::Connection(connection),
+                    &message,
+                    publish.packet_id,
+                );
                 self.record_message(message);
                 match (publish.qos, publish.packet_id) {
                     // The broker may deliver only once it has our PUBREL.
@@ -1421,23 +1426,22 @@ impl World {
         }
     }
 
-    /// The acknowledgement and deliveries a PUBLISH from `from` must cause
-    /// (`from` is `usize::MAX` for the broker's own will publishes).
+    /// The acknowledgement and deliveries a PUBLISH from `from` must cause.
     fn publish_consequences(
         &self,
-        from: ConnectionId,
+        from: Publisher,
         message: &LoggedMessage,
         packet_id: Option<u16>,
     ) -> Vec<Awaited> {
         let mut awaited = Vec::new();
-        match message.qos {
-            1 if from != usize::MAX => awaited.push(Awaited::Reply {
-                connection: from,
+        match (from, message.qos) {
+            (Publisher::Connection(connection), 1) => awaited.push(Awaited::Reply {
+                connection,
                 kind: ReplyKind::PubAck,
                 packet_id,
             }),
-            2 if from != usize::MAX => awaited.push(Awaited::Reply {
-                connection: from,
+            (Publisher::Connection(connection), 2) => awaited.push(Awaited::Reply {
+                connection,
                 kind: ReplyKind::PubRec,
                 packet_id,
             }),

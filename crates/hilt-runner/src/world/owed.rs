@@ -5,6 +5,17 @@ use hilt_firmware::mqtt::codec::Packet;
 
 use crate::connection::ConnectionId;
 
+/// Who published a message, which decides whether an acknowledgement is owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Publisher {
+    /// A client on this connection (a device or the harness): it is owed
+    /// PUBACK or PUBREC for QoS 1 or 2.
+    Connection(ConnectionId),
+    /// The broker itself, publishing the will of a connection it dropped:
+    /// nobody is owed an acknowledgement.
+    Broker,
+}
+
 /// A packet (or a close) the broker owes us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Awaited {
