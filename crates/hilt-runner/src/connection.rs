@@ -23,6 +23,14 @@ use hilt_firmware::mqtt::codec::{self, DecodeError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnectionId(u64);
 
+impl ConnectionId {
+    /// An id for unit tests of code that needs no socket.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: u64) -> ConnectionId {
+        ConnectionId(id)
+    }
+}
+
 /// The bare number, as error messages and reader threads name connections.
 impl std::fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,6 +1,7 @@
 //! The broker's side of a device connection, and the faults of the link
 //! in between (latency, loss), as smoltcp's `FaultInjector` wraps a device.
 
+use hilt_firmware::mqtt::codec::QoS;
 use hilt_firmware::time::{Duration, Instant};
 
 use crate::connection::BrokerConnection;
@@ -17,7 +18,7 @@ const MAX_RETRANSMISSIONS: u32 = 6;
 pub(super) struct Will {
     pub(super) topic: String,
     pub(super) payload: Vec<u8>,
-    pub(super) qos: u8,
+    pub(super) qos: QoS,
     pub(super) retain: bool,
 }
 

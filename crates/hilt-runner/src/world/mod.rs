@@ -46,15 +46,16 @@ use hilt_firmware::app::Firmware;
 use hilt_firmware::mqtt::codec::{
     self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
 };
-use hilt_firmware::mqtt::topic::filter_matches;
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
 use hilt_sim::clock::VirtualClock;
 
+mod broker_model;
 mod link;
 mod owed;
 
+use broker_model::BrokerModel;
 use link::{Link, NetworkConditions, Orphan, Will};
 use owed::{Awaited, Publisher, ReplyKind, fulfils};
 
@@ -189,23 +190,6 @@ impl SimulatedDevice {
     }
 }
 
-/// A session the broker keeps while its client is away (clean session off).
-#[derive(Debug, Default)]
-struct PersistentSession {
-    /// The connection it is on, while its client is connected.
-    connection: Option<ConnectionId>,
-    /// Its subscriptions, with their QoS.
-    filters: Vec<(String, u8)>,
-    /// Messages kept for it while it is away: topic and payload.
-    owed: Vec<(String, Vec<u8>)>,
-}
-
-/// The retained store as the broker must have it.
-#[derive(Debug, Clone)]
-struct Retained {
-    payload: Vec<u8>,
-}
-
 /// How device time relates to the wall clock.
 #[derive(Debug, Clone, Copy)]
 enum Clocking {
@@ -230,13 +214,9 @@ pub struct World {
     devices: Vec<SimulatedDevice>,
     orphans: Vec<Orphan>,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
-    subscriptions: BTreeMap<ConnectionId, Vec<String>>,
-    /// Sessions with clean session off, by client id, as the broker keeps them.
-    persistent_sessions: BTreeMap<String, PersistentSession>,
-    /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
-    /// by sender connection and packet id.
-    pending_qos2: BTreeMap<(ConnectionId, u16), Vec<Awaited>>,
-    retained: BTreeMap<String, Retained>,
+    /// What the broker keeps (retained messages, subscriptions, sessions)
+    /// and so owes after each packet.
+    broker_model: BrokerModel,
     log: Vec<LoggedMessage>,
     transcript: Transcript,
 }
@@ -265,6 +245,9 @@ impl World {
                 started: std::time::Instant::now(),
             },
         };
+        // An external broker re-sends retained messages on a repeated
+        // subscription, as MQTT 3.1.1 says; the embedded rumqttd does not.
+        let broker_model = BrokerModel::new(broker.is_none());
         let mut world = World {
             now: Instant::BOOT,
             clocking,
@@ -277,10 +260,7 @@ impl World {
             devices: Vec::new(),
             orphans: Vec::new(),
             endpoints: BTreeMap::new(),
-            subscriptions: BTreeMap::new(),
-            pending_qos2: BTreeMap::new(),
-            persistent_sessions: BTreeMap::new(),
-            retained: BTreeMap::new(),
+            broker_model,
             log: Vec::new(),
             transcript: Transcript::default(),
         };
@@ -353,6 +333,7 @@ impl World {
         })?;
         let harness_id = connection.id();
         self.endpoints.insert(harness_id, Endpoint::Harness);
+        self.broker_model.on_connection_opened(harness_id);
         self.harness = Some(connection);
         self.send_harness(&Packet::Connect(Connect {
             client_id: HARNESS_CLIENT_ID,
@@ -371,21 +352,17 @@ impl World {
         }])?;
         let packet_id = self.next_harness_packet_id();
         let filters = [("#", QoS::AtMostOnce)];
-        self.send_harness(&Packet::Subscribe(Subscribe {
+        let subscribe = Subscribe {
             packet_id,
             filters: SubscribeFilters::List(&filters),
-        }))?;
-        self.subscriptions.insert(harness_id, vec!["#".to_owned()]);
+        };
+        self.send_harness(&Packet::Subscribe(subscribe))?;
+        // SUBACK, and the retained messages the broker holds.
+        let awaited = self.broker_model.on_subscribe(harness_id, &subscribe);
         if self.broker.is_none() {
             return self.learn_retained_leftovers(packet_id);
         }
         // The embedded broker starts empty, or with what this run retained.
-        let mut awaited = vec![Awaited::Reply {
-            connection: harness_id,
-            kind: ReplyKind::SubAck,
-            packet_id: Some(packet_id),
-        }];
-        awaited.extend(self.retained_deliveries(harness_id, &["#".to_owned()]));
         self.await_all(awaited)
     }
 
@@ -432,12 +409,8 @@ impl World {
                     marker_seen = true
                 }
                 Ok((Packet::Publish(publish), _)) if publish.retain && !marker_seen => {
-                    self.retained.insert(
-                        publish.topic.to_owned(),
-                        Retained {
-                            payload: publish.payload.to_vec(),
-                        },
-                    );
+                    self.broker_model
+                        .learn_retained(publish.topic, publish.payload);
                 }
                 _ => {}
             }
@@ -479,45 +452,34 @@ impl World {
         let harness_id = self.harness_id()?;
         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_harness_packet_id());
-        self.send_harness(&Packet::Publish(Publish {
+        let publish = Publish {
             dup: false,
             qos,
             retain,
             topic,
             packet_id,
             payload,
-        }))?;
-        let message = LoggedMessage {
+        };
+        self.send_harness(&Packet::Publish(publish))?;
+        // For QoS 2 the model holds the deliveries back until our PUBREL.
+        let awaited = self
+            .broker_model
+            .on_publish(Publisher::Connection(harness_id), &publish);
+        self.record_message(LoggedMessage {
             at: self.now,
             source: "harness".to_owned(),
             topic: topic.to_owned(),
             payload: payload.to_vec(),
             qos: qos.as_u8(),
             retain,
-        };
-        let awaited =
-            self.publish_consequences(Publisher::Connection(harness_id), &message, packet_id);
-        self.record_message(message);
-        if qos == QoS::ExactlyOnce {
+        });
+        if let (QoS::ExactlyOnce, Some(id)) = (qos, packet_id) {
             // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP. Brokers
             // may hold the message back until PUBREL (rumqttd, Mosquitto), so
             // its deliveries are only expected by the end of the handshake.
-            let id = packet_id.unwrap_or(1);
-            let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) = awaited
-                .into_iter()
-                .partition(|a| matches!(a, Awaited::Reply { .. }));
-            self.pending_qos2.insert((harness_id, id), deliveries);
-            self.await_all(replies)?;
+            self.await_all(awaited)?;
             self.send_harness(&Packet::PubRel(id))?;
-            let mut awaited = self
-                .pending_qos2
-                .remove(&(harness_id, id))
-                .unwrap_or_default();
-            awaited.push(Awaited::Reply {
-                connection: harness_id,
-                kind: ReplyKind::PubComp,
-                packet_id: Some(id),
-            });
+            let awaited = self.broker_model.on_pubrel(harness_id, id);
             return self.await_all(awaited);
         }
         self.await_all(awaited)
@@ -654,9 +616,7 @@ impl World {
             self.route_inbound(inbound, &mut awaited)?;
         }
         // A stopped broker forgets its retained messages and sessions.
-        self.retained.clear();
-        self.subscriptions.clear();
-        self.persistent_sessions.clear();
+        self.broker_model.on_broker_stopped();
         Ok(())
     }
 
@@ -889,25 +849,36 @@ impl World {
     fn drop_connection(&mut self, link: Link, device: &str, why: &str) -> Result<(), HarnessError> {
         let connection = link.connection.id();
         self.endpoints.remove(&connection);
-        self.subscriptions.remove(&connection);
+        self.broker_model.on_connection_closed(connection);
         link.connection.close();
         self.transcript.push(self.now, why);
         let Some(will) = link.will else {
             return Ok(());
         };
-        let message = LoggedMessage {
+        let publish = Publish {
+            dup: false,
+            qos: will.qos,
+            retain: will.retain,
+            topic: &will.topic,
+            packet_id: None,
+            payload: &will.payload,
+        };
+        let awaited = self.broker_model.on_publish(Publisher::Broker, &publish);
+        // Without the harness's client the broker is stopped: nothing owed
+        // can arrive.
+        let awaited = if self.harness.is_some() {
+            awaited
+        } else {
+            Vec::new()
+        };
+        self.record_message(LoggedMessage {
             at: self.now,
             source: format!("broker (will of {device})"),
             topic: will.topic,
             payload: will.payload,
-            qos: will.qos,
+            qos: will.qos.as_u8(),
             retain: will.retain,
-        };
-        let awaited = match self.harness.as_ref() {
-            Some(_) => self.publish_consequences(Publisher::Broker, &message, None),
-            None => Vec::new(),
-        };
-        self.record_message(message);
+        });
         self.await_all(awaited)
     }
 
@@ -1014,6 +985,7 @@ impl World {
             Ok(connection) => {
                 self.endpoints
                     .insert(connection.id(), Endpoint::Device(index));
+                self.broker_model.on_connection_opened(connection.id());
                 let device = &mut self.devices[index];
                 device.link = Some(Link {
                     connection,
@@ -1072,8 +1044,8 @@ impl World {
         device.outbound.clear();
         if let Some(link) = device.link.take() {
             if device.network.up {
-                self.subscriptions.remove(&link.connection.id());
                 self.endpoints.remove(&link.connection.id());
+                self.broker_model.on_connection_closed(link.connection.id());
                 // After a DISCONNECT the will is already discarded.
                 if link.will.is_none() {
                     link.connection.close();
@@ -1234,8 +1206,9 @@ impl World {
         Ok(forwarded)
     }
 
-    /// What the broker owes after `packet` from device `index`; also logs
-    /// publishes and tracks subscriptions, wills and retained messages.
+    /// What the broker owes after `packet` from device `index` (the broker
+    /// model's answer); also transcribes and logs what the device sent, and
+    /// notes the keepalive, will and DISCONNECT on the device's link.
     fn packet_consequences(
         &mut self,
         index: usize,
@@ -1243,16 +1216,9 @@ impl World {
         at: Instant,
         packet: &Packet<'_>,
     ) -> Vec<Awaited> {
-        let reply = |kind, packet_id| {
-            vec![Awaited::Reply {
-                connection,
-                kind,
-                packet_id,
-            }]
-        };
+        let name = self.devices[index].name.clone();
         match packet {
             Packet::Connect(connect) => {
-                let name = self.devices[index].name.clone();
                 let will_text = match &connect.will {
                     Some(will) => format!(", will {} {}", will.topic, quote_payload(will.payload)),
                     None => String::new(),
@@ -1270,144 +1236,28 @@ impl World {
                     link.will = connect.will.as_ref().map(|will| Will {
                         topic: will.topic.to_owned(),
                         payload: will.payload.to_vec(),
-                        qos: will.qos.as_u8(),
+                        qos: will.qos,
                         retain: will.retain,
                     });
                 }
-                let mut awaited = reply(ReplyKind::ConnAck, None);
-                if connect.clean_session {
-                    self.persistent_sessions.remove(connect.client_id);
-                } else {
-                    // The broker hands a returning persistent session what
-                    // it kept for it, right after CONNACK.
-                    let session = self
-                        .persistent_sessions
-                        .entry(connect.client_id.to_owned())
-                        .or_default();
-                    session.connection = Some(connection);
-                    // The resumed session's subscriptions are the new
-                    // connection's from its CONNACK on.
-                    if !session.filters.is_empty() {
-                        self.subscriptions.insert(
-                            connection,
-                            session
-                                .filters
-                                .iter()
-                                .map(|(filter, _)| filter.clone())
-                                .collect(),
-                        );
-                    }
-                    awaited.extend(session.owed.drain(..).map(|(topic, payload)| {
-                        Awaited::Delivery {
-                            connection,
-                            topic,
-                            payload,
-                        }
-                    }));
-                }
-                awaited
             }
             Packet::Publish(publish) => {
-                let message = LoggedMessage {
+                self.record_message(LoggedMessage {
                     at,
-                    source: self.devices[index].name.clone(),
+                    source: name,
                     topic: publish.topic.to_owned(),
                     payload: publish.payload.to_vec(),
                     qos: publish.qos.as_u8(),
                     retain: publish.retain,
-                };
-                let awaited = self.publish_consequences(
-                    Publisher::Connection(connection),
-                    &message,
-                    publish.packet_id,
-                );
-                self.record_message(message);
-                match (publish.qos, publish.packet_id) {
-                    // The broker may deliver only once it has our PUBREL.
-                    (QoS::ExactlyOnce, Some(id)) => {
-                        let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) = awaited
-                            .into_iter()
-                            .partition(|a| matches!(a, Awaited::Reply { .. }));
-                        self.pending_qos2.insert((connection, id), deliveries);
-                        replies
-                    }
-                    _ => awaited,
-                }
-            }
-            Packet::PubRel(id) => {
-                let mut awaited = self
-                    .pending_qos2
-                    .remove(&(connection, *id))
-                    .unwrap_or_default();
-                awaited.extend(reply(ReplyKind::PubComp, Some(*id)));
-                awaited
+                });
             }
             Packet::Subscribe(subscribe) => {
-                let filters: Vec<String> = subscribe
-                    .filters
-                    .iter()
-                    .map(|(filter, _)| filter.to_owned())
-                    .collect();
-                let name = self.devices[index].name.clone();
+                let filters: Vec<&str> =
+                    subscribe.filters.iter().map(|(filter, _)| filter).collect();
                 self.transcript
                     .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
-                let mut awaited = reply(ReplyKind::SubAck, Some(subscribe.packet_id));
-                // MQTT 3.1.1 §3.8.4 has the broker re-send retained messages
-                // when a subscription is replaced, and Mosquitto does;
-                // rumqttd sends them only for a filter the connection did
-                // not have (a resumed persistent session has its old ones).
-                let known = self.subscriptions.get(&connection);
-                let sending_retained: Vec<String> = filters
-                    .iter()
-                    .filter(|filter| {
-                        self.broker.is_none() || !known.is_some_and(|known| known.contains(filter))
-                    })
-                    .cloned()
-                    .collect();
-                awaited.extend(self.retained_deliveries(connection, &sending_retained));
-                if let Some(session) = self
-                    .persistent_sessions
-                    .values_mut()
-                    .find(|session| session.connection == Some(connection))
-                {
-                    for (filter, qos) in subscribe.filters.iter() {
-                        session.filters.retain(|(known, _)| known != filter);
-                        session.filters.push((filter.to_owned(), qos.as_u8()));
-                    }
-                }
-                let known = self.subscriptions.entry(connection).or_default();
-                for filter in filters {
-                    if !known.contains(&filter) {
-                        known.push(filter);
-                    }
-                }
-                awaited
             }
-            Packet::Unsubscribe(unsubscribe) => {
-                if let Some(known) = self.subscriptions.get_mut(&connection) {
-                    for filter in unsubscribe.filters.iter() {
-                        known.retain(|existing| existing != filter);
-                    }
-                }
-                if let Some(session) = self
-                    .persistent_sessions
-                    .values_mut()
-                    .find(|session| session.connection == Some(connection))
-                {
-                    for filter in unsubscribe.filters.iter() {
-                        session.filters.retain(|(known, _)| known != filter);
-                    }
-                }
-                reply(ReplyKind::UnsubAck, Some(unsubscribe.packet_id))
-            }
-            Packet::PingReq => reply(ReplyKind::PingResp, None),
-            // The device's half of a QoS 2 delivery: the broker answers
-            // PUBREC with PUBREL. Awaited like any reply, so that it reaches
-            // the device at this instant in every run, not whenever it
-            // happens to arrive.
-            Packet::PubRec(id) => reply(ReplyKind::PubRel, Some(*id)),
             Packet::Disconnect => {
-                let name = self.devices[index].name.clone();
                 self.transcript.push(at, format!("{name} DISCONNECT"));
                 // A clean disconnect discards the will, and the broker then
                 // closes the connection (MQTT 3.1.1 §3.14.4). Waiting for
@@ -1418,103 +1268,19 @@ impl World {
                     link.will = None;
                     link.disconnect_sent = true;
                 }
-                vec![Awaited::Close { connection }]
             }
-            // Acknowledgements of what the broker delivered (PUBACK, PUBCOMP):
-            // nothing comes back.
-            _ => Vec::new(),
-        }
-    }
-
-    /// The acknowledgement and deliveries a PUBLISH from `from` must cause.
-    fn publish_consequences(
-        &self,
-        from: Publisher,
-        message: &LoggedMessage,
-        packet_id: Option<u16>,
-    ) -> Vec<Awaited> {
-        let mut awaited = Vec::new();
-        match (from, message.qos) {
-            (Publisher::Connection(connection), 1) => awaited.push(Awaited::Reply {
-                connection,
-                kind: ReplyKind::PubAck,
-                packet_id,
-            }),
-            (Publisher::Connection(connection), 2) => awaited.push(Awaited::Reply {
-                connection,
-                kind: ReplyKind::PubRec,
-                packet_id,
-            }),
+            // Every other packet is the broker model's alone. The device's
+            // PUBREC, for one, is owed a PUBREL, awaited like any reply so
+            // that it reaches the device at this instant in every run, not
+            // whenever it happens to arrive.
             _ => {}
         }
-        for (connection, filters) in &self.subscriptions {
-            if filters
-                .iter()
-                .any(|filter| filter_matches(filter, &message.topic))
-            {
-                awaited.push(Awaited::Delivery {
-                    connection: *connection,
-                    topic: message.topic.clone(),
-                    payload: message.payload.clone(),
-                });
-            }
-        }
-        awaited
+        self.broker_model.on_packet(connection, packet)
     }
 
-    /// Persistent sessions that are away keep QoS 1 and 2 messages their
-    /// QoS 1 and 2 subscriptions match, to be delivered when they return.
-    /// (QoS 0 is not kept: Mosquitto does not by default; rumqttd delivers
-    /// with the subscription's QoS and may keep it, which a scenario should
-    /// not rely on.)
-    fn keep_for_absent_sessions(&mut self, message: &LoggedMessage) {
-        if message.qos == 0 {
-            return;
-        }
-        for session in self.persistent_sessions.values_mut() {
-            let away = session
-                .connection
-                .is_none_or(|connection| !self.endpoints.contains_key(&connection));
-            let subscribed = session
-                .filters
-                .iter()
-                .any(|(filter, qos)| *qos > 0 && filter_matches(filter, &message.topic));
-            if away && subscribed {
-                session.connection = None;
-                session
-                    .owed
-                    .push((message.topic.clone(), message.payload.clone()));
-            }
-        }
-    }
-
-    /// Retained messages the broker sends on a new subscription to `filters`.
-    fn retained_deliveries(&self, connection: ConnectionId, filters: &[String]) -> Vec<Awaited> {
-        self.retained
-            .iter()
-            .filter(|(topic, _)| filters.iter().any(|filter| filter_matches(filter, topic)))
-            .map(|(topic, retained)| Awaited::Delivery {
-                connection,
-                topic: topic.clone(),
-                payload: retained.payload.clone(),
-            })
-            .collect()
-    }
-
+    /// Logs a message and puts it in the transcript. What it does to the
+    /// broker's state is the broker model's business.
     fn record_message(&mut self, message: LoggedMessage) {
-        self.keep_for_absent_sessions(&message);
-        if message.retain {
-            if message.payload.is_empty() {
-                self.retained.remove(&message.topic);
-            } else {
-                self.retained.insert(
-                    message.topic.clone(),
-                    Retained {
-                        payload: message.payload.clone(),
-                    },
-                );
-            }
-        }
         self.transcript
             .push(message.at, describe_without_time(&message));
         self.log.push(message);
@@ -1570,19 +1336,15 @@ impl World {
                 if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
                 {
                     awaited.remove(position);
-                } else if let Some(pending) = self
-                    .pending_qos2
-                    .values_mut()
-                    .find(|pending| pending.iter().any(|a| fulfils(a, connection, &packet)))
-                {
+                } else if self.broker_model.take_early_delivery(connection, &packet) {
                     // A QoS 2 delivery from a broker that does not wait for
                     // PUBREL: expected, just earlier.
-                    pending.retain(|a| !fulfils(a, connection, &packet));
                 } else if let (Some(Endpoint::Harness), Packet::Publish(publish)) =
                     (self.endpoints.get(&connection), &packet)
                 {
                     // Not caused by anything the runner forwarded: a device
                     // the harness does not run, or a message the broker kept.
+                    self.broker_model.on_external_publish(publish);
                     let message = LoggedMessage {
                         at: self.now,
                         source: "external".to_owned(),
@@ -1621,6 +1383,7 @@ impl World {
                     matches!(a, Awaited::Reply { connection: c, kind: ReplyKind::ConnAck, .. } if *c == connection)
                 });
                 awaited.retain(|a| a.connection() != connection);
+                self.broker_model.on_connection_closed(connection);
                 match self.endpoints.remove(&connection) {
                     Some(Endpoint::Harness) => {
                         self.harness = None;
@@ -1667,7 +1430,6 @@ impl World {
                     }
                     None => {}
                 }
-                self.subscriptions.remove(&connection);
             }
         }
         Ok(())
