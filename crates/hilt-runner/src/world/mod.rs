@@ -56,7 +56,7 @@ mod link;
 mod owed;
 
 use broker_model::BrokerModel;
-use link::{Link, NetworkConditions, Orphan, Will};
+use link::{FaultInjector, Link, LinkState, Orphan, Will};
 use owed::{Awaited, Publisher, ReplyKind, fulfils};
 
 use crate::broker::EmbeddedBroker;
@@ -137,9 +137,9 @@ pub enum HarnessError {
 enum Endpoint {
     Harness,
     Device(usize),
-    /// A connection a device left behind (reset, cut link); the broker
-    /// still thinks it is alive.
-    Orphan,
+    /// A connection device `usize` left behind (reset, cut link); the
+    /// broker still thinks it is alive.
+    Orphan(usize),
 }
 
 /// One device the harness runs.
@@ -151,11 +151,9 @@ struct SimulatedDevice {
     clock: VirtualClock,
     firmware: Box<dyn Firmware>,
     board: Board,
-    /// The broker's side of the device's connection.
-    link: Option<Link>,
-    /// Whether the firmware believes its link is up (it may be wrong: a cut
-    /// link or a broker that went away unannounced).
-    firmware_link_up: bool,
+    /// The device's link to the broker: its connection at both ends, and
+    /// the link's faults.
+    link: FaultInjector,
     /// Packets from the broker, with the time they reach the device.
     inbound: VecDeque<(Instant, Vec<u8>)>,
     /// Packets to the broker, with the time they reach it.
@@ -163,7 +161,6 @@ struct SimulatedDevice {
     next_poll_at: Instant,
     /// The main loop is stuck (`hang:`): nothing runs until a reset.
     hung: bool,
-    network: NetworkConditions,
     /// How much of each board line's history is already in the transcript.
     line_cursors: Vec<usize>,
 }
@@ -179,7 +176,7 @@ impl SimulatedDevice {
         [
             running,
             self.outbound.front().map(|(at, _)| *at),
-            self.link.as_ref().and_then(Link::broker_deadline),
+            self.link.state.broker_deadline(),
             self.board
                 .platform_control()
                 .and_then(|platform| platform.watchdog_deadline()),
@@ -212,7 +209,9 @@ pub struct World {
     harness: Option<BrokerConnection>,
     harness_packet_id: u16,
     devices: Vec<SimulatedDevice>,
-    orphans: Vec<Orphan>,
+    /// How many connections devices have left behind (orphans), to number
+    /// the next.
+    orphans_made: u64,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
     /// What the broker keeps (retained messages, subscriptions, sessions)
     /// and so owes after each packet.
@@ -258,7 +257,7 @@ impl World {
             harness: None,
             harness_packet_id: 1,
             devices: Vec::new(),
-            orphans: Vec::new(),
+            orphans_made: 0,
             endpoints: BTreeMap::new(),
             broker_model,
             log: Vec::new(),
@@ -286,13 +285,11 @@ impl World {
                 clock,
                 firmware,
                 board,
-                link: None,
-                firmware_link_up: false,
+                link: FaultInjector::new(seed ^ 0x6E65_7477_6F72_6B21),
                 inbound: VecDeque::new(),
                 outbound: VecDeque::new(),
                 next_poll_at: Instant::BOOT,
                 hung: false,
-                network: NetworkConditions::new(seed ^ 0x6E65_7477_6F72_6B21),
                 line_cursors,
             });
             for setting in parts {
@@ -639,23 +636,17 @@ impl World {
         let Some(index) = self.device_index(&change.device.device) else {
             return;
         };
-        let network = &mut self.devices[index].network;
-        if let Some(up) = change.link_up {
-            network.up = up;
-        }
-        if let Some(latency) = change.latency {
-            network.latency =
-                Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
-        }
-        if let Some(drop) = change.drop {
-            network.drop = drop;
-        }
+        let link = &mut self.devices[index].link;
+        let latency = change.latency.map(|latency| {
+            Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX))
+        });
+        link.change(change.link_up, latency, change.drop);
         let state = format!(
             "{} network: link {}, latency {:?}, drop {}",
             change.device.device,
-            if network.up { "up" } else { "down" },
-            network.latency,
-            network.drop
+            if link.is_up() { "up" } else { "down" },
+            link.latency(),
+            link.drop_probability()
         );
         self.transcript.push(self.now, state);
     }
@@ -682,18 +673,23 @@ impl World {
         let now = self.now;
         let device = &mut self.devices[index];
         device.clock.advance_to(now);
-        if let Some(link) = device.link.take() {
-            self.endpoints
-                .insert(link.connection.id(), Endpoint::Orphan);
-            self.orphans.push(Orphan {
-                device: device.name.clone(),
-                link,
-            });
-        }
+        device.link.state = match std::mem::replace(&mut device.link.state, LinkState::Unconnected)
+        {
+            LinkState::Open(link) | LinkState::Disconnecting(link) => {
+                self.endpoints
+                    .insert(link.connection.id(), Endpoint::Orphan(index));
+                let sequence = self.orphans_made;
+                self.orphans_made += 1;
+                LinkState::Orphaned(Orphan { link, sequence })
+            }
+            // A connection left behind before stays at the broker.
+            orphaned @ LinkState::Orphaned(_) => orphaned,
+            // The firmware forgets the link it believed up.
+            LinkState::DroppedUnheard | LinkState::Unconnected => LinkState::Unconnected,
+        };
         device.inbound.clear();
         device.outbound.clear();
         device.hung = false;
-        device.firmware_link_up = false;
         // Drop the old firmware first: its platform handle writes retained
         // memory back as it goes, as the chip keeps RTC memory.
         let old = std::mem::replace(&mut device.firmware, Box::new(Halted));
@@ -767,15 +763,11 @@ impl World {
     }
 
     fn next_event_at(&self) -> Option<Instant> {
-        let devices = self
-            .devices
+        self.devices
             .iter()
-            .filter_map(SimulatedDevice::next_event_at);
-        let orphans = self
-            .orphans
-            .iter()
-            .filter_map(|orphan| orphan.link.broker_deadline());
-        devices.chain(orphans).min().map(|next| next.max(self.now))
+            .filter_map(SimulatedDevice::next_event_at)
+            .min()
+            .map(|next| next.max(self.now))
     }
 
     /// Runs everything due at `self.now` until nothing is.
@@ -811,35 +803,53 @@ impl World {
     /// the broker publish their wills.
     fn drop_silent_connections(&mut self) -> Result<(), HarnessError> {
         let now = self.now;
-        let mut index = 0;
-        while index < self.orphans.len() {
-            if self.orphans[index]
+        // Connections left behind go first, in the order they were left.
+        let mut expired_orphans: Vec<(u64, usize)> = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter_map(
+                |(index, device)| match device.link.state.orphan_deadline() {
+                    Some((sequence, deadline)) if deadline <= now => Some((sequence, index)),
+                    _ => None,
+                },
+            )
+            .collect();
+        expired_orphans.sort_unstable();
+        for (sequence, index) in expired_orphans {
+            // Waiting for an earlier will can have seen this one closed.
+            let still_there = self.devices[index]
                 .link
-                .broker_deadline()
-                .is_some_and(|deadline| deadline <= now)
-            {
-                let orphan = self.orphans.remove(index);
-                let why = format!(
-                    "{}'s old connection times out at the broker (1.5 × keepalive)",
-                    orphan.device
-                );
-                self.drop_connection(orphan.link, &orphan.device, &why)?;
-            } else {
-                index += 1;
+                .state
+                .orphan_deadline()
+                .is_some_and(|(current, _)| current == sequence);
+            if !still_there {
+                continue;
             }
+            let Some(link) = self.devices[index].link.state.take_orphan() else {
+                continue;
+            };
+            let name = self.devices[index].name.clone();
+            let why = format!("{name}'s old connection times out at the broker (1.5 × keepalive)");
+            self.drop_connection(link, &name, &why)?;
         }
         for index in 0..self.devices.len() {
             let expired = self.devices[index]
                 .link
-                .as_ref()
+                .state
+                .link()
                 .and_then(Link::broker_deadline)
                 .is_some_and(|deadline| deadline <= now);
-            if expired {
-                let link = self.devices[index].link.take().expect("checked above");
-                let name = self.devices[index].name.clone();
-                let why = format!("{name}'s connection times out at the broker (1.5 × keepalive)");
-                self.drop_connection(link, &name, &why)?;
+            if !expired {
+                continue;
             }
+            // The device does not hear of it: its link is cut, or it hangs.
+            let Some(link) = self.devices[index].link.state.broker_drops() else {
+                continue;
+            };
+            let name = self.devices[index].name.clone();
+            let why = format!("{name}'s connection times out at the broker (1.5 × keepalive)");
+            self.drop_connection(link, &name, &why)?;
         }
         Ok(())
     }
@@ -955,11 +965,11 @@ impl World {
             self.close_device_link(index, device_now)?;
         }
         let device = &self.devices[index];
-        if device.firmware_link_up || !device.firmware.wants_link(device_now) {
+        if device.link.state.firmware_believes_up() || !device.firmware.wants_link(device_now) {
             return Ok(());
         }
         let name = device.name.clone();
-        if !device.network.up {
+        if !device.link.is_up() {
             let device = &mut self.devices[index];
             device.firmware.link_down(device_now);
             device.next_poll_at = device.next_poll_at.min(device_now);
@@ -971,15 +981,11 @@ impl World {
         }
         // A device that connects again takes over its old session: the
         // broker drops the connection it left behind (and sends its will).
-        let client_id = self.devices[index].identity.client_id.clone();
-        while let Some(position) = self
-            .orphans
-            .iter()
-            .position(|orphan| orphan.link.client_id == client_id)
-        {
-            let orphan = self.orphans.remove(position);
+        // Client ids are unique in a scenario, so that connection is the
+        // only one the broker keys by this device's client id.
+        if let Some(orphan) = self.devices[index].link.state.take_orphan() {
             let why = format!("{name} connects again; the broker drops its old connection");
-            self.drop_connection(orphan.link, &name, &why)?;
+            self.drop_connection(orphan, &name, &why)?;
         }
         match self.hub.connect(self.broker_address) {
             Ok(connection) => {
@@ -987,16 +993,15 @@ impl World {
                     .insert(connection.id(), Endpoint::Device(index));
                 self.broker_model.on_connection_opened(connection.id());
                 let device = &mut self.devices[index];
-                device.link = Some(Link {
-                    connection,
-                    client_id: device.identity.client_id.clone(),
-                    keep_alive: None,
-                    will: None,
-                    last_heard: device_now,
-                    disconnect_sent: false,
-                });
-                device.firmware_link_up = true;
-                device.network.last_outbound_at = device_now;
+                device.link.open(
+                    Link {
+                        connection,
+                        keep_alive: None,
+                        will: None,
+                        last_heard: device_now,
+                    },
+                    device_now,
+                );
                 device.firmware.link_up(device_now);
                 // CONNECT is waiting to go out.
                 device.next_poll_at = device.next_poll_at.min(device_now);
@@ -1039,11 +1044,10 @@ impl World {
         device.firmware.link_down(device_now);
         // Its timers changed (reconnect backoff): let it say when it next runs.
         device.next_poll_at = device.next_poll_at.min(device_now);
-        device.firmware_link_up = false;
         device.inbound.clear();
         device.outbound.clear();
-        if let Some(link) = device.link.take() {
-            if device.network.up {
+        match std::mem::replace(&mut device.link.state, LinkState::Unconnected) {
+            LinkState::Open(link) | LinkState::Disconnecting(link) if device.link.is_up() => {
                 self.endpoints.remove(&link.connection.id());
                 self.broker_model.on_connection_closed(link.connection.id());
                 // After a DISCONNECT the will is already discarded.
@@ -1058,23 +1062,28 @@ impl World {
                         &format!("{name} closes its connection without DISCONNECT"),
                     )?;
                 }
-            } else {
+            }
+            LinkState::Open(link) | LinkState::Disconnecting(link) => {
                 self.endpoints
-                    .insert(link.connection.id(), Endpoint::Orphan);
-                self.orphans.push(Orphan {
-                    device: name.clone(),
-                    link,
-                });
+                    .insert(link.connection.id(), Endpoint::Orphan(index));
+                let sequence = self.orphans_made;
+                self.orphans_made += 1;
+                device.link.state = LinkState::Orphaned(Orphan { link, sequence });
                 self.transcript.push(
                     device_now,
                     format!("{name} gives up its connection (the broker cannot hear it)"),
                 );
             }
-        } else {
-            self.transcript.push(
-                device_now,
-                format!("{name} gives up its connection, which the broker had already dropped"),
-            );
+            other => {
+                // A connection left behind before stays at the broker.
+                if let LinkState::Orphaned(_) = other {
+                    device.link.state = other;
+                }
+                self.transcript.push(
+                    device_now,
+                    format!("{name} gives up its connection, which the broker had already dropped"),
+                );
+            }
         }
         Ok(())
     }
@@ -1125,23 +1134,29 @@ impl World {
         let device = &mut self.devices[index];
         let bytes = device.firmware.transmit_buffer().to_vec();
         device.firmware.consume_transmit(bytes.len());
-        if bytes.is_empty() || !device.firmware_link_up || !device.network.up {
+        if bytes.is_empty() || !device.link.is_up() {
             return;
         }
-        if device.link.is_none() {
-            // The broker dropped this connection while the device could not
-            // hear it; now that packets get through, the broker's TCP stack
-            // answers with a reset, and the device learns its link is gone.
-            let at = device.clock.now();
-            device.firmware_link_up = false;
-            device.firmware.link_down(at);
-            device.next_poll_at = device.next_poll_at.min(at);
-            let name = device.name.clone();
-            self.transcript.push(
-                at,
-                format!("{name} loses its link: connection reset by the broker"),
-            );
-            return;
+        match device.link.state {
+            LinkState::Open(_) | LinkState::Disconnecting(_) => {}
+            // The firmware has no link to write to.
+            LinkState::Unconnected | LinkState::Orphaned(_) => return,
+            LinkState::DroppedUnheard => {
+                // The broker dropped this connection while the device could
+                // not hear it; now that packets get through, the broker's TCP
+                // stack answers with a reset, and the device learns its link
+                // is gone.
+                let at = device.clock.now();
+                device.link.state = LinkState::Unconnected;
+                device.firmware.link_down(at);
+                device.next_poll_at = device.next_poll_at.min(at);
+                let name = device.name.clone();
+                self.transcript.push(
+                    at,
+                    format!("{name} loses its link: connection reset by the broker"),
+                );
+                return;
+            }
         }
         let sent_at = device.clock.now();
         let mut offset = 0;
@@ -1151,9 +1166,9 @@ impl World {
                 // Checked again when forwarded; keep the rest together.
                 Err(_) => bytes.len() - offset,
             };
-            let arrives =
-                (sent_at + device.network.transit_time()).max(device.network.last_outbound_at);
-            device.network.last_outbound_at = arrives;
+            let Some(arrives) = device.link.outbound_arrival(sent_at) else {
+                return;
+            };
             device
                 .outbound
                 .push_back((arrives, bytes[offset..offset + length].to_vec()));
@@ -1176,7 +1191,8 @@ impl World {
             forwarded = true;
             let Some(connection_id) = self.devices[index]
                 .link
-                .as_ref()
+                .state
+                .link()
                 .map(|link| link.connection.id())
             else {
                 continue;
@@ -1188,14 +1204,13 @@ impl World {
                 })?;
             let awaited = self.packet_consequences(index, connection_id, at, &packet);
             let device = &mut self.devices[index];
-            let Some(link) = device.link.as_mut() else {
+            let Some(link) = device.link.state.link_mut() else {
                 break;
             };
             link.last_heard = at;
             if let Err(error) = link.connection.send(&bytes) {
                 let name = device.name.clone();
-                device.link = None;
-                device.firmware_link_up = false;
+                device.link.state = LinkState::Unconnected;
                 device.firmware.link_down(at);
                 self.transcript
                     .push(at, format!("{name} loses its link: {}", error.kind()));
@@ -1230,7 +1245,7 @@ impl World {
                         connect.client_id, connect.keep_alive_seconds, connect.clean_session
                     ),
                 );
-                if let Some(link) = self.devices[index].link.as_mut() {
+                if let Some(link) = self.devices[index].link.state.link_mut() {
                     link.keep_alive = (connect.keep_alive_seconds > 0)
                         .then(|| Duration::from_secs(u64::from(connect.keep_alive_seconds)));
                     link.will = connect.will.as_ref().map(|will| Will {
@@ -1264,10 +1279,7 @@ impl World {
                 // that close before closing our side matters: rumqttd fires
                 // the will anyway if the connection ends before its router
                 // has seen the DISCONNECT.
-                if let Some(link) = self.devices[index].link.as_mut() {
-                    link.will = None;
-                    link.disconnect_sent = true;
-                }
+                self.devices[index].link.state.disconnect_sent();
             }
             // Every other packet is the broker model's alone. The device's
             // PUBREC, for one, is owed a PUBREL, awaited like any reply so
@@ -1359,10 +1371,7 @@ impl World {
                     Some(Endpoint::Device(index)) => {
                         let device = &mut self.devices[index];
                         // A cut link loses what the broker sends.
-                        if device.network.up {
-                            let arrives = (self.now + device.network.transit_time())
-                                .max(device.network.last_inbound_at);
-                            device.network.last_inbound_at = arrives;
+                        if let Some(arrives) = device.link.inbound_arrival(self.now) {
                             device.inbound.push_back((arrives, bytes));
                         }
                     }
@@ -1372,7 +1381,7 @@ impl World {
                         }
                     }
                     // An orphan's or a closed connection's packets are lost.
-                    Some(Endpoint::Orphan) | None => {}
+                    Some(Endpoint::Orphan(_)) | None => {}
                 }
             }
             Inbound::Closed { connection, reason } => {
@@ -1392,10 +1401,8 @@ impl World {
                         }
                     }
                     Some(Endpoint::Device(index)) => {
-                        let disconnecting = self.devices[index]
-                            .link
-                            .as_ref()
-                            .is_some_and(|link| link.disconnect_sent);
+                        let disconnecting =
+                            matches!(self.devices[index].link.state, LinkState::Disconnecting(_));
                         if disconnecting {
                             // The close the device asked for: it closes
                             // its side next, in `close_device_link`.
@@ -1408,25 +1415,22 @@ impl World {
                             return Err(self.unexpected_close(index, reason, waiting_for_connack));
                         }
                     }
-                    Some(Endpoint::Orphan) => {
+                    Some(Endpoint::Orphan(index)) => {
                         if !(was_awaited_close || self.in_real_time()) {
-                            let orphan = self
-                                .orphans
-                                .iter()
-                                .find(|orphan| orphan.link.connection.id() == connection)
-                                .map(|orphan| orphan.device.clone())
-                                .unwrap_or_default();
                             self.check_broker_health()?;
                             return Err(HarnessError::UnexpectedClose {
-                                device: orphan,
+                                device: self.devices[index].name.clone(),
                                 reason,
                                 hint: "it was the connection the device left behind, which the \
                                        runner closes itself at the broker's keepalive deadline"
                                     .to_owned(),
                             });
                         }
-                        self.orphans
-                            .retain(|orphan| orphan.link.connection.id() != connection)
+                        let state = &mut self.devices[index].link.state;
+                        if matches!(state, LinkState::Orphaned(orphan) if orphan.link.connection.id() == connection)
+                        {
+                            *state = LinkState::Unconnected;
+                        }
                     }
                     None => {}
                 }
@@ -1494,11 +1498,10 @@ impl World {
     fn broker_closed_device_link(&mut self, index: usize, reason: &str) {
         let at = self.devices[index].clock.now().max(self.now);
         let device = &mut self.devices[index];
-        device.link = None;
         device.outbound.clear();
         let name = device.name.clone();
-        if device.network.up && device.firmware_link_up {
-            device.firmware_link_up = false;
+        if device.link.is_up() && device.link.state.firmware_believes_up() {
+            device.link.state = LinkState::Unconnected;
             device.inbound.clear();
             device.firmware.link_down(at);
             // Its timers changed: let it say when it next needs to run.
@@ -1506,6 +1509,9 @@ impl World {
             self.transcript
                 .push(at, format!("{name} loses its link: {reason}"));
         } else {
+            // The device keeps believing in a link it had; a connection it
+            // left behind earlier is not this one, and stays.
+            device.link.state.broker_drops();
             self.transcript.push(
                 at,
                 format!(
