@@ -43,24 +43,25 @@ use std::net::SocketAddr;
 use std::time::Duration as WallDuration;
 
 use hilt_firmware::app::Firmware;
-use hilt_firmware::mqtt::codec::{
-    self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
-};
+use hilt_firmware::mqtt::codec::{self, Packet, Publish};
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
 use hilt_sim::clock::VirtualClock;
 
 mod broker_model;
+mod harness;
 mod link;
 mod owed;
 
 use broker_model::BrokerModel;
+pub use harness::HARNESS_CLIENT_ID;
+use harness::HarnessClient;
 use link::{FaultInjector, Link, LinkState, Orphan, Will};
 use owed::{Awaited, Publisher, ReplyKind, fulfils};
 
 use crate::broker::EmbeddedBroker;
-use crate::connection::{BrokerConnection, ConnectionId, Hub, Inbound};
+use crate::connection::{ConnectionId, Hub, Inbound};
 use crate::registry::{Board, DeviceIdentity, Part, Registry};
 use crate::transcript::{LoggedMessage, Transcript, quote_payload};
 
@@ -68,8 +69,6 @@ use crate::transcript::{LoggedMessage, Transcript, quote_payload};
 const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
 /// Rounds at one instant before the runner decides a device is spinning.
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
-/// The harness client's id on the broker.
-pub const HARNESS_CLIENT_ID: &str = "hilt-harness";
 
 /// Why the harness itself could not go on (not a failed expectation).
 #[derive(Debug, thiserror::Error)]
@@ -205,9 +204,8 @@ pub struct World {
     broker: Option<EmbeddedBroker>,
     registry: Registry,
     hub: Hub,
-    /// The harness's own client; `None` while the broker is stopped.
-    harness: Option<BrokerConnection>,
-    harness_packet_id: u16,
+    /// The harness's own client.
+    harness: HarnessClient,
     devices: Vec<SimulatedDevice>,
     /// How many connections devices have left behind (orphans), to number
     /// the next.
@@ -254,8 +252,7 @@ impl World {
             broker,
             registry: registry.clone(),
             hub: Hub::default(),
-            harness: None,
-            harness_packet_id: 1,
+            harness: HarnessClient::default(),
             devices: Vec::new(),
             orphans_made: 0,
             endpoints: BTreeMap::new(),
@@ -317,169 +314,6 @@ impl World {
 
     fn device_index(&self, name: &str) -> Option<usize> {
         self.devices.iter().position(|device| device.name == name)
-    }
-
-    // ----- the harness's own client -----------------------------------------
-
-    fn connect_harness(&mut self) -> Result<(), HarnessError> {
-        let connection = self.hub.connect(self.broker_address).map_err(|source| {
-            HarnessError::BrokerUnreachable {
-                address: self.broker_address,
-                source,
-            }
-        })?;
-        let harness_id = connection.id();
-        self.endpoints.insert(harness_id, Endpoint::Harness);
-        self.broker_model.on_connection_opened(harness_id);
-        self.harness = Some(connection);
-        self.send_harness(&Packet::Connect(Connect {
-            client_id: HARNESS_CLIENT_ID,
-            // rumqttd refuses keepalive 0, and enforces keepalive in wall
-            // time; the longest one keeps the harness's idle client alive.
-            keep_alive_seconds: u16::MAX,
-            clean_session: true,
-            will: None,
-            username: None,
-            password: None,
-        }))?;
-        self.await_all(vec![Awaited::Reply {
-            connection: harness_id,
-            kind: ReplyKind::ConnAck,
-            packet_id: None,
-        }])?;
-        let packet_id = self.next_harness_packet_id();
-        let filters = [("#", QoS::AtMostOnce)];
-        let subscribe = Subscribe {
-            packet_id,
-            filters: SubscribeFilters::List(&filters),
-        };
-        self.send_harness(&Packet::Subscribe(subscribe))?;
-        // SUBACK, and the retained messages the broker holds.
-        let awaited = self.broker_model.on_subscribe(harness_id, &subscribe);
-        if self.broker.is_none() {
-            return self.learn_retained_leftovers(packet_id);
-        }
-        // The embedded broker starts empty, or with what this run retained.
-        self.await_all(awaited)
-    }
-
-    /// An external broker may hold retained messages from earlier runs. The
-    /// broker sends them on our `#` subscription; a marker published after
-    /// it comes back behind them, so everything retained that arrived before
-    /// the marker is the broker's starting store. It is mirrored (so later
-    /// subscriptions expect it) but not logged: it is not part of this run.
-    fn learn_retained_leftovers(&mut self, subscribe_id: u16) -> Result<(), HarnessError> {
-        let harness_id = self.harness_id()?;
-        let marker_topic = format!("hilt/marker/{}", std::process::id());
-        let marker_payload = format!("{:?}", std::time::SystemTime::now());
-        let packet_id = self.next_harness_packet_id();
-        self.send_harness(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: &marker_topic,
-            packet_id: Some(packet_id),
-            payload: marker_payload.as_bytes(),
-        }))?;
-        let mut marker_seen = false;
-        let mut acknowledged = false;
-        let mut subscribed = false;
-        while !(marker_seen && acknowledged && subscribed) {
-            let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
-                return Err(HarnessError::BrokerSilent {
-                    timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: format!("the marker on {marker_topic}"),
-                });
-            };
-            let Inbound::Packet { connection, bytes } = inbound else {
-                let mut nothing = Vec::new();
-                self.route_inbound(inbound, &mut nothing)?;
-                continue;
-            };
-            if connection != harness_id {
-                continue;
-            }
-            match codec::decode(&bytes) {
-                Ok((Packet::PubAck(id), _)) if id == packet_id => acknowledged = true,
-                Ok((Packet::SubAck(ack), _)) if ack.packet_id == subscribe_id => subscribed = true,
-                Ok((Packet::Publish(publish), _)) if publish.topic == marker_topic => {
-                    marker_seen = true
-                }
-                Ok((Packet::Publish(publish), _)) if publish.retain && !marker_seen => {
-                    self.broker_model
-                        .learn_retained(publish.topic, publish.payload);
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn harness_id(&self) -> Result<ConnectionId, HarnessError> {
-        self.harness
-            .as_ref()
-            .map(BrokerConnection::id)
-            .ok_or(HarnessError::BrokerStopped)
-    }
-
-    fn next_harness_packet_id(&mut self) -> u16 {
-        let id = self.harness_packet_id;
-        self.harness_packet_id = self.harness_packet_id.checked_add(1).unwrap_or(1);
-        id
-    }
-
-    fn send_harness(&mut self, packet: &Packet<'_>) -> Result<(), HarnessError> {
-        let bytes = encode(packet)?;
-        self.harness
-            .as_mut()
-            .ok_or(HarnessError::BrokerStopped)?
-            .send(&bytes)
-            .map_err(HarnessError::Write)
-    }
-
-    /// Publishes from the harness client (a `publish:` step) and waits until
-    /// the broker has delivered it everywhere it must go.
-    pub fn harness_publish(
-        &mut self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-    ) -> Result<(), HarnessError> {
-        let harness_id = self.harness_id()?;
-        let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
-        let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_harness_packet_id());
-        let publish = Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            packet_id,
-            payload,
-        };
-        self.send_harness(&Packet::Publish(publish))?;
-        // For QoS 2 the model holds the deliveries back until our PUBREL.
-        let awaited = self
-            .broker_model
-            .on_publish(Publisher::Connection(harness_id), &publish);
-        self.record_message(LoggedMessage {
-            at: self.now,
-            source: "harness".to_owned(),
-            topic: topic.to_owned(),
-            payload: payload.to_vec(),
-            qos: qos.as_u8(),
-            retain,
-        });
-        if let (QoS::ExactlyOnce, Some(id)) = (qos, packet_id) {
-            // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP. Brokers
-            // may hold the message back until PUBREL (rumqttd, Mosquitto), so
-            // its deliveries are only expected by the end of the handshake.
-            self.await_all(awaited)?;
-            self.send_harness(&Packet::PubRel(id))?;
-            let awaited = self.broker_model.on_pubrel(harness_id, id);
-            return self.await_all(awaited);
-        }
-        self.await_all(awaited)
     }
 
     // ----- parts ------------------------------------------------------------
@@ -876,7 +710,7 @@ impl World {
         let awaited = self.broker_model.on_publish(Publisher::Broker, &publish);
         // Without the harness's client the broker is stopped: nothing owed
         // can arrive.
-        let awaited = if self.harness.is_some() {
+        let awaited = if self.harness.is_connected() {
             awaited
         } else {
             Vec::new()
@@ -1377,7 +1211,7 @@ impl World {
                     }
                     Some(Endpoint::Harness) => {
                         if let Packet::PubRel(id) = packet {
-                            self.send_harness(&Packet::PubComp(id))?;
+                            self.harness.send(&Packet::PubComp(id))?;
                         }
                     }
                     // An orphan's or a closed connection's packets are lost.
@@ -1395,7 +1229,7 @@ impl World {
                 self.broker_model.on_connection_closed(connection);
                 match self.endpoints.remove(&connection) {
                     Some(Endpoint::Harness) => {
-                        self.harness = None;
+                        self.harness.disconnected();
                         if !was_awaited_close {
                             return Err(HarnessError::HarnessDisconnected(reason));
                         }
@@ -1591,18 +1425,6 @@ fn build_firmware(
                 .collect::<Vec<_>>()
                 .join("; "),
         })
-}
-
-fn encode(packet: &Packet<'_>) -> Result<Vec<u8>, HarnessError> {
-    let mut buffer = vec![0u8; codec::encoded_len(packet)];
-    let length = codec::encode(packet, &mut buffer).map_err(|error| {
-        HarnessError::Write(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            error.to_string(),
-        ))
-    })?;
-    buffer.truncate(length);
-    Ok(buffer)
 }
 
 /// Device time of a `time: real` run: wall time since it started.
