@@ -6,17 +6,20 @@
 //! Device time only moves when nothing is in flight. The runner sits on every
 //! device link (it is the device's TCP stack), so it sees each packet a device
 //! sends before the broker does, and forwards packets one at a time. For each
-//! packet it knows what the broker must send back and to whom:
+//! packet it knows what the broker must send back and to whom, from its own
+//! mirror of the broker's state (`broker_model.rs`):
 //!
-//! - CONNECT → CONNACK; SUBSCRIBE → SUBACK plus the retained messages the new
-//!   filters match (the runner keeps its own copy of the retained store);
-//!   PUBLISH QoS 1/2 → PUBACK/PUBREC; PUBREL → PUBCOMP; PINGREQ → PINGRESP;
+//! - CONNECT → CONNACK, plus what a resumed persistent session was kept;
+//!   SUBSCRIBE → SUBACK plus the retained messages the new filters match
+//!   (the runner keeps its own copy of the retained store); PUBLISH QoS 1/2
+//!   → PUBACK/PUBREC; PUBREL → PUBCOMP; PINGREQ → PINGRESP; UNSUBSCRIBE →
+//!   UNSUBACK; DISCONNECT → the broker closes the connection;
 //! - PUBLISH → one delivery to every connection whose subscriptions match,
 //!   and one to the harness's own client, which subscribes to `#`. That last
 //!   delivery proves the broker has routed (and, if retained, stored) the
 //!   message even when no device subscribes to it;
 //! - a connection the runner drops without DISCONNECT → the will it carried,
-//!   delivered like a publish.
+//!   delivered like a publish from the broker itself.
 //!
 //! The runner waits (in wall time, bounded) until all of those have arrived
 //! before it forwards the next packet or moves device time. With one packet
@@ -37,6 +40,31 @@
 //! power) leaves its old connection behind in the same way; it is dropped at
 //! its keepalive deadline or when the device connects again with the same
 //! client id, whichever comes first.
+//!
+//! # Where things live
+//!
+//! - `mod.rs`: [`World`] itself. The devices and their firmware, the
+//!   virtual-time loop, the fault steps (`broker:`, `network:`, `reboot:`,
+//!   `hang:`), opening and closing device links, forwarding each device
+//!   packet with what it owes awaited, and routing what the broker sends.
+//! - `broker_model.rs`: `BrokerModel`, what the broker keeps and owes, with
+//!   no sockets, threads or clock: the retained store, subscriptions per
+//!   connection, persistent sessions and what they are kept while away,
+//!   QoS 2 deliveries held until PUBREL, and where brokers differ (whether
+//!   a repeated subscription brings retained messages again). Each of its
+//!   methods takes a packet's facts and returns what is owed.
+//! - `owed.rs`: what is owed, `Awaited` (a reply, a delivery or a close on
+//!   one connection), and who published, `Publisher` (a connection, or the
+//!   broker itself for a will).
+//! - `link.rs`: a device's link. `LinkState` says where its connection
+//!   stands at both ends (unconnected; open; disconnecting; dropped by the
+//!   broker unheard by the device; orphaned, left behind by the device but
+//!   still held by the broker), and `FaultInjector` wraps it with the
+//!   link's faults, answering when each packet arrives and whether it is
+//!   lost.
+//! - `harness.rs`: the harness's own client: connecting it, its `#`
+//!   subscription, an external broker's retained leftovers, and `publish:`
+//!   steps with their QoS 2 handshake.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! What the broker owes the runner after a packet: the replies,
-//! deliveries and closes the runner waits for before time moves.
+//! deliveries and closes the runner waits for before time moves. The broker
+//! model (`broker_model.rs`) says what is owed; the world waits for it.
 
 use hilt_firmware::mqtt::codec::Packet;
 
