@@ -17,8 +17,26 @@ use std::time::Duration;
 
 use hilt_firmware::mqtt::codec::{self, DecodeError};
 
-/// Identifies one TCP connection for the life of a run.
-pub type ConnectionId = usize;
+/// Identifies one TCP connection for the life of a run: ids are handed out
+/// in the order connections are opened and never reused, so ordering by id
+/// is ordering by age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    /// An id for unit tests of code that needs no socket.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: u64) -> ConnectionId {
+        ConnectionId(id)
+    }
+}
+
+/// The bare number, as error messages and reader threads name connections.
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// What a reader thread reports.
 #[derive(Debug)]
@@ -40,7 +58,7 @@ pub enum Inbound {
 pub struct Hub {
     sender: Sender<Inbound>,
     receiver: Receiver<Inbound>,
-    next_id: ConnectionId,
+    next_id: u64,
 }
 
 impl Default for Hub {
@@ -59,7 +77,7 @@ impl Hub {
     pub fn connect(&mut self, address: SocketAddr) -> std::io::Result<BrokerConnection> {
         let stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
         stream.set_nodelay(true)?;
-        let id = self.next_id;
+        let id = ConnectionId(self.next_id);
         self.next_id += 1;
         let reader_stream = stream.try_clone()?;
         let sender = self.sender.clone();

@@ -6,17 +6,20 @@
 //! Device time only moves when nothing is in flight. The runner sits on every
 //! device link (it is the device's TCP stack), so it sees each packet a device
 //! sends before the broker does, and forwards packets one at a time. For each
-//! packet it knows what the broker must send back and to whom:
+//! packet it knows what the broker must send back and to whom, from its own
+//! mirror of the broker's state (`broker_model.rs`):
 //!
-//! - CONNECT → CONNACK; SUBSCRIBE → SUBACK plus the retained messages the new
-//!   filters match (the runner keeps its own copy of the retained store);
-//!   PUBLISH QoS 1/2 → PUBACK/PUBREC; PUBREL → PUBCOMP; PINGREQ → PINGRESP;
+//! - CONNECT → CONNACK, plus what a resumed persistent session was kept;
+//!   SUBSCRIBE → SUBACK plus the retained messages the new filters match
+//!   (the runner keeps its own copy of the retained store); PUBLISH QoS 1/2
+//!   → PUBACK/PUBREC; PUBREL → PUBCOMP; PINGREQ → PINGRESP; UNSUBSCRIBE →
+//!   UNSUBACK; DISCONNECT → the broker closes the connection;
 //! - PUBLISH → one delivery to every connection whose subscriptions match,
 //!   and one to the harness's own client, which subscribes to `#`. That last
 //!   delivery proves the broker has routed (and, if retained, stored) the
 //!   message even when no device subscribes to it;
 //! - a connection the runner drops without DISCONNECT → the will it carried,
-//!   delivered like a publish.
+//!   delivered like a publish from the broker itself.
 //!
 //! The runner waits (in wall time, bounded) until all of those have arrived
 //! before it forwards the next packet or moves device time. With one packet
@@ -37,29 +40,56 @@
 //! power) leaves its old connection behind in the same way; it is dropped at
 //! its keepalive deadline or when the device connects again with the same
 //! client id, whichever comes first.
+//!
+//! # Where things live
+//!
+//! - `mod.rs`: [`World`] itself. The devices and their firmware, the
+//!   virtual-time loop, the fault steps (`broker:`, `network:`, `reboot:`,
+//!   `hang:`), opening and closing device links, forwarding each device
+//!   packet with what it owes awaited, and routing what the broker sends.
+//! - `broker_model.rs`: `BrokerModel`, what the broker keeps and owes, with
+//!   no sockets, threads or clock: the retained store, subscriptions per
+//!   connection, persistent sessions and what they are kept while away,
+//!   QoS 2 deliveries held until PUBREL, and where brokers differ (whether
+//!   a repeated subscription brings retained messages again). Each of its
+//!   methods takes a packet's facts and returns what is owed.
+//! - `owed.rs`: what is owed, `Awaited` (a reply, a delivery or a close on
+//!   one connection), and who published, `Publisher` (a connection, or the
+//!   broker itself for a will).
+//! - `link.rs`: a device's link. `LinkState` says where its connection
+//!   stands at both ends (unconnected; open; disconnecting; dropped by the
+//!   broker unheard by the device; orphaned, left behind by the device but
+//!   still held by the broker), and `FaultInjector` wraps it with the
+//!   link's faults, answering when each packet arrives and whether it is
+//!   lost.
+//! - `harness.rs`: the harness's own client: connecting it, its `#`
+//!   subscription, an external broker's retained leftovers, and `publish:`
+//!   steps with their QoS 2 handshake.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration as WallDuration;
 
 use hilt_firmware::app::Firmware;
-use hilt_firmware::mqtt::codec::{
-    self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
-};
-use hilt_firmware::mqtt::topic::filter_matches;
+use hilt_firmware::mqtt::codec::{self, Packet, Publish};
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
 use hilt_sim::clock::VirtualClock;
 
+mod broker_model;
+mod harness;
 mod link;
 mod owed;
 
-use link::{Link, NetworkConditions, Orphan, Will};
-use owed::{Awaited, ReplyKind, fulfils};
+use broker_model::BrokerModel;
+pub use harness::HARNESS_CLIENT_ID;
+use harness::HarnessClient;
+use link::{FaultInjector, Link, LinkState, Orphan, Will};
+use owed::{Awaited, Publisher, ReplyKind, fulfils};
 
 use crate::broker::EmbeddedBroker;
-use crate::connection::{BrokerConnection, ConnectionId, Hub, Inbound};
+use crate::connection::{ConnectionId, Hub, Inbound};
 use crate::registry::{Board, DeviceIdentity, Part, Registry};
 use crate::transcript::{LoggedMessage, Transcript, quote_payload};
 
@@ -67,8 +97,6 @@ use crate::transcript::{LoggedMessage, Transcript, quote_payload};
 const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
 /// Rounds at one instant before the runner decides a device is spinning.
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
-/// The harness client's id on the broker.
-pub const HARNESS_CLIENT_ID: &str = "hilt-harness";
 
 /// Why the harness itself could not go on (not a failed expectation).
 #[derive(Debug, thiserror::Error)]
@@ -136,9 +164,9 @@ pub enum HarnessError {
 enum Endpoint {
     Harness,
     Device(usize),
-    /// A connection a device left behind (reset, cut link); the broker
-    /// still thinks it is alive.
-    Orphan,
+    /// A connection device `usize` left behind (reset, cut link); the
+    /// broker still thinks it is alive.
+    Orphan(usize),
 }
 
 /// One device the harness runs.
@@ -150,11 +178,9 @@ struct SimulatedDevice {
     clock: VirtualClock,
     firmware: Box<dyn Firmware>,
     board: Board,
-    /// The broker's side of the device's connection.
-    link: Option<Link>,
-    /// Whether the firmware believes its link is up (it may be wrong: a cut
-    /// link or a broker that went away unannounced).
-    firmware_link_up: bool,
+    /// The device's link to the broker: its connection at both ends, and
+    /// the link's faults.
+    link: FaultInjector,
     /// Packets from the broker, with the time they reach the device.
     inbound: VecDeque<(Instant, Vec<u8>)>,
     /// Packets to the broker, with the time they reach it.
@@ -162,7 +188,6 @@ struct SimulatedDevice {
     next_poll_at: Instant,
     /// The main loop is stuck (`hang:`): nothing runs until a reset.
     hung: bool,
-    network: NetworkConditions,
     /// How much of each board line's history is already in the transcript.
     line_cursors: Vec<usize>,
 }
@@ -178,7 +203,7 @@ impl SimulatedDevice {
         [
             running,
             self.outbound.front().map(|(at, _)| *at),
-            self.link.as_ref().and_then(Link::broker_deadline),
+            self.link.state.broker_deadline(),
             self.board
                 .platform_control()
                 .and_then(|platform| platform.watchdog_deadline()),
@@ -187,23 +212,6 @@ impl SimulatedDevice {
         .flatten()
         .min()
     }
-}
-
-/// A session the broker keeps while its client is away (clean session off).
-#[derive(Debug, Default)]
-struct PersistentSession {
-    /// The connection it is on, while its client is connected.
-    connection: Option<ConnectionId>,
-    /// Its subscriptions, with their QoS.
-    filters: Vec<(String, u8)>,
-    /// Messages kept for it while it is away: topic and payload.
-    owed: Vec<(String, Vec<u8>)>,
-}
-
-/// The retained store as the broker must have it.
-#[derive(Debug, Clone)]
-struct Retained {
-    payload: Vec<u8>,
 }
 
 /// How device time relates to the wall clock.
@@ -224,19 +232,16 @@ pub struct World {
     broker: Option<EmbeddedBroker>,
     registry: Registry,
     hub: Hub,
-    /// The harness's own client; `None` while the broker is stopped.
-    harness: Option<BrokerConnection>,
-    harness_packet_id: u16,
+    /// The harness's own client.
+    harness: HarnessClient,
     devices: Vec<SimulatedDevice>,
-    orphans: Vec<Orphan>,
+    /// How many connections devices have left behind (orphans), to number
+    /// the next.
+    orphans_made: u64,
     endpoints: BTreeMap<ConnectionId, Endpoint>,
-    subscriptions: BTreeMap<ConnectionId, Vec<String>>,
-    /// Sessions with clean session off, by client id, as the broker keeps them.
-    persistent_sessions: BTreeMap<String, PersistentSession>,
-    /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
-    /// by sender connection and packet id.
-    pending_qos2: BTreeMap<(ConnectionId, u16), Vec<Awaited>>,
-    retained: BTreeMap<String, Retained>,
+    /// What the broker keeps (retained messages, subscriptions, sessions)
+    /// and so owes after each packet.
+    broker_model: BrokerModel,
     log: Vec<LoggedMessage>,
     transcript: Transcript,
 }
@@ -265,6 +270,9 @@ impl World {
                 started: std::time::Instant::now(),
             },
         };
+        // An external broker re-sends retained messages on a repeated
+        // subscription, as MQTT 3.1.1 says; the embedded rumqttd does not.
+        let broker_model = BrokerModel::new(broker.is_none());
         let mut world = World {
             now: Instant::BOOT,
             clocking,
@@ -272,15 +280,11 @@ impl World {
             broker,
             registry: registry.clone(),
             hub: Hub::default(),
-            harness: None,
-            harness_packet_id: 1,
+            harness: HarnessClient::default(),
             devices: Vec::new(),
-            orphans: Vec::new(),
+            orphans_made: 0,
             endpoints: BTreeMap::new(),
-            subscriptions: BTreeMap::new(),
-            pending_qos2: BTreeMap::new(),
-            persistent_sessions: BTreeMap::new(),
-            retained: BTreeMap::new(),
+            broker_model,
             log: Vec::new(),
             transcript: Transcript::default(),
         };
@@ -306,13 +310,11 @@ impl World {
                 clock,
                 firmware,
                 board,
-                link: None,
-                firmware_link_up: false,
+                link: FaultInjector::new(seed ^ 0x6E65_7477_6F72_6B21),
                 inbound: VecDeque::new(),
                 outbound: VecDeque::new(),
                 next_poll_at: Instant::BOOT,
                 hung: false,
-                network: NetworkConditions::new(seed ^ 0x6E65_7477_6F72_6B21),
                 line_cursors,
             });
             for setting in parts {
@@ -340,186 +342,6 @@ impl World {
 
     fn device_index(&self, name: &str) -> Option<usize> {
         self.devices.iter().position(|device| device.name == name)
-    }
-
-    // ----- the harness's own client -----------------------------------------
-
-    fn connect_harness(&mut self) -> Result<(), HarnessError> {
-        let connection = self.hub.connect(self.broker_address).map_err(|source| {
-            HarnessError::BrokerUnreachable {
-                address: self.broker_address,
-                source,
-            }
-        })?;
-        let harness_id = connection.id();
-        self.endpoints.insert(harness_id, Endpoint::Harness);
-        self.harness = Some(connection);
-        self.send_harness(&Packet::Connect(Connect {
-            client_id: HARNESS_CLIENT_ID,
-            // rumqttd refuses keepalive 0, and enforces keepalive in wall
-            // time; the longest one keeps the harness's idle client alive.
-            keep_alive_seconds: u16::MAX,
-            clean_session: true,
-            will: None,
-            username: None,
-            password: None,
-        }))?;
-        self.await_all(vec![Awaited::Reply {
-            connection: harness_id,
-            kind: ReplyKind::ConnAck,
-            packet_id: None,
-        }])?;
-        let packet_id = self.next_harness_packet_id();
-        let filters = [("#", QoS::AtMostOnce)];
-        self.send_harness(&Packet::Subscribe(Subscribe {
-            packet_id,
-            filters: SubscribeFilters::List(&filters),
-        }))?;
-        self.subscriptions.insert(harness_id, vec!["#".to_owned()]);
-        if self.broker.is_none() {
-            return self.learn_retained_leftovers(packet_id);
-        }
-        // The embedded broker starts empty, or with what this run retained.
-        let mut awaited = vec![Awaited::Reply {
-            connection: harness_id,
-            kind: ReplyKind::SubAck,
-            packet_id: Some(packet_id),
-        }];
-        awaited.extend(self.retained_deliveries(harness_id, &["#".to_owned()]));
-        self.await_all(awaited)
-    }
-
-    /// An external broker may hold retained messages from earlier runs. The
-    /// broker sends them on our `#` subscription; a marker published after
-    /// it comes back behind them, so everything retained that arrived before
-    /// the marker is the broker's starting store. It is mirrored (so later
-    /// subscriptions expect it) but not logged: it is not part of this run.
-    fn learn_retained_leftovers(&mut self, subscribe_id: u16) -> Result<(), HarnessError> {
-        let harness_id = self.harness_id()?;
-        let marker_topic = format!("hilt/marker/{}", std::process::id());
-        let marker_payload = format!("{:?}", std::time::SystemTime::now());
-        let packet_id = self.next_harness_packet_id();
-        self.send_harness(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: &marker_topic,
-            packet_id: Some(packet_id),
-            payload: marker_payload.as_bytes(),
-        }))?;
-        let mut marker_seen = false;
-        let mut acknowledged = false;
-        let mut subscribed = false;
-        while !(marker_seen && acknowledged && subscribed) {
-            let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
-                return Err(HarnessError::BrokerSilent {
-                    timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: format!("the marker on {marker_topic}"),
-                });
-            };
-            let Inbound::Packet { connection, bytes } = inbound else {
-                let mut nothing = Vec::new();
-                self.route_inbound(inbound, &mut nothing)?;
-                continue;
-            };
-            if connection != harness_id {
-                continue;
-            }
-            match codec::decode(&bytes) {
-                Ok((Packet::PubAck(id), _)) if id == packet_id => acknowledged = true,
-                Ok((Packet::SubAck(ack), _)) if ack.packet_id == subscribe_id => subscribed = true,
-                Ok((Packet::Publish(publish), _)) if publish.topic == marker_topic => {
-                    marker_seen = true
-                }
-                Ok((Packet::Publish(publish), _)) if publish.retain && !marker_seen => {
-                    self.retained.insert(
-                        publish.topic.to_owned(),
-                        Retained {
-                            payload: publish.payload.to_vec(),
-                        },
-                    );
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn harness_id(&self) -> Result<ConnectionId, HarnessError> {
-        self.harness
-            .as_ref()
-            .map(BrokerConnection::id)
-            .ok_or(HarnessError::BrokerStopped)
-    }
-
-    fn next_harness_packet_id(&mut self) -> u16 {
-        let id = self.harness_packet_id;
-        self.harness_packet_id = self.harness_packet_id.checked_add(1).unwrap_or(1);
-        id
-    }
-
-    fn send_harness(&mut self, packet: &Packet<'_>) -> Result<(), HarnessError> {
-        let bytes = encode(packet)?;
-        self.harness
-            .as_mut()
-            .ok_or(HarnessError::BrokerStopped)?
-            .send(&bytes)
-            .map_err(HarnessError::Write)
-    }
-
-    /// Publishes from the harness client (a `publish:` step) and waits until
-    /// the broker has delivered it everywhere it must go.
-    pub fn harness_publish(
-        &mut self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-    ) -> Result<(), HarnessError> {
-        let harness_id = self.harness_id()?;
-        let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
-        let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_harness_packet_id());
-        self.send_harness(&Packet::Publish(Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            packet_id,
-            payload,
-        }))?;
-        let message = LoggedMessage {
-            at: self.now,
-            source: "harness".to_owned(),
-            topic: topic.to_owned(),
-            payload: payload.to_vec(),
-            qos: qos.as_u8(),
-            retain,
-        };
-        let awaited = self.publish_consequences(harness_id, &message, packet_id);
-        self.record_message(message);
-        if qos == QoS::ExactlyOnce {
-            // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP. Brokers
-            // may hold the message back until PUBREL (rumqttd, Mosquitto), so
-            // its deliveries are only expected by the end of the handshake.
-            let id = packet_id.unwrap_or(1);
-            let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) = awaited
-                .into_iter()
-                .partition(|a| matches!(a, Awaited::Reply { .. }));
-            self.pending_qos2.insert((harness_id, id), deliveries);
-            self.await_all(replies)?;
-            self.send_harness(&Packet::PubRel(id))?;
-            let mut awaited = self
-                .pending_qos2
-                .remove(&(harness_id, id))
-                .unwrap_or_default();
-            awaited.push(Awaited::Reply {
-                connection: harness_id,
-                kind: ReplyKind::PubComp,
-                packet_id: Some(id),
-            });
-            return self.await_all(awaited);
-        }
-        self.await_all(awaited)
     }
 
     // ----- parts ------------------------------------------------------------
@@ -653,9 +475,7 @@ impl World {
             self.route_inbound(inbound, &mut awaited)?;
         }
         // A stopped broker forgets its retained messages and sessions.
-        self.retained.clear();
-        self.subscriptions.clear();
-        self.persistent_sessions.clear();
+        self.broker_model.on_broker_stopped();
         Ok(())
     }
 
@@ -678,23 +498,17 @@ impl World {
         let Some(index) = self.device_index(&change.device.device) else {
             return;
         };
-        let network = &mut self.devices[index].network;
-        if let Some(up) = change.link_up {
-            network.up = up;
-        }
-        if let Some(latency) = change.latency {
-            network.latency =
-                Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
-        }
-        if let Some(drop) = change.drop {
-            network.drop = drop;
-        }
+        let link = &mut self.devices[index].link;
+        let latency = change.latency.map(|latency| {
+            Duration::from_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX))
+        });
+        link.change(change.link_up, latency, change.drop);
         let state = format!(
             "{} network: link {}, latency {:?}, drop {}",
             change.device.device,
-            if network.up { "up" } else { "down" },
-            network.latency,
-            network.drop
+            if link.is_up() { "up" } else { "down" },
+            link.latency(),
+            link.drop_probability()
         );
         self.transcript.push(self.now, state);
     }
@@ -721,18 +535,23 @@ impl World {
         let now = self.now;
         let device = &mut self.devices[index];
         device.clock.advance_to(now);
-        if let Some(link) = device.link.take() {
-            self.endpoints
-                .insert(link.connection.id(), Endpoint::Orphan);
-            self.orphans.push(Orphan {
-                device: device.name.clone(),
-                link,
-            });
-        }
+        device.link.state = match std::mem::replace(&mut device.link.state, LinkState::Unconnected)
+        {
+            LinkState::Open(link) | LinkState::Disconnecting(link) => {
+                self.endpoints
+                    .insert(link.connection.id(), Endpoint::Orphan(index));
+                let sequence = self.orphans_made;
+                self.orphans_made += 1;
+                LinkState::Orphaned(Orphan { link, sequence })
+            }
+            // A connection left behind before stays at the broker.
+            orphaned @ LinkState::Orphaned(_) => orphaned,
+            // The firmware forgets the link it believed up.
+            LinkState::DroppedUnheard | LinkState::Unconnected => LinkState::Unconnected,
+        };
         device.inbound.clear();
         device.outbound.clear();
         device.hung = false;
-        device.firmware_link_up = false;
         // Drop the old firmware first: its platform handle writes retained
         // memory back as it goes, as the chip keeps RTC memory.
         let old = std::mem::replace(&mut device.firmware, Box::new(Halted));
@@ -806,15 +625,11 @@ impl World {
     }
 
     fn next_event_at(&self) -> Option<Instant> {
-        let devices = self
-            .devices
+        self.devices
             .iter()
-            .filter_map(SimulatedDevice::next_event_at);
-        let orphans = self
-            .orphans
-            .iter()
-            .filter_map(|orphan| orphan.link.broker_deadline());
-        devices.chain(orphans).min().map(|next| next.max(self.now))
+            .filter_map(SimulatedDevice::next_event_at)
+            .min()
+            .map(|next| next.max(self.now))
     }
 
     /// Runs everything due at `self.now` until nothing is.
@@ -850,35 +665,53 @@ impl World {
     /// the broker publish their wills.
     fn drop_silent_connections(&mut self) -> Result<(), HarnessError> {
         let now = self.now;
-        let mut index = 0;
-        while index < self.orphans.len() {
-            if self.orphans[index]
+        // Connections left behind go first, in the order they were left.
+        let mut expired_orphans: Vec<(u64, usize)> = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter_map(
+                |(index, device)| match device.link.state.orphan_deadline() {
+                    Some((sequence, deadline)) if deadline <= now => Some((sequence, index)),
+                    _ => None,
+                },
+            )
+            .collect();
+        expired_orphans.sort_unstable();
+        for (sequence, index) in expired_orphans {
+            // Waiting for an earlier will can have seen this one closed.
+            let still_there = self.devices[index]
                 .link
-                .broker_deadline()
-                .is_some_and(|deadline| deadline <= now)
-            {
-                let orphan = self.orphans.remove(index);
-                let why = format!(
-                    "{}'s old connection times out at the broker (1.5 × keepalive)",
-                    orphan.device
-                );
-                self.drop_connection(orphan.link, &orphan.device, &why)?;
-            } else {
-                index += 1;
+                .state
+                .orphan_deadline()
+                .is_some_and(|(current, _)| current == sequence);
+            if !still_there {
+                continue;
             }
+            let Some(link) = self.devices[index].link.state.take_orphan() else {
+                continue;
+            };
+            let name = self.devices[index].name.clone();
+            let why = format!("{name}'s old connection times out at the broker (1.5 × keepalive)");
+            self.drop_connection(link, &name, &why)?;
         }
         for index in 0..self.devices.len() {
             let expired = self.devices[index]
                 .link
-                .as_ref()
+                .state
+                .link()
                 .and_then(Link::broker_deadline)
                 .is_some_and(|deadline| deadline <= now);
-            if expired {
-                let link = self.devices[index].link.take().expect("checked above");
-                let name = self.devices[index].name.clone();
-                let why = format!("{name}'s connection times out at the broker (1.5 × keepalive)");
-                self.drop_connection(link, &name, &why)?;
+            if !expired {
+                continue;
             }
+            // The device does not hear of it: its link is cut, or it hangs.
+            let Some(link) = self.devices[index].link.state.broker_drops() else {
+                continue;
+            };
+            let name = self.devices[index].name.clone();
+            let why = format!("{name}'s connection times out at the broker (1.5 × keepalive)");
+            self.drop_connection(link, &name, &why)?;
         }
         Ok(())
     }
@@ -888,25 +721,36 @@ impl World {
     fn drop_connection(&mut self, link: Link, device: &str, why: &str) -> Result<(), HarnessError> {
         let connection = link.connection.id();
         self.endpoints.remove(&connection);
-        self.subscriptions.remove(&connection);
+        self.broker_model.on_connection_closed(connection);
         link.connection.close();
         self.transcript.push(self.now, why);
         let Some(will) = link.will else {
             return Ok(());
         };
-        let message = LoggedMessage {
+        let publish = Publish {
+            dup: false,
+            qos: will.qos,
+            retain: will.retain,
+            topic: &will.topic,
+            packet_id: None,
+            payload: &will.payload,
+        };
+        let awaited = self.broker_model.on_publish(Publisher::Broker, &publish);
+        // Without the harness's client the broker is stopped: nothing owed
+        // can arrive.
+        let awaited = if self.harness.is_connected() {
+            awaited
+        } else {
+            Vec::new()
+        };
+        self.record_message(LoggedMessage {
             at: self.now,
             source: format!("broker (will of {device})"),
             topic: will.topic,
             payload: will.payload,
-            qos: will.qos,
+            qos: will.qos.as_u8(),
             retain: will.retain,
-        };
-        let awaited = match self.harness.as_ref() {
-            Some(_) => self.publish_consequences(usize::MAX, &message, None),
-            None => Vec::new(),
-        };
-        self.record_message(message);
+        });
         self.await_all(awaited)
     }
 
@@ -983,11 +827,11 @@ impl World {
             self.close_device_link(index, device_now)?;
         }
         let device = &self.devices[index];
-        if device.firmware_link_up || !device.firmware.wants_link(device_now) {
+        if device.link.state.firmware_believes_up() || !device.firmware.wants_link(device_now) {
             return Ok(());
         }
         let name = device.name.clone();
-        if !device.network.up {
+        if !device.link.is_up() {
             let device = &mut self.devices[index];
             device.firmware.link_down(device_now);
             device.next_poll_at = device.next_poll_at.min(device_now);
@@ -999,31 +843,27 @@ impl World {
         }
         // A device that connects again takes over its old session: the
         // broker drops the connection it left behind (and sends its will).
-        let client_id = self.devices[index].identity.client_id.clone();
-        while let Some(position) = self
-            .orphans
-            .iter()
-            .position(|orphan| orphan.link.client_id == client_id)
-        {
-            let orphan = self.orphans.remove(position);
+        // Client ids are unique in a scenario, so that connection is the
+        // only one the broker keys by this device's client id.
+        if let Some(orphan) = self.devices[index].link.state.take_orphan() {
             let why = format!("{name} connects again; the broker drops its old connection");
-            self.drop_connection(orphan.link, &name, &why)?;
+            self.drop_connection(orphan, &name, &why)?;
         }
         match self.hub.connect(self.broker_address) {
             Ok(connection) => {
                 self.endpoints
                     .insert(connection.id(), Endpoint::Device(index));
+                self.broker_model.on_connection_opened(connection.id());
                 let device = &mut self.devices[index];
-                device.link = Some(Link {
-                    connection,
-                    client_id: device.identity.client_id.clone(),
-                    keep_alive: None,
-                    will: None,
-                    last_heard: device_now,
-                    disconnect_sent: false,
-                });
-                device.firmware_link_up = true;
-                device.network.last_outbound_at = device_now;
+                device.link.open(
+                    Link {
+                        connection,
+                        keep_alive: None,
+                        will: None,
+                        last_heard: device_now,
+                    },
+                    device_now,
+                );
                 device.firmware.link_up(device_now);
                 // CONNECT is waiting to go out.
                 device.next_poll_at = device.next_poll_at.min(device_now);
@@ -1066,13 +906,12 @@ impl World {
         device.firmware.link_down(device_now);
         // Its timers changed (reconnect backoff): let it say when it next runs.
         device.next_poll_at = device.next_poll_at.min(device_now);
-        device.firmware_link_up = false;
         device.inbound.clear();
         device.outbound.clear();
-        if let Some(link) = device.link.take() {
-            if device.network.up {
-                self.subscriptions.remove(&link.connection.id());
+        match std::mem::replace(&mut device.link.state, LinkState::Unconnected) {
+            LinkState::Open(link) | LinkState::Disconnecting(link) if device.link.is_up() => {
                 self.endpoints.remove(&link.connection.id());
+                self.broker_model.on_connection_closed(link.connection.id());
                 // After a DISCONNECT the will is already discarded.
                 if link.will.is_none() {
                     link.connection.close();
@@ -1085,23 +924,28 @@ impl World {
                         &format!("{name} closes its connection without DISCONNECT"),
                     )?;
                 }
-            } else {
+            }
+            LinkState::Open(link) | LinkState::Disconnecting(link) => {
                 self.endpoints
-                    .insert(link.connection.id(), Endpoint::Orphan);
-                self.orphans.push(Orphan {
-                    device: name.clone(),
-                    link,
-                });
+                    .insert(link.connection.id(), Endpoint::Orphan(index));
+                let sequence = self.orphans_made;
+                self.orphans_made += 1;
+                device.link.state = LinkState::Orphaned(Orphan { link, sequence });
                 self.transcript.push(
                     device_now,
                     format!("{name} gives up its connection (the broker cannot hear it)"),
                 );
             }
-        } else {
-            self.transcript.push(
-                device_now,
-                format!("{name} gives up its connection, which the broker had already dropped"),
-            );
+            other => {
+                // A connection left behind before stays at the broker.
+                if let LinkState::Orphaned(_) = other {
+                    device.link.state = other;
+                }
+                self.transcript.push(
+                    device_now,
+                    format!("{name} gives up its connection, which the broker had already dropped"),
+                );
+            }
         }
         Ok(())
     }
@@ -1152,23 +996,29 @@ impl World {
         let device = &mut self.devices[index];
         let bytes = device.firmware.transmit_buffer().to_vec();
         device.firmware.consume_transmit(bytes.len());
-        if bytes.is_empty() || !device.firmware_link_up || !device.network.up {
+        if bytes.is_empty() || !device.link.is_up() {
             return;
         }
-        if device.link.is_none() {
-            // The broker dropped this connection while the device could not
-            // hear it; now that packets get through, the broker's TCP stack
-            // answers with a reset, and the device learns its link is gone.
-            let at = device.clock.now();
-            device.firmware_link_up = false;
-            device.firmware.link_down(at);
-            device.next_poll_at = device.next_poll_at.min(at);
-            let name = device.name.clone();
-            self.transcript.push(
-                at,
-                format!("{name} loses its link: connection reset by the broker"),
-            );
-            return;
+        match device.link.state {
+            LinkState::Open(_) | LinkState::Disconnecting(_) => {}
+            // The firmware has no link to write to.
+            LinkState::Unconnected | LinkState::Orphaned(_) => return,
+            LinkState::DroppedUnheard => {
+                // The broker dropped this connection while the device could
+                // not hear it; now that packets get through, the broker's TCP
+                // stack answers with a reset, and the device learns its link
+                // is gone.
+                let at = device.clock.now();
+                device.link.state = LinkState::Unconnected;
+                device.firmware.link_down(at);
+                device.next_poll_at = device.next_poll_at.min(at);
+                let name = device.name.clone();
+                self.transcript.push(
+                    at,
+                    format!("{name} loses its link: connection reset by the broker"),
+                );
+                return;
+            }
         }
         let sent_at = device.clock.now();
         let mut offset = 0;
@@ -1178,9 +1028,9 @@ impl World {
                 // Checked again when forwarded; keep the rest together.
                 Err(_) => bytes.len() - offset,
             };
-            let arrives =
-                (sent_at + device.network.transit_time()).max(device.network.last_outbound_at);
-            device.network.last_outbound_at = arrives;
+            let Some(arrives) = device.link.outbound_arrival(sent_at) else {
+                return;
+            };
             device
                 .outbound
                 .push_back((arrives, bytes[offset..offset + length].to_vec()));
@@ -1203,7 +1053,8 @@ impl World {
             forwarded = true;
             let Some(connection_id) = self.devices[index]
                 .link
-                .as_ref()
+                .state
+                .link()
                 .map(|link| link.connection.id())
             else {
                 continue;
@@ -1215,14 +1066,13 @@ impl World {
                 })?;
             let awaited = self.packet_consequences(index, connection_id, at, &packet);
             let device = &mut self.devices[index];
-            let Some(link) = device.link.as_mut() else {
+            let Some(link) = device.link.state.link_mut() else {
                 break;
             };
             link.last_heard = at;
             if let Err(error) = link.connection.send(&bytes) {
                 let name = device.name.clone();
-                device.link = None;
-                device.firmware_link_up = false;
+                device.link.state = LinkState::Unconnected;
                 device.firmware.link_down(at);
                 self.transcript
                     .push(at, format!("{name} loses its link: {}", error.kind()));
@@ -1233,8 +1083,9 @@ impl World {
         Ok(forwarded)
     }
 
-    /// What the broker owes after `packet` from device `index`; also logs
-    /// publishes and tracks subscriptions, wills and retained messages.
+    /// What the broker owes after `packet` from device `index` (the broker
+    /// model's answer); also transcribes and logs what the device sent, and
+    /// notes the keepalive, will and DISCONNECT on the device's link.
     fn packet_consequences(
         &mut self,
         index: usize,
@@ -1242,16 +1093,9 @@ impl World {
         at: Instant,
         packet: &Packet<'_>,
     ) -> Vec<Awaited> {
-        let reply = |kind, packet_id| {
-            vec![Awaited::Reply {
-                connection,
-                kind,
-                packet_id,
-            }]
-        };
+        let name = self.devices[index].name.clone();
         match packet {
             Packet::Connect(connect) => {
-                let name = self.devices[index].name.clone();
                 let will_text = match &connect.will {
                     Some(will) => format!(", will {} {}", will.topic, quote_payload(will.payload)),
                     None => String::new(),
@@ -1263,254 +1107,54 @@ impl World {
                         connect.client_id, connect.keep_alive_seconds, connect.clean_session
                     ),
                 );
-                if let Some(link) = self.devices[index].link.as_mut() {
+                if let Some(link) = self.devices[index].link.state.link_mut() {
                     link.keep_alive = (connect.keep_alive_seconds > 0)
                         .then(|| Duration::from_secs(u64::from(connect.keep_alive_seconds)));
                     link.will = connect.will.as_ref().map(|will| Will {
                         topic: will.topic.to_owned(),
                         payload: will.payload.to_vec(),
-                        qos: will.qos.as_u8(),
+                        qos: will.qos,
                         retain: will.retain,
                     });
                 }
-                let mut awaited = reply(ReplyKind::ConnAck, None);
-                if connect.clean_session {
-                    self.persistent_sessions.remove(connect.client_id);
-                } else {
-                    // The broker hands a returning persistent session what
-                    // it kept for it, right after CONNACK.
-                    let session = self
-                        .persistent_sessions
-                        .entry(connect.client_id.to_owned())
-                        .or_default();
-                    session.connection = Some(connection);
-                    // The resumed session's subscriptions are the new
-                    // connection's from its CONNACK on.
-                    if !session.filters.is_empty() {
-                        self.subscriptions.insert(
-                            connection,
-                            session
-                                .filters
-                                .iter()
-                                .map(|(filter, _)| filter.clone())
-                                .collect(),
-                        );
-                    }
-                    awaited.extend(session.owed.drain(..).map(|(topic, payload)| {
-                        Awaited::Delivery {
-                            connection,
-                            topic,
-                            payload,
-                        }
-                    }));
-                }
-                awaited
             }
             Packet::Publish(publish) => {
-                let message = LoggedMessage {
+                self.record_message(LoggedMessage {
                     at,
-                    source: self.devices[index].name.clone(),
+                    source: name,
                     topic: publish.topic.to_owned(),
                     payload: publish.payload.to_vec(),
                     qos: publish.qos.as_u8(),
                     retain: publish.retain,
-                };
-                let awaited = self.publish_consequences(connection, &message, publish.packet_id);
-                self.record_message(message);
-                match (publish.qos, publish.packet_id) {
-                    // The broker may deliver only once it has our PUBREL.
-                    (QoS::ExactlyOnce, Some(id)) => {
-                        let (replies, deliveries): (Vec<Awaited>, Vec<Awaited>) = awaited
-                            .into_iter()
-                            .partition(|a| matches!(a, Awaited::Reply { .. }));
-                        self.pending_qos2.insert((connection, id), deliveries);
-                        replies
-                    }
-                    _ => awaited,
-                }
-            }
-            Packet::PubRel(id) => {
-                let mut awaited = self
-                    .pending_qos2
-                    .remove(&(connection, *id))
-                    .unwrap_or_default();
-                awaited.extend(reply(ReplyKind::PubComp, Some(*id)));
-                awaited
+                });
             }
             Packet::Subscribe(subscribe) => {
-                let filters: Vec<String> = subscribe
-                    .filters
-                    .iter()
-                    .map(|(filter, _)| filter.to_owned())
-                    .collect();
-                let name = self.devices[index].name.clone();
+                let filters: Vec<&str> =
+                    subscribe.filters.iter().map(|(filter, _)| filter).collect();
                 self.transcript
                     .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
-                let mut awaited = reply(ReplyKind::SubAck, Some(subscribe.packet_id));
-                // MQTT 3.1.1 §3.8.4 has the broker re-send retained messages
-                // when a subscription is replaced, and Mosquitto does;
-                // rumqttd sends them only for a filter the connection did
-                // not have (a resumed persistent session has its old ones).
-                let known = self.subscriptions.get(&connection);
-                let sending_retained: Vec<String> = filters
-                    .iter()
-                    .filter(|filter| {
-                        self.broker.is_none() || !known.is_some_and(|known| known.contains(filter))
-                    })
-                    .cloned()
-                    .collect();
-                awaited.extend(self.retained_deliveries(connection, &sending_retained));
-                if let Some(session) = self
-                    .persistent_sessions
-                    .values_mut()
-                    .find(|session| session.connection == Some(connection))
-                {
-                    for (filter, qos) in subscribe.filters.iter() {
-                        session.filters.retain(|(known, _)| known != filter);
-                        session.filters.push((filter.to_owned(), qos.as_u8()));
-                    }
-                }
-                let known = self.subscriptions.entry(connection).or_default();
-                for filter in filters {
-                    if !known.contains(&filter) {
-                        known.push(filter);
-                    }
-                }
-                awaited
             }
-            Packet::Unsubscribe(unsubscribe) => {
-                if let Some(known) = self.subscriptions.get_mut(&connection) {
-                    for filter in unsubscribe.filters.iter() {
-                        known.retain(|existing| existing != filter);
-                    }
-                }
-                if let Some(session) = self
-                    .persistent_sessions
-                    .values_mut()
-                    .find(|session| session.connection == Some(connection))
-                {
-                    for filter in unsubscribe.filters.iter() {
-                        session.filters.retain(|(known, _)| known != filter);
-                    }
-                }
-                reply(ReplyKind::UnsubAck, Some(unsubscribe.packet_id))
-            }
-            Packet::PingReq => reply(ReplyKind::PingResp, None),
-            // The device's half of a QoS 2 delivery: the broker answers
-            // PUBREC with PUBREL. Awaited like any reply, so that it reaches
-            // the device at this instant in every run, not whenever it
-            // happens to arrive.
-            Packet::PubRec(id) => reply(ReplyKind::PubRel, Some(*id)),
             Packet::Disconnect => {
-                let name = self.devices[index].name.clone();
                 self.transcript.push(at, format!("{name} DISCONNECT"));
                 // A clean disconnect discards the will, and the broker then
                 // closes the connection (MQTT 3.1.1 §3.14.4). Waiting for
                 // that close before closing our side matters: rumqttd fires
                 // the will anyway if the connection ends before its router
                 // has seen the DISCONNECT.
-                if let Some(link) = self.devices[index].link.as_mut() {
-                    link.will = None;
-                    link.disconnect_sent = true;
-                }
-                vec![Awaited::Close { connection }]
+                self.devices[index].link.state.disconnect_sent();
             }
-            // Acknowledgements of what the broker delivered (PUBACK, PUBCOMP):
-            // nothing comes back.
-            _ => Vec::new(),
-        }
-    }
-
-    /// The acknowledgement and deliveries a PUBLISH from `from` must cause
-    /// (`from` is `usize::MAX` for the broker's own will publishes).
-    fn publish_consequences(
-        &self,
-        from: ConnectionId,
-        message: &LoggedMessage,
-        packet_id: Option<u16>,
-    ) -> Vec<Awaited> {
-        let mut awaited = Vec::new();
-        match message.qos {
-            1 if from != usize::MAX => awaited.push(Awaited::Reply {
-                connection: from,
-                kind: ReplyKind::PubAck,
-                packet_id,
-            }),
-            2 if from != usize::MAX => awaited.push(Awaited::Reply {
-                connection: from,
-                kind: ReplyKind::PubRec,
-                packet_id,
-            }),
+            // Every other packet is the broker model's alone. The device's
+            // PUBREC, for one, is owed a PUBREL, awaited like any reply so
+            // that it reaches the device at this instant in every run, not
+            // whenever it happens to arrive.
             _ => {}
         }
-        for (connection, filters) in &self.subscriptions {
-            if filters
-                .iter()
-                .any(|filter| filter_matches(filter, &message.topic))
-            {
-                awaited.push(Awaited::Delivery {
-                    connection: *connection,
-                    topic: message.topic.clone(),
-                    payload: message.payload.clone(),
-                });
-            }
-        }
-        awaited
+        self.broker_model.on_packet(connection, packet)
     }
 
-    /// Persistent sessions that are away keep QoS 1 and 2 messages their
-    /// QoS 1 and 2 subscriptions match, to be delivered when they return.
-    /// (QoS 0 is not kept: Mosquitto does not by default; rumqttd delivers
-    /// with the subscription's QoS and may keep it, which a scenario should
-    /// not rely on.)
-    fn keep_for_absent_sessions(&mut self, message: &LoggedMessage) {
-        if message.qos == 0 {
-            return;
-        }
-        for session in self.persistent_sessions.values_mut() {
-            let away = session
-                .connection
-                .is_none_or(|connection| !self.endpoints.contains_key(&connection));
-            let subscribed = session
-                .filters
-                .iter()
-                .any(|(filter, qos)| *qos > 0 && filter_matches(filter, &message.topic));
-            if away && subscribed {
-                session.connection = None;
-                session
-                    .owed
-                    .push((message.topic.clone(), message.payload.clone()));
-            }
-        }
-    }
-
-    /// Retained messages the broker sends on a new subscription to `filters`.
-    fn retained_deliveries(&self, connection: ConnectionId, filters: &[String]) -> Vec<Awaited> {
-        self.retained
-            .iter()
-            .filter(|(topic, _)| filters.iter().any(|filter| filter_matches(filter, topic)))
-            .map(|(topic, retained)| Awaited::Delivery {
-                connection,
-                topic: topic.clone(),
-                payload: retained.payload.clone(),
-            })
-            .collect()
-    }
-
+    /// Logs a message and puts it in the transcript. What it does to the
+    /// broker's state is the broker model's business.
     fn record_message(&mut self, message: LoggedMessage) {
-        self.keep_for_absent_sessions(&message);
-        if message.retain {
-            if message.payload.is_empty() {
-                self.retained.remove(&message.topic);
-            } else {
-                self.retained.insert(
-                    message.topic.clone(),
-                    Retained {
-                        payload: message.payload.clone(),
-                    },
-                );
-            }
-        }
         self.transcript
             .push(message.at, describe_without_time(&message));
         self.log.push(message);
@@ -1566,19 +1210,15 @@ impl World {
                 if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
                 {
                     awaited.remove(position);
-                } else if let Some(pending) = self
-                    .pending_qos2
-                    .values_mut()
-                    .find(|pending| pending.iter().any(|a| fulfils(a, connection, &packet)))
-                {
+                } else if self.broker_model.take_early_delivery(connection, &packet) {
                     // A QoS 2 delivery from a broker that does not wait for
                     // PUBREL: expected, just earlier.
-                    pending.retain(|a| !fulfils(a, connection, &packet));
                 } else if let (Some(Endpoint::Harness), Packet::Publish(publish)) =
                     (self.endpoints.get(&connection), &packet)
                 {
                     // Not caused by anything the runner forwarded: a device
                     // the harness does not run, or a message the broker kept.
+                    self.broker_model.on_external_publish(publish);
                     let message = LoggedMessage {
                         at: self.now,
                         source: "external".to_owned(),
@@ -1593,20 +1233,17 @@ impl World {
                     Some(Endpoint::Device(index)) => {
                         let device = &mut self.devices[index];
                         // A cut link loses what the broker sends.
-                        if device.network.up {
-                            let arrives = (self.now + device.network.transit_time())
-                                .max(device.network.last_inbound_at);
-                            device.network.last_inbound_at = arrives;
+                        if let Some(arrives) = device.link.inbound_arrival(self.now) {
                             device.inbound.push_back((arrives, bytes));
                         }
                     }
                     Some(Endpoint::Harness) => {
                         if let Packet::PubRel(id) = packet {
-                            self.send_harness(&Packet::PubComp(id))?;
+                            self.harness.send(&Packet::PubComp(id))?;
                         }
                     }
                     // An orphan's or a closed connection's packets are lost.
-                    Some(Endpoint::Orphan) | None => {}
+                    Some(Endpoint::Orphan(_)) | None => {}
                 }
             }
             Inbound::Closed { connection, reason } => {
@@ -1617,18 +1254,17 @@ impl World {
                     matches!(a, Awaited::Reply { connection: c, kind: ReplyKind::ConnAck, .. } if *c == connection)
                 });
                 awaited.retain(|a| a.connection() != connection);
+                self.broker_model.on_connection_closed(connection);
                 match self.endpoints.remove(&connection) {
                     Some(Endpoint::Harness) => {
-                        self.harness = None;
+                        self.harness.disconnected();
                         if !was_awaited_close {
                             return Err(HarnessError::HarnessDisconnected(reason));
                         }
                     }
                     Some(Endpoint::Device(index)) => {
-                        let disconnecting = self.devices[index]
-                            .link
-                            .as_ref()
-                            .is_some_and(|link| link.disconnect_sent);
+                        let disconnecting =
+                            matches!(self.devices[index].link.state, LinkState::Disconnecting(_));
                         if disconnecting {
                             // The close the device asked for: it closes
                             // its side next, in `close_device_link`.
@@ -1641,29 +1277,25 @@ impl World {
                             return Err(self.unexpected_close(index, reason, waiting_for_connack));
                         }
                     }
-                    Some(Endpoint::Orphan) => {
+                    Some(Endpoint::Orphan(index)) => {
                         if !(was_awaited_close || self.in_real_time()) {
-                            let orphan = self
-                                .orphans
-                                .iter()
-                                .find(|orphan| orphan.link.connection.id() == connection)
-                                .map(|orphan| orphan.device.clone())
-                                .unwrap_or_default();
                             self.check_broker_health()?;
                             return Err(HarnessError::UnexpectedClose {
-                                device: orphan,
+                                device: self.devices[index].name.clone(),
                                 reason,
                                 hint: "it was the connection the device left behind, which the \
                                        runner closes itself at the broker's keepalive deadline"
                                     .to_owned(),
                             });
                         }
-                        self.orphans
-                            .retain(|orphan| orphan.link.connection.id() != connection)
+                        let state = &mut self.devices[index].link.state;
+                        if matches!(state, LinkState::Orphaned(orphan) if orphan.link.connection.id() == connection)
+                        {
+                            *state = LinkState::Unconnected;
+                        }
                     }
                     None => {}
                 }
-                self.subscriptions.remove(&connection);
             }
         }
         Ok(())
@@ -1728,11 +1360,10 @@ impl World {
     fn broker_closed_device_link(&mut self, index: usize, reason: &str) {
         let at = self.devices[index].clock.now().max(self.now);
         let device = &mut self.devices[index];
-        device.link = None;
         device.outbound.clear();
         let name = device.name.clone();
-        if device.network.up && device.firmware_link_up {
-            device.firmware_link_up = false;
+        if device.link.is_up() && device.link.state.firmware_believes_up() {
+            device.link.state = LinkState::Unconnected;
             device.inbound.clear();
             device.firmware.link_down(at);
             // Its timers changed: let it say when it next needs to run.
@@ -1740,6 +1371,9 @@ impl World {
             self.transcript
                 .push(at, format!("{name} loses its link: {reason}"));
         } else {
+            // The device keeps believing in a link it had; a connection it
+            // left behind earlier is not this one, and stays.
+            device.link.state.broker_drops();
             self.transcript.push(
                 at,
                 format!(
@@ -1819,18 +1453,6 @@ fn build_firmware(
                 .collect::<Vec<_>>()
                 .join("; "),
         })
-}
-
-fn encode(packet: &Packet<'_>) -> Result<Vec<u8>, HarnessError> {
-    let mut buffer = vec![0u8; codec::encoded_len(packet)];
-    let length = codec::encode(packet, &mut buffer).map_err(|error| {
-        HarnessError::Write(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            error.to_string(),
-        ))
-    })?;
-    buffer.truncate(length);
-    Ok(buffer)
 }
 
 /// Device time of a `time: real` run: wall time since it started.

@@ -1,9 +1,21 @@
 //! What the broker owes the runner after a packet: the replies,
-//! deliveries and closes the runner waits for before time moves.
+//! deliveries and closes the runner waits for before time moves. The broker
+//! model (`broker_model.rs`) says what is owed; the world waits for it.
 
 use hilt_firmware::mqtt::codec::Packet;
 
 use crate::connection::ConnectionId;
+
+/// Who published a message, which decides whether an acknowledgement is owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Publisher {
+    /// A client on this connection (a device or the harness): it is owed
+    /// PUBACK or PUBREC for QoS 1 or 2.
+    Connection(ConnectionId),
+    /// The broker itself, publishing the will of a connection it dropped:
+    /// nobody is owed an acknowledgement.
+    Broker,
+}
 
 /// A packet (or a close) the broker owes us.
 #[derive(Debug, Clone, PartialEq, Eq)]
