@@ -28,6 +28,7 @@ pub mod broker;
 pub mod bundled;
 pub mod connection;
 pub mod csv;
+mod descriptors;
 pub mod matching;
 pub mod registry;
 pub mod run;

@@ -469,3 +469,41 @@ fn a_byte_order_mark_is_accepted_and_a_nul_rejected() {
         text(&output.stderr)
     );
 }
+
+/// A fleet bigger than the process's file descriptors allow is a harness
+/// error (exit 2) that says how to get more, never a pass with devices
+/// missing. The limit is lowered for the hilt process alone, with the
+/// shell's own `ulimit`.
+#[test]
+fn running_out_of_file_descriptors_is_an_error_that_says_how_to_get_more() {
+    let folder = std::env::temp_dir().join(format!("hilt-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = folder.join("fleet.yaml");
+    let mut yaml = String::from("name: forty thermometers\ndevices:\n");
+    for index in 0..40 {
+        yaml.push_str(&format!("  t{index}: {{ app: thermometer }}\n"));
+    }
+    yaml.push_str("steps:\n  - wait: 1s\n");
+    std::fs::write(&file, yaml).unwrap();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" replay "$1""#)
+        .arg(env!("CARGO_BIN_EXE_hilt"))
+        .arg(&file)
+        .output()
+        .expect("sh runs");
+    let stdout = text(&output.stdout);
+    let _ = std::fs::remove_dir_all(&folder);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("ERROR"), "{stdout}");
+    assert!(
+        stdout.contains("raise the limit with `ulimit -n`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 passed, 0 failed, 1 errors"), "{stdout}");
+}

@@ -106,7 +106,7 @@ pub enum HarnessError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the broker did not answer within {timeout:?}; still waiting for {waiting_for}")]
+    #[error("the broker did not answer within {timeout:?}; still waiting for {waiting_for}{}", descriptor_pressure(.timeout))]
     BrokerSilent {
         timeout: WallDuration,
         waiting_for: String,
@@ -1411,6 +1411,15 @@ impl Firmware for Halted {
         None
     }
     fn disconnect(&mut self) {}
+}
+
+/// Why a broker may have fallen silent when this process is out of file
+/// descriptors (its `accept` fails, which rumqttd only logs); read when the
+/// error is shown, which is when the descriptors are still held.
+fn descriptor_pressure(_timeout: &WallDuration) -> String {
+    crate::descriptors::pressure()
+        .map(|pressure| format!(" ({pressure})"))
+        .unwrap_or_default()
 }
 
 /// For "too many open files": what each device costs and how to get more.
