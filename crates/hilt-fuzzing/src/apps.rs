@@ -17,7 +17,7 @@
 //! packets come on top, including the ones a broker would never send.
 
 use hilt_firmware::app::LogLevel;
-use hilt_firmware::app::{Firmware, LogLine};
+use hilt_firmware::app::{Firmware, Halted};
 use hilt_firmware::apps::light_status::{DEFAULT_UUID, LightStatusConfig};
 use hilt_firmware::apps::monitor::MonitorConfig;
 use hilt_firmware::apps::node_manager::NodeManagerConfig;
@@ -383,34 +383,6 @@ impl AppConfig {
             AppConfig::Monitor(config) => MonitorApp.build(config, board),
         }
     }
-}
-
-/// The firmware slot between dropping the old firmware and booting the new.
-struct Halted;
-
-impl Firmware for Halted {
-    fn poll(&mut self, now: Instant) -> Instant {
-        now + secs(3600)
-    }
-    fn receive(&mut self, _now: Instant, bytes: &[u8]) -> usize {
-        bytes.len()
-    }
-    fn transmit_buffer(&self) -> &[u8] {
-        &[]
-    }
-    fn consume_transmit(&mut self, _count: usize) {}
-    fn wants_link(&self, _now: Instant) -> bool {
-        false
-    }
-    fn wants_close(&self) -> bool {
-        false
-    }
-    fn link_up(&mut self, _now: Instant) {}
-    fn link_down(&mut self, _now: Instant) {}
-    fn pop_log(&mut self) -> Option<LogLine> {
-        None
-    }
-    fn disconnect(&mut self) {}
 }
 
 /// The harness: runner, broker and script player for one device.
