@@ -1257,7 +1257,7 @@ mod tests {
     fn reboot_waits_for_the_acknowledgement_at_most_two_seconds() {
         let mut harness = harness();
         harness.run_until(at(3.0));
-        harness.acknowledge = false;
+        harness.broker.acknowledges_publishes = false;
         assert_eq!(
             command(&mut harness, "reboot/1", b""),
             ["{\"rebooting\": true}"]
