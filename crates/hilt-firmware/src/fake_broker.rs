@@ -17,7 +17,7 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::app::Firmware;
-use crate::mqtt::codec::{self, ConnAck, DecodeError, Packet, QoS, SubAck};
+use crate::mqtt::codec::{self, ConnAck, DecodeError, Packet, Publish, QoS, SubAck};
 
 /// A broker that answers and never routes; see the module documentation.
 #[derive(Debug)]
@@ -118,6 +118,19 @@ pub fn encoded(packet: &Packet<'_>) -> Vec<u8> {
     bytes
 }
 
+/// A QoS 0 PUBLISH, not retained, as bytes: what a broker delivers on a QoS
+/// 0 subscription, and what a simple client sends.
+pub fn qos0_publish(topic: &str, payload: &[u8]) -> Vec<u8> {
+    encoded(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic,
+        packet_id: None,
+        payload,
+    }))
+}
+
 /// Takes everything `firmware` has written to its link.
 pub fn take_transmitted<F: Firmware + ?Sized>(firmware: &mut F) -> Vec<u8> {
     let bytes = firmware.transmit_buffer().to_vec();
@@ -143,7 +156,7 @@ pub fn decode_all(bytes: &[u8]) -> Result<Vec<Packet<'_>>, (DecodeError, &[u8])>
 mod tests {
     use super::*;
     use crate::mqtt::codec::UnsubscribeFilters;
-    use crate::mqtt::codec::{Connect, Publish, Subscribe, SubscribeFilters, Unsubscribe};
+    use crate::mqtt::codec::{Connect, Subscribe, SubscribeFilters, Unsubscribe};
 
     fn publish(qos: QoS, packet_id: Option<u16>) -> Packet<'static> {
         Packet::Publish(Publish {

@@ -14,8 +14,8 @@ use core::convert::Infallible;
 use embedded_hal::digital::{ErrorType, OutputPin};
 
 use crate::app::{App, Firmware, LogLine, Node};
-use crate::fake_broker::{FakeBroker, decode_all, encoded, take_transmitted};
-use crate::mqtt::codec::{Packet, Publish, QoS};
+use crate::fake_broker::{FakeBroker, decode_all, qos0_publish, take_transmitted};
+use crate::mqtt::codec::{Packet, QoS};
 use crate::time::{Duration, Instant};
 
 /// One PUBLISH the node sent.
@@ -209,15 +209,7 @@ impl<A: App> Harness<A> {
 
     /// The broker delivers a message now; the node then runs, as in the runner.
     pub fn deliver(&mut self, topic: &str, payload: &[u8]) {
-        let publish = encoded(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic,
-            packet_id: None,
-            payload,
-        }));
-        self.feed(&publish);
+        self.feed(&qos0_publish(topic, payload));
         self.step();
     }
 

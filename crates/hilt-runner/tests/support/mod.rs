@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use hilt_firmware::fake_broker::encoded;
+use hilt_firmware::fake_broker::{encoded, qos0_publish};
 use hilt_firmware::mqtt::codec::{
     self, Connect, DecodeError, LastWill, Packet, Publish, QoS, Subscribe, SubscribeFilters,
 };
@@ -63,8 +63,12 @@ impl RawClient {
     }
 
     pub fn send(&mut self, packet: &Packet<'_>) {
+        self.send_bytes(&encoded(packet));
+    }
+
+    fn send_bytes(&mut self, bytes: &[u8]) {
         // The broker may already have closed a refused connection.
-        let _ = self.stream.write_all(&encoded(packet));
+        let _ = self.stream.write_all(bytes);
     }
 
     /// Sends CONNECT: clean session, keepalive 60s.
@@ -158,14 +162,7 @@ impl RawClient {
 
     /// Publishes at QoS 0, not retained.
     pub fn publish_qos0(&mut self, topic: &str, payload: &[u8]) {
-        self.send(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic,
-            packet_id: None,
-            payload,
-        }));
+        self.send_bytes(&qos0_publish(topic, payload));
     }
 
     /// Publishes at QoS 1 and waits for the PUBACK.
