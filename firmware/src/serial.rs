@@ -19,7 +19,7 @@
 use core::fmt::{self, Write};
 
 use heapless::Vec;
-use hilt_firmware::app::{LogLevel, RECEIVE_BUFFER_LEN};
+use hilt_firmware::app::{LogLevel, RECEIVE_BUFFER_LEN, TruncatingWriter};
 use hilt_firmware::mqtt::codec::{self, DecodeError, Packet, Publish};
 use hilt_firmware::serial_log::{self, Direction, PREFIX};
 
@@ -77,22 +77,8 @@ pub fn log_line(level: LogLevel, text: &str) {
 /// in the same form as the app's log lines.
 pub fn log(level: LogLevel, arguments: fmt::Arguments<'_>) {
     let mut text: heapless::String<{ hilt_firmware::app::LOG_LINE_LEN }> = heapless::String::new();
-    let _ = fmt::write(&mut Truncating(&mut text), arguments);
+    let _ = fmt::write(&mut TruncatingWriter(&mut text), arguments);
     log_line(level, &text);
-}
-
-/// Keeps what fits of a formatted line instead of losing all of it.
-struct Truncating<'a, const N: usize>(&'a mut heapless::String<N>);
-
-impl<const N: usize> Write for Truncating<'_, N> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        for character in text.chars() {
-            if self.0.push(character).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
 }
 
 fn message_line(direction: Direction, publish: &Publish<'_>) {

@@ -93,7 +93,12 @@ impl Log {
     }
 }
 
-struct TruncatingWriter<'a, const N: usize>(&'a mut String<N>);
+/// A writer into a fixed-capacity string that keeps what fits and drops the
+/// rest, for log lines and replies: a cut line is better than a lost one,
+/// and formatting into it never fails. Characters are pushed whole, so the
+/// text is cut at a character boundary.
+#[derive(Debug)]
+pub struct TruncatingWriter<'a, const N: usize>(pub &'a mut String<N>);
 
 impl<const N: usize> core::fmt::Write for TruncatingWriter<'_, N> {
     fn write_str(&mut self, text: &str) -> core::fmt::Result {
@@ -181,6 +186,39 @@ pub trait Firmware {
     fn pop_log(&mut self) -> Option<LogLine>;
     /// Closes the MQTT session cleanly (DISCONNECT), e.g. before a reset.
     fn disconnect(&mut self);
+}
+
+/// The firmware of a chip that is between two boots: the old firmware has
+/// been dropped (writing back its retained memory, as the chip keeps RTC
+/// memory) and the new one is not built yet. It runs nothing: it takes no
+/// bytes, sends none, never asks for a link and keeps no log, and a poll
+/// asks to run again at once, since whoever holds it replaces it next.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Halted;
+
+impl Firmware for Halted {
+    fn poll(&mut self, now: Instant) -> Instant {
+        now
+    }
+    fn receive(&mut self, _now: Instant, _bytes: &[u8]) -> usize {
+        0
+    }
+    fn transmit_buffer(&self) -> &[u8] {
+        &[]
+    }
+    fn consume_transmit(&mut self, _count: usize) {}
+    fn wants_link(&self, _now: Instant) -> bool {
+        false
+    }
+    fn wants_close(&self) -> bool {
+        false
+    }
+    fn link_up(&mut self, _now: Instant) {}
+    fn link_down(&mut self, _now: Instant) {}
+    fn pop_log(&mut self) -> Option<LogLine> {
+        None
+    }
+    fn disconnect(&mut self) {}
 }
 
 /// An app and its MQTT session; see the module documentation.
@@ -500,6 +538,20 @@ mod tests {
             warned |= line.level == LogLevel::Warn && line.text.contains("dropped");
         }
         assert!(warned, "the drop is logged");
+    }
+
+    #[test]
+    fn the_truncating_writer_keeps_what_fits_and_cuts_at_a_character() {
+        use core::fmt::Write;
+        let mut out: String<4> = String::new();
+        write!(TruncatingWriter(&mut out), "abcdef").unwrap();
+        assert_eq!(out, "abcd");
+        let mut out: String<5> = String::new();
+        write!(TruncatingWriter(&mut out), "ab\u{e9}\u{e9}").unwrap();
+        assert_eq!(
+            out, "ab\u{e9}",
+            "a character that does not fit whole is left out"
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@
 //!   and [`Node`](app::Node), which joins an app to an MQTT session.
 //! - [`apps`]: the reference apps (thermometer, remote-led, sensor-data,
 //!   light-status, node-manager) and the `monitor`.
+//!
+//! With the `fake-broker` feature (std), `fake_broker` is the in-process
+//! broker that the apps' unit tests and the fuzz driver drive firmware with.
 #![no_std]
 
 /// The firmware core's version, which the apps report as their firmware version.
@@ -31,6 +34,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod app;
 pub mod apps;
 pub mod ds18b20;
+#[cfg(any(test, feature = "fake-broker"))]
+pub mod fake_broker;
 pub mod mqtt;
 pub mod onewire;
 pub mod pins;

@@ -10,21 +10,23 @@
 //!
 //! The node must never panic, and everything it transmits must decode with
 //! its own codec as a whole number of packets (a property checked here).
-//! With the auto-broker on (the default) the harness also answers the node
-//! as a well-behaved broker would: CONNACK for CONNECT, SUBACK granting
-//! what was asked, PUBACK, PUBREC, PUBREL, PUBCOMP and PINGRESP, so that a
-//! short script reaches the app's message handling; the script's own
-//! packets come on top, including the ones a broker would never send.
+//! With the auto-broker on (the default) the firmware core's
+//! [`FakeBroker`] also answers the node as a well-behaved broker would:
+//! CONNACK for CONNECT, SUBACK granting what was asked, PUBACK, PUBREC,
+//! PUBREL, PUBCOMP and PINGRESP, so that a short script reaches the app's
+//! message handling; the script's own packets come on top, including the
+//! ones a broker would never send.
 
 use hilt_firmware::app::LogLevel;
-use hilt_firmware::app::{Firmware, LogLine};
+use hilt_firmware::app::{Firmware, Halted};
 use hilt_firmware::apps::light_status::{DEFAULT_UUID, LightStatusConfig};
 use hilt_firmware::apps::monitor::MonitorConfig;
 use hilt_firmware::apps::node_manager::NodeManagerConfig;
 use hilt_firmware::apps::remote_led::RemoteLedConfig;
 use hilt_firmware::apps::sensor_data::SensorDataConfig;
 use hilt_firmware::apps::thermometer::{ThermometerConfig, Unit};
-use hilt_firmware::mqtt::codec::{self, ConnAck, Packet, QoS, SubAck};
+use hilt_firmware::fake_broker::{FakeBroker, decode_all, take_transmitted};
+use hilt_firmware::mqtt::codec::{Packet, QoS};
 use hilt_firmware::mqtt::session::truncated;
 use hilt_firmware::pins;
 use hilt_firmware::platform::ResetCause;
@@ -385,34 +387,6 @@ impl AppConfig {
     }
 }
 
-/// The firmware slot between dropping the old firmware and booting the new.
-struct Halted;
-
-impl Firmware for Halted {
-    fn poll(&mut self, now: Instant) -> Instant {
-        now + secs(3600)
-    }
-    fn receive(&mut self, _now: Instant, bytes: &[u8]) -> usize {
-        bytes.len()
-    }
-    fn transmit_buffer(&self) -> &[u8] {
-        &[]
-    }
-    fn consume_transmit(&mut self, _count: usize) {}
-    fn wants_link(&self, _now: Instant) -> bool {
-        false
-    }
-    fn wants_close(&self) -> bool {
-        false
-    }
-    fn link_up(&mut self, _now: Instant) {}
-    fn link_down(&mut self, _now: Instant) {}
-    fn pop_log(&mut self) -> Option<LogLine> {
-        None
-    }
-    fn disconnect(&mut self) {}
-}
-
 /// The harness: runner, broker and script player for one device.
 struct Driver {
     kind: AppKind,
@@ -424,9 +398,9 @@ struct Driver {
     link: bool,
     /// The node's next poll.
     next_poll_at: Instant,
-    auto_broker: bool,
-    /// Bytes the broker owes the node, delivered at the next round.
-    owed: Vec<u8>,
+    /// Answers the node while the auto-broker is on; what it owes is
+    /// delivered at the next round.
+    broker: FakeBroker,
     /// Packet ids the node used lately.
     packet_ids: Vec<u16>,
     /// The node's last publishes, for the echo op.
@@ -449,16 +423,6 @@ pub fn run_app_messages(data: &[u8]) -> Outcome {
         driver.step(&mut reader);
     }
     driver.finish()
-}
-
-fn encoded(packet: &Packet<'_>) -> Vec<u8> {
-    let mut bytes = vec![0; codec::encoded_len(packet)];
-    // The harness only encodes valid packets; an error leaves nothing.
-    match codec::encode(packet, &mut bytes) {
-        Ok(length) => bytes.truncate(length),
-        Err(_) => bytes.clear(),
-    }
-    bytes
 }
 
 /// A PUBLISH assembled by hand, so that any topic and flags go out.
@@ -492,6 +456,8 @@ impl Driver {
         let mut board = Board::new(clock.clone(), 0x0028_ff64_1e3c_5a01);
         let config = AppConfig::new(kind, variant);
         let firmware = config.build(&mut board);
+        let mut broker = FakeBroker::new();
+        broker.answers = auto_broker;
         Driver {
             kind,
             config,
@@ -500,8 +466,7 @@ impl Driver {
             board,
             firmware,
             link: false,
-            auto_broker,
-            owed: Vec::new(),
+            broker,
             packet_ids: Vec::new(),
             remembered: Vec::new(),
             polls: 0,
@@ -563,7 +528,7 @@ impl Driver {
             op::LINK_DROP => {
                 if self.link {
                     self.link = false;
-                    self.owed.clear();
+                    self.broker.forget_owed();
                     let now = self.now();
                     self.firmware.link_down(now);
                 }
@@ -575,7 +540,7 @@ impl Driver {
                 self.act_on_part(which, value);
                 self.run();
             }
-            op::AUTO_BROKER => self.auto_broker = !self.auto_broker,
+            op::AUTO_BROKER => self.broker.answers = !self.broker.answers,
             op::ECHO => {
                 let index = reader.u8();
                 let (flags, packet_id) = publish_flags(reader);
@@ -702,8 +667,8 @@ impl Driver {
                 self.reset(ResetCause::Watchdog);
             }
             self.manage_link();
-            if self.link && !self.owed.is_empty() {
-                let owed = std::mem::take(&mut self.owed);
+            if self.link && !self.broker.owes_nothing() {
+                let owed = self.broker.take_owed();
                 self.feed(&owed);
             }
             self.poll();
@@ -718,7 +683,7 @@ impl Driver {
                 continue;
             }
             self.manage_link();
-            if self.owed.is_empty() && self.next_poll_at > self.now() {
+            if self.broker.owes_nothing() && self.next_poll_at > self.now() {
                 break;
             }
         }
@@ -737,12 +702,12 @@ impl Driver {
             // A DISCONNECT goes out before the close.
             self.drain_transmit();
             self.link = false;
-            self.owed.clear();
+            self.broker.forget_owed();
             self.firmware.link_down(now);
         }
         if !self.link && self.firmware.wants_link(now) {
             self.link = true;
-            self.owed.clear();
+            self.broker.forget_owed();
             self.firmware.link_up(now);
         }
     }
@@ -775,38 +740,27 @@ impl Driver {
     /// Reads everything the node transmitted; each byte must belong to a
     /// packet its own codec decodes.
     fn drain_transmit(&mut self) {
-        let bytes = self.firmware.transmit_buffer().to_vec();
-        self.firmware.consume_transmit(bytes.len());
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            match codec::decode(rest) {
-                Ok((packet, length)) => {
-                    if self.link {
-                        self.on_sent(&packet);
+        let bytes = take_transmitted(self.firmware.as_mut());
+        match decode_all(&bytes) {
+            Ok(packets) => {
+                if self.link {
+                    for packet in &packets {
+                        self.on_sent(packet);
                     }
-                    rest = &rest[length..];
                 }
-                Err(error) => panic!(
-                    "{} transmitted bytes its own codec rejects ({error}): {rest:02x?}",
-                    self.kind.name()
-                ),
             }
+            Err((error, rest)) => panic!(
+                "{} transmitted bytes its own codec rejects ({error}): {rest:02x?}",
+                self.kind.name()
+            ),
         }
     }
 
-    /// What the broker sees from the node, and what it owes in return.
+    /// What the broker sees from the node: the script remembers what it can
+    /// send back, and the broker owes its answer.
     fn on_sent(&mut self, packet: &Packet<'_>) {
-        let auto = self.auto_broker;
         match packet {
-            Packet::Connect(_) => {
-                self.outcome.connects += 1;
-                if auto {
-                    self.owe(&Packet::ConnAck(ConnAck {
-                        session_present: false,
-                        return_code: 0,
-                    }));
-                }
-            }
+            Packet::Connect(_) => self.outcome.connects += 1,
             Packet::Publish(publish) => {
                 if self.outcome.published.len() < KEPT {
                     self.outcome
@@ -820,44 +774,13 @@ impl Driver {
                     .push((publish.topic.as_bytes().to_vec(), publish.payload.to_vec()));
                 if let Some(id) = publish.packet_id {
                     self.remember_id(id);
-                    if auto {
-                        match publish.qos {
-                            QoS::AtLeastOnce => self.owe(&Packet::PubAck(id)),
-                            QoS::ExactlyOnce => self.owe(&Packet::PubRec(id)),
-                            QoS::AtMostOnce => {}
-                        }
-                    }
                 }
             }
-            Packet::Subscribe(subscribe) => {
-                self.remember_id(subscribe.packet_id);
-                if auto {
-                    let granted: Vec<u8> = subscribe
-                        .filters
-                        .iter()
-                        .map(|(_, qos)| qos.as_u8())
-                        .collect();
-                    self.owe(&Packet::SubAck(SubAck {
-                        packet_id: subscribe.packet_id,
-                        return_codes: &granted,
-                    }));
-                }
-            }
-            Packet::Unsubscribe(unsubscribe) => {
-                self.remember_id(unsubscribe.packet_id);
-                if auto {
-                    self.owe(&Packet::UnsubAck(unsubscribe.packet_id));
-                }
-            }
-            Packet::PubRec(id) if auto => self.owe(&Packet::PubRel(*id)),
-            Packet::PubRel(id) if auto => self.owe(&Packet::PubComp(*id)),
-            Packet::PingReq if auto => self.owe(&Packet::PingResp),
+            Packet::Subscribe(subscribe) => self.remember_id(subscribe.packet_id),
+            Packet::Unsubscribe(unsubscribe) => self.remember_id(unsubscribe.packet_id),
             _ => {}
         }
-    }
-
-    fn owe(&mut self, packet: &Packet<'_>) {
-        self.owed.extend(encoded(packet));
+        self.broker.receive(packet);
     }
 
     fn remember_id(&mut self, id: u16) {
@@ -918,7 +841,7 @@ impl Driver {
     fn reset(&mut self, cause: ResetCause) {
         self.outcome.resets += 1;
         self.link = false;
-        self.owed.clear();
+        self.broker.forget_owed();
         drop(std::mem::replace(&mut self.firmware, Box::new(Halted)));
         if let Some(platform) = self.board.platform_control() {
             platform.prepare_boot(cause);

@@ -4,15 +4,19 @@
 use std::path::PathBuf;
 
 use hilt_firmware::time::Instant;
+// Steps are described by the scenario crate, in the same words as `hilt
+// wokwi` where they agree; the world names a `set` through this module.
+use hilt_scenario::describe::describe_message_expectation;
+pub(crate) use hilt_scenario::describe::describe_part_value;
 use hilt_scenario::{
     BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PartRef,
-    PayloadMatch, PinExpectation, Scenario, Step, StepKind,
+    PinExpectation, Scenario, Step, StepDescription, StepKind,
 };
 
 use crate::broker::EmbeddedBroker;
 use crate::matching::message_fits;
 use crate::registry::Registry;
-use crate::transcript::{LoggedMessage, Transcript, format_time, quote_payload};
+use crate::transcript::{LoggedMessage, Transcript, format_time};
 use crate::world::{HarnessError, World, after};
 
 /// How long `click` holds the button down.
@@ -191,9 +195,11 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
     world.run_until(Instant::BOOT)?;
     for step in &scenario.steps {
         let step_start = world.now();
-        world
-            .transcript_mut()
-            .step(step_start, step.location.line, &describe_step(&step.kind));
+        world.transcript_mut().step(
+            step_start,
+            step.location.line,
+            &step.kind.describe(StepDescription::Transcript),
+        );
         if step.kind.is_action() {
             window.first_index = world.log().len();
         }
@@ -554,35 +560,6 @@ fn expect_pin(
     ))
 }
 
-fn describe_message_expectation(expectation: &MessageExpectation) -> String {
-    let mut text = format!("on '{}'", expectation.filter);
-    match &expectation.body {
-        Some(PayloadMatch::Exact(payload)) => text.push_str(&format!(
-            " with payload {}",
-            quote_payload(payload.as_bytes())
-        )),
-        Some(PayloadMatch::Json(json)) => text.push_str(&format!(" with JSON matching {json}")),
-        Some(PayloadMatch::Regex(regex)) => {
-            text.push_str(&format!(" with payload matching /{regex}/"))
-        }
-        None => {}
-    }
-    if let Some(qos) = expectation.qos {
-        text.push_str(&format!(", qos {qos}"));
-    }
-    if let Some(retain) = expectation.retain {
-        text.push_str(if retain {
-            ", retained"
-        } else {
-            ", not retained"
-        });
-    }
-    if let Some(tolerance) = expectation.tolerance {
-        text.push_str(&format!(" (tolerance {tolerance})"));
-    }
-    text
-}
-
 /// The window a `count:` was counted in: from the step's start, or with
 /// `since: start` from the start of the run, up to the deadline.
 fn describe_count_window(
@@ -597,94 +574,6 @@ fn describe_count_window(
         )
     } else {
         format!("between {step_start} and {deadline}")
-    }
-}
-
-/// `temperature = 22.5 °C`, `fault = none`, as the transcript shows a `set`.
-pub(crate) fn describe_part_value(value: &hilt_scenario::PartValue) -> String {
-    use hilt_scenario::PartValue;
-    match value {
-        PartValue::Temperature(celsius) => format!("temperature = {celsius} °C"),
-        PartValue::Lux(lux) => format!("lux = {lux}"),
-        PartValue::Fault(Some(fault)) => format!("fault = {fault}"),
-        PartValue::Fault(None) => "fault = none".to_owned(),
-    }
-}
-
-fn describe_step(kind: &StepKind) -> String {
-    match kind {
-        StepKind::Wait(duration) => format!("wait {duration:?}"),
-        StepKind::Press(part) => format!("press {part}"),
-        StepKind::Release(part) => format!("release {part}"),
-        StepKind::Click(part) => format!("click {part}"),
-        StepKind::Set(settings) => format!(
-            "set {}",
-            settings
-                .iter()
-                .map(|setting| format!(
-                    "{}.{}",
-                    setting.target,
-                    describe_part_value(&setting.value)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        StepKind::Publish(publish) => format!(
-            "publish {} {}",
-            publish.topic,
-            quote_payload(&publish.payload)
-        ),
-        StepKind::Expect(Expectation::Message(expectation)) => match expectation.count {
-            Some(count) => format!(
-                "expect {count} message(s) {}",
-                describe_message_expectation(expectation)
-            ),
-            None => format!(
-                "expect a message {}",
-                describe_message_expectation(expectation)
-            ),
-        },
-        StepKind::Expect(Expectation::Led(expectation)) => {
-            format!(
-                "expect LED {} {}",
-                expectation.led,
-                if expectation.on { "on" } else { "off" }
-            )
-        }
-        StepKind::Expect(Expectation::Pin(expectation)) => {
-            format!(
-                "expect pin {} {}",
-                expectation.pin,
-                if expectation.high { "high" } else { "low" }
-            )
-        }
-        StepKind::Expect(Expectation::Blink(expectation)) => format!(
-            "expect LED {} blinking at {} Hz (± {} Hz) for {:?}",
-            expectation.led, expectation.hz, expectation.tolerance_hz, expectation.over
-        ),
-        StepKind::Broker(action) => format!(
-            "broker {}",
-            match action {
-                hilt_scenario::BrokerAction::Stop => "stop",
-                hilt_scenario::BrokerAction::Start => "start",
-                hilt_scenario::BrokerAction::Restart => "restart",
-            }
-        ),
-        StepKind::Network(change) => {
-            let mut parts = Vec::new();
-            if let Some(up) = change.link_up {
-                parts.push(format!("link {}", if up { "up" } else { "down" }));
-            }
-            if let Some(latency) = change.latency {
-                parts.push(format!("latency {latency:?}"));
-            }
-            if let Some(drop) = change.drop {
-                parts.push(format!("drop {drop}"));
-            }
-            format!("network {}: {}", change.device.device, parts.join(", "))
-        }
-        StepKind::Reboot(device) => format!("reboot {}", device.device),
-        StepKind::Hang(device) => format!("hang {}", device.device),
     }
 }
 

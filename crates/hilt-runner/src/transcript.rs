@@ -42,16 +42,9 @@ pub fn format_time(at: Instant) -> String {
     format!("{:>13}", at.to_string())
 }
 
-/// A payload shown as a quoted string with escapes, cut at 200 characters.
-pub fn quote_payload(payload: &[u8]) -> String {
-    const SHOWN: usize = 200;
-    let text = String::from_utf8_lossy(payload);
-    let mut shown: String = text.chars().take(SHOWN).collect();
-    if text.chars().count() > SHOWN {
-        shown.push('…');
-    }
-    format!("{shown:?}")
-}
+/// How a payload is shown, here and in step descriptions and failure
+/// reports (one definition, in the scenario crate's `describe`).
+pub use hilt_scenario::describe::quote_payload;
 
 /// The lines of a run, in the order they happened.
 #[derive(Clone, Debug, Default)]

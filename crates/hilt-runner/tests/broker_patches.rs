@@ -8,145 +8,13 @@
 //! exchange many times (a few hundred milliseconds in all); with the
 //! patches none can be lost.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+mod support;
 
-use hilt_firmware::mqtt::codec::{
-    self, Connect, DecodeError, LastWill, Packet, Publish, QoS, Subscribe, SubscribeFilters,
-};
+use std::io::Read;
+
+use hilt_firmware::mqtt::codec::{LastWill, Packet, Publish, QoS};
 use hilt_runner::broker::EmbeddedBroker;
-
-/// How long any single reply may take before the test gives up.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a test client reads: an owned copy of a packet, or the end.
-#[derive(Debug, PartialEq)]
-enum Received {
-    ConnAck {
-        return_code: u8,
-    },
-    Publish {
-        topic: String,
-        payload: Vec<u8>,
-    },
-    PubAck(u16),
-    SubAck(u16),
-    PingResp,
-    Other(String),
-    /// The broker closed the connection.
-    Closed,
-}
-
-/// A bare MQTT 3.1.1 client on a blocking socket.
-struct Client {
-    stream: TcpStream,
-    pending: Vec<u8>,
-}
-
-impl Client {
-    fn open(address: SocketAddr) -> Client {
-        let stream = TcpStream::connect(address).expect("the broker accepts TCP");
-        stream.set_nodelay(true).unwrap();
-        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-        Client {
-            stream,
-            pending: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, packet: &Packet<'_>) {
-        let mut buffer = vec![0; codec::encoded_len(packet)];
-        let length = codec::encode(packet, &mut buffer).unwrap();
-        // The broker may already have closed a refused connection.
-        let _ = self.stream.write_all(&buffer[..length]);
-    }
-
-    fn connect(&mut self, client_id: &str, will: Option<LastWill<'_>>) {
-        self.send(&Packet::Connect(Connect {
-            client_id,
-            keep_alive_seconds: 60,
-            clean_session: true,
-            will,
-            username: None,
-            password: None,
-        }));
-    }
-
-    /// The next packet, or `Closed`; panics if nothing comes in time.
-    fn receive(&mut self) -> Received {
-        loop {
-            match codec::decode(&self.pending) {
-                Ok((packet, length)) => {
-                    let received = match packet {
-                        Packet::ConnAck(ack) => Received::ConnAck {
-                            return_code: ack.return_code,
-                        },
-                        Packet::Publish(publish) => Received::Publish {
-                            topic: publish.topic.to_owned(),
-                            payload: publish.payload.to_vec(),
-                        },
-                        Packet::PubAck(id) => Received::PubAck(id),
-                        Packet::SubAck(ack) => Received::SubAck(ack.packet_id),
-                        Packet::PingResp => Received::PingResp,
-                        other => Received::Other(format!("{other:?}")),
-                    };
-                    self.pending.drain(..length);
-                    return received;
-                }
-                Err(DecodeError::Incomplete { .. }) => {}
-                Err(error) => panic!("the broker sent a malformed packet: {error}"),
-            }
-            let mut chunk = [0u8; 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Received::Closed,
-                Ok(read) => self.pending.extend_from_slice(&chunk[..read]),
-                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Received::Closed;
-                }
-                Err(error) => panic!("no reply from the broker within {REPLY_TIMEOUT:?}: {error}"),
-            }
-        }
-    }
-
-    fn expect_connack(&mut self) {
-        assert_eq!(self.receive(), Received::ConnAck { return_code: 0 });
-    }
-
-    /// Sends DISCONNECT and reads until the broker closes the connection,
-    /// which it does once its router has handled the DISCONNECT.
-    fn disconnect(mut self) {
-        self.send(&Packet::Disconnect);
-        while self.receive() != Received::Closed {}
-    }
-
-    fn subscribe(&mut self, filter: &str) {
-        let filters = [(filter, QoS::AtMostOnce)];
-        self.send(&Packet::Subscribe(Subscribe {
-            packet_id: 1,
-            filters: SubscribeFilters::List(&filters),
-        }));
-        assert_eq!(self.receive(), Received::SubAck(1));
-    }
-
-    fn publish_qos1(&mut self, topic: &str, payload: &[u8], packet_id: u16) {
-        self.send(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic,
-            packet_id: Some(packet_id),
-            payload,
-        }));
-        assert_eq!(self.receive(), Received::PubAck(packet_id));
-    }
-
-    /// True if the connection still answers a PINGREQ.
-    fn is_alive(&mut self) -> bool {
-        self.send(&Packet::PingReq);
-        self.receive() == Received::PingResp
-    }
-}
+use support::{RawClient, Received};
 
 /// The names of this process's threads, from Linux's /proc.
 fn thread_names() -> Vec<String> {
@@ -164,7 +32,7 @@ fn router_thread_ends_with_the_broker() {
     let mut broker = EmbeddedBroker::start().unwrap();
     let router_thread = format!("router-{}", broker.number());
     let runtime_thread = format!("hilt-broker-{}", broker.number());
-    let mut client = Client::open(broker.address());
+    let mut client = RawClient::open(broker.address());
     client.connect("router-test", None);
     client.expect_connack();
     assert!(thread_names().contains(&router_thread));
@@ -197,10 +65,10 @@ fn reconnections_under_churn_do_not_panic_the_broker() {
     // be closing, and two clients.
     let broker = EmbeddedBroker::start_with_capacity(3).unwrap();
     let address = broker.address();
-    let mut first = Client::open(address);
+    let mut first = RawClient::open(address);
     first.connect("first", None);
     first.expect_connack();
-    let mut second = Client::open(address);
+    let mut second = RawClient::open(address);
     second.connect("second", None);
     second.expect_connack();
     // The probe's connection may or may not still hold a place: fill up
@@ -208,7 +76,7 @@ fn reconnections_under_churn_do_not_panic_the_broker() {
     let mut fillers = Vec::new();
     let mut refused = false;
     for filler_index in 0..3 {
-        let mut client = Client::open(address);
+        let mut client = RawClient::open(address);
         client.connect("late", None);
         match client.receive() {
             Received::Closed => {
@@ -218,7 +86,7 @@ fn reconnections_under_churn_do_not_panic_the_broker() {
             Received::ConnAck { return_code: 0 } => {
                 // It took the probe's old place; make "late" free again.
                 client.disconnect();
-                let mut filler = Client::open(address);
+                let mut filler = RawClient::open(address);
                 filler.connect(&format!("filler-{filler_index}"), None);
                 filler.expect_connack();
                 fillers.push(filler);
@@ -231,7 +99,7 @@ fn reconnections_under_churn_do_not_panic_the_broker() {
     // Make room: once the broker closes a disconnecting client, its router
     // has let go of it.
     first.disconnect();
-    let mut late = Client::open(address);
+    let mut late = RawClient::open(address);
     late.connect("late", None);
     late.expect_connack();
     assert!(late.is_alive());
@@ -244,14 +112,14 @@ fn reconnections_under_churn_do_not_panic_the_broker() {
 fn a_late_end_of_link_does_not_close_the_new_connection() {
     let broker = EmbeddedBroker::start().unwrap();
     let address = broker.address();
-    let mut old = Client::open(address);
+    let mut old = RawClient::open(address);
     old.connect("reconnecting", None);
     old.expect_connack();
     for iteration in 0..200 {
         // The old socket closes without DISCONNECT; the new one follows at
         // once, as a device that resets and reconnects does.
         drop(old);
-        let mut new = Client::open(address);
+        let mut new = RawClient::open(address);
         new.connect("reconnecting", None);
         new.expect_connack();
         assert!(
@@ -270,13 +138,13 @@ fn a_late_end_of_link_does_not_close_the_new_connection() {
 fn a_reconnecting_client_does_not_get_its_new_will_published() {
     let broker = EmbeddedBroker::start().unwrap();
     let address = broker.address();
-    let mut watcher = Client::open(address);
+    let mut watcher = RawClient::open(address);
     watcher.connect("watcher", None);
     watcher.expect_connack();
     watcher.subscribe("status/#");
     for iteration in 0..100u16 {
         let old_will = format!("old will {iteration}");
-        let mut old = Client::open(address);
+        let mut old = RawClient::open(address);
         old.connect(
             "rebooting",
             Some(LastWill {
@@ -290,7 +158,7 @@ fn a_reconnecting_client_does_not_get_its_new_will_published() {
         old.disconnect();
 
         let new_will = format!("new will {iteration}");
-        let mut new = Client::open(address);
+        let mut new = RawClient::open(address);
         new.connect(
             "rebooting",
             Some(LastWill {
@@ -333,11 +201,11 @@ fn a_reconnecting_client_does_not_get_its_new_will_published() {
 fn deliveries_never_carry_the_senders_dup_flag() {
     let broker = EmbeddedBroker::start().unwrap();
     let address = broker.address();
-    let mut subscriber = Client::open(address);
+    let mut subscriber = RawClient::open(address);
     subscriber.connect("subscriber", None);
     subscriber.expect_connack();
     subscriber.subscribe("dup/#");
-    let mut publisher = Client::open(address);
+    let mut publisher = RawClient::open(address);
     publisher.connect("publisher", None);
     publisher.expect_connack();
     publisher.send(&Packet::Publish(Publish {

@@ -2,82 +2,37 @@
 //! the recipe for checking a real board or a Wokwi simulation, tested with
 //! a stand-in board on its own thread that speaks MQTT over TCP.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod support;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hilt_firmware::mqtt::codec::{
-    self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
-};
 use hilt_runner::broker::EmbeddedBroker;
 use hilt_runner::{Registry, Verdict};
-
-fn send(stream: &mut TcpStream, packet: &Packet<'_>) {
-    let mut buffer = vec![0; codec::encoded_len(packet)];
-    let length = codec::encode(packet, &mut buffer).unwrap();
-    stream.write_all(&buffer[..length]).unwrap();
-}
+use support::{RawClient, Received};
 
 /// A board the harness does not run: it publishes a reading every 200ms and
 /// answers `ping` on `bench/cmd` with `pong` on `bench/reply`.
 fn stand_in_board(address: SocketAddr, stop: Arc<AtomicBool>) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    send(
-        &mut stream,
-        &Packet::Connect(Connect {
-            client_id: "esp32-bench",
-            keep_alive_seconds: 60,
-            clean_session: true,
-            will: None,
-            username: None,
-            password: None,
-        }),
-    );
-    let filters = [("bench/cmd", QoS::AtMostOnce)];
-    send(
-        &mut stream,
-        &Packet::Subscribe(Subscribe {
-            packet_id: 1,
-            filters: SubscribeFilters::List(&filters),
-        }),
-    );
-    let mut pending = Vec::new();
-    let mut chunk = [0u8; 1024];
+    let mut board = RawClient::open(address);
+    // The read timeout is the board's 200ms tick.
+    board.set_read_timeout(Duration::from_millis(200));
+    // Like a board's firmware, it does not wait for the CONNACK and SUBACK
+    // before going on; they arrive among the other packets.
+    board.connect("esp32-bench", None);
+    board.send_subscribe("bench/cmd");
     while !stop.load(Ordering::Relaxed) {
-        let publish = |stream: &mut TcpStream, topic: &str, payload: &[u8]| {
-            send(
-                stream,
-                &Packet::Publish(Publish {
-                    dup: false,
-                    qos: QoS::AtMostOnce,
-                    retain: false,
-                    topic,
-                    packet_id: None,
-                    payload,
-                }),
-            )
-        };
-        match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(read) => pending.extend_from_slice(&chunk[..read]),
-            // The read timeout is the board's 200ms tick.
-            Err(_) => {
-                publish(&mut stream, "bench/temperature", b"21.5");
-                continue;
+        match board.try_receive() {
+            None => board.publish_qos0("bench/temperature", b"21.5"),
+            Some(Received::Closed) => return,
+            Some(Received::Publish { topic, payload })
+                if topic == "bench/cmd" && payload == b"ping" =>
+            {
+                board.publish_qos0("bench/reply", b"pong");
             }
-        }
-        while let Ok((packet, length)) = codec::decode(&pending) {
-            let ping = matches!(packet, Packet::Publish(p) if p.topic == "bench/cmd" && p.payload == b"ping");
-            pending.drain(..length);
-            if ping {
-                publish(&mut stream, "bench/reply", b"pong");
-            }
+            Some(_) => {}
         }
     }
 }

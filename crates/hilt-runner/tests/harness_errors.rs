@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 
+use hilt_firmware::fake_broker::encoded;
 use hilt_firmware::mqtt::codec::{self, ConnAck, DecodeError, Packet};
 use hilt_runner::broker::EmbeddedBroker;
 use hilt_runner::{Registry, RunOutcome, Verdict};
@@ -81,13 +82,11 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, client_id: &str, fault: Mi
             };
             match action {
                 Some(Misbehaviour::RefuseConnect(return_code)) => {
-                    let refusal = Packet::ConnAck(ConnAck {
+                    let refusal = encoded(&Packet::ConnAck(ConnAck {
                         session_present: false,
                         return_code,
-                    });
-                    let mut buffer = [0u8; 4];
-                    let length = codec::encode(&refusal, &mut buffer).unwrap();
-                    let _ = client.write_all(&buffer[..length]);
+                    }));
+                    let _ = client.write_all(&refusal);
                 }
                 Some(Misbehaviour::CloseInsteadOfConnAck | Misbehaviour::CloseOnFirstPublish) => {
                     let _ = client.shutdown(Shutdown::Both);

@@ -21,6 +21,7 @@
 use std::path::Path;
 
 pub mod ast;
+pub mod describe;
 mod diagnostic;
 pub mod duration;
 mod file;
@@ -34,6 +35,7 @@ mod validate;
 pub use validate::parse_broker_url;
 
 pub use ast::*;
+pub use describe::StepDescription;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::{MAX_FILE_BYTES, file_problem};
 pub use suggest::did_you_mean;

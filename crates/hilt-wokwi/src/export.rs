@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use hilt_firmware::pins;
 use hilt_firmware::serial_log::{self, Direction};
+use hilt_scenario::describe::describe_setting;
 use hilt_scenario::{
     BrokerChoice, Catalog, ConfigValue, Device, DeviceKind, Expectation, LedTiming,
     MessageExpectation, PartKind, PartRef, PartSetting, PartValue, PayloadMatch, Scenario, Step,
-    StepKind, TimeMode,
+    StepDescription, StepKind, TimeMode,
 };
 
 use crate::error::{ExportError, Refusal, Why};
@@ -472,7 +473,12 @@ impl Exporter<'_> {
         let line = step.location.line;
         let name = Some(match &step.name {
             Some(name) => format!("line {line}: {name}"),
-            None => format!("line {line}: {}", describe_step(&step.kind)),
+            None => format!(
+                "line {line}: {}",
+                step.kind.describe(StepDescription::WokwiName {
+                    duration: wokwi_duration
+                })
+            ),
         });
         match &step.kind {
             StepKind::Wait(duration) => {
@@ -798,70 +804,6 @@ fn sample_times(span: Duration) -> Vec<Duration> {
             Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
         })
         .collect()
-}
-
-fn describe_setting(setting: &PartSetting) -> String {
-    match &setting.value {
-        PartValue::Temperature(celsius) => format!("{}.temperature = {celsius} °C", setting.target),
-        PartValue::Lux(lux) => format!("{}.lux = {lux}", setting.target),
-        PartValue::Fault(Some(fault)) => format!("{}.fault = {fault}", setting.target),
-        PartValue::Fault(None) => format!("{}.fault = none", setting.target),
-    }
-}
-
-fn describe_step(kind: &StepKind) -> String {
-    match kind {
-        StepKind::Wait(duration) => format!("wait {}", wokwi_duration(*duration)),
-        StepKind::Press(part) => format!("press {part}"),
-        StepKind::Release(part) => format!("release {part}"),
-        StepKind::Click(part) => format!("click {part}"),
-        StepKind::Set(settings) => format!(
-            "set {}",
-            settings
-                .iter()
-                .map(describe_setting)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        StepKind::Publish(publish) => format!("publish on {}", publish.topic),
-        StepKind::Expect(Expectation::Message(expectation)) => {
-            let body = match &expectation.body {
-                None => String::new(),
-                Some(PayloadMatch::Exact(text)) => format!(" with payload {text:?}"),
-                Some(PayloadMatch::Json(json)) => format!(" with JSON matching {json}"),
-                Some(PayloadMatch::Regex(regex)) => format!(" with payload matching {regex}"),
-            };
-            format!("expect a message on {}{body}", expectation.filter)
-        }
-        StepKind::Expect(Expectation::Led(expectation)) => {
-            let state = if expectation.on { "on" } else { "off" };
-            match expectation.timing {
-                LedTiming::Now => format!("expect {} {state}", expectation.led),
-                LedTiming::Within(window) => format!(
-                    "expect {} {state} within {}",
-                    expectation.led,
-                    wokwi_duration(window)
-                ),
-                LedTiming::For(span) => format!(
-                    "expect {} {state} for {}",
-                    expectation.led,
-                    wokwi_duration(span)
-                ),
-            }
-        }
-        StepKind::Expect(Expectation::Pin(expectation)) => format!(
-            "expect {} {}",
-            expectation.pin,
-            if expectation.high { "high" } else { "low" }
-        ),
-        StepKind::Expect(Expectation::Blink(expectation)) => {
-            format!("expect {} to blink", expectation.led)
-        }
-        StepKind::Broker(_) => "broker".to_owned(),
-        StepKind::Network(_) => "network".to_owned(),
-        StepKind::Reboot(device) => format!("reboot {}", device.device),
-        StepKind::Hang(device) => format!("hang {}", device.device),
-    }
 }
 
 #[cfg(test)]

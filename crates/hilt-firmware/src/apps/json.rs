@@ -18,7 +18,7 @@
 
 use core::fmt::{self, Write};
 
-use heapless::{String, Vec};
+use heapless::Vec;
 
 /// Writes `text` as a JSON string, quotes included.
 pub(crate) fn write_string<W: Write>(out: &mut W, text: &str) -> fmt::Result {
@@ -53,22 +53,6 @@ pub(crate) fn shown_bytes(payload: &[u8], max_chars: usize) -> &str {
     match core::str::from_utf8(payload) {
         Ok(text) => shown(text, max_chars),
         Err(_) => "<not UTF-8>",
-    }
-}
-
-/// A writer into a fixed-capacity string that keeps what fits and drops the
-/// rest, for log lines (a cut line is better than a lost one).
-#[derive(Debug)]
-pub(crate) struct Truncating<'a, const N: usize>(pub(crate) &'a mut String<N>);
-
-impl<const N: usize> Write for Truncating<'_, N> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        for character in text.chars() {
-            if self.0.push(character).is_err() {
-                break;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -242,6 +226,8 @@ mod tests {
     extern crate std;
     use std::vec::Vec as StdVec;
 
+    use heapless::String;
+
     use super::*;
 
     fn escaped(text: &str) -> String<128> {
@@ -264,13 +250,6 @@ mod tests {
         assert_eq!(shown("ab", 3), "ab");
         assert_eq!(shown("ééé", 2), "éé");
         assert_eq!(shown_bytes(&[0xff, 0xfe], 5), "<not UTF-8>");
-    }
-
-    #[test]
-    fn truncating_writer_keeps_what_fits() {
-        let mut out: String<4> = String::new();
-        write!(Truncating(&mut out), "abcdef").unwrap();
-        assert_eq!(out, "abcd");
     }
 
     #[test]

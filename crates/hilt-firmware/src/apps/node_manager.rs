@@ -71,8 +71,8 @@ use core::fmt::{self, Write as _};
 use embedded_hal::digital::OutputPin;
 use heapless::{Deque, String, Vec};
 
-use crate::app::{App, Context, LOG_LINE_LEN, LogLevel, Message};
-use crate::apps::json::{self, Truncating, Value};
+use crate::app::{App, Context, LOG_LINE_LEN, LogLevel, Message, TruncatingWriter};
+use crate::apps::json::{self, Value};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, Will, truncated};
 use crate::mqtt::topic::validate_topic_name;
@@ -214,7 +214,7 @@ type ErrorText = String<160>;
 
 fn error_text(arguments: fmt::Arguments<'_>) -> ErrorText {
     let mut text = String::new();
-    let _ = Truncating(&mut text).write_fmt(arguments);
+    let _ = TruncatingWriter(&mut text).write_fmt(arguments);
     text
 }
 
@@ -532,7 +532,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             let mut line = String::new();
             let millis = context.now.saturating_since(self.boot).as_millis();
             let _ = write!(
-                Truncating(&mut line),
+                TruncatingWriter(&mut line),
                 "{} {millis} {arguments}",
                 level_letter(level)
             );
@@ -584,7 +584,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         self.boot_announced = true;
         let (boots, cause, crashes) = (self.boots, self.reset_cause.as_str(), self.crashes);
         let mut version: String<32> = String::new();
-        let _ = Truncating(&mut version).write_str(self.platform.firmware_version());
+        let _ = TruncatingWriter(&mut version).write_str(self.platform.firmware_version());
         self.log(
             context,
             LogLevel::Info,
@@ -1257,7 +1257,7 @@ mod tests {
     fn reboot_waits_for_the_acknowledgement_at_most_two_seconds() {
         let mut harness = harness();
         harness.run_until(at(3.0));
-        harness.acknowledge = false;
+        harness.broker.acknowledges_publishes = false;
         assert_eq!(
             command(&mut harness, "reboot/1", b""),
             ["{\"rebooting\": true}"]

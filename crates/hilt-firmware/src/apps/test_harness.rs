@@ -1,12 +1,12 @@
 //! A tiny stand-in for the runner, for the apps' unit tests: it drives a
-//! [`Node`] in virtual time, plays the broker (CONNACK, PUBACK, PUBREC,
-//! PUBCOMP), records what the node publishes and subscribes, and can keep
-//! the broker unreachable to test offline behaviour.
+//! [`Node`] in virtual time with the shared [`FakeBroker`] answering it
+//! (delivering each answer at once), records what the node publishes and
+//! subscribes, and can keep the broker unreachable to test offline
+//! behaviour.
 
 extern crate std;
 
 use std::string::{String as StdString, ToString};
-use std::vec;
 use std::vec::Vec as StdVec;
 
 use core::convert::Infallible;
@@ -14,7 +14,8 @@ use core::convert::Infallible;
 use embedded_hal::digital::{ErrorType, OutputPin};
 
 use crate::app::{App, Firmware, LogLine, Node};
-use crate::mqtt::codec::{self, ConnAck, Packet, Publish, QoS};
+use crate::fake_broker::{FakeBroker, decode_all, qos0_publish, take_transmitted};
+use crate::mqtt::codec::{Packet, QoS};
 use crate::time::{Duration, Instant};
 
 /// One PUBLISH the node sent.
@@ -40,10 +41,11 @@ pub(crate) struct SentWill {
 pub(crate) struct Harness<A: App> {
     pub node: Node<A>,
     pub now: Instant,
+    /// What answers the node; `broker.acknowledges_publishes = false` leaves
+    /// its QoS 1 and 2 publishes unacknowledged.
+    pub broker: FakeBroker,
     /// While false, every link attempt fails at once (TCP refused).
     pub broker_up: bool,
-    /// While false, QoS 1 and 2 publishes are never acknowledged.
-    pub acknowledge: bool,
     pub sent: StdVec<Sent>,
     pub subscriptions: StdVec<(StdString, QoS)>,
     pub wills: StdVec<Option<SentWill>>,
@@ -53,21 +55,14 @@ pub(crate) struct Harness<A: App> {
     pub polls: u32,
 }
 
-fn encoded(packet: &Packet<'_>) -> StdVec<u8> {
-    let mut bytes = vec![0; codec::encoded_len(packet)];
-    let length = codec::encode(packet, &mut bytes).unwrap();
-    bytes.truncate(length);
-    bytes
-}
-
 impl<A: App> Harness<A> {
     /// A node booting at `Instant::BOOT` with the broker reachable.
     pub fn new(app: A) -> Self {
         Harness {
             node: Node::new(app, Instant::BOOT),
             now: Instant::BOOT,
+            broker: FakeBroker::new(),
             broker_up: true,
-            acknowledge: true,
             sent: StdVec::new(),
             subscriptions: StdVec::new(),
             wills: StdVec::new(),
@@ -85,67 +80,61 @@ impl<A: App> Harness<A> {
         self.node.app_mut()
     }
 
-    fn feed(&mut self, packet: &Packet<'_>) {
-        let bytes = encoded(packet);
-        assert_eq!(self.node.receive(self.now, &bytes), bytes.len());
+    /// Hands the node bytes from the broker; they always fit, since the
+    /// broker's answers are small.
+    fn feed(&mut self, bytes: &[u8]) {
+        assert_eq!(self.node.receive(self.now, bytes), bytes.len());
     }
 
-    /// Takes everything the node wrote, answering as a broker would; true
-    /// if the broker answered anything.
-    fn drain(&mut self) -> bool {
-        let mut answered = false;
-        loop {
-            let bytes = self.node.transmit_buffer().to_vec();
-            if bytes.is_empty() {
-                break;
+    /// Takes what the node wrote, records it and lets the broker answer it;
+    /// returns what the broker owes the node in return.
+    fn take_from_node(&mut self) -> StdVec<u8> {
+        let bytes = take_transmitted(&mut self.node);
+        for packet in decode_all(&bytes).expect("the node sends valid packets") {
+            self.record(&packet);
+            self.broker.receive(&packet);
+        }
+        self.broker.take_owed()
+    }
+
+    fn record(&mut self, packet: &Packet<'_>) {
+        match packet {
+            Packet::Connect(connect) => {
+                self.wills.push(connect.will.map(|will| SentWill {
+                    topic: will.topic.to_string(),
+                    payload: StdString::from_utf8_lossy(will.payload).into_owned(),
+                    qos: will.qos,
+                    retain: will.retain,
+                }));
             }
-            self.node.consume_transmit(bytes.len());
-            let mut offset = 0;
-            let mut answers = StdVec::new();
-            while offset < bytes.len() {
-                let (packet, length) =
-                    codec::decode(&bytes[offset..]).expect("the node sends valid packets");
-                offset += length;
-                match packet {
-                    Packet::Connect(connect) => {
-                        self.wills.push(connect.will.map(|will| SentWill {
-                            topic: will.topic.to_string(),
-                            payload: StdString::from_utf8_lossy(will.payload).into_owned(),
-                            qos: will.qos,
-                            retain: will.retain,
-                        }));
-                    }
-                    Packet::Publish(publish) => {
-                        self.sent.push(Sent {
-                            at: self.now,
-                            topic: publish.topic.to_string(),
-                            payload: StdString::from_utf8_lossy(publish.payload).into_owned(),
-                            qos: publish.qos,
-                            retain: publish.retain,
-                        });
-                        match (publish.qos, publish.packet_id) {
-                            (QoS::AtLeastOnce, Some(id)) if self.acknowledge => {
-                                answers.push(Packet::PubAck(id));
-                            }
-                            (QoS::ExactlyOnce, Some(id)) if self.acknowledge => {
-                                answers.push(Packet::PubRec(id));
-                            }
-                            _ => {}
-                        }
-                    }
-                    Packet::PubRel(id) => answers.push(Packet::PubComp(id)),
-                    Packet::PingReq => answers.push(Packet::PingResp),
-                    Packet::Subscribe(subscribe) => {
-                        for (filter, qos) in subscribe.filters.iter() {
-                            self.subscriptions.push((filter.to_string(), qos));
-                        }
-                    }
-                    _ => {}
+            Packet::Publish(publish) => {
+                self.sent.push(Sent {
+                    at: self.now,
+                    topic: publish.topic.to_string(),
+                    payload: StdString::from_utf8_lossy(publish.payload).into_owned(),
+                    qos: publish.qos,
+                    retain: publish.retain,
+                });
+            }
+            Packet::Subscribe(subscribe) => {
+                for (filter, qos) in subscribe.filters.iter() {
+                    self.subscriptions.push((filter.to_string(), qos));
                 }
             }
-            for answer in answers {
+            _ => {}
+        }
+    }
+
+    /// Takes everything the node writes, handing it the broker's answers at
+    /// once, until it writes nothing more; true if the broker answered
+    /// anything.
+    fn drain(&mut self) -> bool {
+        let mut answered = false;
+        while !self.node.transmit_buffer().is_empty() {
+            let owed = self.take_from_node();
+            if !owed.is_empty() {
                 answered = true;
-                self.feed(&answer);
+                self.feed(&owed);
             }
         }
         answered
@@ -160,11 +149,11 @@ impl<A: App> Harness<A> {
             self.link_attempts += 1;
             if self.broker_up {
                 self.node.link_up(self.now);
-                let _ = self.drain();
-                self.feed(&Packet::ConnAck(ConnAck {
-                    session_present: false,
-                    return_code: 0,
-                }));
+                // The CONNECT goes out and its CONNACK comes back before the
+                // node runs again; what the node sends on connecting waits
+                // for that run, as in the runner.
+                let connack = self.take_from_node();
+                self.feed(&connack);
             } else {
                 self.node.link_down(self.now);
             }
@@ -220,14 +209,7 @@ impl<A: App> Harness<A> {
 
     /// The broker delivers a message now; the node then runs, as in the runner.
     pub fn deliver(&mut self, topic: &str, payload: &[u8]) {
-        self.feed(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic,
-            packet_id: None,
-            payload,
-        }));
+        self.feed(&qos0_publish(topic, payload));
         self.step();
     }
 

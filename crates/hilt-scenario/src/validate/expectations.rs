@@ -1,0 +1,337 @@
+//! `expect:` steps: a message, an LED or pin level, or a blink rate.
+
+use marked_yaml::Node;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+
+use crate::raw::{describe, location, quote, scalar_location};
+use crate::scalar::decimal_number;
+use crate::topic::validate_filter;
+use crate::{
+    BlinkExpectation, Expectation, LedExpectation, LedTiming, MessageExpectation, PartKind,
+    PayloadMatch, PinExpectation,
+};
+
+use super::*;
+
+const BLINK_EXPECTATION_KEYS: &[&str] = &["led", "blinks", "tolerance", "for"];
+/// A blink rate may be off by this fraction unless the step gives `tolerance:`.
+const DEFAULT_BLINK_TOLERANCE: f64 = 0.1;
+pub(super) const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
+    "topic",
+    "payload",
+    "json",
+    "matches",
+    "qos",
+    "retain",
+    "count",
+    "within",
+    "since",
+    "tolerance",
+];
+pub(super) const LED_EXPECTATION_KEYS: &[&str] = &["led", "is", "within", "for"];
+const PIN_EXPECTATION_KEYS: &[&str] = &["pin", "level"];
+/// A blink tolerance as written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tolerance {
+    /// A fraction of the expected rate (`10%` is 0.1).
+    Relative(f64),
+    /// Hz.
+    Absolute(f64),
+}
+
+impl Validator<'_> {
+    pub(super) fn expect(&mut self, node: &Node) -> Option<Expectation> {
+        let Some(map) = node.as_mapping() else {
+            self.error(
+                location(node),
+                format!(
+                    "`expect` takes a map, like `expect: {{ topic: blue/btn/0, payload: \"0\" }}` \
+                     or `expect: {{ led: green.led, is: on }}`; got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        let mut forms: Vec<&MarkedScalarNode> = map
+            .keys()
+            .filter(|key| ["topic", "led", "pin"].contains(&key.as_str()))
+            .collect();
+        forms.sort_by_key(|key| scalar_location(key));
+        match forms.as_slice() {
+            [] => {
+                let message = if map.get_node("is").is_some() {
+                    "an LED expectation needs `led: device.part`, like `led: green.led`"
+                } else if map.get_node("level").is_some() {
+                    "a pin expectation needs `pin: device.gpioN`, like `pin: probe.gpio2`"
+                } else if map
+                    .keys()
+                    .any(|key| MESSAGE_EXPECTATION_KEYS.contains(&key.as_str()))
+                {
+                    "a message expectation needs `topic:`, an MQTT filter (`#` matches every topic)"
+                } else {
+                    "`expect` needs `topic:` (a message), `led:` (an LED) or `pin:` (a GPIO pin)"
+                };
+                self.error(location(node), message);
+                None
+            }
+            [form] => match form.as_str() {
+                "topic" => self.message_expectation(map).map(Expectation::Message),
+                "led" if map.get_node("blinks").is_some() => {
+                    self.blink_expectation(map).map(Expectation::Blink)
+                }
+                "led" => self.led_expectation(map).map(Expectation::Led),
+                _ => self.pin_expectation(map).map(Expectation::Pin),
+            },
+            [first, second, ..] => {
+                self.error(
+                    scalar_location(second),
+                    format!(
+                        "an expectation checks one thing, a message (`topic`), an LED (`led`) or a pin (`pin`), \
+                         but this one has both '{}' and '{}'; split it into two expect steps",
+                        first.as_str(),
+                        second.as_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn message_expectation(&mut self, map: &MarkedMappingNode) -> Option<MessageExpectation> {
+        self.unknown_keys(map, MESSAGE_EXPECTATION_KEYS, "in a message expectation");
+        let filter_node = map.get_node("topic")?;
+        let filter =
+            self.text(filter_node, "topic")
+                .and_then(|filter| match validate_filter(&filter) {
+                    Ok(()) => Some(filter),
+                    Err(error) => {
+                        self.error(
+                            location(filter_node),
+                            format!("invalid topic filter {}: {error}", quote(&filter)),
+                        );
+                        None
+                    }
+                });
+        let body = match self.alternatives(
+            map,
+            &["payload", "json", "matches"],
+            "`payload`, `json` and `matches`",
+        ) {
+            Some(Some(("payload", value))) => self
+                .payload_text(value, "payload")
+                .map(|text| Some(PayloadMatch::Exact(text))),
+            Some(Some(("json", value))) => {
+                self.json(value).map(|json| Some(PayloadMatch::Json(json)))
+            }
+            Some(Some((_, value))) => self
+                .regex(value)
+                .map(|regex| Some(PayloadMatch::Regex(regex))),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let qos = optional(map.get_node("qos").map(|node| self.qos(node)));
+        let retain = optional(
+            map.get_node("retain")
+                .map(|node| self.boolean(node, "retain")),
+        );
+        let count = optional(map.get_node("count").map(|node| {
+            self.unsigned(node, "count", u64::from(u32::MAX))
+                .and_then(|count| u32::try_from(count).ok())
+        }));
+        let within = match map.get_node("within") {
+            Some(node) => self.duration(node, "within"),
+            None => Some(DEFAULT_WITHIN),
+        };
+        let since_start = match map.get_node("since") {
+            Some(node) => self.choice(node, "since", &["start"]).map(|_| true),
+            None => Some(false),
+        };
+        let tolerance = optional(map.get_node("tolerance").map(|node| {
+            let tolerance = self.number(node, "tolerance", "0.01")?;
+            if tolerance < 0.0 {
+                self.error(
+                    location(node),
+                    format!("tolerance {tolerance} is negative; give 0 or more"),
+                );
+                return None;
+            }
+            Some(tolerance)
+        }));
+        if let (Some(key), None) = (key_named(map, "tolerance"), map.get_node("json")) {
+            self.error(
+                scalar_location(key),
+                "`tolerance` applies to numbers in `json:`, and this expectation has no `json:`; \
+                 remove `tolerance` or match the payload with `json:`",
+            );
+            return None;
+        }
+        Some(MessageExpectation {
+            filter: filter?,
+            body: body?,
+            qos: qos?,
+            retain: retain?,
+            count: count?,
+            within: within?,
+            since_start: since_start?,
+            tolerance: tolerance?,
+        })
+    }
+
+    fn blink_expectation(&mut self, map: &MarkedMappingNode) -> Option<BlinkExpectation> {
+        // `is:` and `within:` belong to the steady-state LED expectation;
+        // say so rather than only calling them unknown here.
+        for (key, hint) in [
+            (
+                "is",
+                "`blinks:` checks a rate and `is:` a steady state; split them into two expect steps",
+            ),
+            (
+                "within",
+                "a blink rate is measured over `for:` (default 2s); `within:` does not apply",
+            ),
+        ] {
+            if let Some(key_node) = key_named(map, key) {
+                self.error(scalar_location(key_node), hint);
+            }
+        }
+        self.unknown_keys(
+            map,
+            &[BLINK_EXPECTATION_KEYS, &["is", "within"]].concat(),
+            "in a blink expectation",
+        );
+        let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "node.led");
+        let hz = map
+            .get_node("blinks")
+            .and_then(|value| self.frequency(value));
+        let over = match map.get_node("for") {
+            Some(value) => self.duration(value, "for"),
+            None => Some(DEFAULT_BLINK_WINDOW),
+        };
+        let tolerance = match map.get_node("tolerance") {
+            Some(value) => self.blink_tolerance(value),
+            None => Some(Tolerance::Relative(DEFAULT_BLINK_TOLERANCE)),
+        };
+        let (hz, over, tolerance) = (hz?, over?, tolerance?);
+        if over.is_zero() {
+            self.error(
+                location_of_map(map),
+                "a blink rate is measured over a time; `for:` must be longer than zero",
+            );
+            return None;
+        }
+        let tolerance_hz = match tolerance {
+            Tolerance::Absolute(hz) => hz,
+            Tolerance::Relative(fraction) => fraction * hz,
+        };
+        Some(BlinkExpectation {
+            led: led?,
+            hz,
+            tolerance_hz,
+            over,
+        })
+    }
+
+    /// A rate like `2hz`, `2.5Hz` or `2` (Hz), zero or more.
+    fn frequency(&mut self, node: &Node) -> Option<f64> {
+        let scalar = self.scalar(node, "blinks", "a rate, like 2hz")?;
+        let text = scalar.as_str().trim();
+        let number = text
+            .strip_suffix("hz")
+            .or_else(|| text.strip_suffix("Hz"))
+            .or_else(|| text.strip_suffix("HZ"))
+            .unwrap_or(text)
+            .trim();
+        match decimal_number(number) {
+            Some(hz) if hz >= 0.0 && hz.is_finite() => Some(hz),
+            _ => {
+                self.error(
+                    location(node),
+                    format!(
+                        "`blinks` must be a rate in Hz, zero or more, like 2hz or 0.5hz; got {}",
+                        quote(text)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `10%` (of the expected rate) or a number of Hz.
+    fn blink_tolerance(&mut self, node: &Node) -> Option<Tolerance> {
+        let scalar = self.scalar(node, "tolerance", "a tolerance, like 10% or 0.2")?;
+        let text = scalar.as_str().trim();
+        let parsed = match text.strip_suffix('%') {
+            Some(percent) => {
+                decimal_number(percent.trim()).map(|value| Tolerance::Relative(value / 100.0))
+            }
+            None => decimal_number(text).map(Tolerance::Absolute),
+        };
+        match parsed {
+            Some(Tolerance::Relative(value) | Tolerance::Absolute(value))
+                if value >= 0.0 && value.is_finite() =>
+            {
+                parsed
+            }
+            _ => {
+                self.error(
+                    location(node),
+                    format!("`tolerance` of a blink rate is a percentage like 10% or a number of Hz like 0.2; got {}", quote(text)),
+                );
+                None
+            }
+        }
+    }
+
+    fn led_expectation(&mut self, map: &MarkedMappingNode) -> Option<LedExpectation> {
+        self.unknown_keys(map, LED_EXPECTATION_KEYS, "in an LED expectation");
+        let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "green.led");
+        let on = match map.get_node("is") {
+            Some(node) => self
+                .choice(node, "is", &["on", "off"])
+                .map(|state| state == "on"),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "an LED expectation needs `is: on` or `is: off`",
+                );
+                None
+            }
+        };
+        let timing = match self.alternatives(
+            map,
+            &["within", "for"],
+            "`within` (becomes so within a time) and `for` (stays so for a time)",
+        ) {
+            Some(Some(("within", value))) => self.duration(value, "within").map(LedTiming::Within),
+            Some(Some((_, value))) => self.duration(value, "for").map(LedTiming::For),
+            Some(None) => Some(LedTiming::Now),
+            None => None,
+        };
+        Some(LedExpectation {
+            led: led?,
+            on: on?,
+            timing: timing?,
+        })
+    }
+
+    fn pin_expectation(&mut self, map: &MarkedMappingNode) -> Option<PinExpectation> {
+        self.unknown_keys(map, PIN_EXPECTATION_KEYS, "in a pin expectation");
+        let pin = self.part_of_kind(map.get_node("pin")?, "`pin:`", PartKind::Pin, "probe.gpio2");
+        let high = match map.get_node("level") {
+            Some(node) => self
+                .choice(node, "level", &["high", "low"])
+                .map(|level| level == "high"),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "a pin expectation needs `level: high` or `level: low`",
+                );
+                None
+            }
+        };
+        Some(PinExpectation {
+            pin: pin?,
+            high: high?,
+        })
+    }
+}

@@ -1,0 +1,434 @@
+//! The `steps:` list: which step each item is, and the action steps
+//! (`press`, `set`, `publish`, `network`, `reboot`, ...). Expectations are in
+//! `expectations`.
+
+use marked_yaml::Node;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+
+use crate::raw::{describe, location, quote, scalar_location, start_character};
+use crate::scalar::decimal_number;
+use crate::suggest::did_you_mean;
+use crate::topic::validate_topic_name;
+use crate::{
+    BrokerAction, DeviceRef, NetworkChange, PartKind, PartSetting, PublishAction, Step, StepKind,
+};
+
+use super::expectations::{LED_EXPECTATION_KEYS, MESSAGE_EXPECTATION_KEYS};
+use super::*;
+
+/// The steps this version runs, in the order the language page lists them.
+const SUPPORTED_STEPS: &[&str] = &[
+    "wait", "press", "release", "click", "set", "publish", "expect", "broker", "network", "reboot",
+    "hang",
+];
+/// Steps of the language that this version recognises but cannot run yet.
+const UNSUPPORTED_STEPS: &[&str] = &[];
+const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
+const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
+/// The most publishes one `publish` step may repeat: a flood, not a hang.
+const MAX_REPEAT: u64 = 100_000;
+
+impl Validator<'_> {
+    pub(super) fn steps(&mut self, node: &Node) -> Option<Vec<Step>> {
+        let Some(sequence) = node.as_sequence() else {
+            self.error(
+                location(node),
+                format!(
+                    "`steps` must be a list, one step per line starting with '- ' \
+                     (or `steps: []` for none); got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        let steps: Vec<Option<Step>> = sequence.iter().map(|item| self.step(item)).collect();
+        steps.into_iter().collect()
+    }
+
+    fn step(&mut self, item: &Node) -> Option<Step> {
+        let at = start_character(item)
+            .and_then(|index| self.characters.dash_before(index))
+            .unwrap_or_else(|| location(item));
+        let Some(map) = item.as_mapping() else {
+            let message = match item {
+                Node::Scalar(scalar) if is_step_key(scalar.as_str()) => format!(
+                    "step '{0}' needs a value after a colon, like `- {0}: ...`",
+                    scalar.as_str()
+                ),
+                _ => format!(
+                    "a step is a map with one step key, like `- wait: 2s`; got {}",
+                    describe(item)
+                ),
+            };
+            self.error(location(item), message);
+            return None;
+        };
+
+        let mut name = Some(None);
+        let mut chosen: Option<(&MarkedScalarNode, &Node)> = None;
+        let mut reported = false;
+        for (key, value) in map.iter() {
+            let key_text = key.as_str();
+            if key_text == "name" {
+                name = self.one_line_text(value, "name").map(Some);
+            } else if is_step_key(key_text) {
+                if let Some((first, _)) = chosen {
+                    self.error(
+                        scalar_location(key),
+                        format!(
+                            "a step has exactly one step key, but this one has both '{}' (line {}) \
+                             and '{key_text}'; split it into two steps",
+                            first.as_str(),
+                            scalar_location(first).line
+                        ),
+                    );
+                    reported = true;
+                } else {
+                    chosen = Some((key, value));
+                }
+            } else {
+                self.unknown_step(key, map);
+                reported = true;
+            }
+        }
+        let Some((key, value)) = chosen else {
+            if !reported {
+                self.error(
+                    at,
+                    format!(
+                        "this step has no step key; add one of {}",
+                        SUPPORTED_STEPS.join(", ")
+                    ),
+                );
+            }
+            return None;
+        };
+
+        let kind = match key.as_str() {
+            "wait" => self.duration(value, "wait").map(StepKind::Wait),
+            "press" => self
+                .part_of_kind(value, "`press`", PartKind::Button, "blue.button")
+                .map(StepKind::Press),
+            "release" => self
+                .part_of_kind(value, "`release`", PartKind::Button, "blue.button")
+                .map(StepKind::Release),
+            "click" => self
+                .part_of_kind(value, "`click`", PartKind::Button, "blue.button")
+                .map(StepKind::Click),
+            "set" => self.set(value).map(StepKind::Set),
+            "publish" => self.publish(value).map(StepKind::Publish),
+            "expect" => self.expect(value).map(StepKind::Expect),
+            "broker" => self
+                .choice(value, "broker", &["stop", "start", "restart"])
+                .map(|action| match action {
+                    "stop" => StepKind::Broker(BrokerAction::Stop),
+                    "start" => StepKind::Broker(BrokerAction::Start),
+                    _ => StepKind::Broker(BrokerAction::Restart),
+                }),
+            "network" => self.network(value).map(StepKind::Network),
+            "reboot" => self
+                .simulated_device(value, "`reboot`")
+                .map(StepKind::Reboot),
+            "hang" => self.simulated_device(value, "`hang`").map(StepKind::Hang),
+            unsupported => {
+                self.error(
+                    scalar_location(key),
+                    format!(
+                        "the `{unsupported}` step is not supported yet by this version of hilt; \
+                         remove the step, or run the scenario with a newer hilt"
+                    ),
+                );
+                None
+            }
+        };
+        if reported {
+            return None;
+        }
+        Some(Step {
+            location: at,
+            name: name?,
+            kind: kind?,
+        })
+    }
+
+    fn unknown_step(&mut self, key: &MarkedScalarNode, step: &MarkedMappingNode) {
+        let key_text = key.as_str();
+        for (owner, keys) in [
+            ("expect", MESSAGE_EXPECTATION_KEYS),
+            ("expect", LED_EXPECTATION_KEYS),
+            ("publish", PUBLISH_KEYS),
+        ] {
+            if step.get_node(owner).is_some() && keys.contains(&key_text) {
+                self.error(
+                    scalar_location(key),
+                    format!(
+                        "'{key_text}' is not a step key but belongs inside `{owner}`; \
+                         indent it under `{owner}:` or move it into its {{ ... }}"
+                    ),
+                );
+                return;
+            }
+        }
+        let candidates = SUPPORTED_STEPS.iter().chain(UNSUPPORTED_STEPS).copied();
+        let hint = did_you_mean(key_text, candidates)
+            .map(|close| format!("did you mean '{close}'? "))
+            .unwrap_or_default();
+        self.error(
+            scalar_location(key),
+            format!(
+                "unknown step {}; {hint}known steps: {} (plus `name:` to name a step)",
+                quote(key_text),
+                SUPPORTED_STEPS.join(", ")
+            ),
+        );
+    }
+
+    /// A device the harness runs, named alone (`reboot: probe`).
+    fn simulated_device(&mut self, node: &Node, step: &str) -> Option<DeviceRef> {
+        let name = self.text(node, step.trim_matches('`'))?;
+        let at = location(node);
+        if !self.devices_readable {
+            return None;
+        }
+        let Some(device) = self.devices.iter().find(|device| device.name == name) else {
+            let names: Vec<&str> = self
+                .devices
+                .iter()
+                .map(|device| device.name.as_str())
+                .collect();
+            let hint = did_you_mean(&name, names.iter().copied())
+                .map(|close| format!("did you mean '{close}'? "))
+                .unwrap_or_default();
+            let message = format!(
+                "unknown device {}; {hint}devices in this file: {}",
+                quote(&name),
+                names.join(", ")
+            );
+            self.error(at, message);
+            return None;
+        };
+        if device.external {
+            self.error(
+                at,
+                format!(
+                    "device '{name}' is external (hilt does not run it), so {step} cannot name it; \
+                     only `publish` and message expectations can involve an external device"
+                ),
+            );
+            return None;
+        }
+        Some(DeviceRef {
+            device: name,
+            location: at,
+        })
+    }
+
+    fn network(&mut self, node: &Node) -> Option<NetworkChange> {
+        let Some(map) = node.as_mapping() else {
+            self.error(
+                location(node),
+                format!(
+                    "`network` takes a map, like `network: {{ device: probe, link: down }}`; got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        self.unknown_keys(map, NETWORK_KEYS, "in a `network` step");
+        let device = match map.get_node("device") {
+            Some(value) => self.simulated_device(value, "`network`"),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "a `network` step needs `device:`, the device whose link changes",
+                );
+                None
+            }
+        };
+        let link_up = optional(map.get_node("link").map(|value| {
+            self.choice(value, "link", &["up", "down"])
+                .map(|link| link == "up")
+        }));
+        let latency = optional(
+            map.get_node("latency")
+                .map(|value| self.duration(value, "latency")),
+        );
+        let drop = optional(
+            map.get_node("drop")
+                .map(|value| self.probability(value, "drop")),
+        );
+        if map.get_node("link").is_none()
+            && map.get_node("latency").is_none()
+            && map.get_node("drop").is_none()
+        {
+            self.error(
+                location_of_map(map),
+                "a `network` step changes something: give `link: up|down`, `latency:` or `drop:`",
+            );
+            return None;
+        }
+        Some(NetworkChange {
+            device: device?,
+            link_up: link_up?,
+            latency: latency?,
+            drop: drop?,
+        })
+    }
+
+    /// A probability: a number from 0 to 1, or a percentage like `10%`.
+    fn probability(&mut self, node: &Node, what: &str) -> Option<f64> {
+        let scalar = self.scalar(node, what, "a probability, like 0.1 or 10%")?;
+        let text = scalar.as_str().trim();
+        let value = match text.strip_suffix('%') {
+            Some(percent) => decimal_number(percent.trim()).map(|value| value / 100.0),
+            None => decimal_number(text),
+        };
+        match value {
+            Some(value) if (0.0..=1.0).contains(&value) => Some(value),
+            _ => {
+                self.error(
+                    location(node),
+                    format!("`{what}` must be a probability from 0 to 1 (or 0% to 100%), like 0.1 or 10%; got {}", quote(text)),
+                );
+                None
+            }
+        }
+    }
+
+    fn set(&mut self, node: &Node) -> Option<Vec<PartSetting>> {
+        let Some(map) = node.as_mapping().filter(|map| !map.is_empty()) else {
+            self.error(
+                location(node),
+                format!(
+                    "`set` takes a map of device.part.property to values, like \
+                     `set: {{ probe.ds18b20.temperature: -10.5 }}`; got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        let mut settings = Vec::new();
+        let mut failed = false;
+        for (key, value) in map.iter() {
+            let at = scalar_location(key);
+            let mut pieces = key.as_str().split('.');
+            let (Some(device), Some(part), Some(property), None) =
+                (pieces.next(), pieces.next(), pieces.next(), pieces.next())
+            else {
+                self.error(
+                    at,
+                    format!(
+                        "`set` keys are device.part.property, like probe.ds18b20.temperature; got {}",
+                        quote(key.as_str())
+                    ),
+                );
+                failed = true;
+                continue;
+            };
+            if [device, part, property]
+                .iter()
+                .any(|piece| piece.is_empty())
+            {
+                self.error(
+                    at,
+                    format!(
+                        "`set` keys are device.part.property, like probe.ds18b20.temperature; got {}",
+                        quote(key.as_str())
+                    ),
+                );
+                failed = true;
+                continue;
+            }
+            let Some((target, kind)) = self.resolve(device, part, at, "`set`") else {
+                failed = true;
+                continue;
+            };
+            match self.part_setting(&target, kind, property, at, value) {
+                Some(setting) => settings.push(setting),
+                None => failed = true,
+            }
+        }
+        (!failed).then_some(settings)
+    }
+
+    fn publish(&mut self, node: &Node) -> Option<PublishAction> {
+        let Some(map) = node.as_mapping() else {
+            self.error(
+                location(node),
+                format!(
+                    "`publish` takes a map, like `publish: {{ topic: green/btn/0, payload: \"0\" }}`; got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        self.unknown_keys(map, PUBLISH_KEYS, "in `publish`");
+        let topic = match map.get_node("topic") {
+            Some(node) => self.topic_name(node),
+            None => {
+                self.error(
+                    location(node),
+                    "missing key 'topic' in `publish`: say which topic to publish to",
+                );
+                None
+            }
+        };
+        let payload =
+            match self.alternatives(map, &["payload", "json"], "`payload` (text) and `json`") {
+                Some(Some(("payload", value))) => {
+                    self.payload_text(value, "payload").map(String::into_bytes)
+                }
+                Some(Some((_, value))) => {
+                    self.json(value).map(|json| json.to_string().into_bytes())
+                }
+                Some(None) => Some(Vec::new()),
+                None => None,
+            };
+        let qos = match map.get_node("qos") {
+            Some(node) => self.qos(node),
+            None => Some(0),
+        };
+        let retain = match map.get_node("retain") {
+            Some(node) => self.boolean(node, "retain"),
+            None => Some(false),
+        };
+        let repeat = match map.get_node("repeat") {
+            Some(node) => self
+                .whole_number(node, "repeat", 1, MAX_REPEAT)
+                .map(|count| count as u32),
+            None => Some(1),
+        };
+        Some(PublishAction {
+            topic: topic?,
+            payload: payload?,
+            qos: qos?,
+            retain: retain?,
+            repeat: repeat?,
+        })
+    }
+
+    fn topic_name(&mut self, node: &Node) -> Option<String> {
+        let topic = self.text(node, "topic")?;
+        let problem = match validate_topic_name(&topic) {
+            Err(error) => Some(error.to_string()),
+            Ok(()) if topic.starts_with('$') => {
+                Some("topics starting with '$' are reserved for the broker".to_string())
+            }
+            Ok(()) => None,
+        };
+        match problem {
+            None => Some(topic),
+            Some(problem) => {
+                self.error(
+                    location(node),
+                    format!("cannot publish to {}: {problem}", quote(&topic)),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn is_step_key(key: &str) -> bool {
+    SUPPORTED_STEPS.contains(&key) || UNSUPPORTED_STEPS.contains(&key)
+}
