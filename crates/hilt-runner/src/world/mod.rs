@@ -554,7 +554,7 @@ impl World {
         device.hung = false;
         // Drop the old firmware first: its platform handle writes retained
         // memory back as it goes, as the chip keeps RTC memory.
-        let old = std::mem::replace(&mut device.firmware, Box::new(Halted));
+        let old = std::mem::replace(&mut device.firmware, Box::new(hilt_firmware::app::Halted));
         drop(old);
         if let Some(platform) = device.board.platform_control() {
             platform.prepare_boot(cause);
@@ -1382,35 +1382,6 @@ impl World {
             );
         }
     }
-}
-
-/// The firmware slot of a device between dropping the old firmware and
-/// booting the new one.
-struct Halted;
-
-impl Firmware for Halted {
-    fn poll(&mut self, now: Instant) -> Instant {
-        now
-    }
-    fn receive(&mut self, _now: Instant, _bytes: &[u8]) -> usize {
-        0
-    }
-    fn transmit_buffer(&self) -> &[u8] {
-        &[]
-    }
-    fn consume_transmit(&mut self, _count: usize) {}
-    fn wants_link(&self, _now: Instant) -> bool {
-        false
-    }
-    fn wants_close(&self) -> bool {
-        false
-    }
-    fn link_up(&mut self, _now: Instant) {}
-    fn link_down(&mut self, _now: Instant) {}
-    fn pop_log(&mut self) -> Option<hilt_firmware::app::LogLine> {
-        None
-    }
-    fn disconnect(&mut self) {}
 }
 
 /// Why a broker may have fallen silent when this process is out of file
