@@ -31,10 +31,10 @@ use hilt_firmware::mqtt::session::truncated;
 use hilt_firmware::pins;
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
+use hilt_runner::Part;
 use hilt_runner::bundled::{
     LightStatusApp, MonitorApp, NodeManagerApp, RemoteLedApp, SensorDataApp, ThermometerApp,
 };
-use hilt_runner::registry::Part;
 use hilt_runner::{Board, SimulatedApp};
 use hilt_sim::clock::VirtualClock;
 use hilt_sim::ds18b20::Ds18b20Fault;

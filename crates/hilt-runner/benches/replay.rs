@@ -5,6 +5,8 @@
 //! Not a test: nothing here asserts a speed. The machines are shared and
 //! noisy; compare the ratios of one run, not numbers across runs.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,6 @@ use hilt_firmware::mqtt::codec::{
     self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
 };
 use hilt_runner::broker::EmbeddedBroker;
-use hilt_runner::connection::{BrokerConnection, Hub, Inbound};
 use hilt_runner::{Registry, RunOutcome};
 
 fn main() {
@@ -65,75 +66,85 @@ fn main() {
 /// waits for each at a subscriber: the least a fenced publish can cost.
 fn raw_publish_round_trips(count: usize) -> Duration {
     let broker = EmbeddedBroker::start().expect("broker starts");
-    let mut hub = Hub::default();
-    let mut subscriber = hub.connect(broker.address()).expect("subscriber connects");
-    let mut publisher = hub.connect(broker.address()).expect("publisher connects");
-    handshake(&hub, &mut subscriber, "bench-subscriber");
-    handshake(&hub, &mut publisher, "bench-publisher");
+    let mut subscriber = RawConnection::open(broker.address(), "bench-subscriber");
+    let mut publisher = RawConnection::open(broker.address(), "bench-publisher");
     let filters = [("bench/#", QoS::AtMostOnce)];
-    send(
-        &mut subscriber,
-        &Packet::Subscribe(Subscribe {
-            packet_id: 1,
-            filters: SubscribeFilters::List(&filters),
-        }),
-    );
-    wait_for(&hub, |packet| matches!(packet, Packet::SubAck(_)));
+    subscriber.send(&Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: SubscribeFilters::List(&filters),
+    }));
+    subscriber.wait_for(|packet| matches!(packet, Packet::SubAck(_)));
     let started = Instant::now();
     for index in 0..count {
         let payload = index.to_string();
-        send(
-            &mut publisher,
-            &Packet::Publish(Publish {
-                dup: false,
-                qos: QoS::AtMostOnce,
-                retain: false,
-                topic: "bench/round-trip",
-                packet_id: None,
-                payload: payload.as_bytes(),
-            }),
-        );
-        wait_for(
-            &hub,
+        publisher.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "bench/round-trip",
+            packet_id: None,
+            payload: payload.as_bytes(),
+        }));
+        subscriber.wait_for(
             |packet| matches!(packet, Packet::Publish(publish) if publish.payload == payload.as_bytes()),
         );
     }
     started.elapsed()
 }
 
-fn handshake(hub: &Hub, connection: &mut BrokerConnection, client_id: &str) {
-    send(
-        connection,
-        &Packet::Connect(Connect {
+/// A client connection as the runner's own are set up: TCP_NODELAY, and an
+/// immediate ACK after every read (rumqttd never sets TCP_NODELAY, so
+/// without it each round trip waits on Nagle against a delayed ACK).
+struct RawConnection {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl RawConnection {
+    fn open(address: std::net::SocketAddr, client_id: &str) -> RawConnection {
+        let stream = TcpStream::connect(address).expect("broker accepts");
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut connection = RawConnection {
+            stream,
+            pending: Vec::new(),
+        };
+        connection.send(&Packet::Connect(Connect {
             client_id,
             keep_alive_seconds: 600,
             clean_session: true,
             will: None,
             username: None,
             password: None,
-        }),
-    );
-    wait_for(hub, |packet| matches!(packet, Packet::ConnAck(_)));
-}
+        }));
+        connection.wait_for(|packet| matches!(packet, Packet::ConnAck(_)));
+        connection
+    }
 
-fn send(connection: &mut BrokerConnection, packet: &Packet<'_>) {
-    let mut buffer = vec![0; codec::encoded_len(packet)];
-    let length = codec::encode(packet, &mut buffer).expect("encodes");
-    connection
-        .send(&buffer[..length])
-        .expect("broker takes bytes");
-}
+    fn send(&mut self, packet: &Packet<'_>) {
+        let mut buffer = vec![0; codec::encoded_len(packet)];
+        let length = codec::encode(packet, &mut buffer).expect("encodes");
+        self.stream
+            .write_all(&buffer[..length])
+            .expect("broker takes bytes");
+    }
 
-fn wait_for(hub: &Hub, mut wanted: impl FnMut(&Packet<'_>) -> bool) {
-    loop {
-        match hub.receive(Duration::from_secs(5)).expect("broker answers") {
-            Inbound::Packet { bytes, .. } => {
-                let (packet, _) = codec::decode(&bytes).expect("valid packet");
-                if wanted(&packet) {
+    fn wait_for(&mut self, mut wanted: impl FnMut(&Packet<'_>) -> bool) {
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Ok((packet, length)) = codec::decode(&self.pending) {
+                let found = wanted(&packet);
+                self.pending.drain(..length);
+                if found {
                     return;
                 }
             }
-            Inbound::Closed { reason, .. } => panic!("broker closed a bench connection: {reason}"),
+            let read = self.stream.read(&mut chunk).expect("broker answers");
+            assert!(read > 0, "broker closed a bench connection");
+            let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
+            self.pending.extend_from_slice(&chunk[..read]);
         }
     }
 }

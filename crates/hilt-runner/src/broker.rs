@@ -120,6 +120,7 @@ impl EmbeddedBroker {
         self.address
     }
 
+    /// Whether it is up (not stopped by [`EmbeddedBroker::stop`]).
     pub fn is_running(&self) -> bool {
         self.running.is_some()
     }

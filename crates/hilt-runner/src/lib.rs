@@ -1,18 +1,28 @@
 //! Runs hilt scenarios.
 //!
-//! The layers, from the bottom up:
+//! # The API
 //!
-//! - [`broker`]: the in-process rumqttd, on a runtime the runner owns.
-//! - [`connection`]: real TCP connections to the broker, one per device
-//!   link, each read by a thread that splits the stream into MQTT packets.
-//! - [`registry`]: the firmware apps scenarios can name, and the simulated
-//!   [`Board`] each device's app is built on. Register your
-//!   own app here the way [`bundled`] registers the reference apps.
-//! - [`world`]: devices, links and their faults, the harness's own client
-//!   and virtual time; its module documentation explains how time moves
-//!   without losing a message.
-//! - [`run`]: steps, expectations, verdicts and reports; [`transcript`]: the
-//!   record of a run; [`csv`]: its messages as rows.
+//! What a user of hilt needs, all at the crate root:
+//!
+//! - [`Registry`] names the firmware apps scenarios can use;
+//!   [`Registry::with_bundled_apps`] has the reference apps, and
+//!   [`Registry::register`] adds your own, an implementation of
+//!   [`SimulatedApp`] that builds it on a [`Board`] of simulated parts
+//!   (reading its `config:` through a [`ConfigReader`]).
+//! - [`run_paths`] validates and runs files and folders; [`scenario_files`]
+//!   and [`load`] find and validate them; [`run_scenario`] runs one.
+//! - A [`RunOutcome`] holds the [`Verdict`] (passed, a [`Failure`] with what
+//!   was seen instead, or a [`RunError`] when the harness could not run the
+//!   file), the [`Transcript`] and every [`LoggedMessage`].
+//! - [`bundled`] has the reference apps' registrations, to register a few
+//!   under other names; [`csv`] writes messages as rows; [`broker`] starts
+//!   the embedded broker on its own, for a device hilt does not run.
+//!
+//! Everything else is how it works, and not API: the TCP connections (one
+//! per device link, each read by a thread that splits the stream into
+//! packets), the world (devices, links and their faults, the harness's own
+//! client and virtual time; its module documentation explains how time
+//! moves without losing a message), steps and expectations.
 //!
 //! To run your own scenario folder from a test:
 //!
@@ -24,21 +34,25 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod broker;
 pub mod bundled;
-pub mod connection;
+mod connection;
 pub mod csv;
 mod descriptors;
-pub mod matching;
-pub mod registry;
-pub mod run;
-pub mod transcript;
-pub mod world;
+mod matching;
+mod registry;
+mod run;
+mod transcript;
+mod world;
 
 use std::path::{Path, PathBuf};
 
-pub use registry::{Board, ConfigReader, DeviceIdentity, Registry, SimulatedApp};
-pub use run::{Failure, RunOutcome, Verdict, run_scenario};
+pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
+pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario};
+pub use transcript::{LoggedMessage, Transcript};
+pub use world::HarnessError;
 
 /// Why scenario files could not be found or read. Each is one sentence,
 /// starting with the path it is about.
@@ -47,7 +61,13 @@ pub enum FindError {
     /// A path given, or a folder met on the way, cannot be read; `problem`
     /// says why (`no such file`).
     #[error("{}: {problem}", path.display())]
-    Unreadable { path: PathBuf, problem: String },
+    Unreadable {
+        /// The path that cannot be read.
+        path: PathBuf,
+        /// Why, in a few words.
+        problem: String,
+    },
+    /// A folder given holds no `*.yaml` or `*.yml` file at any depth.
     #[error("{}: no scenario files (*.yaml, *.yml) found", .0.display())]
     Empty(PathBuf),
     /// A symbolic link inside a folder leads back to that folder or one
@@ -58,7 +78,12 @@ pub enum FindError {
         path.display(),
         folder.display()
     )]
-    Loop { path: PathBuf, folder: PathBuf },
+    Loop {
+        /// The link.
+        path: PathBuf,
+        /// The folder it leads back to.
+        folder: PathBuf,
+    },
 }
 
 impl FindError {
@@ -170,8 +195,10 @@ pub fn run_paths<P: AsRef<Path>>(
 /// Why [`run_paths`] ran nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RunPathsError {
+    /// The files could not be found or read.
     #[error(transparent)]
     Find(#[from] FindError),
+    /// Some files are invalid; each entry is one file's diagnostics.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<hilt_scenario::Diagnostics>),
 }

@@ -190,6 +190,7 @@ pub struct ConfigReader<'a> {
 }
 
 impl<'a> ConfigReader<'a> {
+    /// A reader of one device's `config:` map.
     pub fn new(config: &'a ConfigMap) -> Self {
         ConfigReader {
             config,
@@ -329,9 +330,13 @@ impl<'a> ConfigReader<'a> {
 /// A simulated part the runner can act on and look at.
 #[derive(Clone, Debug)]
 pub enum Part {
+    /// A push button (active low), which steps press and release.
     Button(Button),
+    /// An LED, whose line expectations watch.
     Led(Led),
+    /// A DS18B20 temperature sensor, which `set:` steps change.
     Ds18b20(Ds18b20Handle),
+    /// A TSL2591 light sensor, which `set:` steps change.
     Tsl2591(Tsl2591Handle),
 }
 

@@ -2,6 +2,7 @@
 //! verdict with a report a person can act on.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use hilt_firmware::time::Instant;
 // Steps are described by the scenario crate, in the same words as `hilt
@@ -31,13 +32,39 @@ pub enum Verdict {
     Passed,
     /// An expectation did not hold.
     Failed(Failure),
-    /// The harness could not run the scenario.
-    Error(String),
+    /// The harness could not run the scenario. Shared, so that an outcome
+    /// stays cheap to clone while the error keeps its type.
+    Error(Arc<RunError>),
+}
+
+/// Why the harness could not run a scenario to a verdict of its own. None
+/// of these says anything about the firmware: the run is void.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    BrokerStart(#[from] crate::broker::BrokerStartError),
+    /// The external broker's host name did not resolve.
+    #[error("cannot resolve the broker address {url}")]
+    UnresolvedBroker {
+        /// The broker URL as the scenario or `--broker` gave it.
+        url: String,
+    },
+    /// The harness itself could not go on (see [`HarnessError`]).
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+}
+
+impl Verdict {
+    fn error(error: impl Into<RunError>) -> Verdict {
+        Verdict::Error(Arc::new(error.into()))
+    }
 }
 
 /// A failed expectation, with what was seen instead.
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// The scenario file.
     pub file: PathBuf,
     /// Line of the failing step.
     pub line: usize,
@@ -73,17 +100,22 @@ impl std::fmt::Display for Failure {
 /// Everything a run produced.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
+    /// The scenario file.
     pub file: PathBuf,
+    /// The scenario's `name:`.
     pub name: String,
+    /// Passed, failed (with the report), or not run to the end.
     pub verdict: Verdict,
     /// Device time at the end of the run.
     pub device_time: Instant,
+    /// The record of the run, in device time.
     pub transcript: Transcript,
     /// Every message routed, in order.
     pub messages: Vec<LoggedMessage>,
 }
 
 impl RunOutcome {
+    /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         matches!(self.verdict, Verdict::Passed)
     }
@@ -122,7 +154,7 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             match EmbeddedBroker::start_with_capacity(connections_needed(scenario)) {
                 Ok(broker) => (broker.address(), Some(broker)),
                 Err(error) => {
-                    outcome.verdict = Verdict::Error(error.to_string());
+                    outcome.verdict = Verdict::error(error);
                     return outcome;
                 }
             }
@@ -134,7 +166,7 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
                 Ok(Some(address)) => (address, None),
                 _ => {
                     outcome.verdict =
-                        Verdict::Error(format!("cannot resolve the broker address {url}"));
+                        Verdict::error(RunError::UnresolvedBroker { url: url.clone() });
                     return outcome;
                 }
             }
@@ -155,7 +187,7 @@ fn run_in_world(
     let mut world = match World::new(address, embedded, scenario, registry) {
         Ok(world) => world,
         Err(error) => {
-            outcome.verdict = Verdict::Error(error.to_string());
+            outcome.verdict = Verdict::error(error);
             return outcome;
         }
     };
@@ -166,7 +198,7 @@ fn run_in_world(
     outcome.verdict = match result {
         Ok(None) => Verdict::Passed,
         Ok(Some(failure)) => Verdict::Failed(failure),
-        Err(error) => Verdict::Error(error.to_string()),
+        Err(error) => Verdict::error(error),
     };
     outcome.device_time = world.now();
     outcome.transcript = world.transcript().clone();
@@ -627,6 +659,7 @@ steps:
         let Verdict::Error(error) = &outcome.verdict else {
             panic!("expected a harness error: {}", outcome.report());
         };
+        let error = error.to_string();
         assert!(
             error.starts_with(
                 "the embedded broker panicked, so this run cannot be trusted: a task of the broker panicked at "

@@ -12,12 +12,17 @@ use hilt_firmware::time::Instant;
 /// device's behalf), with its true QoS and retain flag as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedMessage {
+    /// The device time it was published at.
     pub at: Instant,
     /// Device name, `harness`, or `broker`.
     pub source: String,
+    /// Its topic.
     pub topic: String,
+    /// Its payload, as bytes.
     pub payload: Vec<u8>,
+    /// The QoS it was published with, 0 to 2.
     pub qos: u8,
+    /// Whether it was published retained.
     pub retain: bool,
 }
 
@@ -53,20 +58,22 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    pub fn push(&mut self, at: Instant, what: impl std::fmt::Display) {
+    /// Adds a line at device time `at`.
+    pub(crate) fn push(&mut self, at: Instant, what: impl std::fmt::Display) {
         let mut line = format_time(at);
         let _ = write!(line, " {what}");
         self.lines.push(line);
     }
 
     /// A step header, not timed: `--- line 12: wait 2s`.
-    pub fn step(&mut self, at: Instant, line: usize, description: &str) {
+    pub(crate) fn step(&mut self, at: Instant, line: usize, description: &str) {
         self.lines.push(format!(
             "{} --- line {line}: {description}",
             format_time(at)
         ));
     }
 
+    /// Every line, each starting with its device time.
     pub fn lines(&self) -> &[String] {
         &self.lines
     }

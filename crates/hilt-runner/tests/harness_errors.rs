@@ -14,7 +14,7 @@ use std::path::Path;
 use hilt_firmware::fake_broker::encoded;
 use hilt_firmware::mqtt::codec::{self, ConnAck, DecodeError, Packet};
 use hilt_runner::broker::EmbeddedBroker;
-use hilt_runner::{Registry, RunOutcome, Verdict};
+use hilt_runner::{HarnessError, Registry, RunError, RunOutcome, Verdict};
 
 /// What the proxy gets wrong for the chosen client.
 #[derive(Debug, Clone, Copy)]
@@ -133,9 +133,9 @@ steps:
     hilt_runner::run_scenario(&scenario, &registry)
 }
 
-fn harness_error(outcome: &RunOutcome) -> &str {
+fn harness_error(outcome: &RunOutcome) -> String {
     match &outcome.verdict {
-        Verdict::Error(error) => error,
+        Verdict::Error(error) => error.to_string(),
         _ => panic!(
             "expected a harness error, got:\n{}\n{}",
             outcome.report(),
@@ -166,11 +166,19 @@ fn a_refused_connect_is_a_harness_error() {
         "probe-under-test",
         Misbehaviour::RefuseConnect(5),
     );
-    let error = harness_error(&run_through(proxy)).to_owned();
+    let outcome = run_through(proxy);
     assert_eq!(
-        error,
+        harness_error(&outcome),
         "the broker refused probe's CONNECT (CONNACK return code 5: not authorized)"
     );
+    // The error keeps its type, for tools that react to the kind.
+    let Verdict::Error(error) = &outcome.verdict else {
+        unreachable!("checked above")
+    };
+    assert!(matches!(
+        **error,
+        RunError::Harness(HarnessError::ConnectRefused { return_code: 5, .. })
+    ));
 }
 
 #[test]
@@ -181,7 +189,7 @@ fn a_connection_closed_instead_of_a_connack_is_a_harness_error() {
         "probe-under-test",
         Misbehaviour::CloseInsteadOfConnAck,
     );
-    let error = harness_error(&run_through(proxy)).to_owned();
+    let error = harness_error(&run_through(proxy));
     assert!(
         error.starts_with("the broker closed probe's connection (closed by the broker) when nothing called for it; it closed it instead of answering the CONNECT"),
         "{error}"
@@ -197,7 +205,7 @@ fn a_connection_closed_when_nothing_called_for_it_is_a_harness_error() {
         "probe-under-test",
         Misbehaviour::CloseOnFirstPublish,
     );
-    let error = harness_error(&run_through(proxy)).to_owned();
+    let error = harness_error(&run_through(proxy));
     assert!(
         error.starts_with(
             "the broker closed probe's connection (closed by the broker) when nothing called for it; a device's connection closes only when"

@@ -142,10 +142,10 @@ impl World {
         let mut subscribed = false;
         while !(marker_seen && acknowledged && subscribed) {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
-                return Err(HarnessError::BrokerSilent {
-                    timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: format!("the marker on {marker_topic}"),
-                });
+                return Err(HarnessError::broker_silent(
+                    BROKER_REPLY_TIMEOUT,
+                    format!("the marker on {marker_topic}"),
+                ));
             };
             let Inbound::Packet { connection, bytes } = inbound else {
                 let mut nothing = Vec::new();

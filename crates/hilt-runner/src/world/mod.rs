@@ -83,7 +83,6 @@ mod link;
 mod owed;
 
 use broker_model::BrokerModel;
-pub use harness::HARNESS_CLIENT_ID;
 use harness::HarnessClient;
 use link::{FaultInjector, Link, LinkState, Orphan, Will};
 use owed::{Awaited, Publisher, ReplyKind, fulfils};
@@ -99,62 +98,110 @@ const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
 
 /// Why the harness itself could not go on (not a failed expectation).
+/// Each says what the run was waiting for or doing, in one sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// The harness's own client could not open a connection to the broker.
     #[error("cannot connect to the broker at {address}: {source}")]
     BrokerUnreachable {
+        /// Where the broker was expected.
         address: SocketAddr,
+        /// Why the connection failed.
         source: std::io::Error,
     },
-    #[error("the broker did not answer within {timeout:?}; still waiting for {waiting_for}{}", descriptor_pressure(.timeout))]
+    /// The broker did not send, within the wall-time bound, what a packet
+    /// the runner forwarded requires of it.
+    #[error(
+        "the broker did not answer within {timeout:?}; still waiting for {waiting_for}{descriptors}"
+    )]
     BrokerSilent {
+        /// How long the runner waited.
         timeout: WallDuration,
+        /// The replies, deliveries or closes still missing.
         waiting_for: String,
+        /// If the process was out of file descriptors when it gave up, a
+        /// parenthesis saying so, noted when the runner gave up.
+        descriptors: String,
     },
+    /// The broker closed the harness's own connection, which nothing does.
     #[error("the broker closed the harness's own connection: {0}")]
     HarnessDisconnected(String),
+    /// Bytes could not be written to the broker.
     #[error("cannot write to the broker: {0}")]
     Write(std::io::Error),
+    /// A device (or several, answering each other) keeps the world busy at
+    /// one instant without end.
     #[error(
         "device '{device}' does not stop asking to run at {at}: its app returns a deadline that is not in the future, or devices answer each other's messages without end"
     )]
-    Spinning { device: String, at: Instant },
+    Spinning {
+        /// The device that worked last before the runner gave up.
+        device: String,
+        /// The instant that never ended.
+        at: Instant,
+    },
+    /// A device wrote something that does not decode as MQTT 3.1.1.
     #[error("device '{device}' sent bytes that are not MQTT: {error}")]
-    DeviceSentGarbage { device: String, error: String },
+    DeviceSentGarbage {
+        /// The device.
+        device: String,
+        /// The codec's reason.
+        error: String,
+    },
+    /// A device's app refused its configuration or parts when built.
     #[error("device '{device}' cannot be built: {problems}")]
-    Build { device: String, problems: String },
+    Build {
+        /// The device.
+        device: String,
+        /// What its app's registration reported.
+        problems: String,
+    },
+    /// A step needs the broker (a harness publish) while it is stopped.
     #[error(
         "the step needs the broker, but it is stopped (a `broker: stop` step); add `broker: start` before it"
     )]
     BrokerStopped,
+    /// The embedded broker did not come back after `broker: start`.
     #[error("the embedded broker could not be started again: {0}")]
     BrokerRestart(String),
     /// A thread of the embedded broker panicked: whatever it was doing
     /// (routing a message, accepting a connection) was not done.
     #[error("the embedded broker panicked, so this run cannot be trusted: {panics}")]
-    BrokerPanicked { panics: String },
+    BrokerPanicked {
+        /// Each panic's message and location, separated by `; `.
+        panics: String,
+    },
     /// The broker closed a device's connection when nothing the runner
     /// forwarded called for it.
     #[error(
         "the broker closed {device}'s connection ({reason}) when nothing called for it; {hint}"
     )]
     UnexpectedClose {
+        /// The device whose connection (or left-behind connection) closed.
         device: String,
+        /// How the close was seen.
         reason: String,
+        /// The likeliest cause.
         hint: String,
     },
     /// The broker answered a device's CONNECT with a refusal.
     #[error("the broker refused {device}'s CONNECT (CONNACK return code {return_code}: {meaning})")]
     ConnectRefused {
+        /// The device.
         device: String,
+        /// The CONNACK return code, 1 to 5.
         return_code: u8,
+        /// What MQTT 3.1.1 says the code means.
         meaning: &'static str,
     },
     /// A device's TCP connection to a broker that should be listening failed.
     #[error("{device} cannot open a connection to the broker at {address}: {source}{}", descriptor_hint(.source))]
     DeviceCannotConnect {
+        /// The device.
         device: String,
+        /// Where the broker listens.
         address: SocketAddr,
+        /// Why the connection failed.
         source: std::io::Error,
     },
 }
@@ -448,10 +495,10 @@ impl World {
         let mut closed = Vec::new();
         while !open.is_empty() {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
-                return Err(HarnessError::BrokerSilent {
-                    timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: format!("{} connections to close", open.len()),
-                });
+                return Err(HarnessError::broker_silent(
+                    BROKER_REPLY_TIMEOUT,
+                    format!("{} connections to close", open.len()),
+                ));
             };
             match inbound {
                 Inbound::Closed { connection, .. } if open.contains(&connection) => {
@@ -1168,14 +1215,14 @@ impl World {
         while !awaited.is_empty() {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
                 self.check_broker_health()?;
-                return Err(HarnessError::BrokerSilent {
-                    timeout: BROKER_REPLY_TIMEOUT,
-                    waiting_for: awaited
+                return Err(HarnessError::broker_silent(
+                    BROKER_REPLY_TIMEOUT,
+                    awaited
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join(", "),
-                });
+                ));
             };
             self.route_inbound(inbound, &mut awaited)?;
         }
@@ -1384,13 +1431,20 @@ impl World {
     }
 }
 
-/// Why a broker may have fallen silent when this process is out of file
-/// descriptors (its `accept` fails, which rumqttd only logs); read when the
-/// error is shown, which is when the descriptors are still held.
-fn descriptor_pressure(_timeout: &WallDuration) -> String {
-    crate::descriptors::pressure()
-        .map(|pressure| format!(" ({pressure})"))
-        .unwrap_or_default()
+impl HarnessError {
+    /// The broker said nothing for `timeout` while `waiting_for` was owed.
+    /// When this process is out of file descriptors the broker's `accept`
+    /// fails, which rumqttd only logs; that is noted now, while the
+    /// descriptors are still held, not when the error is shown.
+    pub(crate) fn broker_silent(timeout: WallDuration, waiting_for: String) -> HarnessError {
+        HarnessError::BrokerSilent {
+            timeout,
+            waiting_for,
+            descriptors: crate::descriptors::pressure()
+                .map(|pressure| format!(" ({pressure})"))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// For "too many open files": what each device costs and how to get more.
