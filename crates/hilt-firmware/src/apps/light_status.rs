@@ -46,7 +46,8 @@ use crate::mqtt::session::{
 use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
-/// Longest UUID (or other topic prefix) kept; longer ones are cut.
+/// Longest UUID (or other topic prefix); the `uuid` setting refuses a longer
+/// one rather than cut it.
 pub const MAX_UUID_LEN: usize = 64;
 /// The example UUID every board gets unless its config names its own. The
 /// tutorial asks for a generated one per device: set `uuid`.

@@ -47,9 +47,11 @@ use crate::sensors::{LightSensor, LightSensorError};
 use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
-/// Longest sensor id kept; longer ids are cut.
+/// Longest sensor id; the `sensor_id` setting refuses a longer one rather
+/// than cut it.
 pub const MAX_SENSOR_ID_LEN: usize = 32;
-/// Most decimals `decimals` may ask for; more are published as this many.
+/// Most decimals `decimals` may ask for: the setting refuses more, and a
+/// config given more in code is published with this many.
 pub const MAX_DECIMALS: u8 = 6;
 /// The tutorial's topic.
 pub const DEFAULT_TOPIC: &str = "sensor-data";
