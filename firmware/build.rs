@@ -10,41 +10,33 @@
 //!    checked here, at build time, because a board that boots with a broker
 //!    address pointing nowhere fails silently on a desk or in Wokwi; a
 //!    missing or malformed setting becomes a `compile_error!` that names the
-//!    variable and shows an example instead.
+//!    variable and says what is wrong.
 //!
 //! An app's settings are its `config:` keys in a scenario, as
-//! `HILT_<KEY>` (`interval` is `HILT_INTERVAL`), read with the same rules:
-//! durations with the scenario language's own parser
-//! (`hilt_scenario::duration`), limits and checks from the firmware core
-//! itself (a build-dependency here). A setting left unset is `None`, and
-//! the board then keeps the default of the app's `*Config::new`, exactly as
-//! a scenario that leaves the key out; so no default is written twice.
+//! `HILT_<KEY>` (`interval` is `HILT_INTERVAL`), read by the very code the
+//! simulation reads a scenario's `config:` with:
+//! `hilt_firmware::settings::read_variables` feeds each variable to the
+//! app's settings type (`hilt_firmware::apps::AppSettings`, the app's
+//! `*Config`), whose `Settings::set` is the one parser and whose limits are
+//! the app's own constants. The accepted `(key, value)` pairs become
+//! `APP_SETTINGS`, which the board applies at boot through the same
+//! `Settings::set` onto the app's `*Config::new` defaults (board.rs); so no
+//! default, parser or limit is written twice, and a setting left unset
+//! keeps the default a scenario that leaves the key out gets.
+//!
+//! `HILT_BROKER` is read with `hilt_grammar::parse_broker_address`, the
+//! grammar of a scenario's `broker: { url: ... }`. The build-dependencies
+//! are hilt-firmware and hilt-grammar, both `no_std` and small: building an
+//! image compiles no YAML parser.
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use hilt_firmware::apps::{light_status, node_manager, sensor_data};
-use hilt_firmware::mqtt::session::MAX_CLIENT_ID_LEN;
-use hilt_firmware::mqtt::topic::validate_topic_name;
-use hilt_scenario::duration::parse_duration;
-
-/// The longest topic name (or topic prefix) setting; topics are made by
-/// appending to it, and the session's topics hold 128 bytes.
-const MAX_TOPIC_NAME_SETTING_LEN: usize = 64;
-
-/// The reference apps this image can run, as Cargo features. (The `monitor`
-/// app is left out: it is the scenarios' `mosquitto_sub`, subscribed to `#`,
-/// and has nothing to do on a board.)
-const APPS: &[&str] = &[
-    "thermometer",
-    "remote-led",
-    "sensor-data",
-    "light-status",
-    "node-manager",
-];
+use hilt_firmware::apps::{AppSettings, BOARD_APPS};
+use hilt_firmware::settings::{self, SettingKey, VariableReading};
+use hilt_grammar::parse_broker_address;
 
 const BROKER_EXAMPLE: &str = "e.g. `HILT_BROKER=broker.hivemq.com:1883` (in Wokwi a public \
                               broker such as broker.hivemq.com:1883 or test.mosquitto.org:1883 \
@@ -54,123 +46,40 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Tlinkall.x");
     println!("cargo:rerun-if-changed=build.rs");
 
-    let mut settings = Settings::default();
-    let app = settings.app();
-    settings.wifi();
-    settings.broker();
-    settings.client_id();
-    settings.duration("keepalive", "KEEPALIVE", Zero::Refused);
-    match app {
-        Some("thermometer") => {
-            settings.choice(
-                "unit",
-                "UNIT",
-                "hilt_firmware::apps::thermometer::Unit",
-                &[
-                    ("C", "Celsius"),
-                    ("c", "Celsius"),
-                    ("F", "Fahrenheit"),
-                    ("f", "Fahrenheit"),
-                ],
-            );
-            settings.duration("interval", "INTERVAL", Zero::Refused);
-        }
-        Some("remote-led") => {
-            settings.peer();
-            settings.text("name", "NAME", |text| topic_level(text, MAX_CLIENT_ID_LEN));
-            settings.duration("period", "PERIOD", Zero::Refused);
-        }
-        Some("sensor-data") => {
-            settings.text("sensor_id", "SENSOR_ID", |text| {
-                bounded(text, sensor_data::MAX_SENSOR_ID_LEN)?;
-                if text.contains('"') {
-                    return Err(format!("is {text:?}, but it must not contain quotes"));
-                }
-                Ok(())
-            });
-            settings.text("topic", "TOPIC", topic_name);
-            settings.duration("interval", "INTERVAL", Zero::Allowed("no periodic samples"));
-            settings.choice(
-                "qos",
-                "QOS",
-                "hilt_firmware::mqtt::codec::QoS",
-                &[
-                    ("0", "AtMostOnce"),
-                    ("1", "AtLeastOnce"),
-                    ("2", "ExactlyOnce"),
-                ],
-            );
-            settings.number::<u8>("decimals", "DECIMALS", 0..=sensor_data::MAX_DECIMALS);
-        }
-        Some("light-status") => {
-            settings.text("uuid", "UUID", |text| {
-                topic_level(text, light_status::MAX_UUID_LEN)
-            });
-            settings.duration("interval", "INTERVAL", Zero::Refused);
-            settings.flag("initially_on", "INITIALLY_ON");
-            settings.duration("connect_timeout", "CONNECT_TIMEOUT", Zero::Refused);
-            settings.duration("restart_delay", "RESTART_DELAY", Zero::Refused);
-            settings.number::<u32>("max_link_attempts", "MAX_LINK_ATTEMPTS", 1..=u32::MAX);
-        }
-        Some("node-manager") => {
-            settings.text("prefix", "PREFIX", topic_name);
-            settings.duration("sysinfo_interval", "SYSINFO_INTERVAL", Zero::Allowed("off"));
-            settings.blinky_hz();
-            settings.choice(
-                "log_level",
-                "LOG_LEVEL",
-                "hilt_firmware::app::LogLevel",
-                &[
-                    ("error", "Error"),
-                    ("warn", "Warn"),
-                    ("info", "Info"),
-                    ("debug", "Debug"),
-                ],
-            );
-            settings.duration(
-                "watchdog_timeout",
-                "WATCHDOG_TIMEOUT",
-                Zero::Allowed("no watchdog"),
-            );
-            settings.number::<u32>("safe_mode_after", "SAFE_MODE_AFTER", 0..=u32::MAX);
-            settings.duration("healthy_after", "HEALTHY_AFTER", Zero::Refused);
-        }
-        _ => {}
-    }
+    let mut build = Build::default();
+    let app = build.app();
+    build.wifi();
+    build.broker();
+    let client_id = build.client_id();
+    build.app_settings(app, &client_id);
 
     // A HILT_* variable the chosen app does not read is most likely a typo
     // or a setting meant for another app: say so, as the simulation reports
     // a `config:` key the app never read. A warning, not an error, because
     // a shell may well keep settings for several boards at once.
     for (name, _) in env::vars() {
-        if name.starts_with("HILT_") && !settings.read.contains(&name) {
+        if name.starts_with("HILT_") && !build.read.contains(&name) {
             println!(
                 "cargo:warning={name} is set but the {} app does not read it (it reads {})",
                 app.unwrap_or("chosen"),
-                settings.read.join(", ")
+                build.read.join(", ")
             );
         }
     }
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::write(out.join("settings.rs"), settings.finish()).expect("OUT_DIR is writable");
-}
-
-/// Whether a duration setting may be zero, and what zero means then.
-enum Zero {
-    Refused,
-    Allowed(&'static str),
+    fs::write(out.join("settings.rs"), build.finish()).expect("OUT_DIR is writable");
 }
 
 /// The generated constants, the variables read, and the problems found.
 #[derive(Default)]
-struct Settings {
+struct Build {
     constants: String,
     read: Vec<String>,
     errors: Vec<String>,
 }
 
-impl Settings {
+impl Build {
     /// Reads a variable, and asks Cargo to build again when it changes.
     fn var(&mut self, name: &str) -> Option<String> {
         println!("cargo:rerun-if-env-changed={name}");
@@ -198,7 +107,7 @@ impl Settings {
 
     /// The one app chosen by Cargo features.
     fn app(&mut self) -> Option<&'static str> {
-        let chosen: Vec<&'static str> = APPS
+        let chosen: Vec<&'static str> = BOARD_APPS
             .iter()
             .copied()
             .filter(|app| env::var_os(feature_variable(app)).is_some())
@@ -217,7 +126,7 @@ impl Settings {
                 self.error(format!(
                     "no app chosen: enable exactly one of the features {}, e.g. \
                      `cargo build --release --no-default-features --features remote-led`",
-                    APPS.join(", ")
+                    BOARD_APPS.join(", ")
                 ));
                 None
             }
@@ -304,21 +213,23 @@ impl Settings {
                 (String::new(), 1883)
             }
             Some(text) => {
-                let (host, port) = match text.rsplit_once(':') {
-                    Some((host, port)) => (host, port.parse::<u16>().ok().filter(|port| *port > 0)),
-                    None => (text.as_str(), Some(1883)),
+                // The board looks its broker up by DNS `A` record, so an
+                // address the grammar takes (an IPv6 one) may still be one
+                // it cannot reach.
+                let problem = match parse_broker_address(&text) {
+                    Ok(address) if address.is_dns_name_or_ipv4() => {
+                        Ok((address.host.to_owned(), address.port))
+                    }
+                    Ok(_) => Err("the board reaches its broker by DNS name or IPv4 address".into()),
+                    Err(error) => Err(error.to_string()),
                 };
-                let host_ok = !host.is_empty()
-                    && host.len() <= 253
-                    && host
-                        .bytes()
-                        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'-');
-                match port {
-                    Some(port) if host_ok => (host.to_owned(), port),
-                    _ => {
+                match problem {
+                    Ok(address) => address,
+                    Err(reason) => {
                         self.error(format!(
                             "HILT_BROKER must be host:port (a DNS name or an IPv4 address, port 1 \
-                             to 65535; the port defaults to 1883), got {text:?}; {BROKER_EXAMPLE}"
+                             to 65535; the port defaults to 1883; mqtt:// in front is allowed), \
+                             got {text:?}: {reason}; {BROKER_EXAMPLE}"
                         ));
                         (String::new(), 1883)
                     }
@@ -339,7 +250,7 @@ impl Settings {
         );
     }
 
-    fn client_id(&mut self) {
+    fn client_id(&mut self) -> String {
         // Required rather than defaulted: the topics of most apps are made
         // from it, so the user has to know it, and on a public broker a
         // shared default would collide with other people's boards.
@@ -354,9 +265,9 @@ impl Settings {
                 String::new()
             }
             Some(text) => {
-                if let Err(problem) = topic_level(&text, MAX_CLIENT_ID_LEN) {
+                if let Err(error) = settings::client_id(&text) {
                     self.error(format!(
-                        "HILT_CLIENT_ID {problem}; e.g. `HILT_CLIENT_ID=probe`"
+                        "HILT_CLIENT_ID={text:?}: {error}; e.g. `HILT_CLIENT_ID=probe`"
                     ));
                 }
                 text
@@ -368,181 +279,49 @@ impl Settings {
             "&str",
             &format!("{client_id:?}"),
         );
+        client_id
     }
 
-    fn peer(&mut self) {
-        let peer = match self.var("HILT_PEER") {
-            None => {
-                self.error(
-                    "HILT_PEER is not set: the remote-led app lights its LED from the button of \
-                     the board named by HILT_PEER (it subscribes to <peer>/btn/0); e.g. \
-                     `HILT_CLIENT_ID=blue HILT_PEER=green` for one board and \
-                     `HILT_CLIENT_ID=green HILT_PEER=blue` for the other"
-                        .to_owned(),
-                );
-                String::new()
-            }
-            Some(text) => {
-                if let Err(problem) = topic_level(&text, MAX_CLIENT_ID_LEN) {
-                    self.error(format!("HILT_PEER {problem}; e.g. `HILT_PEER=green`"));
-                }
-                text
-            }
-        };
-        self.constant(
-            "`peer`: the board whose button drives the LED.",
-            "PEER",
-            "&str",
-            &format!("{peer:?}"),
-        );
-    }
-
-    /// An optional text setting, checked by `check`.
-    fn text(&mut self, key: &str, name: &str, check: impl Fn(&str) -> Result<(), String>) {
-        let variable = format!("HILT_{name}");
-        let value = self.var(&variable).and_then(|text| match check(&text) {
-            Ok(()) => Some(text),
-            Err(problem) => {
-                self.error(format!("{variable} {problem}"));
-                None
-            }
-        });
-        self.constant(
-            &format!("`{key}` ({variable}); `None` keeps the app's default."),
-            name,
-            "Option<&str>",
-            &format!("{value:?}"),
-        );
-    }
-
-    /// An optional duration setting, as the simulation's
-    /// `ConfigReader::duration` reads it: the scenario language's syntax.
-    fn duration(&mut self, key: &str, name: &str, zero: Zero) {
-        let variable = format!("HILT_{name}");
-        let value = self
-            .var(&variable)
-            .and_then(|text| match parse_duration(&text) {
-                Ok(duration) if duration.is_zero() && matches!(zero, Zero::Refused) => {
-                    self.error(format!(
-                        "{variable} must be longer than zero; e.g. {variable}=60s"
-                    ));
-                    None
-                }
-                Ok(duration) => Some(duration),
-                Err(error) => {
-                    self.error(format!("{variable}={text:?} is not a duration: {error}"));
-                    None
-                }
-            });
-        let micros =
-            value.map(|duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
-        let zero_means = match zero {
-            Zero::Refused => String::new(),
-            Zero::Allowed(meaning) => format!(" Zero: {meaning}."),
-        };
-        self.constant(
-            &format!(
-                "`{key}` ({variable}), in microseconds; `None` keeps the app's default.{zero_means}"
+    /// The app's own settings, `HILT_<KEY>` for each of its keys, read by
+    /// its settings type; the accepted ones become `APP_SETTINGS` (none
+    /// when no single app is chosen, which is reported already).
+    fn app_settings(&mut self, app: Option<&'static str>, client_id: &str) {
+        let mut accepted: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        match app.and_then(|app| Some((app, AppSettings::new(app, client_id)?))) {
+            Some((app, mut app_settings)) => settings::read_variables(
+                &mut app_settings,
+                |key| self.var(&key.variable().to_string()),
+                |key, reading| match reading {
+                    VariableReading::Unset => {}
+                    VariableReading::Accepted(value) => {
+                        accepted.push(format!("({:?}, {value:?})", key.name));
+                    }
+                    VariableReading::Missing => problems.push(missing(app, key)),
+                    VariableReading::Refused { value, error } => {
+                        problems.push(format!("{}={value:?}: {error}", key.variable()));
+                    }
+                },
             ),
-            &format!("{name}_MICROS"),
-            "Option<u64>",
-            &format!("{micros:?}"),
-        );
-    }
-
-    /// An optional setting with a fixed set of spellings, generated as a
-    /// value of the core's own type.
-    fn choice(&mut self, key: &str, name: &str, ty: &str, choices: &[(&str, &str)]) {
-        let variable = format!("HILT_{name}");
-        let value = self.var(&variable).and_then(|text| {
-            let found = choices.iter().find(|(spelling, _)| *spelling == text);
-            if found.is_none() {
-                let spellings: Vec<&str> = choices.iter().map(|(spelling, _)| *spelling).collect();
-                self.error(format!(
-                    "{variable}={text:?} is not one of {}",
-                    spellings.join(", ")
-                ));
-            }
-            found.map(|(_, variant)| format!("{ty}::{variant}"))
-        });
-        let value = match value {
-            Some(variant) => format!("Some({variant})"),
-            None => "None".to_owned(),
-        };
-        self.constant(
-            &format!("`{key}` ({variable}); `None` keeps the app's default."),
-            name,
-            &format!("Option<{ty}>"),
-            &value,
-        );
-    }
-
-    /// An optional whole number within `range`.
-    fn number<T>(&mut self, key: &str, name: &str, range: std::ops::RangeInclusive<T>)
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + std::fmt::Debug,
-    {
-        let variable = format!("HILT_{name}");
-        let value = self
-            .var(&variable)
-            .and_then(|text| match text.parse::<T>() {
-                Ok(number) if range.contains(&number) => Some(number),
-                _ => {
-                    self.error(format!(
-                        "{variable}={text:?} must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
+            None => {
+                if let Some(app) = app {
+                    problems.push(format!(
+                        "the firmware core has no settings for the app {app}"
                     ));
-                    None
                 }
-            });
-        self.constant(
-            &format!("`{key}` ({variable}); `None` keeps the app's default."),
-            name,
-            &format!("Option<{}>", std::any::type_name::<T>()),
-            &format!("{value:?}"),
-        );
-    }
-
-    /// An optional yes/no setting.
-    fn flag(&mut self, key: &str, name: &str) {
-        let variable = format!("HILT_{name}");
-        let value = self.var(&variable).and_then(|text| match text.as_str() {
-            "true" | "True" | "TRUE" => Some(true),
-            "false" | "False" | "FALSE" => Some(false),
-            _ => {
-                self.error(format!("{variable}={text:?} must be true or false"));
-                None
             }
-        });
+        }
+        for problem in problems {
+            self.error(problem);
+        }
+        let pairs = format!("&[{}]", accepted.join(", "));
         self.constant(
-            &format!("`{key}` ({variable}); `None` keeps the app's default."),
-            name,
-            "Option<bool>",
-            &format!("{value:?}"),
-        );
-    }
-
-    /// node-manager's `blinky_hz`: a number from 0 (off) to the app's maximum.
-    fn blinky_hz(&mut self) {
-        let variable = "HILT_BLINKY_HZ";
-        let max = node_manager::MAX_BLINKY_HZ;
-        let value = self
-            .var(variable)
-            .and_then(|text| match text.parse::<f32>() {
-                Ok(hz) if hz.is_finite() && (0.0..=max).contains(&hz) => Some(hz),
-                _ => {
-                    self.error(format!(
-                        "{variable}={text:?} must be a number from 0 (off) to {max}"
-                    ));
-                    None
-                }
-            });
-        self.constant(
-            &format!("`blinky_hz` ({variable}); `None` keeps the app's default."),
-            "BLINKY_HZ",
-            "Option<f32>",
-            &format!("{value:?}"),
+            "The app's `config:` keys the build was given (`HILT_<KEY>`) and accepted, as \
+             (key, value); each is set at boot with the app's own parser, the others keep \
+             the app's defaults.",
+            "APP_SETTINGS",
+            "&[(&str, &str)]",
+            &pairs,
         );
     }
 
@@ -557,45 +336,24 @@ impl Settings {
     }
 }
 
+/// Why a required setting is needed, with an example.
+fn missing(app: &str, key: &SettingKey) -> String {
+    let variable = key.variable();
+    match (app, key.name) {
+        ("remote-led", "peer") => format!(
+            "{variable} is not set: the remote-led app lights its LED from the button of \
+             the board named by {variable} (it subscribes to <peer>/btn/0); e.g. \
+             `HILT_CLIENT_ID=blue {variable}=green` for one board and \
+             `HILT_CLIENT_ID=green {variable}=blue` for the other"
+        ),
+        _ => format!(
+            "{variable} is not set: the {app} app cannot run without `{}`",
+            key.name
+        ),
+    }
+}
+
 /// The environment variable Cargo sets for an enabled feature.
 fn feature_variable(feature: &str) -> String {
     format!("CARGO_FEATURE_{}", feature.to_uppercase().replace('-', "_"))
-}
-
-/// One topic level: not empty, no `/`, `+` or `#`, at most `max` bytes; the
-/// rule the simulation applies to `peer` and `name` (bundled.rs), so a
-/// setting that works in a scenario works on the board.
-fn topic_level(text: &str, max: usize) -> Result<(), String> {
-    if text.is_empty()
-        || text.contains(['/', '+', '#'])
-        || text.len() > max
-        || text.contains(char::is_control)
-    {
-        return Err(format!(
-            "is {text:?}, but it must be one topic level (not empty, no '/', '+', '#' or control \
-             characters, at most {max} bytes)"
-        ));
-    }
-    Ok(())
-}
-
-/// A topic name the core accepts (no wildcards, not empty), at most 64
-/// bytes, so that the topics an app makes from it fit its buffers; the
-/// rule bundled.rs applies to `topic` and `prefix`.
-fn topic_name(text: &str) -> Result<(), String> {
-    bounded(text, MAX_TOPIC_NAME_SETTING_LEN)?;
-    validate_topic_name(text)
-        .map_err(|error| format!("is {text:?}, not a valid topic name ({error:?})"))
-}
-
-/// Text of 1 to `max` bytes: the core would cut a longer one, so it is
-/// refused rather than changed behind the user's back.
-fn bounded(text: &str, max: usize) -> Result<(), String> {
-    if text.is_empty() || text.len() > max {
-        return Err(format!(
-            "is {} bytes long, but it must be 1 to {max} bytes",
-            text.len()
-        ));
-    }
-    Ok(())
 }

@@ -1,7 +1,8 @@
 //! The board: the pin map of [`hilt_firmware::pins`] turned into esp-hal
 //! drivers, and the chosen app built on them exactly as the simulation
 //! builds it (`crates/hilt-runner/src/bundled.rs`): the same config type with
-//! the same defaults, the same driver stack, `Node::new(app, boot)`.
+//! the same defaults, set by the same parser, the same driver stack,
+//! `Node::new(app, boot)`.
 //!
 //! # One source of truth for the pins
 //!
@@ -22,6 +23,9 @@ use esp_hal::gpio::{
 };
 use esp_hal::peripherals::{I2C0, RTC_TIMER};
 use hilt_firmware::pins::{self, PinAssignment};
+use hilt_firmware::settings::Settings;
+
+use crate::settings;
 
 /// GPIOs on an ESP32-C3 (GPIO0 to GPIO21).
 const GPIO_COUNT: usize = 22;
@@ -164,20 +168,24 @@ pub struct Chip {
     pub rtc_timer: RTC_TIMER<'static>,
 }
 
-/// Sets a config field from a build-time setting, if it was given; the app's
-/// `*Config::new` default stays otherwise, as for a scenario that leaves the
-/// key out.
-macro_rules! set {
-    ($config:ident.$field:ident, $setting:expr) => {
-        if let Some(value) = $setting {
-            $config.$field = value;
-        }
-    };
-    ($config:ident.$field:ident, $setting:expr, $convert:expr) => {
-        if let Some(value) = $setting {
-            $config.$field = $convert(value);
-        }
-    };
+/// The app's config: its `*Config::new` defaults, then each setting the
+/// build was given, through the app's own parser (`Settings::set`), as the
+/// simulation reads a scenario's `config:`. A setting left unset keeps its
+/// default, as a key a scenario leaves out does.
+///
+/// Parsing at boot, rather than having build.rs write each app's fields as
+/// typed constants, keeps one parser and no second description of any
+/// config type. It costs flash only for the parsers of settings that are
+/// given (measured: the thermometer with `HILT_INTERVAL` set takes about
+/// 9 KB more, mostly the duration parser's 128-bit arithmetic) and nothing
+/// when none are.
+fn configured<S: Settings>(mut config: S) -> S {
+    for (key, value) in settings::APP_SETTINGS {
+        // build.rs ran this same parser on these same pairs and stopped the
+        // build on any refusal, so none can happen here.
+        let _ = config.set(key, value);
+    }
+    config
 }
 
 #[cfg(feature = "thermometer")]
@@ -198,18 +206,7 @@ mod app {
     /// The thermometer, configured as bundled.rs's `ThermometerApp`
     /// configures it from the same `config:` keys.
     pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
-        let mut config = ThermometerConfig::new(settings::CLIENT_ID);
-        set!(config.unit, settings::UNIT);
-        set!(
-            config.interval,
-            settings::INTERVAL_MICROS,
-            Duration::from_micros
-        );
-        set!(
-            config.keep_alive,
-            settings::KEEPALIVE_MICROS,
-            Duration::from_micros
-        );
+        let config = super::configured(ThermometerConfig::new(settings::CLIENT_ID));
         let master = super::one_wire(chip.gpios.take(pins::ONE_WIRE));
         let sensor = Uninterrupted(Ds18b20::new(OneWire::new(master, Delay::new())));
         Node::new(Thermometer::new(config, sensor, boot), boot)
@@ -254,28 +251,17 @@ mod app {
 mod app {
     use hilt_firmware::app::{Firmware, Node};
     use hilt_firmware::apps::remote_led::{RemoteLed, RemoteLedConfig};
-    use hilt_firmware::mqtt::session::truncated;
     use hilt_firmware::pins;
-    use hilt_firmware::time::{Duration, Instant};
+    use hilt_firmware::time::Instant;
 
     use super::Chip;
     use crate::settings;
 
     /// The remote LED, configured as bundled.rs's `RemoteLedApp`
-    /// configures it from the same `config:` keys.
+    /// configures it from the same `config:` keys. `peer` is required, so
+    /// the build has it among the settings.
     pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
-        let mut config = RemoteLedConfig::new(settings::CLIENT_ID, settings::PEER);
-        set!(config.name, settings::NAME, truncated);
-        set!(
-            config.period,
-            settings::PERIOD_MICROS,
-            Duration::from_micros
-        );
-        set!(
-            config.keep_alive,
-            settings::KEEPALIVE_MICROS,
-            Duration::from_micros
-        );
+        let config = super::configured(RemoteLedConfig::new(settings::CLIENT_ID, ""));
         let button = super::button(chip.gpios.take(pins::BUTTON));
         let led = super::led(chip.gpios.take(pins::LED));
         Node::new(RemoteLed::new(config, button, led, boot), boot)
@@ -287,9 +273,8 @@ mod app {
     use esp_hal::i2c::master::{Config, I2c};
     use hilt_firmware::app::{Firmware, Node};
     use hilt_firmware::apps::sensor_data::{SensorData, SensorDataConfig};
-    use hilt_firmware::mqtt::session::truncated;
     use hilt_firmware::pins;
-    use hilt_firmware::time::{Duration, Instant};
+    use hilt_firmware::time::Instant;
     use hilt_firmware::tsl2591::Tsl2591;
 
     use super::Chip;
@@ -300,21 +285,7 @@ mod app {
     /// `config:` keys as in a scenario. The I2C controller times the bus
     /// itself, so unlike the 1-Wire bus it needs no critical section.
     pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
-        let mut config = SensorDataConfig::new(settings::CLIENT_ID);
-        set!(config.sensor_id, settings::SENSOR_ID, truncated);
-        set!(config.topic, settings::TOPIC, truncated);
-        set!(
-            config.interval,
-            settings::INTERVAL_MICROS,
-            Duration::from_micros
-        );
-        set!(config.qos, settings::QOS);
-        set!(config.decimals, settings::DECIMALS);
-        set!(
-            config.keep_alive,
-            settings::KEEPALIVE_MICROS,
-            Duration::from_micros
-        );
+        let config = super::configured(SensorDataConfig::new(settings::CLIENT_ID));
         let i2c = I2c::new(chip.i2c, Config::default())
             .expect("the default I2C configuration (100 kHz) is valid")
             .with_sda(chip.gpios.take(pins::I2C_SDA))
@@ -327,9 +298,8 @@ mod app {
 mod app {
     use hilt_firmware::app::{Firmware, Node};
     use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
-    use hilt_firmware::mqtt::session::truncated;
     use hilt_firmware::pins;
-    use hilt_firmware::time::{Duration, Instant};
+    use hilt_firmware::time::Instant;
 
     use super::Chip;
     use crate::settings;
@@ -337,30 +307,7 @@ mod app {
     /// light-status with the LED as the living-room light, configured from
     /// the same `config:` keys as in a scenario.
     pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
-        let mut config = LightStatusConfig::new(settings::CLIENT_ID);
-        set!(config.uuid, settings::UUID, truncated);
-        set!(
-            config.interval,
-            settings::INTERVAL_MICROS,
-            Duration::from_micros
-        );
-        set!(config.initially_on, settings::INITIALLY_ON);
-        set!(
-            config.keep_alive,
-            settings::KEEPALIVE_MICROS,
-            Duration::from_micros
-        );
-        set!(
-            config.connect_timeout,
-            settings::CONNECT_TIMEOUT_MICROS,
-            Duration::from_micros
-        );
-        set!(
-            config.restart_delay,
-            settings::RESTART_DELAY_MICROS,
-            Duration::from_micros
-        );
-        set!(config.max_link_attempts, settings::MAX_LINK_ATTEMPTS);
+        let config = super::configured(LightStatusConfig::new(settings::CLIENT_ID));
         let led = super::led(chip.gpios.take(pins::LED));
         Node::new(LightStatus::new(config, led, boot), boot)
     }
@@ -370,9 +317,8 @@ mod app {
 mod app {
     use hilt_firmware::app::{Firmware, Node};
     use hilt_firmware::apps::node_manager::{NodeManager, NodeManagerConfig};
-    use hilt_firmware::mqtt::session::truncated;
     use hilt_firmware::pins;
-    use hilt_firmware::time::{Duration, Instant};
+    use hilt_firmware::time::Instant;
 
     use super::Chip;
     use crate::platform::EspPlatform;
@@ -382,31 +328,7 @@ mod app {
     /// (reset cause, RTC memory, RTC watchdog, software reset) as its
     /// platform, configured from the same `config:` keys as in a scenario.
     pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
-        let mut config = NodeManagerConfig::new(settings::CLIENT_ID);
-        set!(config.prefix, settings::PREFIX, truncated);
-        set!(
-            config.keep_alive,
-            settings::KEEPALIVE_MICROS,
-            Duration::from_micros
-        );
-        set!(
-            config.sysinfo_interval,
-            settings::SYSINFO_INTERVAL_MICROS,
-            Duration::from_micros
-        );
-        set!(config.blinky_hz, settings::BLINKY_HZ);
-        set!(config.log_level, settings::LOG_LEVEL);
-        set!(
-            config.watchdog_timeout,
-            settings::WATCHDOG_TIMEOUT_MICROS,
-            Duration::from_micros
-        );
-        set!(config.safe_mode_after, settings::SAFE_MODE_AFTER);
-        set!(
-            config.healthy_after,
-            settings::HEALTHY_AFTER_MICROS,
-            Duration::from_micros
-        );
+        let config = super::configured(NodeManagerConfig::new(settings::CLIENT_ID));
         let led = super::led(chip.gpios.take(pins::LED));
         let platform = EspPlatform::new(chip.rtc_timer);
         Node::new(NodeManager::new(config, led, platform, boot), boot)

@@ -1,5 +1,6 @@
 //! The build-time settings: WiFi, broker, client id and the app's `config:`
-//! values, generated and checked by build.rs from the `HILT_*` environment
+//! values (`APP_SETTINGS`, applied by board.rs with the app's own parser),
+//! generated and checked by build.rs from the `HILT_*` environment
 //! variables (see the README's "The real board" section for the list).
 
 include!(concat!(env!("OUT_DIR"), "/settings.rs"));

@@ -22,7 +22,9 @@
 //! - [`app`]: the [`App`](app::App) trait a firmware application implements,
 //!   and [`Node`](app::Node), which joins an app to an MQTT session.
 //! - [`apps`]: the reference apps (thermometer, remote-led, sensor-data,
-//!   light-status, node-manager) and the `monitor`.
+//!   light-status, node-manager) and the `monitor`; [`settings`]: how each
+//!   app's settings are read from `key = text` pairs, the one parser the
+//!   simulation, the image build and the Wokwi export share.
 //!
 //! With the `fake-broker` feature (std), `fake_broker` is the in-process
 //! broker that the apps' unit tests and the fuzz driver drive firmware with.
@@ -42,5 +44,6 @@ pub mod pins;
 pub mod platform;
 pub mod sensors;
 pub mod serial_log;
+pub mod settings;
 pub mod time;
 pub mod tsl2591;

@@ -1,19 +1,22 @@
 //! Registrations of the reference apps, made exactly as a user's own app
 //! would be (see [`SimulatedApp`]).
+//!
+//! Each app's `config:` is read by the app's own settings type (its
+//! `*Config`, which implements `hilt_firmware::settings::Settings`): the
+//! same parser and limits the firmware image's build and the Wokwi export
+//! use, so a value means the same in a scenario and on a board.
 
-use hilt_firmware::app::LogLevel;
 use hilt_firmware::app::{Firmware, Node};
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
 use hilt_firmware::apps::monitor::{Monitor, MonitorConfig};
 use hilt_firmware::apps::node_manager::{NodeManager, NodeManagerConfig};
 use hilt_firmware::apps::remote_led::{RemoteLed, RemoteLedConfig};
 use hilt_firmware::apps::sensor_data::{SensorData, SensorDataConfig};
-use hilt_firmware::apps::thermometer::{Thermometer, ThermometerConfig, Unit};
+use hilt_firmware::apps::thermometer::{Thermometer, ThermometerConfig};
 use hilt_firmware::ds18b20::Ds18b20;
-use hilt_firmware::mqtt::codec::QoS;
-use hilt_firmware::mqtt::session::truncated;
 use hilt_firmware::onewire::OneWire;
 use hilt_firmware::pins;
+use hilt_firmware::settings::Settings;
 use hilt_firmware::tsl2591::Tsl2591;
 use hilt_scenario::{PartDescription, PartKind};
 
@@ -57,13 +60,7 @@ impl SimulatedApp for ThermometerApp {
         config: &mut ConfigReader<'_>,
     ) -> ThermometerConfig {
         let mut parsed = ThermometerConfig::new(&device.client_id);
-        parsed.unit = config.value("unit", Unit::Fahrenheit, |text| match text {
-            "F" | "f" => Ok(Unit::Fahrenheit),
-            "C" | "c" => Ok(Unit::Celsius),
-            other => Err(format!("'{other}' is not a unit; use C or F")),
-        });
-        parsed.interval = config.duration("interval", parsed.interval);
-        parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
+        config.settings(&mut parsed);
         parsed
     }
 
@@ -96,12 +93,10 @@ impl SimulatedApp for RemoteLedApp {
         device: &DeviceIdentity,
         config: &mut ConfigReader<'_>,
     ) -> RemoteLedConfig {
-        let peer = config.required("peer", String::new(), topic_level);
-        let mut parsed = RemoteLedConfig::new(&device.client_id, &peer);
-        let name = config.value("name", device.name.clone(), topic_level);
-        parsed.name = hilt_firmware::mqtt::session::truncated(&name);
-        parsed.period = config.duration("period", parsed.period);
-        parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
+        // `peer` is required, so the reader reports it when it is missing.
+        let mut parsed = RemoteLedConfig::new(&device.client_id, "");
+        with_device_name(&mut parsed, device);
+        config.settings(&mut parsed);
         parsed
     }
 
@@ -113,14 +108,15 @@ impl SimulatedApp for RemoteLedApp {
     }
 }
 
-/// A single topic level: no `/`, no wildcards, not empty.
-fn topic_level(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.contains(['/', '+', '#']) || text.len() > 64 {
-        return Err(format!(
-            "'{text}' must be one topic level (no '/', '+' or '#', at most 64 bytes)"
-        ));
+/// Sets the keys whose default in a scenario is the device's name
+/// (remote-led's `name`). A device name the key cannot take keeps the
+/// app's own default, the client id, as on a board.
+fn with_device_name(settings: &mut impl Settings, device: &DeviceIdentity) {
+    for key in settings.keys() {
+        if key.defaults_to_device_name {
+            let _ = settings.set(key.name, &device.name);
+        }
     }
-    Ok(text.to_owned())
 }
 
 /// The part name of the TSL2591 in scenarios.
@@ -144,25 +140,7 @@ impl SimulatedApp for SensorDataApp {
         config: &mut ConfigReader<'_>,
     ) -> SensorDataConfig {
         let mut parsed = SensorDataConfig::new(&device.client_id);
-        let sensor_id = config.value("sensor_id", parsed.sensor_id.to_string(), |text| {
-            if text.is_empty() || text.len() > 32 || text.contains('"') {
-                Err("must be 1 to 32 characters without quotes".to_owned())
-            } else {
-                Ok(text.to_owned())
-            }
-        });
-        parsed.sensor_id = truncated(&sensor_id);
-        let topic = config.value("topic", parsed.topic.to_string(), topic_name);
-        parsed.topic = truncated(&topic);
-        parsed.interval = config.value("interval", parsed.interval, duration_or_zero);
-        parsed.qos = config.value("qos", parsed.qos, qos);
-        parsed.decimals = config.value("decimals", parsed.decimals, |text| {
-            match text.parse::<u8>() {
-                Ok(decimals) if decimals <= 6 => Ok(decimals),
-                _ => Err(format!("'{text}' is not a number of decimals from 0 to 6")),
-            }
-        });
-        parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
+        config.settings(&mut parsed);
         parsed
     }
 
@@ -191,20 +169,7 @@ impl SimulatedApp for LightStatusApp {
         config: &mut ConfigReader<'_>,
     ) -> LightStatusConfig {
         let mut parsed = LightStatusConfig::new(&device.client_id);
-        let uuid = config.value("uuid", parsed.uuid.to_string(), topic_level);
-        parsed.uuid = truncated(&uuid);
-        parsed.interval = config.duration("interval", parsed.interval);
-        parsed.initially_on = config.value("initially_on", parsed.initially_on, boolean);
-        parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
-        parsed.connect_timeout = config.duration("connect_timeout", parsed.connect_timeout);
-        parsed.restart_delay = config.duration("restart_delay", parsed.restart_delay);
-        parsed.max_link_attempts =
-            config.value("max_link_attempts", parsed.max_link_attempts, |text| {
-                text.parse::<u32>()
-                    .ok()
-                    .filter(|attempts| *attempts > 0)
-                    .ok_or_else(|| format!("'{text}' is not a whole number above zero"))
-            });
+        config.settings(&mut parsed);
         parsed
     }
 
@@ -233,39 +198,7 @@ impl SimulatedApp for NodeManagerApp {
         config: &mut ConfigReader<'_>,
     ) -> NodeManagerConfig {
         let mut parsed = NodeManagerConfig::new(&device.client_id);
-        let prefix = config.value("prefix", parsed.prefix.to_string(), topic_name);
-        parsed.prefix = truncated(&prefix);
-        parsed.keep_alive = config.duration("keepalive", parsed.keep_alive);
-        parsed.sysinfo_interval = config.value(
-            "sysinfo_interval",
-            parsed.sysinfo_interval,
-            duration_or_zero,
-        );
-        parsed.blinky_hz = config.value("blinky_hz", parsed.blinky_hz, |text| {
-            text.parse::<f32>()
-                .ok()
-                .filter(|hz| hz.is_finite() && (0.0..=50.0).contains(hz))
-                .ok_or_else(|| format!("'{text}' is not a rate from 0 to 50 Hz"))
-        });
-        parsed.log_level = config.value("log_level", parsed.log_level, |text| match text {
-            "error" => Ok(LogLevel::Error),
-            "warn" => Ok(LogLevel::Warn),
-            "info" => Ok(LogLevel::Info),
-            "debug" => Ok(LogLevel::Debug),
-            other => Err(format!(
-                "'{other}' is not a log level; use error, warn, info or debug"
-            )),
-        });
-        parsed.watchdog_timeout = config.value(
-            "watchdog_timeout",
-            parsed.watchdog_timeout,
-            duration_or_zero,
-        );
-        parsed.safe_mode_after = config.value("safe_mode_after", parsed.safe_mode_after, |text| {
-            text.parse::<u32>()
-                .map_err(|_| format!("'{text}' is not a whole number"))
-        });
-        parsed.healthy_after = config.duration("healthy_after", parsed.healthy_after);
+        config.settings(&mut parsed);
         parsed
     }
 
@@ -298,58 +231,11 @@ impl SimulatedApp for MonitorApp {
         config: &mut ConfigReader<'_>,
     ) -> MonitorConfig {
         let mut parsed = MonitorConfig::new(&device.client_id);
-        let filter = config.value("filter", parsed.filter.to_string(), |text| {
-            hilt_scenario::topic::validate_filter(text)
-                .map(|()| text.to_owned())
-                .map_err(|error| format!("'{text}' is not a topic filter: {error}"))
-        });
-        parsed.filter = truncated(&filter);
-        parsed.qos = config.value("qos", parsed.qos, qos);
-        let report_topic =
-            config.value("report_topic", parsed.report_topic.to_string(), topic_name);
-        parsed.report_topic = truncated(&report_topic);
-        parsed.clean_session = config.value("clean_session", parsed.clean_session, boolean);
+        config.settings(&mut parsed);
         parsed
     }
 
     fn build(&self, config: MonitorConfig, board: &mut Board) -> Box<dyn Firmware> {
         Box::new(Node::new(Monitor::new(config), board.now()))
-    }
-}
-
-/// A topic name of one or more levels: no wildcards, no empty text.
-fn topic_name(text: &str) -> Result<String, String> {
-    hilt_scenario::topic::validate_topic_name(text)
-        .map(|()| text.to_owned())
-        .map_err(|error| format!("'{text}' is not a topic name: {error}"))
-        .and_then(|name| {
-            if name.len() > 64 {
-                Err(format!("'{text}' is longer than 64 bytes"))
-            } else {
-                Ok(name)
-            }
-        })
-}
-
-/// QoS `0`, `1` or `2`.
-fn qos(text: &str) -> Result<QoS, String> {
-    match text {
-        "0" => Ok(QoS::AtMostOnce),
-        "1" => Ok(QoS::AtLeastOnce),
-        "2" => Ok(QoS::ExactlyOnce),
-        other => Err(format!("'{other}' is not a QoS; use 0, 1 or 2")),
-    }
-}
-
-/// A duration where zero means "off" (`interval: 0s`: requests only).
-fn duration_or_zero(text: &str) -> Result<std::time::Duration, String> {
-    hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
-}
-
-fn boolean(text: &str) -> Result<bool, String> {
-    match text {
-        "true" | "True" | "TRUE" => Ok(true),
-        "false" | "False" | "FALSE" => Ok(false),
-        other => Err(format!("'{other}' is not true or false")),
     }
 }

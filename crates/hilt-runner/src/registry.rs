@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use hilt_firmware::app::Firmware;
 use hilt_firmware::pins::PinAssignment;
+use hilt_firmware::settings::Settings;
 use hilt_firmware::time::Instant;
 use hilt_scenario::{Catalog, ConfigMap, ConfigProblem, ConfigValue, Location, PartDescription};
 use hilt_sim::clock::{VirtualClock, VirtualDelay};
@@ -279,15 +280,30 @@ impl<'a> ConfigReader<'a> {
 
     /// A duration such as `60s`, `500ms` or `1m30s`, greater than zero.
     pub fn duration(&mut self, key: &str, default: std::time::Duration) -> std::time::Duration {
-        self.value(
-            key,
-            default,
-            |text| match hilt_scenario::duration::parse_duration(text) {
-                Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
-                Ok(duration) => Ok(duration),
-                Err(error) => Err(error.to_string()),
-            },
-        )
+        self.value(key, default, |text| {
+            hilt_firmware::settings::positive_duration(text).map_err(|error| error.to_string())
+        })
+    }
+
+    /// Reads every key of an app's settings through their own parser
+    /// ([`Settings::set`], the one the firmware image's build and the Wokwi
+    /// export use too), each value as the text the file writes. A refused
+    /// value is a problem at its place (`'unit': 'K' is not a unit; use C
+    /// or F`) and leaves the setting at its default; a required key that is
+    /// missing is a problem at the `config:` mapping.
+    pub fn settings<S: Settings + ?Sized>(&mut self, settings: &mut S) {
+        for key in settings.keys() {
+            let set = |text: &str| {
+                settings
+                    .set(key.name, text)
+                    .map_err(|error| error.to_string())
+            };
+            if key.required {
+                self.required(key.name, (), set);
+            } else {
+                self.value(key.name, (), set);
+            }
+        }
     }
 
     /// Records a problem the app found itself.

@@ -1,179 +1,103 @@
 //! Durations as scenario files write them: `250us`, `500ms`, `2s`, `1m`,
 //! `1h`, `24h`, and sums such as `1m30s`.
 //!
+//! The grammar itself is `hilt_grammar::duration` (its module documentation
+//! has the rules), shared with the firmware core and the image's build
+//! script so that `interval: 60s` in a scenario and `HILT_INTERVAL=60s` in
+//! a build are read by the same code. This module keeps the language's own
+//! face of it: an error that owns its text, as the rest of the language's
+//! errors do, and durations written back as `String`s.
+//!
 //! The parser lives apart from the validator because apps need it too: a
 //! [`Catalog`](crate::Catalog) checking a `config:` entry such as
 //! `interval: 60s` should accept exactly what `wait:` accepts.
-//!
-//! The rules, chosen where the language page is silent:
-//!
-//! - units are `h`, `m`, `s`, `ms` and `us` (`µs` is accepted as a spelling
-//!   of `us`); there are no days, write `24h` or `48h`;
-//! - a sum lists each unit at most once, largest first (`1h30m`, not
-//!   `30m1h`), so a slip such as `1m1m` is caught;
-//! - a number may have a fraction (`1.5s` is `1500ms`) as long as the result
-//!   is a whole number of nanoseconds;
-//! - a bare `0` is zero, because "no time" needs no unit; any other number
-//!   without a unit is an error, since `wait: 5` could mean 5s or 5ms;
-//! - no spaces, no signs: negative durations do not exist.
 
+use std::fmt;
 use std::time::Duration;
 
-const NANOS_PER_SECOND: u128 = 1_000_000_000;
-
-/// The units, largest first, with their length in nanoseconds.
-const UNITS: [(&str, u128); 5] = [
-    ("h", 3_600 * NANOS_PER_SECOND),
-    ("m", 60 * NANOS_PER_SECOND),
-    ("s", NANOS_PER_SECOND),
-    ("ms", 1_000_000),
-    ("us", 1_000),
-];
+use hilt_grammar::duration as grammar;
 
 /// Why a text is not a duration.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DurationError {
     /// Nothing was written.
-    #[error("it is empty; write a number with a unit, like 2s")]
     Empty,
     /// A leading `-`.
-    #[error("durations cannot be negative; write a time from now, like 2s")]
     Negative,
     /// A number other than 0 with no unit after it.
-    #[error("'{number}' has no unit; write it with one, like {number}s or {number}ms")]
     MissingUnit { number: String },
     /// A unit (or other text) with no number in front of it.
-    #[error("expected a number before '{found}'; write a number with a unit, like 2s")]
     MissingNumber { found: String },
     /// A unit that is not one of `h`, `m`, `s`, `ms`, `us`.
-    #[error("unknown unit '{unit}'; use h, m, s, ms or us, as in 1m30s")]
     UnknownUnit { unit: String },
     /// A character that has no place in a duration, such as a space.
-    #[error("unexpected {found:?}; write a duration without spaces, like 1m30s")]
     UnexpectedCharacter { found: char },
     /// A unit repeated, or a larger unit after a smaller one.
-    #[error("'{unit}' is out of order; give each unit once, largest first, like 1h30m")]
     UnitOrder { unit: String },
     /// A fraction that does not come out as whole nanoseconds.
-    #[error("it is finer than one nanosecond; round it")]
     TooFine,
     /// More than about 584 years.
-    #[error("it is too long (more than 584 years)")]
     Overflow,
 }
 
-/// Parses a duration such as `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    if text.is_empty() {
-        return Err(DurationError::Empty);
-    }
-    if text.starts_with('-') {
-        return Err(DurationError::Negative);
-    }
-    if text.bytes().all(|byte| byte.is_ascii_digit()) {
-        return if text.bytes().all(|byte| byte == b'0') {
-            Ok(Duration::ZERO)
-        } else {
-            Err(DurationError::MissingUnit {
-                number: text.to_string(),
-            })
-        };
-    }
-
-    let mut rest = text;
-    let mut total: u128 = 0;
-    // Index into UNITS of the smallest unit seen so far; the next must be smaller.
-    let mut last_unit: Option<usize> = None;
-    while !rest.is_empty() {
-        let whole_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (whole, after_whole) = rest.split_at(whole_len);
-        let (fraction, after_number) = match after_whole.strip_prefix('.') {
-            Some(after_dot) => {
-                let fraction_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-                after_dot.split_at(fraction_len)
+impl DurationError {
+    /// The grammar's error, which holds the messages.
+    fn as_grammar(&self) -> grammar::DurationError<'_> {
+        match self {
+            DurationError::Empty => grammar::DurationError::Empty,
+            DurationError::Negative => grammar::DurationError::Negative,
+            DurationError::MissingUnit { number } => grammar::DurationError::MissingUnit { number },
+            DurationError::MissingNumber { found } => {
+                grammar::DurationError::MissingNumber { found }
             }
-            None => ("", after_whole),
-        };
-        let number_len = rest.len() - after_number.len();
-        if whole.is_empty() && fraction.is_empty() {
-            return Err(match rest.chars().next() {
-                Some(found) if found.is_alphabetic() || found == '.' => {
-                    DurationError::MissingNumber {
-                        found: rest.chars().take_while(|c| !c.is_ascii_digit()).collect(),
-                    }
-                }
-                Some(found) => DurationError::UnexpectedCharacter { found },
-                None => DurationError::Empty,
-            });
+            DurationError::UnknownUnit { unit } => grammar::DurationError::UnknownUnit { unit },
+            DurationError::UnexpectedCharacter { found } => {
+                grammar::DurationError::UnexpectedCharacter { found: *found }
+            }
+            DurationError::UnitOrder { unit } => grammar::DurationError::UnitOrder { unit },
+            DurationError::TooFine => grammar::DurationError::TooFine,
+            DurationError::Overflow => grammar::DurationError::Overflow,
         }
-        let unit_len: usize = after_number
-            .chars()
-            .take_while(|c| c.is_alphabetic())
-            .map(char::len_utf8)
-            .sum();
-        let (unit, after_unit) = after_number.split_at(unit_len);
-        if unit.is_empty() {
-            return Err(match after_number.chars().next() {
-                Some(found) => DurationError::UnexpectedCharacter { found },
-                None => DurationError::MissingUnit {
-                    number: rest[..number_len].to_string(),
-                },
-            });
-        }
-        let unit = if unit == "µs" { "us" } else { unit };
-        let Some(unit_index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(DurationError::UnknownUnit {
-                unit: unit.to_string(),
-            });
-        };
-        if last_unit.is_some_and(|last| unit_index <= last) {
-            return Err(DurationError::UnitOrder {
-                unit: unit.to_string(),
-            });
-        }
-        last_unit = Some(unit_index);
-        total = total
-            .checked_add(nanoseconds(whole, fraction, UNITS[unit_index].1)?)
-            .ok_or(DurationError::Overflow)?;
-        rest = after_unit;
     }
-
-    let seconds = u64::try_from(total / NANOS_PER_SECOND).map_err(|_| DurationError::Overflow)?;
-    // The remainder is below 10^9, so it fits.
-    let nanos = (total % NANOS_PER_SECOND) as u32;
-    Ok(Duration::new(seconds, nanos))
 }
 
-/// `whole.fraction` times a unit, in nanoseconds.
-fn nanoseconds(whole: &str, fraction: &str, unit: u128) -> Result<u128, DurationError> {
-    let mut value: u128 = 0;
-    for digit in whole.bytes() {
-        value = value
-            .checked_mul(10)
-            .and_then(|value| value.checked_add(u128::from(digit - b'0')))
-            .ok_or(DurationError::Overflow)?;
-    }
-    let mut total = value.checked_mul(unit).ok_or(DurationError::Overflow)?;
-    let fraction = fraction.trim_end_matches('0');
-    if !fraction.is_empty() {
-        // A unit is at most 3.6e12 ns, so more than 13 significant fraction
-        // digits can never come out whole.
-        if fraction.len() > 13 {
-            return Err(DurationError::TooFine);
+impl From<grammar::DurationError<'_>> for DurationError {
+    fn from(error: grammar::DurationError<'_>) -> Self {
+        match error {
+            grammar::DurationError::Empty => DurationError::Empty,
+            grammar::DurationError::Negative => DurationError::Negative,
+            grammar::DurationError::MissingUnit { number } => DurationError::MissingUnit {
+                number: number.to_string(),
+            },
+            grammar::DurationError::MissingNumber { found } => DurationError::MissingNumber {
+                found: found.to_string(),
+            },
+            grammar::DurationError::UnknownUnit { unit } => DurationError::UnknownUnit {
+                unit: unit.to_string(),
+            },
+            grammar::DurationError::UnexpectedCharacter { found } => {
+                DurationError::UnexpectedCharacter { found }
+            }
+            grammar::DurationError::UnitOrder { unit } => DurationError::UnitOrder {
+                unit: unit.to_string(),
+            },
+            grammar::DurationError::TooFine => DurationError::TooFine,
+            grammar::DurationError::Overflow => DurationError::Overflow,
         }
-        let scale = 10u128.pow(fraction.len() as u32);
-        let digits: u128 = fraction
-            .bytes()
-            .fold(0, |acc, digit| acc * 10 + u128::from(digit - b'0'));
-        let scaled = digits * unit;
-        if !scaled.is_multiple_of(scale) {
-            return Err(DurationError::TooFine);
-        }
-        total = total
-            .checked_add(scaled / scale)
-            .ok_or(DurationError::Overflow)?;
     }
-    Ok(total)
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_grammar().fmt(f)
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+/// Parses a duration such as `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    grammar::parse_duration(text).map_err(DurationError::from)
 }
 
 /// Writes a duration the way a scenario file would, largest unit first
@@ -181,32 +105,7 @@ fn nanoseconds(whole: &str, fraction: &str, unit: u128) -> Result<u128, Duration
 ///
 /// What [`parse_duration`] reads back is the same duration.
 pub fn format_duration(duration: Duration) -> String {
-    if duration.is_zero() {
-        return "0s".to_string();
-    }
-    let seconds = duration.as_secs();
-    let nanos = duration.subsec_nanos();
-    let mut text = String::new();
-    let parts = [
-        (seconds / 3_600, "h"),
-        (seconds / 60 % 60, "m"),
-        (seconds % 60, "s"),
-        (u64::from(nanos / 1_000_000), "ms"),
-    ];
-    for (value, unit) in parts {
-        if value > 0 {
-            text.push_str(&format!("{value}{unit}"));
-        }
-    }
-    let micros = nanos / 1_000 % 1_000;
-    let rest_nanos = nanos % 1_000;
-    if rest_nanos > 0 {
-        let fraction = format!("{rest_nanos:03}");
-        text.push_str(&format!("{micros}.{}us", fraction.trim_end_matches('0')));
-    } else if micros > 0 {
-        text.push_str(&format!("{micros}us"));
-    }
-    text
+    grammar::WrittenDuration(duration).to_string()
 }
 
 #[cfg(test)]

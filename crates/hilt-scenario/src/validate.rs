@@ -299,54 +299,13 @@ impl Validator<'_> {
     }
 }
 
-/// `mqtt://host:port`, the port defaulting to MQTT's 1883.
 /// Splits `mqtt://host[:port]` into host and port (1883 by default), or says
-/// what is wrong with it.
+/// what is wrong with it. The grammar is `hilt_grammar::broker`'s, which the
+/// firmware image's `HILT_BROKER` is read with too.
 pub fn parse_broker_url(url: &str) -> Result<(String, u16), String> {
-    let Some(rest) = url.strip_prefix("mqtt://") else {
-        return Err(if url.starts_with("mqtts://") {
-            "TLS (mqtts://) is not supported; use mqtt://host:port".to_string()
-        } else {
-            "write it as mqtt://host:port, like mqtt://127.0.0.1:1883".to_string()
-        });
-    };
-    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        // An IPv6 address: [::1]:1883
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| "an IPv6 address needs its closing ']'".to_string())?;
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| format!("unexpected {} after the address", quote(after)))?,
-            ),
-        };
-        (host, port)
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("the host is missing".to_string());
-    }
-    if host.contains(['/', '@', '?', '#', ' '])
-        || port.is_some_and(|port| port.contains(['/', '?', '#']))
-    {
-        return Err("only mqtt://host:port is supported, without user, path or query".to_string());
-    }
-    let port = match port {
-        None => 1883,
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|port| *port != 0)
-            .ok_or_else(|| format!("the port {} is not a number from 1 to 65535", quote(port)))?,
-    };
-    Ok((host.to_string(), port))
+    hilt_grammar::parse_broker_url(url)
+        .map(|address| (address.host.to_string(), address.port))
+        .map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -76,6 +76,34 @@ pub enum Why {
     )]
     ConfigNotText { key: String },
     #[error(
+        "the firmware image has no `{app}` app (it runs {}); only a board app can be \
+         built for Wokwi",
+        hilt_firmware::apps::BOARD_APPS.join(", ")
+    )]
+    AppNotInImage { app: String },
+    #[error(
+        "`config: {key}`: the `{app}` image has no such setting, so the build would not \
+         read it"
+    )]
+    UnknownSetting { app: String, key: String },
+    #[error(
+        "the `{app}` image cannot be built without `config: {key}` ({}), which this device \
+         does not give",
+        hilt_firmware::settings::VariableName(.key)
+    )]
+    MissingSetting { app: String, key: String },
+    #[error("{variable}={value:?} would stop the image build: {reason}")]
+    SettingRefused {
+        variable: String,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "client id {client_id:?} would stop the image build, which also names topics by \
+         it: {reason}"
+    )]
+    ClientIdNotForImage { client_id: String, reason: String },
+    #[error(
         "the `{app}` app reads its `{part}`, which Wokwi does not have; in Wokwi the app would \
          see a missing sensor where hilt simulates one"
     )]

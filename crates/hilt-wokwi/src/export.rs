@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use hilt_firmware::apps::{AppSettings, BOARD_APPS};
 use hilt_firmware::pins;
 use hilt_firmware::serial_log::{self, Direction};
+use hilt_firmware::settings::{self, Settings};
 use hilt_scenario::describe::describe_setting;
 use hilt_scenario::{
     BrokerChoice, Catalog, ConfigValue, Device, DeviceKind, Expectation, LedTiming,
@@ -50,8 +52,12 @@ pub struct Export {
     pub app: String,
     /// The `HILT_*` variables to build the image with (firmware/build.rs)
     /// so that the board is the scenario's device: its client id and each
-    /// `config:` key as `HILT_<KEY>`. The broker (`HILT_BROKER`) and WiFi
-    /// are the Wokwi setup's, not the scenario's, and are not here.
+    /// `config:` key as `HILT_<KEY>`, with the value as the file writes it
+    /// (checked by the app's own settings parser, as the build checks it),
+    /// plus a setting whose default in a scenario is the device's name when
+    /// that name is not the client id (remote-led's `name`). The broker
+    /// (`HILT_BROKER`) and WiFi are the Wokwi setup's, not the scenario's,
+    /// and are not here.
     pub build_env: Vec<(String, String)>,
     /// hilt's longest device time for the scenario plus [`BOOT_ALLOWANCE`]:
     /// the `--timeout` to give wokwi-cli.
@@ -158,7 +164,7 @@ pub fn export_with(
         time_passed_at: None,
         longest: Duration::ZERO,
     };
-    let build_env = exporter.build_env(device);
+    let build_env = exporter.build_env(device, app);
     let app_parts = catalog.parts(app).unwrap_or_default();
     for part in &app_parts {
         // The Wokwi board would answer the app's sensor with silence.
@@ -301,26 +307,88 @@ struct Exporter<'a> {
 }
 
 impl Exporter<'_> {
-    /// `HILT_CLIENT_ID` and `HILT_<KEY>` for each `config:` key, as
-    /// firmware/build.rs reads them; a key whose value is not one text
-    /// cannot be built into the image.
-    fn build_env(&mut self, device: &Device) -> Vec<(String, String)> {
+    /// `HILT_CLIENT_ID` and `HILT_<KEY>` for each `config:` key, named and
+    /// checked by the app's settings type (`hilt_firmware::settings`), the
+    /// one firmware/build.rs reads them with: a value the image build would
+    /// refuse, a key or an app the image does not have, and a key whose
+    /// value is not one text are refused here, at their line.
+    fn build_env(&mut self, device: &Device, app: &str) -> Vec<(String, String)> {
         let mut env = vec![("HILT_CLIENT_ID".to_owned(), device.client_id.clone())];
+        if let Err(error) = settings::client_id(&device.client_id) {
+            self.refuse(
+                device.location.line,
+                Why::ClientIdNotForImage {
+                    client_id: device.client_id.clone(),
+                    reason: error.to_string(),
+                },
+            );
+        }
         let DeviceKind::Simulated { config, .. } = &device.kind else {
             return env;
         };
+        let image_app = BOARD_APPS.contains(&app);
+        let Some(mut settings) = AppSettings::new(app, &device.client_id).filter(|_| image_app)
+        else {
+            self.refuse(
+                device.location.line,
+                Why::AppNotInImage {
+                    app: app.to_owned(),
+                },
+            );
+            return env;
+        };
         for entry in &config.entries {
-            match &entry.value {
-                ConfigValue::Scalar { text, .. } => env.push((
-                    format!("HILT_{}", entry.key.to_ascii_uppercase().replace('-', "_")),
-                    text.clone(),
-                )),
-                ConfigValue::Sequence { .. } | ConfigValue::Mapping(_) => self.refuse(
+            let ConfigValue::Scalar { text, .. } = &entry.value else {
+                self.refuse(
                     entry.key_location.line,
                     Why::ConfigNotText {
                         key: entry.key.clone(),
                     },
+                );
+                continue;
+            };
+            let Some(key) = settings.keys().iter().find(|key| key.name == entry.key) else {
+                self.refuse(
+                    entry.key_location.line,
+                    Why::UnknownSetting {
+                        app: app.to_owned(),
+                        key: entry.key.clone(),
+                    },
+                );
+                continue;
+            };
+            match settings.set(key.name, text) {
+                Ok(()) => env.push((key.variable().to_string(), text.clone())),
+                Err(error) => self.refuse(
+                    entry.key_location.line,
+                    Why::SettingRefused {
+                        variable: key.variable().to_string(),
+                        value: text.clone(),
+                        reason: error.to_string(),
+                    },
                 ),
+            }
+        }
+        let given = |name: &str| config.entries.iter().any(|entry| entry.key == name);
+        for key in settings.keys() {
+            if given(key.name) {
+                continue;
+            }
+            if key.required {
+                self.refuse(
+                    device.location.line,
+                    Why::MissingSetting {
+                        app: app.to_owned(),
+                        key: key.name.to_owned(),
+                    },
+                );
+            } else if key.defaults_to_device_name
+                && device.name != device.client_id
+                && settings.set(key.name, &device.name).is_ok()
+            {
+                // The simulation names the board by its device name; an
+                // image would use the client id, so the export says which.
+                env.push((key.variable().to_string(), device.name.clone()));
             }
         }
         env

@@ -38,12 +38,16 @@
 //!
 //! The header of the file says how to build the image for the scenario's
 //! device: its client id and `config:` as the `HILT_*` variables
-//! firmware/build.rs reads (`# hilt-env:` lines), the app (`# hilt-app:`)
-//! and the suggested timeout (`# hilt-timeout-ms:`), which CI reads.
+//! firmware/build.rs reads (`# hilt-env:` lines), named and checked by the
+//! app's settings type (`hilt_firmware::settings`) as the build checks
+//! them, the app (`# hilt-app:`) and the suggested timeout
+//! (`# hilt-timeout-ms:`), which CI reads.
 //!
 //! Refused: more than one simulated device, external devices, an external
 //! broker, `time: real`; a `config:` value that is a list or map (the image
-//! takes one text per setting); apps with a TSL2591 (Wokwi has none), and
+//! takes one text per setting), and an app, a `config:` key or value, a
+//! missing required key or a client id the image build would refuse; apps
+//! with a TSL2591 (Wokwi has none), and
 //! setting its lux or fault; DS18B20 faults (Wokwi's part has only a
 //! `temperature` control); harness `publish`; `blinks:`; `broker`,
 //! `network`, `reboot` and `hang`; topic filters with wildcards; `count:`; `json:`;

@@ -43,9 +43,11 @@ use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{
     MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, SessionState, Will, truncated,
 };
+use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
-/// Longest UUID (or other topic prefix) kept; longer ones are cut.
+/// Longest UUID (or other topic prefix); the `uuid` setting refuses a longer
+/// one rather than cut it.
 pub const MAX_UUID_LEN: usize = 64;
 /// The example UUID every board gets unless its config names its own. The
 /// tutorial asks for a generated one per device: set `uuid`.
@@ -54,7 +56,8 @@ pub const DEFAULT_UUID: &str = "6b2f1c9e-3d7a-4e58-8c41-a9d2e07f5b13";
 /// The shortest pause between looks at the session while offline.
 const LINK_WATCH_MIN: Duration = Duration::from_millis(100);
 
-/// The light-status app's settings; `config:` in a scenario.
+/// The light-status app's settings; `config:` in a scenario, `HILT_<KEY>`
+/// in an image build, read by [`Settings::set`].
 #[derive(Clone, Debug)]
 pub struct LightStatusConfig {
     pub client_id: String<MAX_CLIENT_ID_LEN>,
@@ -92,10 +95,41 @@ impl LightStatusConfig {
         }
     }
 
+    /// The keys, in the order their problems are reported.
+    pub const KEYS: &'static [SettingKey] = &[
+        SettingKey::optional("uuid"),
+        SettingKey::optional("interval"),
+        SettingKey::optional("initially_on"),
+        SettingKey::optional("keepalive"),
+        SettingKey::optional("connect_timeout"),
+        SettingKey::optional("restart_delay"),
+        SettingKey::optional("max_link_attempts"),
+    ];
+
     /// The config with `uuid` as topic prefix.
     pub fn with_uuid(mut self, uuid: &str) -> Self {
         self.uuid = truncated(uuid);
         self
+    }
+}
+
+impl Settings for LightStatusConfig {
+    fn keys(&self) -> &'static [SettingKey] {
+        Self::KEYS
+    }
+
+    fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        match key {
+            "uuid" => self.uuid = settings::topic_level(value)?,
+            "interval" => self.interval = settings::positive_duration(value)?,
+            "initially_on" => self.initially_on = settings::boolean(value)?,
+            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "connect_timeout" => self.connect_timeout = settings::positive_duration(value)?,
+            "restart_delay" => self.restart_delay = settings::positive_duration(value)?,
+            "max_link_attempts" => self.max_link_attempts = settings::whole_number(value, 1)?,
+            _ => return Err(SettingError::UnknownKey),
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Each is written once against embedded-hal traits and the [`App`](crate::app::App)
 //! trait, and runs unchanged on the ESP32-C3, in Wokwi, in the host
-//! simulation and against mocks.
+//! simulation and against mocks. Each app's `*Config` is its settings type
+//! (see [`settings`](crate::settings)); [`AppSettings`] picks one by the
+//! app's name.
 
 mod json;
 pub mod light_status;
@@ -13,3 +15,111 @@ pub mod sensor_data;
 #[cfg(test)]
 mod test_harness;
 pub mod thermometer;
+
+use crate::settings::{SettingError, SettingKey, Settings};
+
+/// The reference apps a board runs: the firmware image's Cargo features,
+/// one per app. (`monitor` is left out: it is the scenarios'
+/// `mosquitto_sub`, subscribed to `#`, and has nothing to do on a board.)
+pub const BOARD_APPS: [&str; 5] = [
+    "thermometer",
+    "remote-led",
+    "sensor-data",
+    "light-status",
+    "node-manager",
+];
+
+/// One reference app's settings, chosen by the app's name at run time: for
+/// the readers that know an app only by name (the image build by its Cargo
+/// feature, the Wokwi export by a scenario's `app:`).
+#[derive(Clone, Debug)]
+pub enum AppSettings {
+    Thermometer(thermometer::ThermometerConfig),
+    RemoteLed(remote_led::RemoteLedConfig),
+    SensorData(sensor_data::SensorDataConfig),
+    LightStatus(light_status::LightStatusConfig),
+    NodeManager(node_manager::NodeManagerConfig),
+    Monitor(monitor::MonitorConfig),
+}
+
+impl AppSettings {
+    /// The defaults of the app named `app` for a board with `client_id`;
+    /// `None` for a name that is no reference app.
+    pub fn new(app: &str, client_id: &str) -> Option<Self> {
+        Some(match app {
+            "thermometer" => {
+                AppSettings::Thermometer(thermometer::ThermometerConfig::new(client_id))
+            }
+            // `peer` is required: whoever builds the app sets it.
+            "remote-led" => AppSettings::RemoteLed(remote_led::RemoteLedConfig::new(client_id, "")),
+            "sensor-data" => AppSettings::SensorData(sensor_data::SensorDataConfig::new(client_id)),
+            "light-status" => {
+                AppSettings::LightStatus(light_status::LightStatusConfig::new(client_id))
+            }
+            "node-manager" => {
+                AppSettings::NodeManager(node_manager::NodeManagerConfig::new(client_id))
+            }
+            "monitor" => AppSettings::Monitor(monitor::MonitorConfig::new(client_id)),
+            _ => return None,
+        })
+    }
+
+    fn settings(&mut self) -> &mut dyn Settings {
+        match self {
+            AppSettings::Thermometer(config) => config,
+            AppSettings::RemoteLed(config) => config,
+            AppSettings::SensorData(config) => config,
+            AppSettings::LightStatus(config) => config,
+            AppSettings::NodeManager(config) => config,
+            AppSettings::Monitor(config) => config,
+        }
+    }
+}
+
+impl Settings for AppSettings {
+    fn keys(&self) -> &'static [SettingKey] {
+        match self {
+            AppSettings::Thermometer(config) => config.keys(),
+            AppSettings::RemoteLed(config) => config.keys(),
+            AppSettings::SensorData(config) => config.keys(),
+            AppSettings::LightStatus(config) => config.keys(),
+            AppSettings::NodeManager(config) => config.keys(),
+            AppSettings::Monitor(config) => config.keys(),
+        }
+    }
+
+    fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        self.settings().set(key, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_board_app_has_settings() {
+        for app in BOARD_APPS {
+            let settings = AppSettings::new(app, "board");
+            assert!(settings.is_some(), "{app}");
+            assert!(
+                settings.is_some_and(|settings| settings
+                    .keys()
+                    .contains(&SettingKey::optional("keepalive"))),
+                "{app} takes keepalive"
+            );
+        }
+        assert!(AppSettings::new("doorbell", "board").is_none());
+    }
+
+    #[test]
+    fn a_refused_value_changes_nothing() {
+        let mut settings = AppSettings::new("node-manager", "board").unwrap();
+        assert!(settings.set("blinky_hz", "51").is_err());
+        assert!(settings.set("colour", "red") == Err(SettingError::UnknownKey));
+        let AppSettings::NodeManager(config) = settings else {
+            unreachable!("built as node-manager")
+        };
+        assert_eq!(config.blinky_hz, 1.0);
+    }
+}

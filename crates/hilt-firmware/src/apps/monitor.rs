@@ -18,6 +18,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
+use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// Longest report: topic, payload and the JSON around them.
@@ -25,7 +26,8 @@ const REPORT_LEN: usize = 640;
 /// Payload characters copied into a report.
 const REPORTED_PAYLOAD_CHARS: usize = 256;
 
-/// The monitor's settings; `config:` in a scenario.
+/// The monitor's settings; `config:` in a scenario, read by
+/// [`Settings::set`]. (The monitor runs in the simulation only.)
 #[derive(Clone, Debug)]
 pub struct MonitorConfig {
     pub client_id: String<MAX_CLIENT_ID_LEN>,
@@ -51,6 +53,31 @@ impl MonitorConfig {
             report_topic,
             clean_session: true,
         }
+    }
+
+    /// The keys, in the order their problems are reported.
+    pub const KEYS: &'static [SettingKey] = &[
+        SettingKey::optional("filter"),
+        SettingKey::optional("qos"),
+        SettingKey::optional("report_topic"),
+        SettingKey::optional("clean_session"),
+    ];
+}
+
+impl Settings for MonitorConfig {
+    fn keys(&self) -> &'static [SettingKey] {
+        Self::KEYS
+    }
+
+    fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        match key {
+            "filter" => self.filter = settings::topic_filter(value)?,
+            "qos" => self.qos = settings::qos(value)?,
+            "report_topic" => self.report_topic = settings::topic_name(value)?,
+            "clean_session" => self.clean_session = settings::boolean(value)?,
+            _ => return Err(SettingError::UnknownKey),
+        }
+        Ok(())
     }
 }
 

@@ -14,14 +14,17 @@ use heapless::String;
 use crate::app::{App, Context, LogLevel, Message};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
+use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
-/// The remote LED's settings; `config:` in a scenario.
+/// The remote LED's settings; `config:` in a scenario, `HILT_<KEY>` in an
+/// image build, read by [`Settings::set`].
 #[derive(Clone, Debug)]
 pub struct RemoteLedConfig {
     pub client_id: String<MAX_CLIENT_ID_LEN>,
     /// `name`: the first level of this board's button topic; the client id
-    /// by default, as in the tutorial where both are `blue`.
+    /// by default, as in the tutorial where both are `blue` (in a scenario,
+    /// the device's name).
     pub name: String<MAX_CLIENT_ID_LEN>,
     /// `peer`: the board whose button drives this board's LED.
     pub peer: String<MAX_CLIENT_ID_LEN>,
@@ -40,6 +43,31 @@ impl RemoteLedConfig {
             period: Duration::from_millis(500),
             keep_alive: Duration::from_secs(60),
         }
+    }
+
+    /// The keys, in the order their problems are reported.
+    pub const KEYS: &'static [SettingKey] = &[
+        SettingKey::required("peer"),
+        SettingKey::device_name("name"),
+        SettingKey::optional("period"),
+        SettingKey::optional("keepalive"),
+    ];
+}
+
+impl Settings for RemoteLedConfig {
+    fn keys(&self) -> &'static [SettingKey] {
+        Self::KEYS
+    }
+
+    fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        match key {
+            "peer" => self.peer = settings::topic_level(value)?,
+            "name" => self.name = settings::topic_level(value)?,
+            "period" => self.period = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            _ => return Err(SettingError::UnknownKey),
+        }
+        Ok(())
     }
 }
 

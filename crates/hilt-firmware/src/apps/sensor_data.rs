@@ -44,11 +44,14 @@ use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
 use crate::sensors::{LightSensor, LightSensorError};
+use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
-/// Longest sensor id kept; longer ids are cut.
+/// Longest sensor id; the `sensor_id` setting refuses a longer one rather
+/// than cut it.
 pub const MAX_SENSOR_ID_LEN: usize = 32;
-/// Most decimals `decimals` may ask for; more are published as this many.
+/// Most decimals `decimals` may ask for: the setting refuses more, and a
+/// config given more in code is published with this many.
 pub const MAX_DECIMALS: u8 = 6;
 /// The tutorial's topic.
 pub const DEFAULT_TOPIC: &str = "sensor-data";
@@ -59,7 +62,8 @@ pub const DEFAULT_SENSOR_ID: &str = "lux-1";
 /// off, no measurement running); the session's own deadlines still apply.
 const IDLE_POLL: Duration = Duration::from_secs(3600);
 
-/// The sensor-data app's settings; `config:` in a scenario.
+/// The sensor-data app's settings; `config:` in a scenario, `HILT_<KEY>` in
+/// an image build, read by [`Settings::set`].
 #[derive(Clone, Debug)]
 pub struct SensorDataConfig {
     pub client_id: String<MAX_CLIENT_ID_LEN>,
@@ -91,6 +95,59 @@ impl SensorDataConfig {
             keep_alive: Duration::from_secs(60),
         }
     }
+
+    /// The keys, in the order their problems are reported.
+    pub const KEYS: &'static [SettingKey] = &[
+        SettingKey::optional("sensor_id"),
+        SettingKey::optional("topic"),
+        SettingKey::optional("interval"),
+        SettingKey::optional("qos"),
+        SettingKey::optional("decimals"),
+        SettingKey::optional("keepalive"),
+    ];
+}
+
+impl Settings for SensorDataConfig {
+    fn keys(&self) -> &'static [SettingKey] {
+        Self::KEYS
+    }
+
+    fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        match key {
+            "sensor_id" => self.sensor_id = sensor_id(value)?,
+            "topic" => self.topic = settings::topic_name(value)?,
+            "interval" => self.interval = settings::duration_or_zero(value)?,
+            "qos" => self.qos = settings::qos(value)?,
+            "decimals" => self.decimals = decimals(value)?,
+            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            _ => return Err(SettingError::UnknownKey),
+        }
+        Ok(())
+    }
+}
+
+/// 1 to [`MAX_SENSOR_ID_LEN`] bytes without `"`: the id is published
+/// inside a JSON string, which a quote would end.
+fn sensor_id(value: &str) -> Result<String<MAX_SENSOR_ID_LEN>, SettingError<'_>> {
+    let refused = SettingError::NotASensorId {
+        max: MAX_SENSOR_ID_LEN,
+    };
+    if value.is_empty() || value.contains('"') {
+        return Err(refused);
+    }
+    String::try_from(value).map_err(|_| refused)
+}
+
+/// 0 to [`MAX_DECIMALS`] digits after the point.
+fn decimals(value: &str) -> Result<u8, SettingError<'_>> {
+    value
+        .parse::<u8>()
+        .ok()
+        .filter(|decimals| *decimals <= MAX_DECIMALS)
+        .ok_or(SettingError::NotDecimals {
+            value,
+            max: MAX_DECIMALS,
+        })
 }
 
 /// A measurement in flight and who is waiting for it.

@@ -25,6 +25,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::ds18b20::{Ds18b20, Ds18b20Error};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
+use crate::settings::{self, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// Which scale to publish.
@@ -35,6 +36,19 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// `F` or `C`, either case.
+    fn from_setting(value: &str) -> Result<Unit, SettingError<'_>> {
+        match value {
+            "F" | "f" => Ok(Unit::Fahrenheit),
+            "C" | "c" => Ok(Unit::Celsius),
+            _ => Err(SettingError::NotOneOf {
+                value,
+                what: "a unit",
+                choices: "C or F",
+            }),
+        }
+    }
+
     fn letter(self) -> &'static str {
         match self {
             Unit::Celsius => "C",
@@ -43,7 +57,8 @@ impl Unit {
     }
 }
 
-/// The thermometer's settings; `config:` in a scenario.
+/// The thermometer's settings; `config:` in a scenario, `HILT_<KEY>` in an
+/// image build, read by [`Settings::set`].
 #[derive(Clone, Debug)]
 pub struct ThermometerConfig {
     pub client_id: String<MAX_CLIENT_ID_LEN>,
@@ -63,6 +78,29 @@ impl ThermometerConfig {
             interval: Duration::from_secs(60),
             keep_alive: Duration::from_secs(60),
         }
+    }
+
+    /// The keys, in the order their problems are reported.
+    pub const KEYS: &'static [SettingKey] = &[
+        SettingKey::optional("unit"),
+        SettingKey::optional("interval"),
+        SettingKey::optional("keepalive"),
+    ];
+}
+
+impl Settings for ThermometerConfig {
+    fn keys(&self) -> &'static [SettingKey] {
+        Self::KEYS
+    }
+
+    fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        match key {
+            "unit" => self.unit = Unit::from_setting(value)?,
+            "interval" => self.interval = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            _ => return Err(SettingError::UnknownKey),
+        }
+        Ok(())
     }
 }
 
