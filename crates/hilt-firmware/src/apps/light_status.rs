@@ -1,4 +1,5 @@
-//! light-status (seed 003): the Eduponics "smart home" client. Every topic
+//! light-status: the "smart home" client of the Eduponics Mini article
+//! "Basic MQTT client". Every topic
 //! carries the device's UUID, so that many boards can share a public broker.
 //!
 //! **Topics and payloads.**

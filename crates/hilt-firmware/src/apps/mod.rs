@@ -1,4 +1,9 @@
-//! The reference apps, one per tutorial system (see `shared/spec/apps.md`).
+//! The reference apps: each follows one of the MicroPython-on-ESP32 MQTT
+//! tutorials embedded developers learn from (a DS18B20 thermometer, a pair
+//! of remote LEDs, a light sensor, a "smart home" light, and a node managed
+//! from a distance after MQBoard), plus a `monitor`, the scenarios'
+//! `mosquitto_sub`. Each module says which tutorial, and where it departs
+//! from it. `docs/apps.md` is the scenario author's view.
 //!
 //! Each is written once against embedded-hal traits and the [`App`](crate::app::App)
 //! trait, and runs unchanged on the ESP32-C3, in Wokwi, in the host

@@ -1,4 +1,5 @@
-//! remote-led (seed 001): two boards, each lighting the other's LED.
+//! remote-led: two boards, each lighting the other's LED, after the tutorial
+//! "Secrets of MicroPython: MQTT on ESP32".
 //!
 //! Every `period` (500ms) the board publishes its button level as text on
 //! `<name>/btn/0`: `"1"` while released, `"0"` while pressed (the button is

@@ -1,4 +1,5 @@
-//! sensor-data (seed 002): a light sensor sampled every interval and
+//! sensor-data, after the MicroPython workshop chapter "Messaging with MQTT"
+//! (its ThingFlow sensor and umqtt client): a light sensor sampled every interval and
 //! published as ThingFlow's `["lux-1", 624, 284.13]` on `sensor-data`, plus
 //! the tutorial's pull pattern, a request answered with a fresh sample.
 //!

@@ -1,4 +1,5 @@
-//! thermometer (seed 000): a DS18B20 read every interval and published as
+//! thermometer, after the tutorial "Get on the Good Foot with MicroPython on
+//! the ESP32": a DS18B20 read every interval and published as
 //! `{"degrees": 72.5, "unit": "F"}` on `devices/<client_id>/temperature/degrees`.
 //!
 //! The tutorial's loop reads, publishes, then sleeps `interval`. Here a

@@ -1,4 +1,5 @@
-//! node-manager (seed 004, after MQBoard): a board run from a distance over
+//! node-manager, after MQBoard (the MicroPython MQTT micro-framework for
+//! nodes managed from a distance): a board run from a distance over
 //! its one MQTT connection, with everything under one `prefix`
 //! (`esp32/test`).
 //!

@@ -202,7 +202,7 @@ pub struct SubAck<'a> {
     /// The packet identifier of the SUBSCRIBE being answered.
     pub packet_id: u16,
     /// One code per filter, in the order of the SUBSCRIBE: 0, 1 or 2 is the
-    /// granted QoS, [`SUBACK_FAILURE`] (0x80) a refusal.
+    /// granted QoS, [`SUBACK_FAILURE`](super::SUBACK_FAILURE) (0x80) a refusal.
     pub return_codes: &'a [u8],
 }
 
