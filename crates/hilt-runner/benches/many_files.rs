@@ -12,19 +12,8 @@ use std::time::Instant;
 
 use hilt_runner::Registry;
 
-const SMALL: &str = "\
-name: a short thermometer run
-devices:
-  probe:
-    app: thermometer
-    config: { interval: 1s }
-  watcher:
-    app: monitor
-    config: { filter: devices/#, qos: 1 }
-steps:
-  - expect: { topic: devices/probe/temperature/degrees, within: 2s }
-  - wait: 5s
-";
+/// A short run of two devices, shared with `tests/leaks.rs`.
+const SMALL: &str = include_str!("short_run.yaml");
 
 const FILES: usize = 5_000;
 const FIRST_READING: usize = 1_000;

@@ -30,20 +30,8 @@ fn run(file: &str, yaml: &str, registry: &Registry) {
     assert!(outcome.passed(), "{}", outcome.report());
 }
 
-const SMALL: &str = "\
-name: a short thermometer run
-devices:
-  probe:
-    app: thermometer
-    config: { interval: 1s }
-  watcher:
-    app: monitor
-    config: { filter: devices/#, qos: 1 }
-steps:
-  - expect: { topic: devices/probe/temperature/degrees, within: 2s }
-  - reboot: probe
-  - wait: 3s
-";
+/// A short run of two devices, shared with `benches/many_files.rs`.
+const SMALL: &str = include_str!("../benches/short_run.yaml");
 
 fn restarts(count: usize) -> String {
     let mut yaml = String::from(

@@ -116,47 +116,12 @@ mod tests {
         assert_eq!(parse_duration(text), expected, "parsing {text:?}");
     }
 
-    #[test]
-    fn single_units() {
-        check("250us", Ok(Duration::from_micros(250)));
-        check("250µs", Ok(Duration::from_micros(250)));
-        check("500ms", Ok(Duration::from_millis(500)));
-        check("2s", Ok(Duration::from_secs(2)));
-        check("1m", Ok(Duration::from_secs(60)));
-        check("1h", Ok(Duration::from_secs(3_600)));
-        check("24h", Ok(Duration::from_secs(86_400)));
-        check("90s", Ok(Duration::from_secs(90)));
-    }
-
-    #[test]
-    fn sums() {
-        check("1m30s", Ok(Duration::from_secs(90)));
-        check("1h1m1s1ms1us", Ok(Duration::new(3_661, 1_001_000)));
-        check("2s500ms", Ok(Duration::from_millis(2_500)));
-    }
-
-    #[test]
-    fn fractions() {
-        check("1.5s", Ok(Duration::from_millis(1_500)));
-        check("0.25ms", Ok(Duration::from_micros(250)));
-        check("1.5us", Ok(Duration::from_nanos(1_500)));
-        check("2.000s", Ok(Duration::from_secs(2)));
-        check(".5s", Ok(Duration::from_millis(500)));
-        check("1.s", Ok(Duration::from_secs(1)));
-        check("0.0001us", Err(DurationError::TooFine));
-        check("1.00000000000000000000001h", Err(DurationError::TooFine));
-    }
-
-    #[test]
-    fn zero() {
-        check("0", Ok(Duration::ZERO));
-        check("000", Ok(Duration::ZERO));
-        check("0s", Ok(Duration::ZERO));
-        check("0ms", Ok(Duration::ZERO));
-    }
-
+    /// The grammar's own tests cover what parses; these check that every
+    /// error arrives here as this crate's owned `DurationError`.
     #[test]
     fn errors() {
+        check("250ms", Ok(Duration::from_millis(250)));
+        check("0.0001us", Err(DurationError::TooFine));
         check("", Err(DurationError::Empty));
         check("-1s", Err(DurationError::Negative));
         check(
@@ -222,44 +187,10 @@ mod tests {
         check("9999999999999999999h", Err(DurationError::Overflow));
     }
 
+    /// The grammar tests its own round trip; this checks the wrapper.
     #[test]
-    fn no_panic_on_odd_text() {
-        for text in [
-            "..", ".", "1.", "1..s", "µ", "1µ", "1é", "٣s", "1s\n", "\u{0}", "1.5.5s",
-        ] {
-            let _ = parse_duration(text);
-        }
-    }
-
-    #[test]
-    fn format_reads_back() {
-        for text in [
-            "0s",
-            "250us",
-            "500ms",
-            "2s",
-            "1m",
-            "1h",
-            "24h",
-            "1m30s",
-            "1h1m1s1ms1us",
-            "1.5us",
-            "2s0.001us",
-        ] {
-            let duration = match parse_duration(text) {
-                Ok(duration) => duration,
-                Err(error) => panic!("{text}: {error}"),
-            };
-            let written = format_duration(duration);
-            assert_eq!(
-                parse_duration(&written),
-                Ok(duration),
-                "{text} written as {written}"
-            );
-        }
+    fn format_duration_is_the_grammars_written_form() {
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_millis(1_500)), "1s500ms");
-        assert_eq!(format_duration(Duration::from_nanos(1_500)), "1.5us");
-        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
     }
 }
