@@ -1,17 +1,24 @@
 //! `hilt`: replay, check and print transcripts of scenario files.
 //!
-//! Exit codes: 0 when every scenario passed (or, for `check`, is valid);
-//! 1 when some scenario failed an expectation; 2 for invalid input or a
-//! harness error.
+//! Exit codes: 0 when every scenario passed (or, for `check`, is valid),
+//! and when a `--partition` takes no file; 1 when some scenario failed an
+//! expectation; 2 for invalid input (usage errors included) or a harness
+//! error.
 
+mod in_order;
+mod partition;
+
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant as WallInstant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hilt_runner::{Registry, Verdict};
+use hilt_runner::{Registry, RunOutcome, Verdict};
 use hilt_scenario::{BrokerChoice, StepKind};
+
+use crate::partition::Partition;
 
 /// Writes to standard output. A reader that went away (`hilt transcript …
 /// | head`) ends the program quietly with the shell's code for a broken
@@ -73,12 +80,22 @@ enum Command {
         /// (the tutorial's host-side logger).
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
+        /// Run this many scenarios at once, each with its own embedded
+        /// broker; the output is the same as with 1, in file order.
+        /// Default: the number of cores, but 1 with --broker, since runs
+        /// sharing a broker would see each other's messages.
+        #[arg(short = 'j', long, value_name = "N")]
+        jobs: Option<NonZeroUsize>,
+        #[command(flatten)]
+        partition: PartitionArgument,
     },
     /// Validate scenario files without running them.
     Check {
         /// Scenario files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        partition: PartitionArgument,
     },
     /// Run one scenario and print its transcript.
     Transcript {
@@ -107,6 +124,19 @@ enum Command {
     },
 }
 
+/// `--partition`, shared by `replay` and `check`.
+#[derive(clap::Args, Debug)]
+struct PartitionArgument {
+    /// Take only one shard of the scenario files, as cargo-nextest's
+    /// --partition does: `count:M/N` takes every N-th file starting with
+    /// the M-th, in the order found (folders sorted by path); `hash:M/N`
+    /// takes the files whose path (as given, `/`-separated) has an FNV-1a
+    /// 64-bit hash equal to M-1 modulo N, which stays stable as files are
+    /// added. M counts from 1.
+    #[arg(long, value_name = "KIND:M/N", value_parser = Partition::parse)]
+    partition: Option<Partition>,
+}
+
 const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 
@@ -119,6 +149,8 @@ fn main() -> ExitCode {
             verbose,
             broker,
             csv,
+            jobs,
+            partition,
         } => replay(
             &paths,
             &registry,
@@ -126,9 +158,11 @@ fn main() -> ExitCode {
                 verbose,
                 broker,
                 csv,
+                jobs,
+                partition: partition.partition,
             },
         ),
-        Command::Check { paths } => check(&paths, &registry),
+        Command::Check { paths, partition } => check(&paths, partition.partition, &registry),
         Command::Transcript { file } => transcript(&file, &registry),
         Command::Wokwi {
             scenario,
@@ -159,9 +193,43 @@ fn load_all(
 ) -> anyhow::Result<Option<Vec<hilt_scenario::Scenario>>> {
     // Its errors are whole sentences naming the path (`x.yaml: no such file`).
     let files = hilt_runner::scenario_files(paths)?;
+    Ok(load_files(&files, registry))
+}
+
+/// The scenario files under `paths`, only those of `partition` if one is
+/// given. `Ok(None)` when the partition takes none of them, after saying so:
+/// a shard left empty (more shards than files) is not an error.
+fn partition_files(
+    paths: &[PathBuf],
+    partition: Option<Partition>,
+) -> anyhow::Result<Option<Vec<PathBuf>>> {
+    let files = hilt_runner::scenario_files(paths)?;
+    let Some(partition) = partition else {
+        return Ok(Some(files));
+    };
+    let selected = partition.select(&files);
+    if selected.is_empty() {
+        outln!(
+            "partition {partition} takes none of the {} scenario files; nothing to do",
+            files.len()
+        );
+        return Ok(None);
+    }
+    outln!(
+        "partition {partition}: {} of {} scenario files",
+        selected.len(),
+        files.len()
+    );
+    Ok(Some(selected))
+}
+
+/// Loads `files`; prints every diagnostic; `None` if any was invalid.
+/// A partition is applied before this, so a shard validates only the files
+/// it runs and every file is validated by exactly one shard.
+fn load_files(files: &[PathBuf], registry: &Registry) -> Option<Vec<hilt_scenario::Scenario>> {
     let mut scenarios = Vec::new();
     let mut invalid = false;
-    for file in &files {
+    for file in files {
         match hilt_runner::load(file, registry) {
             Ok(scenario) => scenarios.push(scenario),
             Err(diagnostics) => {
@@ -170,7 +238,7 @@ fn load_all(
             }
         }
     }
-    Ok((!invalid).then_some(scenarios))
+    (!invalid).then_some(scenarios)
 }
 
 /// How `replay` runs and what it writes besides its report.
@@ -179,6 +247,26 @@ struct ReplayOptions {
     verbose: bool,
     broker: Option<String>,
     csv: Option<PathBuf>,
+    jobs: Option<NonZeroUsize>,
+    partition: Option<Partition>,
+}
+
+/// What became of one scenario: its verdict, and everything `replay`
+/// prints for it, so that runs on other threads can be printed in order.
+#[derive(Debug)]
+struct Finished {
+    status: Status,
+    text: String,
+    /// The run, for the CSV file; `None` when it was skipped.
+    outcome: Option<RunOutcome>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Status {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
 }
 
 fn replay(
@@ -198,7 +286,10 @@ fn replay(
         }
         None => None,
     };
-    let Some(scenarios) = load_all(paths, registry)? else {
+    let Some(files) = partition_files(paths, options.partition)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(scenarios) = load_files(&files, registry) else {
         eprintln!("hilt: invalid scenario files; nothing was run");
         return Ok(ExitCode::from(EXIT_INVALID));
     };
@@ -209,61 +300,37 @@ fn replay(
         ),
         None => None,
     };
+    // Every run on the embedded broker has a broker of its own, so runs in
+    // parallel cannot meet. An external broker is shared: the harness's `#`
+    // subscription would see the other runs' messages, and scenarios using
+    // the same client id would take over each other's connections. So it
+    // gets one run at a time unless the user asks for more.
+    let jobs = match (options.jobs, &broker) {
+        (Some(jobs), _) => jobs.get(),
+        (None, Some(_)) => 1,
+        (None, None) => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+    };
     let started = WallInstant::now();
     let (mut passed, mut failed, mut errors, mut skipped) = (0, 0, 0, 0);
-    for scenario in &scenarios {
-        let mut scenario = scenario.clone();
-        if let Some(broker) = &broker {
-            if scenario
-                .steps
-                .iter()
-                .any(|step| matches!(step.kind, StepKind::Broker(_)))
-            {
-                skipped += 1;
-                outln!(
-                    "SKIP  {}  {}  (its `broker:` steps need the embedded broker)",
-                    scenario.file.display(),
-                    scenario.name
-                );
-                continue;
+    in_order::for_each_in_order(
+        &scenarios,
+        jobs,
+        |scenario| replay_one(scenario, broker.as_ref(), registry, options.verbose),
+        |finished| -> anyhow::Result<()> {
+            match finished.status {
+                Status::Passed => passed += 1,
+                Status::Failed => failed += 1,
+                Status::Error => errors += 1,
+                Status::Skipped => skipped += 1,
             }
-            scenario.broker = broker.clone();
-        }
-        let scenario_started = WallInstant::now();
-        let outcome = hilt_runner::run_scenario(&scenario, registry);
-        let wall = scenario_started.elapsed();
-        let status = match outcome.verdict {
-            Verdict::Passed => {
-                passed += 1;
-                "PASS "
+            out!("{}", finished.text);
+            if let (Some(csv), Some(outcome)) = (csv.as_mut(), &finished.outcome) {
+                csv.write_run(outcome)
+                    .context("cannot write the CSV file")?;
             }
-            Verdict::Failed(_) => {
-                failed += 1;
-                "FAIL "
-            }
-            Verdict::Error(_) => {
-                errors += 1;
-                "ERROR"
-            }
-        };
-        outln!(
-            "{status} {}  {}  ({} device time, {:.3}s wall)",
-            outcome.file.display(),
-            outcome.name,
-            outcome.device_time,
-            wall.as_secs_f64()
-        );
-        if !outcome.passed() {
-            out!("{}", indent(&outcome.report()));
-        }
-        if options.verbose {
-            out!("{}", indent(&outcome.transcript.render()));
-        }
-        if let Some(csv) = csv.as_mut() {
-            csv.write_run(&outcome)
-                .context("cannot write the CSV file")?;
-        }
-    }
+            Ok(())
+        },
+    )?;
     if let Some(csv) = csv {
         csv.finish().context("cannot write the CSV file")?;
     }
@@ -286,8 +353,71 @@ fn replay(
     })
 }
 
-fn check(paths: &[PathBuf], registry: &Registry) -> anyhow::Result<ExitCode> {
-    let Some(scenarios) = load_all(paths, registry)? else {
+/// Runs one scenario (on `broker` if given) and writes what `replay`
+/// prints for it: its line, its report unless it passed, and with
+/// `verbose` its transcript.
+fn replay_one(
+    scenario: &hilt_scenario::Scenario,
+    broker: Option<&BrokerChoice>,
+    registry: &Registry,
+    verbose: bool,
+) -> Finished {
+    let mut scenario = scenario.clone();
+    if let Some(broker) = broker {
+        if scenario
+            .steps
+            .iter()
+            .any(|step| matches!(step.kind, StepKind::Broker(_)))
+        {
+            return Finished {
+                status: Status::Skipped,
+                text: format!(
+                    "SKIP  {}  {}  (its `broker:` steps need the embedded broker)\n",
+                    scenario.file.display(),
+                    scenario.name
+                ),
+                outcome: None,
+            };
+        }
+        scenario.broker = broker.clone();
+    }
+    let scenario_started = WallInstant::now();
+    let outcome = hilt_runner::run_scenario(&scenario, registry);
+    let wall = scenario_started.elapsed();
+    let (status, label) = match outcome.verdict {
+        Verdict::Passed => (Status::Passed, "PASS "),
+        Verdict::Failed(_) => (Status::Failed, "FAIL "),
+        Verdict::Error(_) => (Status::Error, "ERROR"),
+    };
+    let mut text = format!(
+        "{label} {}  {}  ({} device time, {:.3}s wall)\n",
+        outcome.file.display(),
+        outcome.name,
+        outcome.device_time,
+        wall.as_secs_f64()
+    );
+    if !outcome.passed() {
+        text.push_str(&indent(&outcome.report()));
+    }
+    if verbose {
+        text.push_str(&indent(&outcome.transcript.render()));
+    }
+    Finished {
+        status,
+        text,
+        outcome: Some(outcome),
+    }
+}
+
+fn check(
+    paths: &[PathBuf],
+    partition: Option<Partition>,
+    registry: &Registry,
+) -> anyhow::Result<ExitCode> {
+    let Some(files) = partition_files(paths, partition)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(scenarios) = load_files(&files, registry) else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
     for scenario in &scenarios {

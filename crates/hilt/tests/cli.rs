@@ -507,3 +507,177 @@ fn running_out_of_file_descriptors_is_an_error_that_says_how_to_get_more() {
     );
     assert!(stdout.contains("0 passed, 0 failed, 1 errors"), "{stdout}");
 }
+
+/// `replay`'s standard output without its wall times, the only part that
+/// may differ from one run to the next.
+fn without_wall_times(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|line| {
+            if let Some(start) = line.rfind(", ").filter(|_| line.ends_with("s wall)")) {
+                format!("{}, _ wall)", &line[..start])
+            } else if let Some(start) = line.find(" scenarios in ") {
+                format!("{} scenarios in _)", &line[..start])
+            } else {
+                line.to_owned()
+            }
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+#[test]
+fn replay_on_four_threads_prints_what_one_thread_prints() {
+    let folder = tempfile::tempdir().unwrap();
+    let run = |jobs: &str| {
+        let csv = folder.path().join(format!("messages-{jobs}.csv"));
+        let output = hilt(&[
+            "replay",
+            "-j",
+            jobs,
+            "--verbose",
+            "--csv",
+            csv.to_str().unwrap(),
+            "scenarios/",
+            // Failures too, so that reports are in the comparison.
+            "crates/hilt-runner/tests/fixtures/failing/",
+        ]);
+        let csv = std::fs::read_to_string(&csv).unwrap();
+        (output, csv)
+    };
+    let (one, one_csv) = run("1");
+    let (four, four_csv) = run("4");
+    let one_stdout = text(&one.stdout);
+    assert_eq!(
+        one.status.code(),
+        Some(1),
+        "{one_stdout}{}",
+        text(&one.stderr)
+    );
+    assert_eq!(four.status.code(), one.status.code());
+    assert!(
+        one_stdout.contains("passed, 7 failed, 0 errors"),
+        "{one_stdout}"
+    );
+    // `assert!` rather than `assert_eq!`, so that a difference names the
+    // first line where the two part instead of printing both outputs.
+    let (one_stdout, four_stdout) = (
+        without_wall_times(&one_stdout),
+        without_wall_times(&text(&four.stdout)),
+    );
+    let first_difference = one_stdout
+        .lines()
+        .zip(four_stdout.lines())
+        .position(|(one_line, four_line)| one_line != four_line);
+    assert!(
+        one_stdout == four_stdout,
+        "-j 4 differs from -j 1 at line {first_difference:?} (or in length)"
+    );
+    assert!(one_csv == four_csv, "the CSV files differ");
+}
+
+/// The files a partition takes, as `check` lists them.
+fn checked_files(arguments: &[&str]) -> Vec<String> {
+    let output = hilt(arguments);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("ok "))
+        .map(|rest| rest.split("  ").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_shards_of_a_partition_take_every_scenario_exactly_once() {
+    let every_file = checked_files(&["check", "scenarios/"]);
+    assert!(every_file.len() > 6, "{every_file:?}");
+    for kind in ["count", "hash"] {
+        let mut shards_together = Vec::new();
+        for shard in 1..=3 {
+            let partition = format!("{kind}:{shard}/3");
+            let taken = checked_files(&["check", "--partition", &partition, "scenarios/"]);
+            assert!(!taken.is_empty(), "{partition} takes nothing");
+            shards_together.extend(taken);
+        }
+        shards_together.sort();
+        let mut expected = every_file.clone();
+        expected.sort();
+        assert_eq!(shards_together, expected, "{kind}: each file once");
+    }
+    let odd_positions = checked_files(&["check", "--partition", "count:1/2", "scenarios/"]);
+    let expected: Vec<String> = every_file.iter().step_by(2).cloned().collect();
+    assert_eq!(odd_positions, expected);
+}
+
+#[test]
+fn replay_runs_the_files_check_lists_for_a_partition() {
+    let listed = checked_files(&["check", "--partition", "hash:2/3", "scenarios/remote-led/"]);
+    assert!(!listed.is_empty(), "the shard takes some file");
+    let output = hilt(&["replay", "--partition", "hash:2/3", "scenarios/remote-led/"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let replayed: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("PASS  "))
+        .map(|rest| rest.split("  ").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(replayed, listed);
+    assert!(
+        stdout.contains(&format!("{} passed", listed.len())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_partition_that_takes_nothing_says_so_and_exits_0() {
+    let output = hilt(&[
+        "replay",
+        "--partition",
+        "count:2/2",
+        "scenarios/remote-led/pair.yaml",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("partition count:2/2 takes none of the 1 scenario files"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("PASS"), "{stdout}");
+}
+
+#[test]
+fn invalid_partitions_and_job_counts_are_usage_errors() {
+    for (arguments, message) in [
+        (
+            ["--partition", "count:0/3"],
+            "between 1 and the number of shards",
+        ),
+        (
+            ["--partition", "hash:4/3"],
+            "between 1 and the number of shards",
+        ),
+        (["--partition", "foo:1/2"], "expected count:M/N or hash:M/N"),
+        (["--partition", "hash:1"], "expected M/N"),
+        (["--jobs", "0"], "--jobs"),
+    ] {
+        for command in ["replay", "check"] {
+            if command == "check" && arguments[0] == "--jobs" {
+                continue;
+            }
+            let mut all = vec![command];
+            all.extend(arguments);
+            all.push("scenarios/remote-led/pair.yaml");
+            let output = hilt(&all);
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{all:?}: {stderr}");
+            assert!(stderr.contains(message), "{all:?}: {stderr}");
+            assert!(text(&output.stdout).is_empty(), "{all:?}: nothing ran");
+        }
+    }
+}
