@@ -14,16 +14,7 @@ use std::io::Read;
 
 use hilt_firmware::mqtt::codec::{LastWill, Packet, Publish, QoS};
 use hilt_runner::broker::EmbeddedBroker;
-use support::{RawClient, Received};
-
-/// The names of this process's threads, from Linux's /proc.
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux /proc")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim_end().to_owned())
-        .collect()
-}
+use support::{RawClient, Received, settled_reading, thread_names};
 
 /// Patch 1: unpatched, the router's thread ran for ever after its broker
 /// was dropped (it held a sender of its own channel).
@@ -39,15 +30,15 @@ fn router_thread_ends_with_the_broker() {
 
     // A restart ends the old router and starts a new one of the same name.
     broker.start_again().unwrap();
-    let running_routers = thread_names()
-        .iter()
-        .filter(|name| **name == router_thread)
-        .count();
-    assert_eq!(running_routers, 1, "the old router outlived the restart");
+    let routers = |names: &Vec<String>| names.iter().filter(|name| **name == router_thread).count();
+    let names = settled_reading(thread_names, |names| routers(names) == 1);
+    assert_eq!(routers(&names), 1, "the old router outlived the restart");
     assert_eq!(client.receive(), Received::Closed);
 
     drop(broker);
-    let names = thread_names();
+    let names = settled_reading(thread_names, |names| {
+        !names.contains(&router_thread) && !names.contains(&runtime_thread)
+    });
     assert!(
         !names.contains(&router_thread),
         "the router's thread is still running after the broker was dropped: {names:?}"

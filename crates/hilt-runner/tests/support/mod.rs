@@ -184,3 +184,35 @@ impl RawClient {
         self.receive() == Received::PingResp
     }
 }
+
+/// How long the kernel gets to remove a thread that has been joined.
+const REAP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads a figure of this process from Linux's /proc (its threads, say)
+/// until `settled` accepts it, or [`REAP_TIMEOUT`] passes, and returns the
+/// last reading.
+///
+/// Why not read once: `JoinHandle::join` returns when the thread's id is
+/// cleared, which Linux does early in the thread's exit; the thread stays
+/// listed in /proc/self/task a moment longer, until the kernel reaps it.
+/// Nothing a process can wait on marks that moment, so the reading is
+/// repeated, bounded. A thread that truly outlives its owner still fails.
+pub fn settled_reading<T>(mut read: impl FnMut() -> T, settled: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + REAP_TIMEOUT;
+    loop {
+        let reading = read();
+        if settled(&reading) || std::time::Instant::now() >= deadline {
+            return reading;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The names of this process's threads, from Linux's /proc.
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux /proc")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
