@@ -294,11 +294,16 @@ fn free_loopback_port() -> std::io::Result<SocketAddr> {
 fn answers_connect(address: SocketAddr) -> bool {
     let deadline = std::time::Instant::now() + READY_TIMEOUT;
     // Polling is the only way: rumqttd says nothing when it is listening.
+    // Its listener is usually up within a fraction of a millisecond, so the
+    // pause between tries starts short and doubles (a fixed 5 ms pause was
+    // half the wall time of a short scenario).
+    let mut pause = Duration::from_micros(100);
     while std::time::Instant::now() < deadline {
         if let Ok(true) = try_connect(address) {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
     false
 }
