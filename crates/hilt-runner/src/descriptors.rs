@@ -7,10 +7,24 @@
 //! connection is made (the kernel queues it) but never answered. The
 //! runner then reports a silent broker; this module lets it say why.
 
+/// What each device costs and how to get more.
+const ADVICE: &str = "each simulated device holds three file descriptors (its socket, a copy \
+                      for its reader thread, and the broker's side); raise the limit with \
+                      `ulimit -n`";
+
+/// For an error opening a device's connection: the advice when the cause
+/// was "too many open files", appended to the error's message; else nothing.
+pub(crate) fn hint_for(error: &std::io::Error) -> String {
+    if error.raw_os_error() == Some(EMFILE) {
+        format!("; {ADVICE}")
+    } else {
+        String::new()
+    }
+}
+
 /// A sentence for an error report when open descriptors are at or near the
 /// soft limit, or `None` when they are not (or Linux's /proc cannot tell).
 pub(crate) fn pressure() -> Option<String> {
-    const ADVICE: &str = "each simulated device holds three; raise the limit with `ulimit -n`";
     let open = match std::fs::read_dir("/proc/self/fd") {
         Ok(entries) => entries.count(),
         // Not even the listing can be opened: every descriptor is taken.

@@ -115,6 +115,19 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// The outcome of `scenario` before anything ran: passed so far, at
+    /// boot, with nothing recorded.
+    fn not_run(scenario: &Scenario) -> RunOutcome {
+        RunOutcome {
+            file: scenario.file.clone(),
+            name: scenario.name.clone(),
+            verdict: Verdict::Passed,
+            device_time: Instant::BOOT,
+            transcript: Transcript::default(),
+            messages: Vec::new(),
+        }
+    }
+
     /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         matches!(self.verdict, Verdict::Passed)
@@ -141,14 +154,7 @@ impl RunOutcome {
 
 /// Runs a validated scenario with the apps of `registry`.
 pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
-    let mut outcome = RunOutcome {
-        file: scenario.file.clone(),
-        name: scenario.name.clone(),
-        verdict: Verdict::Passed,
-        device_time: Instant::BOOT,
-        transcript: Transcript::default(),
-        messages: Vec::new(),
-    };
+    let mut outcome = RunOutcome::not_run(scenario);
     let (address, embedded) = match &scenario.broker {
         BrokerChoice::Embedded => {
             match EmbeddedBroker::start_with_capacity(connections_needed(scenario)) {
@@ -172,7 +178,7 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             }
         }
     };
-    run_in_world(scenario, registry, address, embedded, outcome)
+    run_in_world(scenario, registry, address, embedded)
 }
 
 /// Runs `scenario` against the broker at `address` (`embedded`, if the run
@@ -182,8 +188,8 @@ fn run_in_world(
     registry: &Registry,
     address: std::net::SocketAddr,
     embedded: Option<EmbeddedBroker>,
-    mut outcome: RunOutcome,
 ) -> RunOutcome {
+    let mut outcome = RunOutcome::not_run(scenario);
     let mut world = match World::new(address, embedded, scenario, registry) {
         Ok(world) => world,
         Err(error) => {
@@ -629,21 +635,7 @@ steps:
         let scenario =
             hilt_scenario::parse(std::path::Path::new("panic.yaml"), text, &registry).unwrap();
         let run = |broker: EmbeddedBroker| {
-            let outcome = RunOutcome {
-                file: scenario.file.clone(),
-                name: scenario.name.clone(),
-                verdict: Verdict::Passed,
-                device_time: Instant::BOOT,
-                transcript: Transcript::default(),
-                messages: Vec::new(),
-            };
-            run_in_world(
-                &scenario,
-                &registry,
-                broker.address(),
-                Some(broker),
-                outcome,
-            )
+            run_in_world(&scenario, &registry, broker.address(), Some(broker))
         };
 
         let healthy = run(EmbeddedBroker::start().unwrap());

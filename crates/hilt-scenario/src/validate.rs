@@ -99,6 +99,27 @@ impl Validator<'_> {
         self.problems.push(Diagnostic::new(self.file, at, message));
     }
 
+    /// The map a step key takes, or `None` after reporting what `node` is
+    /// instead: "`{step}` takes a map, like {example}; got …".
+    fn step_map<'node>(
+        &mut self,
+        node: &'node Node,
+        step: &str,
+        example: &str,
+    ) -> Option<&'node MarkedMappingNode> {
+        let map = node.as_mapping();
+        if map.is_none() {
+            self.error(
+                location(node),
+                format!(
+                    "`{step}` takes a map, like {example}; got {}",
+                    describe(node)
+                ),
+            );
+        }
+        map
+    }
+
     // ---- the top level -------------------------------------------------
 
     fn scenario(&mut self, root: &Node) -> Option<Scenario> {
@@ -312,38 +333,15 @@ pub fn parse_broker_url(url: &str) -> Result<(String, u16), String> {
 mod tests {
     use super::*;
 
+    /// hilt-grammar tests every form of the URL; this checks what the
+    /// wrapper adds: an owned host, and the grammar's message as the error.
     #[test]
-    fn broker_urls() {
-        assert_eq!(
-            parse_broker_url("mqtt://127.0.0.1:1883"),
-            Ok(("127.0.0.1".to_string(), 1883))
-        );
-        assert_eq!(
-            parse_broker_url("mqtt://broker.local"),
-            Ok(("broker.local".to_string(), 1883))
-        );
-        assert_eq!(
-            parse_broker_url("mqtt://[::1]:1884"),
-            Ok(("::1".to_string(), 1884))
-        );
+    fn broker_urls_come_from_the_grammar() {
         assert_eq!(
             parse_broker_url("mqtt://[::1]"),
             Ok(("::1".to_string(), 1883))
         );
-        for bad in [
-            "tcp://a:1",
-            "mqtts://a:8883",
-            "mqtt://",
-            "mqtt://:1883",
-            "mqtt://a:0",
-            "mqtt://a:99999",
-            "mqtt://a:x",
-            "mqtt://a:1883/path",
-            "mqtt://user@a:1883",
-            "mqtt://[::1",
-            "mqtt://[::1]x",
-        ] {
-            assert!(parse_broker_url(bad).is_err(), "{bad}");
-        }
+        let error = hilt_grammar::parse_broker_url("tcp://a:1").unwrap_err();
+        assert_eq!(parse_broker_url("tcp://a:1"), Err(error.to_string()));
     }
 }

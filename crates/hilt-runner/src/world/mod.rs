@@ -195,7 +195,7 @@ pub enum HarnessError {
         meaning: &'static str,
     },
     /// A device's TCP connection to a broker that should be listening failed.
-    #[error("{device} cannot open a connection to the broker at {address}: {source}{}", descriptor_hint(.source))]
+    #[error("{device} cannot open a connection to the broker at {address}: {source}{}", crate::descriptors::hint_for(.source))]
     DeviceCannotConnect {
         /// The device.
         device: String,
@@ -1320,8 +1320,7 @@ impl World {
                             // own keepalive, which runs in the same time.
                             self.broker_closed_device_link(index, &reason);
                         } else {
-                            let waiting_for_connack = was_awaited_connack;
-                            return Err(self.unexpected_close(index, reason, waiting_for_connack));
+                            return Err(self.unexpected_close(index, reason, was_awaited_connack));
                         }
                     }
                     Some(Endpoint::Orphan(index)) => {
@@ -1444,17 +1443,6 @@ impl HarnessError {
                 .map(|pressure| format!(" ({pressure})"))
                 .unwrap_or_default(),
         }
-    }
-}
-
-/// For "too many open files": what each device costs and how to get more.
-fn descriptor_hint(error: &std::io::Error) -> &'static str {
-    // EMFILE on Linux and macOS.
-    if error.raw_os_error() == Some(24) {
-        "; each simulated device holds three file descriptors (its socket, a copy for \
-         its reader thread, and the broker's side), so raise the limit with `ulimit -n`"
-    } else {
-        ""
     }
 }
 

@@ -3,7 +3,7 @@
 use marked_yaml::Node;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 
-use crate::raw::{describe, location, quote, scalar_location};
+use crate::raw::{location, quote, scalar_location};
 use crate::scalar::decimal_number;
 use crate::topic::validate_filter;
 use crate::{
@@ -41,17 +41,11 @@ enum Tolerance {
 
 impl Validator<'_> {
     pub(super) fn expect(&mut self, node: &Node) -> Option<Expectation> {
-        let Some(map) = node.as_mapping() else {
-            self.error(
-                location(node),
-                format!(
-                    "`expect` takes a map, like `expect: {{ topic: blue/btn/0, payload: \"0\" }}` \
-                     or `expect: {{ led: green.led, is: on }}`; got {}",
-                    describe(node)
-                ),
-            );
-            return None;
-        };
+        let map = self.step_map(
+            node,
+            "expect",
+            "`expect: { topic: blue/btn/0, payload: \"0\" }` or `expect: { led: green.led, is: on }`",
+        )?;
         let mut forms: Vec<&MarkedScalarNode> = map
             .keys()
             .filter(|key| ["topic", "led", "pin"].contains(&key.as_str()))

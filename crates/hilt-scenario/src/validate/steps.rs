@@ -224,16 +224,7 @@ impl Validator<'_> {
     }
 
     fn network(&mut self, node: &Node) -> Option<NetworkChange> {
-        let Some(map) = node.as_mapping() else {
-            self.error(
-                location(node),
-                format!(
-                    "`network` takes a map, like `network: {{ device: probe, link: down }}`; got {}",
-                    describe(node)
-                ),
-            );
-            return None;
-        };
+        let map = self.step_map(node, "network", "`network: { device: probe, link: down }`")?;
         self.unknown_keys(map, NETWORK_KEYS, "in a `network` step");
         let device = match map.get_node("device") {
             Some(value) => self.simulated_device(value, "`network`"),
@@ -352,16 +343,11 @@ impl Validator<'_> {
     }
 
     fn publish(&mut self, node: &Node) -> Option<PublishAction> {
-        let Some(map) = node.as_mapping() else {
-            self.error(
-                location(node),
-                format!(
-                    "`publish` takes a map, like `publish: {{ topic: green/btn/0, payload: \"0\" }}`; got {}",
-                    describe(node)
-                ),
-            );
-            return None;
-        };
+        let map = self.step_map(
+            node,
+            "publish",
+            "`publish: { topic: green/btn/0, payload: \"0\" }`",
+        )?;
         self.unknown_keys(map, PUBLISH_KEYS, "in `publish`");
         let topic = match map.get_node("topic") {
             Some(node) => self.topic_name(node),
