@@ -368,9 +368,12 @@ impl<A: App> Node<A> {
 impl<A: App> Firmware for Node<A> {
     fn poll(&mut self, now: Instant) -> Instant {
         self.process_received(now);
-        self.session.poll(now);
+        self.session.poll_timeouts(now);
         let (app, mut context) = self.context(now);
         let app_next = app.poll(&mut context);
+        // The keepalive ping comes after the app, so a packet it sent now
+        // stands in for the ping.
+        self.session.poll(now);
         match self.session.poll_at() {
             Some(session_next) => app_next.min(session_next),
             None => app_next,
@@ -503,6 +506,63 @@ mod tests {
         node.poll(now);
         assert_eq!(node.app().connected, 1);
         node
+    }
+
+    /// Publishes every keepalive period, as a sensor whose interval equals
+    /// its keepalive does.
+    struct Reporter;
+
+    impl App for Reporter {
+        fn session_options(&self) -> SessionOptions {
+            let mut options = SessionOptions::new("reporter");
+            options.keep_alive = Duration::from_secs(60);
+            options
+        }
+        fn on_connected(&mut self, _context: &mut Context<'_>) {}
+        fn on_message(&mut self, _context: &mut Context<'_>, _message: &Message<'_>) {}
+        fn poll(&mut self, context: &mut Context<'_>) -> Instant {
+            if context.mqtt.state() == crate::mqtt::session::SessionState::Connected {
+                let _ = context.publish("reading", b"21.5", QoS::AtMostOnce, false);
+            }
+            context.now + Duration::from_secs(60)
+        }
+    }
+
+    /// The packets a node has written since last asked, decoded.
+    fn sent_packets<A: App>(node: &mut Node<A>) -> StdVec<StdVec<u8>> {
+        let mut packets = StdVec::new();
+        let mut bytes = node.transmit_buffer();
+        while let Ok((_, length)) = codec::decode(bytes) {
+            packets.push(bytes[..length].to_vec());
+            bytes = &bytes[length..];
+        }
+        let written = node.transmit_buffer().len();
+        node.consume_transmit(written);
+        packets
+    }
+
+    #[test]
+    fn a_publish_at_the_keepalive_deadline_stands_in_for_the_ping() {
+        let now = Instant::BOOT;
+        let mut node = Node::new(Reporter, now);
+        node.link_up(now);
+        sent_packets(&mut node);
+        let connack = encoded(&Packet::ConnAck(ConnAck {
+            session_present: false,
+            return_code: 0,
+        }));
+        node.receive(now, &connack);
+        let deadline = now + Duration::from_secs(60);
+        assert_eq!(node.poll(now), deadline, "the next reading is due");
+        assert_eq!(sent_packets(&mut node).len(), 1, "the first reading");
+        assert_eq!(node.poll(deadline), deadline + Duration::from_secs(60));
+        let sent = sent_packets(&mut node);
+        assert_eq!(sent.len(), 1, "the reading goes out, and no ping beside it");
+        assert!(matches!(
+            codec::decode(&sent[0]),
+            Ok((Packet::Publish(_), _))
+        ));
+        assert_eq!(node.session().statistics().pings_sent, 0);
     }
 
     #[test]

@@ -510,6 +510,25 @@ impl Session {
     /// Runs the session's timers: link retry, CONNACK timeout, keepalive
     /// ping and the dead-link timeout.
     pub fn poll(&mut self, now: Instant) {
+        self.poll_timeouts(now);
+        if self.state == SessionState::Connected
+            && self.ping_outstanding_since.is_none()
+            && !self.options.keep_alive.is_zero()
+            && now >= self.last_transmit_at + self.options.keep_alive
+        {
+            self.statistics.pings_sent += 1;
+            self.send(now, &Packet::PingReq);
+            self.ping_outstanding_since = Some(now);
+        }
+    }
+
+    /// Runs only the timers that end a link (CONNACK timeout, dead link),
+    /// not the keepalive ping. A node calls this before its app runs and
+    /// [`Self::poll`] after: a packet the app sends at the keepalive
+    /// deadline tells the broker the client is alive, so no ping is needed
+    /// (MQTT 3.1.1 §3.1.2.10), which saves a round trip on every reading of
+    /// an app whose interval equals its keepalive.
+    pub fn poll_timeouts(&mut self, now: Instant) {
         match self.state {
             SessionState::Connecting { deadline } if now >= deadline => {
                 self.state = SessionState::Closing;
@@ -521,12 +540,6 @@ impl Session {
                     if now >= since + self.options.keep_alive {
                         self.state = SessionState::Closing;
                     }
-                } else if !self.options.keep_alive.is_zero()
-                    && now >= self.last_transmit_at + self.options.keep_alive
-                {
-                    self.statistics.pings_sent += 1;
-                    self.send(now, &Packet::PingReq);
-                    self.ping_outstanding_since = Some(now);
                 }
             }
             _ => {}
