@@ -851,12 +851,13 @@ impl World {
             }
         }
         let next_poll_at = device.firmware.poll(device_now);
-        // The firmware's busy waits (1-Wire timing) moved its clock on; the
-        // world's time follows, since the device used that time. A deadline
+        // The firmware's busy waits (1-Wire timing) moved its own clock on,
+        // and only its own: devices are separate hardware, so one device's
+        // wait does not delay the others. What it sent is timed by its
+        // clock and forwarded when the world's time reaches it. A deadline
         // that is not in the future makes the device due again at once.
         let after = device.clock.now();
         device.next_poll_at = next_poll_at.max(after);
-        self.now = self.now.max(after);
 
         self.transcribe_device_output(index);
         self.queue_transmit(index);
