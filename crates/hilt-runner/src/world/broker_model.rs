@@ -28,6 +28,7 @@ use hilt_firmware::mqtt::codec::{Connect, Packet, Publish, QoS, Subscribe, Unsub
 use hilt_firmware::mqtt::topic::filter_matches;
 
 use super::owed::{Awaited, Publisher, ReplyKind, fulfils};
+use super::subscriptions::Subscriptions;
 use crate::connection::ConnectionId;
 
 /// A session the broker keeps while its client is away (clean session off).
@@ -53,9 +54,8 @@ pub(super) struct BrokerModel {
     /// Connections the broker holds open, including the ones devices left
     /// behind without its knowing.
     open: BTreeSet<ConnectionId>,
-    /// The filters each connection subscribes to, by connection id (so in
-    /// the order the connections were opened).
-    subscriptions: BTreeMap<ConnectionId, Vec<String>>,
+    /// The filters each connection subscribes to, indexed by topic.
+    subscriptions: Subscriptions,
     /// Sessions with clean session off, by client id.
     persistent_sessions: BTreeMap<String, PersistentSession>,
     /// Deliveries of QoS 2 publishes owed once their PUBREL is forwarded,
@@ -73,7 +73,7 @@ impl BrokerModel {
         BrokerModel {
             resends_retained_on_resubscribe,
             open: BTreeSet::new(),
-            subscriptions: BTreeMap::new(),
+            subscriptions: Subscriptions::default(),
             persistent_sessions: BTreeMap::new(),
             held_qos2: BTreeMap::new(),
             retained: BTreeMap::new(),
@@ -89,7 +89,7 @@ impl BrokerModel {
     /// it, and a persistent session on it is away from now on.
     pub(super) fn on_connection_closed(&mut self, connection: ConnectionId) {
         self.open.remove(&connection);
-        self.subscriptions.remove(&connection);
+        self.subscriptions.remove_connection(connection);
     }
 
     /// The broker stopped: a restart without persistence forgets the
@@ -129,6 +129,28 @@ impl BrokerModel {
         }
     }
 
+    /// The connections the broker may deliver messages to because of
+    /// `packet` from `connection`, asked before it is forwarded and without
+    /// changing anything: a publish's subscribers; the subscriber itself for
+    /// a SUBSCRIBE (retained messages) and for a CONNECT that resumes a
+    /// session (what was kept for it).
+    pub(super) fn may_deliver_to(
+        &self,
+        connection: ConnectionId,
+        packet: &Packet<'_>,
+    ) -> Vec<ConnectionId> {
+        match packet {
+            Packet::Publish(publish) => self
+                .subscriptions
+                .matching(publish.topic)
+                .into_iter()
+                .collect(),
+            Packet::Subscribe(_) => vec![connection],
+            Packet::Connect(connect) if !connect.clean_session => vec![connection],
+            _ => Vec::new(),
+        }
+    }
+
     /// CONNECT owes CONNACK. Clean session on discards a kept session;
     /// off resumes it (or starts one): its subscriptions are the new
     /// connection's, and what was kept for it is delivered after CONNACK.
@@ -149,15 +171,8 @@ impl BrokerModel {
         session.connection = Some(connection);
         // The resumed session's subscriptions are the new connection's from
         // its CONNACK on.
-        if !session.filters.is_empty() {
-            self.subscriptions.insert(
-                connection,
-                session
-                    .filters
-                    .iter()
-                    .map(|(filter, _)| filter.clone())
-                    .collect(),
-            );
+        for (filter, _) in &session.filters {
+            self.subscriptions.add(connection, filter);
         }
         // The broker hands a returning session what it kept for it, right
         // after CONNACK.
@@ -194,7 +209,7 @@ impl BrokerModel {
         )];
         // A resumed persistent session already has its old filters, so with
         // rumqttd subscribing to them again brings no retained messages.
-        let known = self.subscriptions.get(&connection);
+        let known = self.subscriptions.filters_of(connection);
         let sending_retained: Vec<String> = filters
             .iter()
             .filter(|filter| {
@@ -210,11 +225,8 @@ impl BrokerModel {
                 session.filters.push((filter.to_owned(), qos.as_u8()));
             }
         }
-        let known = self.subscriptions.entry(connection).or_default();
-        for filter in filters {
-            if !known.contains(&filter) {
-                known.push(filter);
-            }
+        for filter in &filters {
+            self.subscriptions.add(connection, filter);
         }
         awaited
     }
@@ -226,10 +238,8 @@ impl BrokerModel {
         connection: ConnectionId,
         unsubscribe: &Unsubscribe<'_>,
     ) -> Vec<Awaited> {
-        if let Some(known) = self.subscriptions.get_mut(&connection) {
-            for filter in unsubscribe.filters.iter() {
-                known.retain(|existing| existing != filter);
-            }
+        for filter in unsubscribe.filters.iter() {
+            self.subscriptions.remove(connection, filter);
         }
         if let Some(session) = self.session_on(connection) {
             for filter in unsubscribe.filters.iter() {
@@ -264,17 +274,12 @@ impl BrokerModel {
             }
             _ => {}
         }
-        for (connection, filters) in &self.subscriptions {
-            if filters
-                .iter()
-                .any(|filter| filter_matches(filter, publish.topic))
-            {
-                awaited.push(Awaited::Delivery {
-                    connection: *connection,
-                    topic: publish.topic.to_owned(),
-                    payload: publish.payload.to_vec(),
-                });
-            }
+        for connection in self.subscriptions.matching(publish.topic) {
+            awaited.push(Awaited::Delivery {
+                connection,
+                topic: publish.topic.to_owned(),
+                payload: publish.payload.to_vec(),
+            });
         }
         self.on_routed(publish);
         match (publisher, publish.qos, publish.packet_id) {

@@ -7,7 +7,7 @@ use hilt_firmware::mqtt::codec::{
     self, Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters,
 };
 
-use super::owed::{Awaited, Publisher, ReplyKind};
+use super::owed::{Awaited, Outstanding, Publisher, ReplyKind};
 use super::{BROKER_REPLY_TIMEOUT, Endpoint, HarnessError, World};
 use crate::connection::{BrokerConnection, ConnectionId, Inbound};
 use crate::transcript::LoggedMessage;
@@ -148,8 +148,7 @@ impl World {
                 ));
             };
             let Inbound::Packet { connection, bytes } = inbound else {
-                let mut nothing = Vec::new();
-                self.route_inbound(inbound, &mut nothing)?;
+                self.route_inbound(inbound, &mut Outstanding::default(), None)?;
                 continue;
             };
             if connection != harness_id {

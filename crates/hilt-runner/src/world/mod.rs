@@ -78,14 +78,17 @@ use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValu
 use hilt_sim::clock::VirtualClock;
 
 mod broker_model;
+mod group;
 mod harness;
 mod link;
 mod owed;
+mod subscriptions;
 
 use broker_model::BrokerModel;
+use group::Group;
 use harness::HarnessClient;
 use link::{FaultInjector, Link, LinkState, Orphan, Will};
-use owed::{Awaited, Publisher, ReplyKind, fulfils};
+use owed::{Awaited, Outstanding, Publisher};
 
 use crate::broker::EmbeddedBroker;
 use crate::connection::{ConnectionId, Hub, Inbound};
@@ -505,21 +508,21 @@ impl World {
                     open.retain(|known| *known != connection);
                     closed.push(inbound);
                 }
-                other => self.route_inbound(other, &mut Vec::new())?,
+                other => self.route_inbound(other, &mut Outstanding::default(), None)?,
             }
         }
         closed.sort_by_key(|inbound| match inbound {
             Inbound::Closed { connection, .. } | Inbound::Packet { connection, .. } => *connection,
         });
         for inbound in closed {
-            let mut awaited = match &inbound {
+            let mut awaited = Outstanding::from(match &inbound {
                 Inbound::Closed { connection, .. } | Inbound::Packet { connection, .. } => {
                     vec![Awaited::Close {
                         connection: *connection,
                     }]
                 }
-            };
-            self.route_inbound(inbound, &mut awaited)?;
+            });
+            self.route_inbound(inbound, &mut awaited, None)?;
         }
         // A stopped broker forgets its retained messages and sessions.
         self.broker_model.on_broker_stopped();
@@ -653,8 +656,7 @@ impl World {
                     && let Some(inbound) = self.hub.receive(wait)
                 {
                     self.now = self.now.max(real_now(started));
-                    let mut nothing_awaited = Vec::new();
-                    self.route_inbound(inbound, &mut nothing_awaited)?;
+                    self.route_inbound(inbound, &mut Outstanding::default(), None)?;
                     continue;
                 }
             }
@@ -691,6 +693,9 @@ impl World {
                     last_worker = Some(index);
                 }
             }
+            // What the devices sent goes to the broker together, once all
+            // of them have run.
+            worked |= self.forward_due_packets(0..self.devices.len())?;
             if !worked {
                 return Ok(());
             }
@@ -804,7 +809,7 @@ impl World {
     /// Runs one device's due events; returns whether anything happened.
     fn run_device_events(&mut self, index: usize) -> Result<bool, HarnessError> {
         let now = self.now;
-        let mut worked = self.flush_outbound(index)?;
+        let mut worked = false;
         let watchdog_bites = self.devices[index]
             .board
             .platform_control()
@@ -861,7 +866,6 @@ impl World {
 
         self.transcribe_device_output(index);
         self.queue_transmit(index);
-        self.flush_outbound(index)?;
         self.manage_link(index, self.devices[index].clock.now())?;
         Ok(())
     }
@@ -871,7 +875,7 @@ impl World {
         if self.devices[index].firmware.wants_close() {
             // Anything queued (a DISCONNECT) goes out before the close.
             self.queue_transmit(index);
-            self.flush_outbound(index)?;
+            self.forward_due_packets(index..index + 1)?;
             self.close_device_link(index, device_now)?;
         }
         let device = &self.devices[index];
@@ -1086,49 +1090,104 @@ impl World {
         }
     }
 
-    /// Forwards every outbound packet that has reached the broker, each with
-    /// its consequences awaited. Returns whether any was forwarded.
-    fn flush_outbound(&mut self, index: usize) -> Result<bool, HarnessError> {
+    /// Forwards every outbound packet of `devices` that has reached the
+    /// broker by now, in device order, in groups that are in flight
+    /// together (see `group.rs`), each group's consequences awaited before
+    /// the next is sent. Returns whether any packet was forwarded.
+    fn forward_due_packets(
+        &mut self,
+        devices: std::ops::Range<usize>,
+    ) -> Result<bool, HarnessError> {
+        let mut group = Group::default();
         let mut forwarded = false;
-        while self.devices[index]
-            .outbound
-            .front()
-            .is_some_and(|(at, _)| *at <= self.now)
-        {
-            let Some((at, bytes)) = self.devices[index].outbound.pop_front() else {
-                break;
-            };
-            forwarded = true;
-            let Some(connection_id) = self.devices[index]
-                .link
-                .state
-                .link()
-                .map(|link| link.connection.id())
-            else {
-                continue;
-            };
-            let (packet, _) =
-                codec::decode(&bytes).map_err(|error| HarnessError::DeviceSentGarbage {
-                    device: self.devices[index].name.clone(),
-                    error: error.to_string(),
-                })?;
-            let awaited = self.packet_consequences(index, connection_id, at, &packet);
-            let device = &mut self.devices[index];
-            let Some(link) = device.link.state.link_mut() else {
-                break;
-            };
-            link.last_heard = at;
-            if let Err(error) = link.connection.send(&bytes) {
-                let name = device.name.clone();
-                device.link.state = LinkState::Unconnected;
-                device.firmware.link_down(at);
-                self.transcript
-                    .push(at, format!("{name} loses its link: {}", error.kind()));
-                break;
+        for index in devices {
+            while self.devices[index]
+                .outbound
+                .front()
+                .is_some_and(|(at, _)| *at <= self.now)
+            {
+                let Some((at, bytes)) = self.devices[index].outbound.pop_front() else {
+                    break;
+                };
+                forwarded = true;
+                let Some(connection_id) = self.devices[index]
+                    .link
+                    .state
+                    .link()
+                    .map(|link| link.connection.id())
+                else {
+                    continue;
+                };
+                let (packet, _) =
+                    codec::decode(&bytes).map_err(|error| HarnessError::DeviceSentGarbage {
+                        device: self.devices[index].name.clone(),
+                        error: error.to_string(),
+                    })?;
+                let delivers_to: Vec<ConnectionId> = self
+                    .broker_model
+                    .may_deliver_to(connection_id, &packet)
+                    .into_iter()
+                    .filter(|connection| {
+                        !matches!(self.endpoints.get(connection), Some(Endpoint::Harness))
+                    })
+                    .collect();
+                if !group.admits(&packet, &delivers_to) {
+                    self.finish_group(&mut group)?;
+                }
+                // The previous group can have closed this device's link.
+                if self.devices[index]
+                    .link
+                    .state
+                    .link()
+                    .map(|link| link.connection.id())
+                    != Some(connection_id)
+                {
+                    continue;
+                }
+                let awaited = self.packet_consequences(index, connection_id, at, &packet);
+                let device = &mut self.devices[index];
+                let Some(link) = device.link.state.link_mut() else {
+                    break;
+                };
+                link.last_heard = at;
+                if let Err(error) = link.connection.send(&bytes) {
+                    let name = device.name.clone();
+                    device.link.state = LinkState::Unconnected;
+                    device.firmware.link_down(at);
+                    self.transcript
+                        .push(at, format!("{name} loses its link: {}", error.kind()));
+                    self.endpoints.remove(&connection_id);
+                    self.broker_model.on_connection_closed(connection_id);
+                    break;
+                }
+                group.add(&packet, &delivers_to, awaited);
             }
-            self.await_all(awaited)?;
         }
+        self.finish_group(&mut group)?;
         Ok(forwarded)
+    }
+
+    /// Waits for everything a group of forwarded packets is owed, then hands
+    /// what arrived to the devices in the group's order. Leaves the group
+    /// empty.
+    fn finish_group(&mut self, group: &mut Group) -> Result<(), HarnessError> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let mut outstanding = std::mem::take(&mut group.outstanding);
+        self.await_outstanding(&mut outstanding, Some(group))?;
+        for staged in group.take_staged() {
+            // A link that closed meanwhile loses what was meant for it.
+            if self.endpoints.get(&staged.connection) != Some(&Endpoint::Device(staged.device)) {
+                continue;
+            }
+            let device = &mut self.devices[staged.device];
+            // A cut link loses what the broker sends.
+            if let Some(arrives) = device.link.inbound_arrival(self.now) {
+                device.inbound.push_back((arrives, staged.bytes));
+            }
+        }
+        Ok(())
     }
 
     /// What the broker owes after `packet` from device `index` (the broker
@@ -1212,33 +1271,43 @@ impl World {
 
     /// Waits until every awaited packet has arrived, routing each packet that
     /// arrives meanwhile to its device (or answering it, for the harness).
-    fn await_all(&mut self, mut awaited: Vec<Awaited>) -> Result<(), HarnessError> {
-        while !awaited.is_empty() {
+    fn await_all(&mut self, awaited: Vec<Awaited>) -> Result<(), HarnessError> {
+        self.await_outstanding(&mut Outstanding::from(awaited), None)
+    }
+
+    /// Waits until nothing is outstanding. What arrives for a device is
+    /// staged in `group` when there is one, else queued for it at once.
+    fn await_outstanding(
+        &mut self,
+        outstanding: &mut Outstanding,
+        mut group: Option<&mut Group>,
+    ) -> Result<(), HarnessError> {
+        while !outstanding.is_empty() {
             let Some(inbound) = self.hub.receive(BROKER_REPLY_TIMEOUT) else {
                 self.check_broker_health()?;
                 return Err(HarnessError::broker_silent(
                     BROKER_REPLY_TIMEOUT,
-                    awaited
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    outstanding.to_string(),
                 ));
             };
-            self.route_inbound(inbound, &mut awaited)?;
+            self.route_inbound(inbound, outstanding, group.as_deref_mut())?;
         }
         // Whatever else has already arrived is taken now, at this instant,
         // rather than at some later, timing-dependent one.
         while let Some(inbound) = self.hub.try_receive() {
-            self.route_inbound(inbound, &mut awaited)?;
+            self.route_inbound(inbound, outstanding, group.as_deref_mut())?;
         }
         Ok(())
     }
 
+    /// Handles one packet or close from the broker: what it fulfils is no
+    /// longer outstanding; a device's packet goes to the device (staged in
+    /// `group`, if one is in flight).
     fn route_inbound(
         &mut self,
         inbound: Inbound,
-        awaited: &mut Vec<Awaited>,
+        awaited: &mut Outstanding,
+        group: Option<&mut Group>,
     ) -> Result<(), HarnessError> {
         match inbound {
             Inbound::Packet { connection, bytes } => {
@@ -1255,9 +1324,9 @@ impl World {
                         meaning: connect_refusal_meaning(ack.return_code),
                     });
                 }
-                if let Some(position) = awaited.iter().position(|a| fulfils(a, connection, &packet))
-                {
-                    awaited.remove(position);
+                let cause = awaited.take(connection, &packet);
+                if cause.is_some() {
+                    // Owed, and now here.
                 } else if self.broker_model.take_early_delivery(connection, &packet) {
                     // A QoS 2 delivery from a broker that does not wait for
                     // PUBREL: expected, just earlier.
@@ -1278,13 +1347,16 @@ impl World {
                     self.record_message(message);
                 }
                 match self.endpoints.get(&connection).copied() {
-                    Some(Endpoint::Device(index)) => {
-                        let device = &mut self.devices[index];
-                        // A cut link loses what the broker sends.
-                        if let Some(arrives) = device.link.inbound_arrival(self.now) {
-                            device.inbound.push_back((arrives, bytes));
+                    Some(Endpoint::Device(index)) => match group {
+                        Some(group) => group.stage(cause, index, connection, bytes),
+                        None => {
+                            let device = &mut self.devices[index];
+                            // A cut link loses what the broker sends.
+                            if let Some(arrives) = device.link.inbound_arrival(self.now) {
+                                device.inbound.push_back((arrives, bytes));
+                            }
                         }
-                    }
+                    },
                     Some(Endpoint::Harness) => {
                         if let Packet::PubRel(id) = packet {
                             self.harness.send(&Packet::PubComp(id))?;
@@ -1295,13 +1367,9 @@ impl World {
                 }
             }
             Inbound::Closed { connection, reason } => {
-                let was_awaited_close = awaited
-                    .iter()
-                    .any(|a| matches!(a, Awaited::Close { connection: c } if *c == connection));
-                let was_awaited_connack = awaited.iter().any(|a| {
-                    matches!(a, Awaited::Reply { connection: c, kind: ReplyKind::ConnAck, .. } if *c == connection)
-                });
-                awaited.retain(|a| a.connection() != connection);
+                let was_awaited_close = awaited.awaits_close(connection);
+                let was_awaited_connack = awaited.awaits_connack(connection);
+                awaited.forget(connection);
                 self.broker_model.on_connection_closed(connection);
                 match self.endpoints.remove(&connection) {
                     Some(Endpoint::Harness) => {
