@@ -450,3 +450,107 @@ impl MessageLog {
         (std::mem::take(&mut self.all), self.error.take())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(at_ms: u64, topic: &str) -> LoggedMessage {
+        LoggedMessage {
+            at: Instant::from_millis(at_ms),
+            source: "probe".to_owned(),
+            topic: topic.to_owned(),
+            payload: b"1".to_vec(),
+            qos: 0,
+            retain: false,
+        }
+    }
+
+    fn expectation(filter: &str, count: Option<u32>, within_ms: u64) -> MessageExpectation {
+        MessageExpectation {
+            filter: filter.to_owned(),
+            body: None,
+            qos: None,
+            retain: None,
+            count,
+            within: Duration::from_millis(within_ms),
+            since_start: true,
+            tolerance: None,
+        }
+    }
+
+    fn topics(messages: &[&LoggedMessage]) -> Vec<u64> {
+        messages.iter().map(|message| message.at.as_micros() / 1000).collect()
+    }
+
+    #[test]
+    fn only_the_retained_messages_are_kept_and_their_numbers_stay() {
+        let mut log = MessageLog::default();
+        log.send_to(MessageOutput::Discard);
+        log.retain(Retention::From(3));
+        for at in 0..6 {
+            log.push(Instant::from_millis(at), message(at, "a"));
+        }
+        assert_eq!(log.len(), 6);
+        let kept: Vec<usize> = log.from(0).map(|(number, _)| number).collect();
+        assert_eq!(kept, [3, 4, 5]);
+        log.retain(Retention::Nothing);
+        assert_eq!(log.from(0).count(), 0);
+        assert_eq!(log.len(), 6);
+        assert!(log.finish().0.is_empty(), "nothing asked for in memory");
+    }
+
+    #[test]
+    fn a_report_still_finds_the_latest_earlier_messages_on_its_topic() {
+        let mut log = MessageLog::default();
+        log.remember_earlier("a");
+        log.retain(Retention::Nothing);
+        for at in 0..20 {
+            let topic = if at % 2 == 0 { "a" } else { "b" };
+            log.push(Instant::from_millis(at), message(at, topic));
+        }
+        let latest = log.latest_on_topic_before("a", log.len());
+        assert_eq!(topics(&latest), [4, 6, 8, 10, 12, 14, 16, 18]);
+        // In memory, every message is there whatever the log kept.
+        assert_eq!(log.finish().0.len(), 20);
+    }
+
+    #[test]
+    fn a_count_before_its_step_keeps_the_messages_that_may_be_past_its_deadline() {
+        let mut log = MessageLog::default();
+        log.retain(Retention::Nothing);
+        let count = log.track(&expectation("a", Some(3), 1_000), None);
+        // At world time 0 the deadline is at least 1 s away: a message
+        // stamped 0.5 s counts for sure; one stamped 5 s (a device ahead
+        // of the world) counts only if the deadline turns out later.
+        log.push(Instant::from_millis(0), message(500, "a"));
+        log.push(Instant::from_millis(0), message(5_000, "a"));
+        log.push(Instant::from_millis(0), message(600, "b"));
+        log.push(Instant::from_millis(2_000), message(2_000, "a"));
+        let counted = log.finish_count(count, Instant::from_millis(3_000));
+        assert_eq!(counted.count, 2);
+        assert_eq!(counted.last, Some(3));
+        let count = log.track(&expectation("a", Some(3), 1_000), None);
+        log.push(Instant::from_millis(0), message(5_000, "a"));
+        log.push(Instant::from_millis(0), message(500, "a"));
+        let counted = log.finish_count(count, Instant::from_millis(6_000));
+        assert_eq!(counted.count, 2);
+        assert_eq!(counted.last, Some(5));
+        assert_eq!(topics(&counted.first.iter().collect::<Vec<_>>()), [5_000, 500]);
+    }
+
+    #[test]
+    fn the_first_fit_is_the_first_not_later_than_the_deadline() {
+        let mut log = MessageLog::default();
+        log.retain(Retention::Nothing);
+        let first = log.track(&expectation("a", None, 10), None);
+        log.push(Instant::from_millis(0), message(900, "a"));
+        log.push(Instant::from_millis(0), message(950, "a"));
+        log.push(Instant::from_millis(0), message(100, "a"));
+        log.push(Instant::from_millis(200), message(200, "a"));
+        assert_eq!(log.first_fit(first, Instant::from_millis(1_000)), Some(0));
+        assert_eq!(log.first_fit(first, Instant::from_millis(500)), Some(2));
+        assert_eq!(log.first_fit(first, Instant::from_millis(50)), None);
+        assert_eq!(log.first_on_topic(first).len(), 4);
+    }
+}

@@ -114,6 +114,8 @@ pub struct RunOutcome {
     /// Every message routed, in order; empty unless the [`Recording`]
     /// kept them in memory ([`run_scenario`] does).
     pub messages: Vec<LoggedMessage>,
+    /// How many messages were routed, whether or not they were kept.
+    pub messages_routed: usize,
     /// The first error writing the transcript or the messages to the
     /// outputs the [`Recording`] named; nothing was written after it. The
     /// verdict does not depend on it.
@@ -142,6 +144,7 @@ impl RunOutcome {
             device_time: Instant::BOOT,
             transcript: Transcript::default(),
             messages: Vec::new(),
+            messages_routed: 0,
             recording_error: None,
         }
     }
@@ -239,6 +242,7 @@ fn run_in_world(
         Err(error) => Verdict::error(error),
     };
     outcome.device_time = world.now();
+    outcome.messages_routed = world.log().len();
     let (transcript, transcript_error) = world.transcript_mut().finish();
     let (messages, messages_error) = world.log_mut().finish();
     outcome.transcript = transcript;
