@@ -39,8 +39,12 @@ const DEFAULT_CELLS: &str = "1x1h,1x1d,1x30d,100x1h,100x1d,1000x1h,10000x1h";
 fn main() {
     let arguments: Vec<String> = std::env::args().collect();
     if let Some(position) = arguments.iter().position(|argument| argument == "--cell") {
-        let devices = arguments[position + 1].parse().expect("a number of devices");
-        let seconds = arguments[position + 2].parse().expect("a number of seconds");
+        let devices = arguments[position + 1]
+            .parse()
+            .expect("a number of devices");
+        let seconds = arguments[position + 2]
+            .parse()
+            .expect("a number of seconds");
         run_cell(devices, seconds);
         return;
     }
@@ -57,7 +61,11 @@ fn main() {
         "{:>8} {:>12} {:>10} {:>9} {:>11} {:>16} {:>10}",
         "devices", "device time", "messages", "wall", "messages/s", "device-s per s", "peak RSS"
     );
-    for cell in cells.split(',').map(str::trim).filter(|cell| !cell.is_empty()) {
+    for cell in cells
+        .split(',')
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+    {
         let Some((devices, seconds)) = parse_cell(cell) else {
             println!("{cell:>8}  not a cell (DEVICESxLENGTH, e.g. 100x1h or 1x30d)");
             continue;
@@ -140,7 +148,7 @@ fn parse_cell(cell: &str) -> Option<(usize, u64)> {
 }
 
 fn describe_length(seconds: u64) -> String {
-    if seconds % 86_400 == 0 {
+    if seconds.is_multiple_of(86_400) {
         format!("{} d", seconds / 86_400)
     } else {
         format!("{} h", seconds / 3600)
@@ -400,7 +408,9 @@ struct RawConnection {
 impl RawConnection {
     fn open(address: std::net::SocketAddr, client_id: &str) -> Result<RawConnection, String> {
         let stream = TcpStream::connect(address).map_err(|error| error.to_string())?;
-        stream.set_nodelay(true).map_err(|error| error.to_string())?;
+        stream
+            .set_nodelay(true)
+            .map_err(|error| error.to_string())?;
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(|error| error.to_string())?;

@@ -34,7 +34,9 @@ fn row(file: &str, message: &LoggedMessage) -> [String; 7] {
 /// appended to a [`MessageWriter`]'s file with [`MessageWriter::append_rows`].
 pub struct MessageRows {
     file: String,
-    writer: ::csv::Writer<Box<dyn Write>>,
+    /// Boxed: the writer's buffer state is large, and a `MessageRows`
+    /// travels inside an enum of otherwise small outputs.
+    writer: Box<::csv::Writer<Box<dyn Write>>>,
 }
 
 impl std::fmt::Debug for MessageRows {
@@ -50,9 +52,11 @@ impl MessageRows {
     pub fn new(scenario_file: &Path, output: Box<dyn Write>) -> Self {
         MessageRows {
             file: scenario_file.display().to_string(),
-            writer: ::csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(output),
+            writer: Box::new(
+                ::csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(output),
+            ),
         }
     }
 

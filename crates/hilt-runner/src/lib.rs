@@ -51,9 +51,9 @@ mod world;
 
 use std::path::{Path, PathBuf};
 
-pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
 pub use message_log::MessageOutput;
 pub use recording::Recording;
+pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
 pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with};
 pub use transcript::{LoggedMessage, Transcript, TranscriptOutput};
 pub use world::HarnessError;

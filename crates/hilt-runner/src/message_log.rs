@@ -421,7 +421,11 @@ impl MessageLog {
     /// The latest messages on `filter` before number `before`, oldest
     /// first, at most what a report shows: those that left the window
     /// (if `filter` is remembered) and those kept.
-    pub(crate) fn latest_on_topic_before(&self, filter: &str, before: usize) -> Vec<&LoggedMessage> {
+    pub(crate) fn latest_on_topic_before(
+        &self,
+        filter: &str,
+        before: usize,
+    ) -> Vec<&LoggedMessage> {
         let left = self
             .earlier
             .iter()
@@ -480,7 +484,10 @@ mod tests {
     }
 
     fn topics(messages: &[&LoggedMessage]) -> Vec<u64> {
-        messages.iter().map(|message| message.at.as_micros() / 1000).collect()
+        messages
+            .iter()
+            .map(|message| message.at.as_micros() / 1000)
+            .collect()
     }
 
     #[test]
@@ -536,7 +543,10 @@ mod tests {
         let counted = log.finish_count(count, Instant::from_millis(6_000));
         assert_eq!(counted.count, 2);
         assert_eq!(counted.last, Some(5));
-        assert_eq!(topics(&counted.first.iter().collect::<Vec<_>>()), [5_000, 500]);
+        assert_eq!(
+            topics(&counted.first.iter().collect::<Vec<_>>()),
+            [5_000, 500]
+        );
     }
 
     #[test]

@@ -406,9 +406,7 @@ fn replay_one(
     }
     let spill = || -> anyhow::Result<(File, Box<dyn std::io::Write>)> {
         let file = tempfile::tempfile().context("cannot create a temporary file")?;
-        let writer = file
-            .try_clone()
-            .context("cannot create a temporary file")?;
+        let writer = file.try_clone().context("cannot create a temporary file")?;
         Ok((file, Box::new(writer)))
     };
     let mut recording = Recording::verdict_only();

@@ -89,8 +89,8 @@ use owed::{Awaited, Publisher, ReplyKind, fulfils};
 
 use crate::broker::EmbeddedBroker;
 use crate::connection::{ConnectionId, Hub, Inbound};
-use crate::registry::{Board, DeviceIdentity, Part, Registry};
 use crate::message_log::MessageLog;
+use crate::registry::{Board, DeviceIdentity, Part, Registry};
 use crate::transcript::{LoggedMessage, TranscriptSink, quote_payload};
 
 /// How long the broker may take to do what a packet requires of it.
