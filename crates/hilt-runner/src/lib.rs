@@ -42,6 +42,8 @@ mod connection;
 pub mod csv;
 mod descriptors;
 mod matching;
+mod message_log;
+mod recording;
 mod registry;
 mod run;
 mod transcript;
@@ -49,9 +51,11 @@ mod world;
 
 use std::path::{Path, PathBuf};
 
+pub use message_log::MessageOutput;
+pub use recording::Recording;
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
-pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario};
-pub use transcript::{LoggedMessage, Transcript};
+pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with};
+pub use transcript::{LoggedMessage, Transcript, TranscriptOutput};
 pub use world::HarnessError;
 
 /// Why scenario files could not be found or read. Each is one sentence,

@@ -16,14 +16,14 @@ use hilt_scenario::{
 
 use crate::broker::EmbeddedBroker;
 use crate::matching::message_fits;
+use crate::message_log::{MessageLog, Retention, SHOWN_IN_REPORT, TrackerId};
+use crate::recording::Recording;
 use crate::registry::Registry;
 use crate::transcript::{LoggedMessage, Transcript, format_time};
 use crate::world::{HarnessError, World, after};
 
 /// How long `click` holds the button down.
 const CLICK_HOLD: std::time::Duration = std::time::Duration::from_millis(100);
-/// How many messages or pin changes a failure report shows.
-const SHOWN_IN_REPORT: usize = 8;
 
 /// The end of a run.
 #[derive(Clone, Debug)]
@@ -108,10 +108,29 @@ pub struct RunOutcome {
     pub verdict: Verdict,
     /// Device time at the end of the run.
     pub device_time: Instant,
-    /// The record of the run, in device time.
+    /// The record of the run, in device time; empty unless the
+    /// [`Recording`] kept it in memory ([`run_scenario`] does).
     pub transcript: Transcript,
-    /// Every message routed, in order.
+    /// Every message routed, in order; empty unless the [`Recording`]
+    /// kept them in memory ([`run_scenario`] does).
     pub messages: Vec<LoggedMessage>,
+    /// How many messages were routed, whether or not they were kept.
+    pub messages_routed: usize,
+    /// The first error writing the transcript or the messages to the
+    /// outputs the [`Recording`] named; nothing was written after it. The
+    /// verdict does not depend on it.
+    pub recording_error: Option<Arc<RecordingError>>,
+}
+
+/// Why a run's transcript or messages could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    /// Writing the transcript failed.
+    #[error("cannot write the transcript: {0}")]
+    Transcript(#[source] std::io::Error),
+    /// Writing the messages' CSV rows failed.
+    #[error("cannot write the messages: {0}")]
+    Messages(#[source] crate::csv::CsvError),
 }
 
 impl RunOutcome {
@@ -125,6 +144,8 @@ impl RunOutcome {
             device_time: Instant::BOOT,
             transcript: Transcript::default(),
             messages: Vec::new(),
+            messages_routed: 0,
+            recording_error: None,
         }
     }
 
@@ -152,8 +173,19 @@ impl RunOutcome {
     }
 }
 
-/// Runs a validated scenario with the apps of `registry`.
+/// Runs a validated scenario with the apps of `registry`, keeping its
+/// transcript and every message in the outcome.
 pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
+    run_scenario_with(scenario, registry, Recording::in_memory())
+}
+
+/// Runs a validated scenario with the apps of `registry`, sending its
+/// transcript and messages where `recording` says as the run goes.
+pub fn run_scenario_with(
+    scenario: &Scenario,
+    registry: &Registry,
+    recording: Recording,
+) -> RunOutcome {
     let mut outcome = RunOutcome::not_run(scenario);
     let (address, embedded) = match &scenario.broker {
         BrokerChoice::Embedded => {
@@ -178,7 +210,7 @@ pub fn run_scenario(scenario: &Scenario, registry: &Registry) -> RunOutcome {
             }
         }
     };
-    run_in_world(scenario, registry, address, embedded)
+    run_in_world(scenario, registry, address, embedded, recording)
 }
 
 /// Runs `scenario` against the broker at `address` (`embedded`, if the run
@@ -188,6 +220,7 @@ fn run_in_world(
     registry: &Registry,
     address: std::net::SocketAddr,
     embedded: Option<EmbeddedBroker>,
+    recording: Recording,
 ) -> RunOutcome {
     let mut outcome = RunOutcome::not_run(scenario);
     let mut world = match World::new(address, embedded, scenario, registry) {
@@ -197,6 +230,8 @@ fn run_in_world(
             return outcome;
         }
     };
+    world.transcript_mut().send_to(recording.transcript);
+    world.log_mut().send_to(recording.messages);
     let result = run_steps(&mut world, scenario);
     // A broker that panicked may have dropped anything at all, so whatever
     // the steps concluded, the run is the harness's error.
@@ -207,8 +242,15 @@ fn run_in_world(
         Err(error) => Verdict::error(error),
     };
     outcome.device_time = world.now();
-    outcome.transcript = world.transcript().clone();
-    outcome.messages = world.log().to_vec();
+    outcome.messages_routed = world.log().len();
+    let (transcript, transcript_error) = world.transcript_mut().finish();
+    let (messages, messages_error) = world.log_mut().finish();
+    outcome.transcript = transcript;
+    outcome.messages = messages;
+    outcome.recording_error = transcript_error
+        .map(RecordingError::Transcript)
+        .or(messages_error.map(RecordingError::Messages))
+        .map(Arc::new);
     outcome
 }
 
@@ -222,16 +264,108 @@ fn connections_needed(scenario: &Scenario) -> usize {
 }
 
 /// Where message expectations look: from the latest action step, or just
-/// past the message the previous message expectation matched.
+/// past the message the previous message expectation matched (a number
+/// counted from the start of the run).
 struct MessageWindow {
     first_index: usize,
 }
 
+/// A message expectation that reads the window: neither `count:` (which
+/// counts what arrives during its own step) nor `since: start`.
+fn reads_window(step: &Step) -> bool {
+    matches!(&step.kind, StepKind::Expect(Expectation::Message(expectation))
+        if expectation.count.is_none() && !expectation.since_start)
+}
+
+/// What the steps need of the message log, worked out before the run
+/// (ARCHITECTURE.md, "Memory in a long run").
+struct MessagePlan {
+    /// The tracker gathering what each `since: start` step needs, which
+    /// sees every message from the start.
+    since_start: Vec<Option<TrackerId>>,
+    /// Every message is kept until this step has run: a `since: start`
+    /// step moves the window back to just past its match, which can be
+    /// any message of the run, and a later step before the next action
+    /// reads from there.
+    keep_everything_through: Option<usize>,
+}
+
+impl MessagePlan {
+    fn new(steps: &[Step], log: &mut MessageLog) -> MessagePlan {
+        let mut since_start = Vec::with_capacity(steps.len());
+        let mut keep_everything_through = None;
+        for (index, step) in steps.iter().enumerate() {
+            let tracker = match &step.kind {
+                StepKind::Expect(Expectation::Message(expectation)) => {
+                    if reads_window(step) {
+                        log.remember_earlier(&expectation.filter);
+                    }
+                    expectation
+                        .since_start
+                        .then(|| log.track(expectation, None))
+                }
+                _ => None,
+            };
+            if tracker.is_some()
+                && steps[index + 1..]
+                    .iter()
+                    .take_while(|later| !later.kind.is_action())
+                    .any(reads_window)
+            {
+                keep_everything_through = Some(index);
+            }
+            since_start.push(tracker);
+        }
+        MessagePlan {
+            since_start,
+            keep_everything_through,
+        }
+    }
+
+    /// The messages to keep while step `index` runs: those from the
+    /// window's start if a step reading the window comes before the next
+    /// action, else none. `count` is the tracker of step `index` if it is
+    /// a `count:` without `since: start`: the next window starts after its
+    /// last fitting message.
+    fn retention(
+        &self,
+        steps: &[Step],
+        index: usize,
+        window: &MessageWindow,
+        count: Option<TrackerId>,
+    ) -> Retention {
+        if self
+            .keep_everything_through
+            .is_some_and(|last| index <= last)
+        {
+            return Retention::Everything;
+        }
+        for (later, step) in steps.iter().enumerate().skip(index) {
+            if later > index && step.kind.is_action() {
+                return Retention::Nothing;
+            }
+            if reads_window(step) {
+                return match count {
+                    Some(tracker) if later > index => Retention::AfterLastFit {
+                        tracker,
+                        floor: window.first_index,
+                    },
+                    _ => Retention::From(window.first_index),
+                };
+            }
+        }
+        Retention::Nothing
+    }
+}
+
 fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, HarnessError> {
     let mut window = MessageWindow { first_index: 0 };
+    let plan = MessagePlan::new(&scenario.steps, world.log_mut());
+    let retention = plan.retention(&scenario.steps, 0, &window, None);
+    world.log_mut().retain(retention);
     // Let the devices boot and connect before the first step acts.
     world.run_until(Instant::BOOT)?;
-    for step in &scenario.steps {
+    for (index, step) in scenario.steps.iter().enumerate() {
         let step_start = world.now();
         world.transcript_mut().step(
             step_start,
@@ -241,6 +375,26 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
         if step.kind.is_action() {
             window.first_index = world.log().len();
         }
+        // A `count:` counts what arrives from now on, as it arrives.
+        let tracker = match &step.kind {
+            StepKind::Expect(Expectation::Message(expectation)) => {
+                let deadline = after(step_start, expectation.within);
+                match plan.since_start[index] {
+                    Some(tracker) => {
+                        world.log_mut().fix_deadline(tracker, deadline);
+                        Some(tracker)
+                    }
+                    None if expectation.count.is_some() => {
+                        Some(world.log_mut().track(expectation, Some(deadline)))
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let counting = tracker.filter(|_| plan.since_start[index].is_none());
+        let retention = plan.retention(&scenario.steps, index, &window, counting);
+        world.log_mut().retain(retention);
         let failure = match &step.kind {
             StepKind::Wait(duration) => {
                 world.run_until(after(step_start, *duration))?;
@@ -286,7 +440,7 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Expect(Expectation::Message(expectation)) => {
-                expect_message(world, scenario, step, expectation, &mut window)?
+                expect_message(world, scenario, step, expectation, &mut window, tracker)?
             }
             StepKind::Expect(Expectation::Led(expectation)) => {
                 expect_led(world, scenario, step, expectation)?
@@ -314,6 +468,9 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
         };
+        if let Some(tracker) = tracker {
+            world.log_mut().untrack(tracker);
+        }
         if let Some(failure) = failure {
             world
                 .transcript_mut()
@@ -341,102 +498,119 @@ fn failure(
     }
 }
 
+/// `tracker`: what gathered the messages of a `count:` or `since: start`
+/// expectation as they arrived; the others read the window.
 fn expect_message(
     world: &mut World,
     scenario: &Scenario,
     step: &Step,
     expectation: &MessageExpectation,
     window: &mut MessageWindow,
+    tracker: Option<TrackerId>,
 ) -> Result<Option<Failure>, HarnessError> {
     let step_start = world.now();
     let deadline = after(step_start, expectation.within);
-    let first_index = if expectation.since_start {
-        0
-    } else {
-        window.first_index
-    };
-    let fits =
-        |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
 
     if let Some(count) = expectation.count {
         // The window holds what arrives during this step: messages logged
         // from now on (so nothing an earlier step saw or caused counts
         // twice), up to and including `within` after the step's start;
-        // `since: start` widens it to the whole run.
-        let first_index = if expectation.since_start {
-            0
-        } else {
-            world.log().len()
-        };
+        // `since: start` widens it to the whole run. The tracker counts
+        // them as they arrive.
         world.run_until(deadline)?;
-        let in_window: Vec<usize> = (first_index..world.log().len())
-            .filter(|&index| fits(&world.log()[index]))
-            .collect();
-        if in_window.len() == count as usize {
-            if let Some(last) = in_window.last() {
+        let counted = match tracker {
+            Some(tracker) => world.log_mut().finish_count(tracker, deadline),
+            None => unreachable_tracker(),
+        };
+        if counted.count == count as usize {
+            if let Some(last) = counted.last {
                 window.first_index = last + 1;
             }
             return Ok(None);
         }
-        let mut seen: Vec<String> = in_window
-            .iter()
-            .take(SHOWN_IN_REPORT)
-            .map(|&index| world.log()[index].describe())
-            .collect();
-        if in_window.len() > SHOWN_IN_REPORT {
-            seen.push(format!("… and {} more", in_window.len() - SHOWN_IN_REPORT));
+        let mut seen: Vec<String> = counted.first.iter().map(LoggedMessage::describe).collect();
+        if counted.count > SHOWN_IN_REPORT {
+            seen.push(format!("… and {} more", counted.count - SHOWN_IN_REPORT));
         }
         let expected = format!(
             "exactly {count} message(s) {} {}, but {} arrived",
             describe_message_expectation(expectation),
             describe_count_window(expectation, step_start, deadline),
-            in_window.len()
+            counted.count
         );
         return Ok(Some(failure(scenario, step, expected, world.now(), seen)));
     }
 
-    let found = world.run_until_or(deadline, |world| {
-        world.log()[first_index.min(world.log().len())..]
-            .iter()
-            .any(fits)
+    let expected = || {
+        format!(
+            "a message {} within {:?} (by {})",
+            describe_message_expectation(expectation),
+            expectation.within,
+            deadline
+        )
+    };
+    if expectation.since_start {
+        let Some(tracker) = tracker else {
+            return Ok(unreachable_tracker());
+        };
+        let found = world.run_until_or(deadline, |world| {
+            world.log().first_fit(tracker, deadline).is_some()
+        })?;
+        if let Some(index) = world.log().first_fit(tracker, deadline).filter(|_| found) {
+            window.first_index = index + 1;
+            return Ok(None);
+        }
+        let seen = nearest_since_start(world.log(), tracker);
+        return Ok(Some(failure(scenario, step, expected(), world.now(), seen)));
+    }
+
+    let first_index = window.first_index;
+    let fits =
+        |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
+    // Each message is looked at once: one that did not fit does not start
+    // fitting later.
+    let mut looked_at = first_index;
+    let mut fitting = None;
+    world.run_until_or(deadline, |world| {
+        let log = world.log();
+        if let Some((index, _)) = log.from(looked_at).find(|(_, message)| fits(message)) {
+            fitting = Some(index);
+            return true;
+        }
+        looked_at = log.len();
+        false
     })?;
-    if found {
-        let index = (first_index..world.log().len())
-            .find(|&index| fits(&world.log()[index]))
-            .unwrap_or(first_index);
+    if let Some(index) = fitting {
         window.first_index = index + 1;
         return Ok(None);
     }
-    let expected = format!(
-        "a message {} within {:?} (by {})",
-        describe_message_expectation(expectation),
-        expectation.within,
-        deadline
-    );
     let seen = nearest_messages(world.log(), first_index, expectation);
-    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+    Ok(Some(failure(scenario, step, expected(), world.now(), seen)))
+}
+
+/// Every `count:` and `since: start` step has a tracker (`run_steps` makes
+/// them); without one the step is taken as holding nothing.
+fn unreachable_tracker<T: Default>() -> T {
+    debug_assert!(false, "a count or since: start step without its tracker");
+    T::default()
 }
 
 /// The messages most worth showing next to a failed message expectation:
 /// those on matching topics in the window, else anything in the window,
 /// else the latest messages on matching topics before it.
 fn nearest_messages(
-    log: &[LoggedMessage],
+    log: &MessageLog,
     first_index: usize,
     expectation: &MessageExpectation,
 ) -> Vec<String> {
     let on_topic = |message: &&LoggedMessage| {
         hilt_firmware::mqtt::topic::filter_matches(&expectation.filter, &message.topic)
     };
-    let window = &log[first_index.min(log.len())..];
-    let mut chosen: Vec<&LoggedMessage> = window
-        .iter()
-        .filter(on_topic)
-        .take(SHOWN_IN_REPORT)
-        .collect();
+    let window = || log.from(first_index).map(|(_, message)| message);
+    let mut chosen: Vec<&LoggedMessage> = window().filter(on_topic).take(SHOWN_IN_REPORT).collect();
     let mut note = None;
     if chosen.is_empty() {
-        chosen = window.iter().take(SHOWN_IN_REPORT).collect();
+        chosen = window().take(SHOWN_IN_REPORT).collect();
         if !chosen.is_empty() {
             note = Some(
                 "(no message on a matching topic in the window; these arrived in it)".to_owned(),
@@ -444,12 +618,7 @@ fn nearest_messages(
         }
     }
     if chosen.is_empty() {
-        let earlier: Vec<&LoggedMessage> = log[..first_index.min(log.len())]
-            .iter()
-            .filter(on_topic)
-            .collect();
-        let skip = earlier.len().saturating_sub(SHOWN_IN_REPORT);
-        chosen = earlier.into_iter().skip(skip).collect();
+        chosen = log.latest_on_topic_before(&expectation.filter, first_index);
         if !chosen.is_empty() {
             note = Some(
                 "(nothing arrived in the window; the latest earlier messages on matching topics)"
@@ -460,6 +629,24 @@ fn nearest_messages(
     let mut seen: Vec<String> = note.into_iter().collect();
     seen.extend(chosen.iter().map(|message| message.describe()));
     seen
+}
+
+/// [`nearest_messages`] for a `since: start` expectation, whose window is
+/// the whole run, from what its tracker kept.
+fn nearest_since_start(log: &MessageLog, tracker: TrackerId) -> Vec<String> {
+    let on_topic = log.first_on_topic(tracker);
+    if !on_topic.is_empty() {
+        return on_topic.iter().map(LoggedMessage::describe).collect();
+    }
+    let first = log.first_of_run();
+    if first.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once(
+        "(no message on a matching topic in the window; these arrived in it)".to_owned(),
+    )
+    .chain(first.iter().map(LoggedMessage::describe))
+    .collect()
 }
 
 fn expect_led(
@@ -635,7 +822,13 @@ steps:
         let scenario =
             hilt_scenario::parse(std::path::Path::new("panic.yaml"), text, &registry).unwrap();
         let run = |broker: EmbeddedBroker| {
-            run_in_world(&scenario, &registry, broker.address(), Some(broker))
+            run_in_world(
+                &scenario,
+                &registry,
+                broker.address(),
+                Some(broker),
+                Recording::in_memory(),
+            )
         };
 
         let healthy = run(EmbeddedBroker::start().unwrap());

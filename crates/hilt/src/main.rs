@@ -8,6 +8,8 @@
 mod in_order;
 mod partition;
 
+use std::fs::File;
+use std::io::{BufRead as _, Seek as _};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +17,7 @@ use std::time::Instant as WallInstant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hilt_runner::{Registry, RunOutcome, Verdict};
+use hilt_runner::{MessageOutput, Recording, Registry, TranscriptOutput, Verdict};
 use hilt_scenario::{BrokerChoice, StepKind};
 
 use crate::partition::Partition;
@@ -253,12 +255,17 @@ struct ReplayOptions {
 
 /// What became of one scenario: its verdict, and everything `replay`
 /// prints for it, so that runs on other threads can be printed in order.
+/// The transcript and the CSV rows were written to temporary files as the
+/// run went, so that a long run is not held in memory.
 #[derive(Debug)]
 struct Finished {
     status: Status,
+    /// Its line, and its report unless it passed.
     text: String,
-    /// The run, for the CSV file; `None` when it was skipped.
-    outcome: Option<RunOutcome>,
+    /// The transcript, with `--verbose`, printed after `text`.
+    transcript: Option<File>,
+    /// The run's CSV rows, with `--csv`.
+    csv_rows: Option<File>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -312,11 +319,21 @@ fn replay(
     };
     let started = WallInstant::now();
     let (mut passed, mut failed, mut errors, mut skipped) = (0, 0, 0, 0);
+    let write_csv = csv.is_some();
     in_order::for_each_in_order(
         &scenarios,
         jobs,
-        |scenario| replay_one(scenario, broker.as_ref(), registry, options.verbose),
+        |scenario| {
+            replay_one(
+                scenario,
+                broker.as_ref(),
+                registry,
+                options.verbose,
+                write_csv,
+            )
+        },
         |finished| -> anyhow::Result<()> {
+            let finished = finished?;
             match finished.status {
                 Status::Passed => passed += 1,
                 Status::Failed => failed += 1,
@@ -324,8 +341,12 @@ fn replay(
                 Status::Skipped => skipped += 1,
             }
             out!("{}", finished.text);
-            if let (Some(csv), Some(outcome)) = (csv.as_mut(), &finished.outcome) {
-                csv.write_run(outcome)
+            if let Some(transcript) = finished.transcript {
+                print_indented(transcript).context("cannot read back a transcript")?;
+            }
+            if let (Some(csv), Some(mut rows)) = (csv.as_mut(), finished.csv_rows) {
+                rows.rewind().context("cannot read back CSV rows")?;
+                csv.append_rows(&mut rows)
                     .context("cannot write the CSV file")?;
             }
             Ok(())
@@ -355,13 +376,14 @@ fn replay(
 
 /// Runs one scenario (on `broker` if given) and writes what `replay`
 /// prints for it: its line, its report unless it passed, and with
-/// `verbose` its transcript.
+/// `verbose` its transcript; with `csv`, its rows.
 fn replay_one(
     scenario: &hilt_scenario::Scenario,
     broker: Option<&BrokerChoice>,
     registry: &Registry,
     verbose: bool,
-) -> Finished {
+    csv: bool,
+) -> anyhow::Result<Finished> {
     let mut scenario = scenario.clone();
     if let Some(broker) = broker {
         if scenario
@@ -369,21 +391,44 @@ fn replay_one(
             .iter()
             .any(|step| matches!(step.kind, StepKind::Broker(_)))
         {
-            return Finished {
+            return Ok(Finished {
                 status: Status::Skipped,
                 text: format!(
                     "SKIP  {}  {}  (its `broker:` steps need the embedded broker)\n",
                     scenario.file.display(),
                     scenario.name
                 ),
-                outcome: None,
-            };
+                transcript: None,
+                csv_rows: None,
+            });
         }
         scenario.broker = broker.clone();
     }
+    let spill = || -> anyhow::Result<(File, Box<dyn std::io::Write>)> {
+        let file = tempfile::tempfile().context("cannot create a temporary file")?;
+        let writer = file.try_clone().context("cannot create a temporary file")?;
+        Ok((file, Box::new(writer)))
+    };
+    let mut recording = Recording::verdict_only();
+    let mut transcript = None;
+    if verbose {
+        let (file, writer) = spill()?;
+        transcript = Some(file);
+        recording.transcript = TranscriptOutput::Writer(writer);
+    }
+    let mut csv_rows = None;
+    if csv {
+        let (file, writer) = spill()?;
+        csv_rows = Some(file);
+        recording.messages =
+            MessageOutput::Csv(hilt_runner::csv::MessageRows::new(&scenario.file, writer));
+    }
     let scenario_started = WallInstant::now();
-    let outcome = hilt_runner::run_scenario(&scenario, registry);
+    let outcome = hilt_runner::run_scenario_with(&scenario, registry, recording);
     let wall = scenario_started.elapsed();
+    if let Some(error) = &outcome.recording_error {
+        anyhow::bail!("{}: {error}", scenario.file.display());
+    }
     let (status, label) = match outcome.verdict {
         Verdict::Passed => (Status::Passed, "PASS "),
         Verdict::Failed(_) => (Status::Failed, "FAIL "),
@@ -399,14 +444,27 @@ fn replay_one(
     if !outcome.passed() {
         text.push_str(&indent(&outcome.report()));
     }
-    if verbose {
-        text.push_str(&indent(&outcome.transcript.render()));
-    }
-    Finished {
+    Ok(Finished {
         status,
         text,
-        outcome: Some(outcome),
+        transcript,
+        csv_rows,
+    })
+}
+
+/// Prints a transcript written to `file`, each line indented as
+/// [`indent`] does.
+fn print_indented(mut file: File) -> std::io::Result<()> {
+    file.rewind()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 {
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        outln!("    {text}");
+        line.clear();
     }
+    Ok(())
 }
 
 fn check(
@@ -433,8 +491,21 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<ExitCode> {
     };
     let mut code = ExitCode::SUCCESS;
     for scenario in &scenarios {
-        let outcome = hilt_runner::run_scenario(scenario, registry);
-        out!("{}", outcome.transcript.render());
+        // Printed as the run goes: a month of device time need not fit in
+        // memory.
+        let recording = Recording {
+            transcript: TranscriptOutput::Writer(Box::new(std::io::stdout())),
+            messages: MessageOutput::Discard,
+        };
+        let outcome = hilt_runner::run_scenario_with(scenario, registry, recording);
+        if let Some(error) = &outcome.recording_error {
+            match std::error::Error::source(error.as_ref())
+                .and_then(|source| source.downcast_ref::<std::io::Error>())
+            {
+                Some(error) => output_failed(std::io::Error::new(error.kind(), error.to_string())),
+                None => anyhow::bail!("{error}"),
+            }
+        }
         match outcome.verdict {
             Verdict::Passed => {}
             Verdict::Failed(_) => {

@@ -92,8 +92,9 @@ use owed::{Awaited, Outstanding, Publisher};
 
 use crate::broker::EmbeddedBroker;
 use crate::connection::{ConnectionId, Hub, Inbound};
+use crate::message_log::MessageLog;
 use crate::registry::{Board, DeviceIdentity, Part, Registry};
-use crate::transcript::{LoggedMessage, Transcript, quote_payload};
+use crate::transcript::{LoggedMessage, TranscriptSink, quote_payload};
 
 /// How long the broker may take to do what a packet requires of it.
 const BROKER_REPLY_TIMEOUT: WallDuration = WallDuration::from_secs(5);
@@ -292,8 +293,8 @@ pub struct World {
     /// What the broker keeps (retained messages, subscriptions, sessions)
     /// and so owes after each packet.
     broker_model: BrokerModel,
-    log: Vec<LoggedMessage>,
-    transcript: Transcript,
+    log: MessageLog,
+    transcript: TranscriptSink,
 }
 
 impl std::fmt::Debug for World {
@@ -335,8 +336,8 @@ impl World {
             orphans_made: 0,
             endpoints: BTreeMap::new(),
             broker_model,
-            log: Vec::new(),
-            transcript: Transcript::default(),
+            log: MessageLog::default(),
+            transcript: TranscriptSink::default(),
         };
         world.connect_harness()?;
         for (index, device) in scenario.devices.iter().enumerate() {
@@ -378,15 +379,15 @@ impl World {
         self.now
     }
 
-    pub fn log(&self) -> &[LoggedMessage] {
+    pub fn log(&self) -> &MessageLog {
         &self.log
     }
 
-    pub fn transcript(&self) -> &Transcript {
-        &self.transcript
+    pub fn log_mut(&mut self) -> &mut MessageLog {
+        &mut self.log
     }
 
-    pub fn transcript_mut(&mut self) -> &mut Transcript {
+    pub fn transcript_mut(&mut self) -> &mut TranscriptSink {
         &mut self.transcript
     }
 
@@ -1264,7 +1265,7 @@ impl World {
     fn record_message(&mut self, message: LoggedMessage) {
         self.transcript
             .push(message.at, describe_without_time(&message));
-        self.log.push(message);
+        self.log.push(self.now, message);
     }
 
     // ----- waiting for the broker ---------------------------------------------

@@ -1,0 +1,37 @@
+//! Where a run's transcript and messages go.
+
+use crate::message_log::MessageOutput;
+use crate::transcript::TranscriptOutput;
+
+/// Where [`run_scenario_with`](crate::run_scenario_with) sends the
+/// transcript and the messages of a run as it goes. Expectations keep
+/// only the messages they can still need whatever this says, so a run
+/// that keeps neither in memory takes about as much memory for a month of
+/// device time as for an hour.
+#[derive(Debug)]
+pub struct Recording {
+    /// Where the transcript goes.
+    pub transcript: TranscriptOutput,
+    /// Where every routed message goes.
+    pub messages: MessageOutput,
+}
+
+impl Recording {
+    /// Both kept whole in the [`RunOutcome`](crate::RunOutcome), as
+    /// [`run_scenario`](crate::run_scenario) does.
+    pub fn in_memory() -> Self {
+        Recording {
+            transcript: TranscriptOutput::Memory,
+            messages: MessageOutput::Memory,
+        }
+    }
+
+    /// Neither kept: only the verdict (with its report) and the device
+    /// time are wanted.
+    pub fn verdict_only() -> Self {
+        Recording {
+            transcript: TranscriptOutput::Discard,
+            messages: MessageOutput::Discard,
+        }
+    }
+}
