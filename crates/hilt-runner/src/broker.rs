@@ -192,7 +192,7 @@ impl EmbeddedBroker {
             tls: None,
             next_connection_delay_ms: 0,
             connections: ConnectionSettings {
-                connection_timeout_ms: 5_000,
+                connection_timeout_ms: 60_000,
                 max_payload_size: 256 * 1024,
                 max_inflight_count: 100,
                 auth: None,
