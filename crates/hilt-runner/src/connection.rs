@@ -1,21 +1,31 @@
 //! Real TCP connections to the broker, one per device link plus the
-//! harness's own client, each with a reader thread that splits the stream
-//! into MQTT packets.
+//! harness's own client, all driven by one poller: a Tokio runtime with a
+//! single thread, on which each connection's reader is a task that splits
+//! the stream into MQTT packets. A thread per connection would cap a fleet
+//! at the process's thread limit and cost a stack each; a task costs its
+//! read buffer.
 //!
 //! Every reader sends what it reads into one channel, so the runner can wait
 //! for "the packets this action must cause" across all connections at once.
+//! Writes are made from the runner's thread, through the same runtime.
 //! Our sockets set TCP_NODELAY, and TCP_QUICKACK after every read: rumqttd
 //! never sets TCP_NODELAY on its side, and without our immediate ACKs its
 //! small writes wait on Nagle against our delayed ACK (measured here: ~44 ms
 //! per QoS 1 round trip instead of ~0.2 ms).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hilt_firmware::mqtt::codec::{self, DecodeError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Identifies one TCP connection for the life of a run: ids are handed out
 /// in the order connections are opened and never reused, so ordering by id
@@ -53,41 +63,52 @@ pub enum Inbound {
     },
 }
 
-/// The channel every reader thread sends into.
+/// The poller, and the channel every connection's reader sends into.
 #[derive(Debug)]
 pub struct Hub {
+    /// One thread runs every connection's reader.
+    runtime: Runtime,
     sender: Sender<Inbound>,
     receiver: Receiver<Inbound>,
     next_id: u64,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
+impl Hub {
+    /// A poller with its thread, named `hilt-links`.
+    pub fn new() -> std::io::Result<Hub> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hilt-links")
+            .enable_io()
+            .enable_time()
+            .build()?;
         let (sender, receiver) = channel();
-        Hub {
+        Ok(Hub {
+            runtime,
             sender,
             receiver,
             next_id: 0,
-        }
+        })
     }
-}
 
-impl Hub {
-    /// Opens a connection to `address` with its reader thread.
+    /// Opens a connection to `address` with its reader.
     pub fn connect(&mut self, address: SocketAddr) -> std::io::Result<BrokerConnection> {
-        let stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+        let stream = self.runtime.block_on(async {
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+        })?;
         stream.set_nodelay(true)?;
         let id = ConnectionId(self.next_id);
         self.next_id += 1;
-        let reader_stream = stream.try_clone()?;
+        let (reader, writer) = stream.into_split();
         let sender = self.sender.clone();
-        let reader = std::thread::Builder::new()
-            .name(format!("hilt-link-{id}"))
-            .spawn(move || read_packets(id, reader_stream, sender))?;
+        let reader = self.runtime.spawn(read_packets(id, reader, sender));
         Ok(BrokerConnection {
             id,
-            stream,
-            reader: Some(reader),
+            runtime: self.runtime.handle().clone(),
+            writer: Some(writer),
+            reader,
         })
     }
 
@@ -106,8 +127,10 @@ impl Hub {
 #[derive(Debug)]
 pub struct BrokerConnection {
     id: ConnectionId,
-    stream: TcpStream,
-    reader: Option<JoinHandle<()>>,
+    runtime: tokio::runtime::Handle,
+    /// `None` once closed.
+    writer: Option<OwnedWriteHalf>,
+    reader: JoinHandle<()>,
 }
 
 impl BrokerConnection {
@@ -117,19 +140,31 @@ impl BrokerConnection {
 
     /// Writes bytes to the broker.
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        };
+        // Nearly always the socket takes the bytes at once; only a full
+        // send buffer needs the poller's help to wait.
+        match writer.try_write(bytes) {
+            Ok(written) if written == bytes.len() => Ok(()),
+            Ok(written) => self.runtime.block_on(writer.write_all(&bytes[written..])),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                self.runtime.block_on(writer.write_all(bytes))
+            }
+            Err(error) => Err(error),
+        }
     }
 
-    /// Closes both directions; the reader thread ends on its own.
+    /// Closes both directions; the reader ends with it.
     pub fn close(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
+        // Dropping both halves closes the socket; the reader's half goes
+        // when its task is cancelled, which the runtime does at once.
+        self.writer = None;
+        self.reader.abort();
     }
 }
 
@@ -139,12 +174,11 @@ impl Drop for BrokerConnection {
     }
 }
 
-fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
-    let socket = socket2::SockRef::from(&stream);
-    let mut pending: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 8192];
+async fn read_packets(id: ConnectionId, mut stream: OwnedReadHalf, sender: Sender<Inbound>) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 2048];
     let reason = loop {
-        let read = match (&stream).read(&mut chunk) {
+        let read = match stream.read(&mut chunk).await {
             Ok(0) => break "closed by the broker".to_owned(),
             // Whether a closing peer's socket sends FIN or RST depends on
             // whether it had unread data, which is a matter of wall-clock
@@ -156,7 +190,7 @@ fn read_packets(id: ConnectionId, stream: TcpStream, sender: Sender<Inbound>) {
             Ok(read) => read,
             Err(error) => break format!("read failed: {error}"),
         };
-        let _ = socket.set_tcp_quickack(true);
+        let _ = socket2::SockRef::from(stream.as_ref()).set_tcp_quickack(true);
         pending.extend_from_slice(&chunk[..read]);
         let mut consumed = 0;
         loop {

@@ -1,16 +1,71 @@
 //! How close this process is to its limit of open file descriptors.
 //!
-//! Every simulated device holds three (its socket, a copy for its reader
-//! thread, and the embedded broker's side), so a large fleet meets the limit
-//! long before memory or threads run out. When it does, what fails is
-//! often the broker's `accept`, which rumqttd only logs: the device's
-//! connection is made (the kernel queues it) but never answered. The
-//! runner then reports a silent broker; this module lets it say why.
+//! Every simulated device holds two with the embedded broker (its socket
+//! and the broker's side) and one with an external broker, so a large fleet
+//! meets the limit long before memory runs out. When it does, what fails
+//! is often the broker's `accept`, which rumqttd only logs: the device's
+//! connection is made (the kernel queues it) but never answered, and the
+//! run would hang until a timeout. So a run first makes room
+//! ([`make_room_for`]): it raises the soft limit toward the hard one, or
+//! refuses to start with a clear error. If descriptors still run out (a
+//! scenario that resets devices leaves connections behind for a while),
+//! the runner reports a silent broker, and this module says why.
 
 /// What each device costs and how to get more.
-const ADVICE: &str = "each simulated device holds three file descriptors (its socket, a copy \
-                      for its reader thread, and the broker's side); raise the limit with \
-                      `ulimit -n`";
+const ADVICE: &str = "each simulated device holds two file descriptors (its socket and the \
+                      embedded broker's side); raise the limit with `ulimit -n`";
+
+/// Descriptors a run needs besides its devices': the broker's listener and
+/// runtime, the harness's client, readiness probes, output files, and
+/// connections devices left behind when they reset.
+const BASE_DESCRIPTORS: u64 = 64;
+
+/// A scenario needs more open files than this process may have.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this scenario's {devices} devices need about {needed} open files ({per_device} per device), \
+     but this process may open at most {hard_limit} (the hard limit, `ulimit -Hn`); raise it, \
+     or run the fleet in parts against an external broker (--broker)"
+)]
+pub struct DescriptorShortage {
+    /// How many devices the scenario runs.
+    pub devices: usize,
+    /// Descriptors each device holds.
+    pub per_device: u64,
+    /// What the run needs in all.
+    pub needed: u64,
+    /// The most the process may raise its limit to.
+    pub hard_limit: u64,
+}
+
+/// Makes sure a run of `devices` simulated devices can open its files:
+/// raises the soft limit (up to the hard limit) if it is too low, or says
+/// why the run cannot start.
+pub(crate) fn make_room_for(
+    devices: usize,
+    embedded_broker: bool,
+) -> Result<(), DescriptorShortage> {
+    let per_device = if embedded_broker { 2 } else { 1 };
+    let needed = (devices as u64)
+        .saturating_mul(per_device)
+        .saturating_add(BASE_DESCRIPTORS);
+    let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() else {
+        // No way to ask (not a Unix): nothing to check.
+        return Ok(());
+    };
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard >= needed && rlimit::Resource::NOFILE.set(needed, hard).is_ok() {
+        return Ok(());
+    }
+    Err(DescriptorShortage {
+        devices,
+        per_device,
+        needed,
+        hard_limit: hard,
+    })
+}
 
 /// For an error opening a device's connection: the advice when the cause
 /// was "too many open files", appended to the error's message; else nothing.
@@ -61,6 +116,24 @@ fn soft_limit() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fleet_beyond_the_hard_limit_is_refused_up_front_with_the_numbers() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        let devices = usize::try_from(hard).unwrap_or(usize::MAX / 4);
+        let shortage = make_room_for(devices, true).unwrap_err();
+        assert_eq!(shortage.needed, hard * 2 + BASE_DESCRIPTORS);
+        let message = shortage.to_string();
+        assert!(message.contains(&format!("{devices} devices")), "{message}");
+        assert!(message.contains("ulimit -Hn"), "{message}");
+    }
+
+    #[test]
+    fn a_fleet_within_the_limit_is_let_through() {
+        let (soft, _) = rlimit::Resource::NOFILE.get().unwrap();
+        let devices = usize::try_from(soft.saturating_sub(BASE_DESCRIPTORS) / 2).unwrap();
+        make_room_for(devices, true).unwrap();
+    }
 
     #[test]
     fn the_soft_limit_is_read_from_proc() {

@@ -51,6 +51,7 @@ mod world;
 
 use std::path::{Path, PathBuf};
 
+pub use descriptors::DescriptorShortage;
 pub use message_log::MessageOutput;
 pub use recording::Recording;
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};

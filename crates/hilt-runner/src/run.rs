@@ -53,6 +53,9 @@ pub enum RunError {
     /// The harness itself could not go on (see [`HarnessError`]).
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    /// The process may not open enough files for the scenario's devices.
+    #[error(transparent)]
+    Descriptors(#[from] crate::descriptors::DescriptorShortage),
 }
 
 impl Verdict {
@@ -187,6 +190,13 @@ pub fn run_scenario_with(
     recording: Recording,
 ) -> RunOutcome {
     let mut outcome = RunOutcome::not_run(scenario);
+    let embedded_broker = matches!(scenario.broker, BrokerChoice::Embedded);
+    if let Err(shortage) =
+        crate::descriptors::make_room_for(scenario.devices.len(), embedded_broker)
+    {
+        outcome.verdict = Verdict::error(shortage);
+        return outcome;
+    }
     let (address, embedded) = match &scenario.broker {
         BrokerChoice::Embedded => {
             match EmbeddedBroker::start_with_capacity(connections_needed(scenario)) {

@@ -470,28 +470,40 @@ fn a_byte_order_mark_is_accepted_and_a_nul_rejected() {
     );
 }
 
-/// A fleet bigger than the process's file descriptors allow is a harness
-/// error (exit 2) that says how to get more, never a pass with devices
-/// missing. The limit is lowered for the hilt process alone, with the
-/// shell's own `ulimit`.
-#[test]
-fn running_out_of_file_descriptors_is_an_error_that_says_how_to_get_more() {
-    let folder = std::env::temp_dir().join(format!("hilt-fleet-{}", std::process::id()));
+/// Writes a scenario of `devices` thermometers that wait a second, in a
+/// folder of its own; returns the folder and the file.
+fn thermometer_fleet(devices: usize, label: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let folder = std::env::temp_dir().join(format!("hilt-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     let file = folder.join("fleet.yaml");
-    let mut yaml = String::from("name: forty thermometers\ndevices:\n");
-    for index in 0..40 {
+    let mut yaml = format!("name: {devices} thermometers\ndevices:\n");
+    for index in 0..devices {
         yaml.push_str(&format!("  t{index}: {{ app: thermometer }}\n"));
     }
     yaml.push_str("steps:\n  - wait: 1s\n");
     std::fs::write(&file, yaml).unwrap();
-    let output = Command::new("sh")
+    (folder, file)
+}
+
+/// Runs `hilt replay file` under the shell's `ulimit` arguments, which
+/// lower the limit on open files for the hilt process alone.
+fn replay_under_ulimit(ulimit: &str, file: &std::path::Path) -> std::process::Output {
+    Command::new("sh")
         .arg("-c")
-        .arg(r#"ulimit -n 64 && exec "$0" replay "$1""#)
+        .arg(format!(r#"ulimit {ulimit} && exec "$0" replay "$1""#))
         .arg(env!("CARGO_BIN_EXE_hilt"))
-        .arg(&file)
+        .arg(file)
         .output()
-        .expect("sh runs");
+        .expect("sh runs")
+}
+
+/// A fleet bigger than the process's file descriptors can ever allow is a
+/// harness error (exit 2) before anything runs, with the numbers and what
+/// to do; never a pass with devices missing, nor a hang.
+#[test]
+fn a_fleet_beyond_the_file_descriptor_limit_is_refused_up_front() {
+    let (folder, file) = thermometer_fleet(40, "fleet-hard-limit");
+    let output = replay_under_ulimit("-n 64", &file);
     let stdout = text(&output.stdout);
     let _ = std::fs::remove_dir_all(&folder);
     assert_eq!(
@@ -500,12 +512,30 @@ fn running_out_of_file_descriptors_is_an_error_that_says_how_to_get_more() {
         "{stdout}{}",
         text(&output.stderr)
     );
-    assert!(stdout.contains("ERROR"), "{stdout}");
     assert!(
-        stdout.contains("raise the limit with `ulimit -n`"),
+        stdout.contains("this scenario's 40 devices need about 144 open files"),
         "{stdout}"
     );
+    assert!(stdout.contains("at most 64 (the hard limit, `ulimit -Hn`)"), "{stdout}");
+    assert!(stdout.contains("(0.000000s device time"), "nothing ran: {stdout}");
     assert!(stdout.contains("0 passed, 0 failed, 1 errors"), "{stdout}");
+}
+
+/// With only the soft limit too low, hilt raises it itself and the fleet
+/// runs.
+#[test]
+fn a_low_soft_limit_on_open_files_is_raised_for_the_fleet() {
+    let (folder, file) = thermometer_fleet(40, "fleet-soft-limit");
+    let output = replay_under_ulimit("-S -n 64", &file);
+    let stdout = text(&output.stdout);
+    let _ = std::fs::remove_dir_all(&folder);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("1 passed, 0 failed, 0 errors"), "{stdout}");
 }
 
 /// `replay`'s standard output without its wall times, the only part that

@@ -127,6 +127,9 @@ pub enum HarnessError {
         /// parenthesis saying so, noted when the runner gave up.
         descriptors: String,
     },
+    /// The thread that reads every broker connection could not be started.
+    #[error("cannot start the thread that reads the broker connections: {0}")]
+    Poller(std::io::Error),
     /// The broker closed the harness's own connection, which nothing does.
     #[error("the broker closed the harness's own connection: {0}")]
     HarnessDisconnected(String),
@@ -330,7 +333,7 @@ impl World {
             broker_address,
             broker,
             registry: registry.clone(),
-            hub: Hub::default(),
+            hub: Hub::new().map_err(HarnessError::Poller)?,
             harness: HarnessClient::default(),
             devices: Vec::new(),
             orphans_made: 0,
