@@ -10,12 +10,12 @@ use hilt_firmware::time::Instant;
 use hilt_scenario::describe::describe_message_expectation;
 pub(crate) use hilt_scenario::describe::describe_part_value;
 use hilt_scenario::{
-    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PartRef,
-    PinExpectation, Scenario, Step, StepDescription, StepKind,
+    BrokerChoice, Expectation, Fleet, LedExpectation, LedTiming, MessageExpectation, PartRef,
+    PinExpectation, Publishers, Scenario, Step, StepDescription, StepKind,
 };
 
 use crate::broker::EmbeddedBroker;
-use crate::matching::message_fits;
+use crate::matching::{MemberTally, message_fits};
 use crate::registry::Registry;
 use crate::transcript::{LoggedMessage, Transcript, format_time};
 use crate::world::{HarnessError, World, after};
@@ -247,26 +247,32 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Press(part) => {
-                world.set_button(&part.device, &part.part, true);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, true);
+                }
                 None
             }
             StepKind::Release(part) => {
-                world.set_button(&part.device, &part.part, false);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, false);
+                }
                 None
             }
             StepKind::Click(part) => {
-                world.set_button(&part.device, &part.part, true);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, true);
+                }
                 world.run_until(after(step_start, CLICK_HOLD))?;
-                world.set_button(&part.device, &part.part, false);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, false);
+                }
                 None
             }
             StepKind::Set(settings) => {
                 for setting in settings {
-                    world.apply_part_value(
-                        &setting.target.device,
-                        &setting.target.part,
-                        &setting.value,
-                    );
+                    for device in each_device(scenario, &setting.target.device) {
+                        world.apply_part_value(device, &setting.target.part, &setting.value);
+                    }
                 }
                 None
             }
@@ -302,15 +308,23 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Network(change) => {
-                world.change_network(change);
+                for device in each_device(scenario, &change.device.device) {
+                    let mut one = change.clone();
+                    one.device.device = device.to_owned();
+                    world.change_network(&one);
+                }
                 None
             }
-            StepKind::Reboot(device) => {
-                world.power_cycle(&device.device)?;
+            StepKind::Reboot(named) => {
+                for device in each_device(scenario, &named.device) {
+                    world.power_cycle(device)?;
+                }
                 None
             }
-            StepKind::Hang(device) => {
-                world.hang(&device.device);
+            StepKind::Hang(named) => {
+                for device in each_device(scenario, &named.device) {
+                    world.hang(device);
+                }
                 None
             }
         };
@@ -322,6 +336,20 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
         }
     }
     Ok(None)
+}
+
+/// The devices a step naming `name` acts on: every member of the fleet
+/// `name`, in order, or the one device `name`.
+fn each_device<'s>(scenario: &'s Scenario, name: &'s str) -> impl Iterator<Item = &'s str> {
+    let members = scenario
+        .fleet(name)
+        .map(|_| scenario.devices_named(name));
+    let single = members.is_none().then_some(name);
+    members
+        .into_iter()
+        .flatten()
+        .map(|device| device.name.as_str())
+        .chain(single)
 }
 
 fn failure(
@@ -358,6 +386,9 @@ fn expect_message(
     let fits =
         |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
 
+    if let (true, Some(Publishers::Fleet(fleet))) = (expectation.each, &expectation.from) {
+        return expect_each_member(world, scenario, step, expectation, fleet, window);
+    }
     if let Some(count) = expectation.count {
         // The window holds what arrives during this step: messages logged
         // from now on (so nothing an earlier step saw or caused counts
@@ -415,6 +446,109 @@ fn expect_message(
     );
     let seen = nearest_messages(world.log(), first_index, expectation);
     Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
+/// `each: true`: every member of `fleet` publishes a fitting message in the
+/// window (with `count: N`, exactly N each). The log is read once, message
+/// by message, tallying per member, so the work grows with the messages,
+/// not with members × messages.
+fn expect_each_member(
+    world: &mut World,
+    scenario: &Scenario,
+    step: &Step,
+    expectation: &MessageExpectation,
+    fleet: &Fleet,
+    window: &mut MessageWindow,
+) -> Result<Option<Failure>, HarnessError> {
+    let step_start = world.now();
+    let deadline = after(step_start, expectation.within);
+    let fits =
+        |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
+    let mut tally = MemberTally::new(fleet);
+
+    if let Some(count) = expectation.count {
+        // The same window as a `count:` of the whole (see `expect_message`).
+        let first_index = if expectation.since_start {
+            0
+        } else {
+            world.log().len()
+        };
+        world.run_until(deadline)?;
+        let mut last_fitting = None;
+        for (index, message) in world.log().iter().enumerate().skip(first_index) {
+            if fits(message) {
+                tally.add(message);
+                last_fitting = Some(index);
+            }
+        }
+        let off = tally.members_not_at(count);
+        if off.is_empty() {
+            if let Some(last) = last_fitting {
+                window.first_index = last + 1;
+            }
+            return Ok(None);
+        }
+        let expected = format!(
+            "exactly {count} message(s) {} {}, but {} of its {} members did not",
+            describe_message_expectation(expectation),
+            describe_count_window(expectation, step_start, deadline),
+            off.len(),
+            fleet.count
+        );
+        let seen = members_report(&off);
+        return Ok(Some(failure(scenario, step, expected, world.now(), seen)));
+    }
+
+    let first_index = if expectation.since_start {
+        0
+    } else {
+        window.first_index
+    };
+    let mut scanned = first_index;
+    let mut completed_at = None;
+    world.run_until_or(deadline, |world| {
+        for (index, message) in world.log().iter().enumerate().skip(scanned) {
+            if completed_at.is_none() && fits(message) {
+                tally.add(message);
+                if tally.every_member_heard() {
+                    completed_at = Some(index);
+                }
+            }
+        }
+        scanned = scanned.max(world.log().len());
+        completed_at.is_some()
+    })?;
+    if let Some(index) = completed_at {
+        window.first_index = index + 1;
+        return Ok(None);
+    }
+    let silent = tally.silent_members();
+    let expected = format!(
+        "a message {} within {:?} (by {deadline}), but {} of its {} members published none",
+        describe_message_expectation(expectation),
+        expectation.within,
+        silent.len(),
+        fleet.count
+    );
+    let seen = members_report(&silent);
+    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
+/// The first few members a fleet expectation failed on, with how many
+/// fitting messages each published, and how many more there are.
+fn members_report(members: &[(String, u32)]) -> Vec<String> {
+    let mut seen: Vec<String> = members
+        .iter()
+        .take(SHOWN_IN_REPORT)
+        .map(|(member, heard)| format!("{member} published {heard}"))
+        .collect();
+    if members.len() > SHOWN_IN_REPORT {
+        seen.push(format!(
+            "… and {} more members",
+            members.len() - SHOWN_IN_REPORT
+        ));
+    }
+    seen
 }
 
 /// The messages most worth showing next to a failed message expectation:
