@@ -147,7 +147,13 @@ impl Validator<'_> {
         }
         let (fleet_name, _) = name.rsplit_once('-')?;
         let &entry = self.device_index.get(fleet_name)?;
-        let index = self.devices[entry].fleet.as_ref()?.member_index(name)?;
+        let fleet = self.devices[entry].fleet.as_ref()?;
+        if fleet.count == 0 {
+            // Its count could not be read (that was reported): any number
+            // may be a member, and steps naming one are not checked.
+            return Some(Named::Member(entry, 0));
+        }
+        let index = fleet.member_index(name)?;
         Some(Named::Member(entry, index))
     }
 
@@ -301,10 +307,12 @@ impl Validator<'_> {
                 devices
                     .iter()
                     .filter(|(_, body)| {
-                        body.as_mapping()
-                            .and_then(|body| body.get_scalar("external"))
+                        let body = body.as_mapping();
+                        // A fleet cannot be external; that is reported there.
+                        body.and_then(|body| body.get_scalar("external"))
                             .and_then(|flag| core_bool(flag.as_str()))
                             == Some(true)
+                            && body.is_some_and(|body| body.get_node("count").is_none())
                     })
                     .map(|(name, _)| (name.as_str().to_string(), scalar_location(name)))
                     .collect()

@@ -55,6 +55,9 @@ impl Validator<'_> {
         });
         let app = match map.get_node("app") {
             Some(node) => self.app(node),
+            // `external` was reported above; asking for an app too would
+            // be the same mistake twice.
+            None if map.get_node("external").is_some() => None,
             None => {
                 self.error(
                     at,
