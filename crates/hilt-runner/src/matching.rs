@@ -169,7 +169,13 @@ mod tests {
         }
         // Not members: another device, a name of the wrong width, one past
         // the end, the broker publishing a will.
-        for source in ["probe", "probe-7", "probe-13", "other-01", "broker (will of probe-07)"] {
+        for source in [
+            "probe",
+            "probe-7",
+            "probe-13",
+            "other-01",
+            "broker (will of probe-07)",
+        ] {
             tally.add(&message_from(source));
         }
         assert!(!tally.every_member_heard());

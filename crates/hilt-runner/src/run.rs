@@ -341,9 +341,7 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
 /// The devices a step naming `name` acts on: every member of the fleet
 /// `name`, in order, or the one device `name`.
 fn each_device<'s>(scenario: &'s Scenario, name: &'s str) -> impl Iterator<Item = &'s str> {
-    let members = scenario
-        .fleet(name)
-        .map(|_| scenario.devices_named(name));
+    let members = scenario.fleet(name).map(|_| scenario.devices_named(name));
     let single = members.is_none().then_some(name);
     members
         .into_iter()

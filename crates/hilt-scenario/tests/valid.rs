@@ -558,7 +558,9 @@ fn a_fleet_becomes_ordinary_devices_with_a_record_of_the_fleet() {
     let DeviceKind::Simulated { parts, .. } = &scenario.devices[12].kind else {
         panic!();
     };
-    assert!(matches!(parts[0].value, PartValue::Temperature(celsius) if (-10.0..=0.0).contains(&celsius)));
+    assert!(
+        matches!(parts[0].value, PartValue::Temperature(celsius) if (-10.0..=0.0).contains(&celsius))
+    );
 
     // The same file gives the same values; another seed others.
     let again = load_valid("fleet.yaml");

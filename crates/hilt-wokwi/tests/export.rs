@@ -166,13 +166,10 @@ fn bundled_scenario_is_exported_or_refused(#[files("../../scenarios/**/*.yaml")]
                 }
             } else {
                 assert!(
-                    refused
-                        .refusals
-                        .iter()
-                        .any(|refusal| matches!(
-                            refusal.why,
-                            Why::SeveralDevices { .. } | Why::Fleet { .. }
-                        )),
+                    refused.refusals.iter().any(|refusal| matches!(
+                        refusal.why,
+                        Why::SeveralDevices { .. } | Why::Fleet { .. }
+                    )),
                     "{refused}"
                 );
             }

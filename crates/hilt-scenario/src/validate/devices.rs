@@ -281,10 +281,9 @@ impl Validator<'_> {
                     continue;
                 }
                 let whose = match member_of {
-                    Some(fleet) => format!(
-                        ", the id of member '{}' of fleet '{fleet}',",
-                        device.name
-                    ),
+                    Some(fleet) => {
+                        format!(", the id of member '{}' of fleet '{fleet}',", device.name)
+                    }
                     None => String::new(),
                 };
                 problems.push((

@@ -90,7 +90,9 @@ impl Validator<'_> {
 
         let client_id = self.fleet_client_id(map, &fleet);
         let config = match map.get_node("config") {
-            Some(node) => self.config(node).filter(|config| self.placeholders_known(config)),
+            Some(node) => self
+                .config(node)
+                .filter(|config| self.placeholders_known(config)),
             None => Some(ConfigMap {
                 location: at,
                 entries: Vec::new(),
@@ -220,9 +222,14 @@ impl Validator<'_> {
     fn placeholders_in_value(&mut self, value: &ConfigValue) -> bool {
         match value {
             ConfigValue::Scalar { text, location } => self.placeholders_in(text, *location),
-            ConfigValue::Sequence { items, .. } => items
-                .iter()
-                .fold(true, |known, item| self.placeholders_in_value(item) && known),
+            ConfigValue::Sequence { items, .. } => {
+                // Every item is checked, so that every unknown one is reported.
+                let mut all_known = true;
+                for item in items {
+                    all_known &= self.placeholders_in_value(item);
+                }
+                all_known
+            }
             ConfigValue::Mapping(map) => self.placeholders_known(map),
         }
     }
@@ -263,11 +270,8 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
         let rest = &text[start + 1..];
         let end = rest.find('}')?;
         let word = &rest[..end];
-        (!word.is_empty()
-            && word
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .then_some(word)
+        (!word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then_some(word)
     })
 }
 
@@ -308,12 +312,17 @@ fn fill_in_value(value: &ConfigValue, member: &str, padded_index: &str) -> Confi
                 .collect(),
             location: *location,
         },
-        ConfigValue::Mapping(map) => ConfigValue::Mapping(fill_in_config(map, member, padded_index)),
+        ConfigValue::Mapping(map) => {
+            ConfigValue::Mapping(fill_in_config(map, member, padded_index))
+        }
     }
 }
 
 fn map_has_placeholders(config: &ConfigMap) -> bool {
-    config.entries.iter().any(|entry| value_has_placeholders(&entry.value))
+    config
+        .entries
+        .iter()
+        .any(|entry| value_has_placeholders(&entry.value))
 }
 
 fn value_has_placeholders(value: &ConfigValue) -> bool {
@@ -333,7 +342,10 @@ mod tests {
         let found: Vec<&str> = placeholders("a-{index}-{name}-{ x }-{}-{idx").collect();
         assert_eq!(found, vec!["index", "name"]);
         assert_eq!(placeholders("{indx}").collect::<Vec<_>>(), vec!["indx"]);
-        assert_eq!(fill_in("t-{index}/{name}", "probe-07", "07"), "t-07/probe-07");
+        assert_eq!(
+            fill_in("t-{index}/{name}", "probe-07", "07"),
+            "t-07/probe-07"
+        );
         assert_eq!(fill_in("plain", "probe-07", "07"), "plain");
     }
 }

@@ -159,17 +159,17 @@ impl Validator<'_> {
         };
         let (target, kind) = self.resolve(device, part, at, step)?;
         let named = self.lookup(device)?;
-        if let (Named::Entry(entry), false) = (named, wanted == PartKind::Button) {
-            if let Some(fleet) = &self.devices[entry].fleet {
-                let message = format!(
-                    "'{device}' is a fleet of {} devices, and {step} checks one device; \
-                     name one member, like `{}.{part}`",
-                    fleet.count,
-                    fleet.member_name(1)
-                );
-                self.error(at, message);
-                return None;
-            }
+        if let (Named::Entry(entry), false) = (named, wanted == PartKind::Button)
+            && let Some(fleet) = &self.devices[entry].fleet
+        {
+            let message = format!(
+                "'{device}' is a fleet of {} devices, and {step} checks one device; \
+                 name one member, like `{}.{part}`",
+                fleet.count,
+                fleet.member_name(1)
+            );
+            self.error(at, message);
+            return None;
         }
         if kind == wanted {
             return Some(target);
@@ -228,17 +228,17 @@ impl Validator<'_> {
                 return None;
             }
         };
-        if let (Node::Mapping(map), "temperature" | "lux") = (value, property) {
-            if key_named(map, "between").is_some() {
-                self.error(
-                    location(value),
-                    format!(
-                        "a spread (`{{ between: [low, high] }}`) draws starting values, so it \
-                         belongs under a device's `parts:`; `set` takes one {property}"
-                    ),
-                );
-                return None;
-            }
+        if let (Node::Mapping(map), "temperature" | "lux") = (value, property)
+            && key_named(map, "between").is_some()
+        {
+            self.error(
+                location(value),
+                format!(
+                    "a spread (`{{ between: [low, high] }}`) draws starting values, so it \
+                     belongs under a device's `parts:`; `set` takes one {property}"
+                ),
+            );
+            return None;
         }
         let value = match (kind, property) {
             (PartKind::Ds18b20, "temperature") | (PartKind::Tsl2591, "lux") => {
@@ -325,9 +325,7 @@ impl Validator<'_> {
         let Some(ends) = map.get_node("between") else {
             self.error(
                 location(value),
-                format!(
-                    "`{property}` is a number, or a spread to draw it from, like {example}"
-                ),
+                format!("`{property}` is a number, or a spread to draw it from, like {example}"),
             );
             return None;
         };
@@ -392,7 +390,11 @@ pub(super) struct StartingSetting {
 pub(super) enum StartingValue {
     Fixed(PartValue),
     /// `{ between: [low, high] }`, of a temperature or (`lux`) a lux value.
-    Between { low: f64, high: f64, lux: bool },
+    Between {
+        low: f64,
+        high: f64,
+        lux: bool,
+    },
 }
 
 impl StartingSetting {
@@ -479,9 +481,11 @@ mod tests {
             .collect();
         assert!(draws.iter().all(|value| (18.0..=24.0).contains(value)));
         // Hundredths, and spread over the range rather than stuck at one end.
-        assert!(draws
-            .iter()
-            .all(|value| ((value * 100.0).round() - value * 100.0).abs() < 1e-6));
+        assert!(
+            draws
+                .iter()
+                .all(|value| ((value * 100.0).round() - value * 100.0).abs() < 1e-6)
+        );
         assert!(draws.iter().any(|value| *value < 19.0));
         assert!(draws.iter().any(|value| *value > 23.0));
         // The same seed, spread and index give the same value; another
