@@ -1,7 +1,7 @@
 //! Whether a logged message fits a message expectation.
 
 use hilt_firmware::mqtt::topic::filter_matches;
-use hilt_scenario::{MessageExpectation, PayloadMatch};
+use hilt_scenario::{Fleet, MessageExpectation, PayloadMatch};
 use serde_json::Value;
 
 use crate::transcript::LoggedMessage;
@@ -13,6 +13,13 @@ const DEFAULT_RELATIVE_TOLERANCE: f64 = 1e-9;
 /// True when `message` fits every part of `expectation` but its time window.
 pub fn message_fits(expectation: &MessageExpectation, message: &LoggedMessage) -> bool {
     if !filter_matches(&expectation.filter, &message.topic) {
+        return false;
+    }
+    if expectation
+        .from
+        .as_ref()
+        .is_some_and(|from| !from.includes(&message.source))
+    {
         return false;
     }
     if expectation.qos.is_some_and(|qos| qos != message.qos) {
@@ -37,6 +44,79 @@ pub fn message_fits(expectation: &MessageExpectation, message: &LoggedMessage) -
                 Err(_) => false,
             }
         }
+    }
+}
+
+/// How many fitting messages each member of a fleet published: one counter
+/// per member, found from the message's source in constant time. It owns a
+/// copy of the fleet's record, so that the message log's trackers can keep
+/// one for as long as their step needs it.
+#[derive(Debug)]
+pub struct MemberTally {
+    fleet: Fleet,
+    /// By member index - 1.
+    heard: Vec<u32>,
+    /// How many members have at least one message.
+    members_heard: u32,
+}
+
+impl MemberTally {
+    pub fn new(fleet: &Fleet) -> Self {
+        MemberTally {
+            fleet: fleet.clone(),
+            heard: vec![0; fleet.count as usize],
+            members_heard: 0,
+        }
+    }
+
+    /// Which member (1-based) published `message`, if a member did.
+    pub fn member_of(&self, message: &LoggedMessage) -> Option<u32> {
+        self.fleet.member_index(&message.source)
+    }
+
+    /// Counts `message` for the member that published it (nothing for a
+    /// message from anyone else).
+    pub fn add(&mut self, message: &LoggedMessage) {
+        if let Some(index) = self.member_of(message) {
+            self.add_to(index);
+        }
+    }
+
+    /// Counts one message for member `index` (1-based, as
+    /// [`member_of`](Self::member_of) gives it).
+    pub fn add_to(&mut self, index: u32) {
+        let Some(heard) = (index as usize)
+            .checked_sub(1)
+            .and_then(|slot| self.heard.get_mut(slot))
+        else {
+            return;
+        };
+        if *heard == 0 {
+            self.members_heard += 1;
+        }
+        *heard = heard.saturating_add(1);
+    }
+
+    pub fn every_member_heard(&self) -> bool {
+        self.members_heard == self.fleet.count
+    }
+
+    /// The members, in order, whose count is not `count`, with theirs.
+    pub fn members_not_at(&self, count: u32) -> Vec<(String, u32)> {
+        self.members_where(|heard| heard != count)
+    }
+
+    /// The members, in order, that published nothing that fits.
+    pub fn silent_members(&self) -> Vec<(String, u32)> {
+        self.members_where(|heard| heard == 0)
+    }
+
+    fn members_where(&self, pick: impl Fn(u32) -> bool) -> Vec<(String, u32)> {
+        (1..=self.fleet.count)
+            .zip(&self.heard)
+            .filter(|(_, heard)| pick(**heard))
+            .map(|(index, heard)| (self.fleet.member_name(index), *heard))
+            .collect()
     }
 }
 
@@ -79,6 +159,54 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn message_from(source: &str) -> LoggedMessage {
+        LoggedMessage {
+            at: hilt_firmware::time::Instant::BOOT,
+            source: source.to_owned(),
+            topic: "t".to_owned(),
+            payload: Vec::new(),
+            qos: 0,
+            retain: false,
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_each_member_and_ignores_everyone_else() {
+        let fleet = Fleet {
+            name: "probe".to_owned(),
+            location: Default::default(),
+            count: 12,
+            first_device: 0,
+        };
+        let mut tally = MemberTally::new(&fleet);
+        for source in (1..=12).map(|index| fleet.member_name(index)) {
+            if source != "probe-07" {
+                tally.add(&message_from(&source));
+            }
+        }
+        // Not members: another device, a name of the wrong width, one past
+        // the end, the broker publishing a will.
+        for source in [
+            "probe",
+            "probe-7",
+            "probe-13",
+            "other-01",
+            "broker (will of probe-07)",
+        ] {
+            tally.add(&message_from(source));
+        }
+        assert!(!tally.every_member_heard());
+        assert_eq!(tally.silent_members(), vec![("probe-07".to_owned(), 0)]);
+        tally.add(&message_from("probe-03"));
+        assert_eq!(
+            tally.members_not_at(1),
+            vec![("probe-03".to_owned(), 2), ("probe-07".to_owned(), 0)]
+        );
+        tally.add(&message_from("probe-07"));
+        assert!(tally.every_member_heard());
+        assert!(tally.silent_members().is_empty());
+    }
 
     #[test]
     fn objects_match_as_subsets() {

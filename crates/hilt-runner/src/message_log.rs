@@ -5,17 +5,18 @@
 //! of them (`kept`, from `first_kept` on) and forgets the rest. What the
 //! runner tells it to keep is a [`Retention`]; what `since: start` and
 //! `count:` expectations need is collected as messages arrive, by a
-//! [`Tracker`] per such step, so that they never need the whole run.
+//! [`Tracker`] per such step, so that they never need the whole run. With
+//! `each: true` the tracker keeps its tally per member of the fleet.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use hilt_firmware::mqtt::topic::filter_matches;
 use hilt_firmware::time::Instant;
-use hilt_scenario::MessageExpectation;
+use hilt_scenario::{MessageExpectation, Publishers};
 
 use crate::csv::{CsvError, MessageRows};
-use crate::matching::message_fits;
+use crate::matching::{MemberTally, message_fits};
 use crate::transcript::LoggedMessage;
 use crate::world::after;
 
@@ -84,6 +85,10 @@ pub(crate) enum Tracker {
     FirstFit(FirstFit),
     /// How many fit (`count:`).
     Count(Count),
+    /// Each member's first fitting message (`each: true` without `count:`).
+    EachFirstFit(EachFirstFit),
+    /// How many fit, per member (`each: true` with `count:`).
+    EachCount(EachCount),
 }
 
 #[derive(Debug)]
@@ -111,6 +116,51 @@ pub(crate) struct Count {
     last_certain: Option<usize>,
     /// Fitting messages that may be later than the deadline.
     unsure: Vec<(usize, LoggedMessage)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct EachFirstFit {
+    expectation: MessageExpectation,
+    deadline: Deadline,
+    /// By member index - 1: that member's candidates, as
+    /// [`FirstFit::candidates`] and [`FirstFit::settled`] keep them. Once
+    /// the deadline is known a member keeps only its first fit.
+    members: Vec<MemberFirstFit>,
+    /// The members whose first fit is known to be within the deadline
+    /// (counted only once the deadline is known).
+    heard: MemberTally,
+    /// The number of the latest of those first fits: once every member is
+    /// heard, the message that completed the step.
+    latest_first_fit: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+struct MemberFirstFit {
+    /// Numbers and times of fitting messages, each earlier in time than
+    /// every one before it.
+    candidates: Vec<(usize, Instant)>,
+    settled: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct EachCount {
+    expectation: MessageExpectation,
+    deadline: Deadline,
+    /// Fitting messages certainly not later than the deadline, per member,
+    /// and the number of the last.
+    certain: MemberTally,
+    last_certain: Option<usize>,
+    /// Fitting messages that may be later than the deadline: number,
+    /// member index and time.
+    unsure: Vec<(usize, u32, Instant)>,
+}
+
+/// What an `each:` tracker found: the tally per member, and the number of
+/// the message after which the next window starts (with `count:` the last
+/// fitting one; without, the one that completed the step, if it was).
+pub(crate) struct EachTallied {
+    pub tally: MemberTally,
+    pub last: Option<usize>,
 }
 
 /// What a `count:` found: how many fit, the first few, the last one's
@@ -158,6 +208,56 @@ impl Tracker {
                     count.unsure.push((number, message.clone()));
                 }
             }
+            Tracker::EachFirstFit(each) => {
+                if !message_fits(&each.expectation, message) {
+                    return;
+                }
+                let Some(member) = each.heard.member_of(message) else {
+                    return;
+                };
+                let Some(state) = each.members.get_mut(member as usize - 1) else {
+                    return;
+                };
+                if state.settled {
+                    return;
+                }
+                match each.deadline {
+                    Deadline::At(deadline) => {
+                        // Past a known deadline a message never counts;
+                        // before it, the first one is the member's first fit.
+                        if message.at <= deadline {
+                            state.candidates = vec![(number, message.at)];
+                            state.settled = true;
+                            each.heard.add_to(member);
+                            each.latest_first_fit = each.latest_first_fit.max(Some(number));
+                        }
+                    }
+                    Deadline::AfterNowBy(_) => {
+                        if state
+                            .candidates
+                            .last()
+                            .is_none_or(|(_, candidate)| message.at < *candidate)
+                        {
+                            state.candidates.push((number, message.at));
+                        }
+                        state.settled = message.at <= each.deadline.lower_bound(now);
+                    }
+                }
+            }
+            Tracker::EachCount(each) => {
+                if !message_fits(&each.expectation, message) {
+                    return;
+                }
+                let Some(member) = each.certain.member_of(message) else {
+                    return;
+                };
+                if message.at <= each.deadline.lower_bound(now) {
+                    each.certain.add_to(member);
+                    each.last_certain = Some(number);
+                } else if !matches!(each.deadline, Deadline::At(_)) {
+                    each.unsure.push((number, member, message.at));
+                }
+            }
         }
     }
 
@@ -169,15 +269,41 @@ impl Tracker {
                 count.deadline = Deadline::At(deadline);
                 count.unsure.retain(|(_, message)| message.at <= deadline);
             }
+            Tracker::EachFirstFit(each) => {
+                each.deadline = Deadline::At(deadline);
+                for (member, state) in (1..).zip(&mut each.members) {
+                    let first = state
+                        .candidates
+                        .iter()
+                        .find(|(_, at)| *at <= deadline)
+                        .copied();
+                    state.candidates = first.into_iter().collect();
+                    state.settled = first.is_some();
+                    if let Some((number, _)) = first {
+                        each.heard.add_to(member);
+                        each.latest_first_fit = each.latest_first_fit.max(Some(number));
+                    }
+                }
+            }
+            Tracker::EachCount(each) => {
+                each.deadline = Deadline::At(deadline);
+                each.unsure.retain(|(_, _, at)| *at <= deadline);
+            }
         }
     }
 
+    /// The number of the last fitting message a counting tracker has
+    /// (the next window starts after it); none for the others.
     fn last_fit(&self) -> Option<usize> {
         match self {
-            Tracker::FirstFit(_) => None,
+            Tracker::FirstFit(_) | Tracker::EachFirstFit(_) => None,
             Tracker::Count(count) => {
                 let unsure = count.unsure.last().map(|(number, _)| *number);
                 count.last_certain.max(unsure)
+            }
+            Tracker::EachCount(each) => {
+                let unsure = each.unsure.last().map(|(number, _, _)| *number);
+                each.last_certain.max(unsure)
             }
         }
     }
@@ -258,7 +384,32 @@ impl MessageLog {
     ) -> TrackerId {
         let deadline = deadline.map_or(Deadline::AfterNowBy(expectation.within), Deadline::At);
         let expectation = expectation.clone();
-        let tracker = if expectation.count.is_some() {
+        let each_fleet = match &expectation.from {
+            Some(Publishers::Fleet(fleet)) if expectation.each => Some(fleet.clone()),
+            _ => None,
+        };
+        let tracker = if let Some(fleet) = each_fleet {
+            let tally = MemberTally::new(&fleet);
+            if expectation.count.is_some() {
+                Tracker::EachCount(EachCount {
+                    expectation,
+                    deadline,
+                    certain: tally,
+                    last_certain: None,
+                    unsure: Vec::new(),
+                })
+            } else {
+                let mut members = Vec::new();
+                members.resize_with(fleet.count as usize, MemberFirstFit::default);
+                Tracker::EachFirstFit(EachFirstFit {
+                    expectation,
+                    deadline,
+                    members,
+                    heard: tally,
+                    latest_first_fit: None,
+                })
+            }
+        } else if expectation.count.is_some() {
             Tracker::Count(Count {
                 expectation,
                 deadline,
@@ -341,6 +492,50 @@ impl MessageLog {
             count: total,
             first: first.into_iter().map(|(_, message)| message).collect(),
             last,
+        }
+    }
+
+    /// Whether every member of a [`Tracker::EachFirstFit`] whose deadline
+    /// is known has a fitting message not later than it.
+    pub(crate) fn every_member_heard(&self, id: TrackerId) -> bool {
+        match self.trackers.get(id.0) {
+            Some(Some(Tracker::EachFirstFit(each))) => each.heard.every_member_heard(),
+            _ => false,
+        }
+    }
+
+    /// What an `each:` tracker found up to `deadline`; it stops tracking.
+    /// `None` if `id` is not one.
+    pub(crate) fn finish_each(&mut self, id: TrackerId, deadline: Instant) -> Option<EachTallied> {
+        let mut tracker = self.trackers.get_mut(id.0).and_then(Option::take)?;
+        if let Tracker::EachFirstFit(EachFirstFit {
+            deadline: Deadline::AfterNowBy(_),
+            ..
+        }) = &tracker
+        {
+            tracker.fix_deadline(deadline);
+        }
+        match tracker {
+            Tracker::EachFirstFit(each) => Some(EachTallied {
+                last: each
+                    .latest_first_fit
+                    .filter(|_| each.heard.every_member_heard()),
+                tally: each.heard,
+            }),
+            Tracker::EachCount(mut each) => {
+                let mut last = each.last_certain;
+                for (number, member, at) in each.unsure {
+                    if at <= deadline {
+                        each.certain.add_to(member);
+                        last = last.max(Some(number));
+                    }
+                }
+                Some(EachTallied {
+                    tally: each.certain,
+                    last,
+                })
+            }
+            Tracker::FirstFit(_) | Tracker::Count(_) => None,
         }
     }
 
@@ -480,6 +675,30 @@ mod tests {
             within: Duration::from_millis(within_ms),
             since_start: true,
             tolerance: None,
+            from: None,
+            each: false,
+        }
+    }
+
+    fn from_member(at_ms: u64, member: &str) -> LoggedMessage {
+        LoggedMessage {
+            source: member.to_owned(),
+            ..message(at_ms, "a")
+        }
+    }
+
+    /// `each: true` over a fleet `probe` of three, with `count` if given.
+    fn each_of_three(count: Option<u32>, within_ms: u64) -> MessageExpectation {
+        let fleet = hilt_scenario::Fleet {
+            name: "probe".to_owned(),
+            location: Default::default(),
+            count: 3,
+            first_device: 0,
+        };
+        MessageExpectation {
+            from: Some(Publishers::Fleet(fleet)),
+            each: true,
+            ..expectation("a", count, within_ms)
         }
     }
 
@@ -562,5 +781,84 @@ mod tests {
         assert_eq!(log.first_fit(first, Instant::from_millis(500)), Some(2));
         assert_eq!(log.first_fit(first, Instant::from_millis(50)), None);
         assert_eq!(log.first_on_topic(first).len(), 4);
+    }
+
+    #[test]
+    fn each_member_counts_on_its_own_and_only_members_count() {
+        let mut log = MessageLog::default();
+        log.retain(Retention::Nothing);
+        let each = log.track(&each_of_three(Some(2), 1_000), None);
+        log.push(Instant::from_millis(0), from_member(100, "probe-1"));
+        log.push(Instant::from_millis(0), from_member(200, "probe-1"));
+        log.push(Instant::from_millis(0), from_member(300, "other"));
+        log.push(Instant::from_millis(0), from_member(400, "probe-2"));
+        // Ahead of the world: counts only if the deadline turns out later.
+        log.push(Instant::from_millis(0), from_member(5_000, "probe-2"));
+        log.push(Instant::from_millis(0), message(500, "b"));
+        let tallied = log.finish_each(each, Instant::from_millis(6_000)).unwrap();
+        assert_eq!(tallied.last, Some(4));
+        assert_eq!(tallied.tally.members_not_at(2), [("probe-3".to_owned(), 0)]);
+        let each = log.track(&each_of_three(Some(2), 1_000), None);
+        log.push(Instant::from_millis(0), from_member(5_000, "probe-2"));
+        let tallied = log.finish_each(each, Instant::from_millis(2_000)).unwrap();
+        assert_eq!(tallied.last, None, "past its deadline nothing counts");
+        assert_eq!(tallied.tally.silent_members().len(), 3);
+    }
+
+    #[test]
+    fn each_member_first_fit_is_met_by_the_latest_first_fit_within_the_deadline() {
+        let mut log = MessageLog::default();
+        log.retain(Retention::Nothing);
+        let each = log.track(&each_of_three(None, 10), None);
+        // probe-1 first publishes ahead of the world at 900, then at 100.
+        log.push(Instant::from_millis(0), from_member(900, "probe-1"));
+        log.push(Instant::from_millis(0), from_member(50, "probe-2"));
+        log.push(Instant::from_millis(100), from_member(100, "probe-1"));
+        log.push(Instant::from_millis(100), from_member(100, "probe-2"));
+        assert!(
+            !log.every_member_heard(each),
+            "nothing is counted before the deadline is known"
+        );
+        // The step starts at 200 with a deadline of 1 s: every member but
+        // probe-3 is heard, probe-1 by its message number 0.
+        log.fix_deadline(each, Instant::from_millis(1_000));
+        assert!(!log.every_member_heard(each));
+        log.push(Instant::from_millis(300), from_member(1_500, "probe-3"));
+        assert!(!log.every_member_heard(each), "later than the deadline");
+        log.push(Instant::from_millis(400), from_member(400, "probe-3"));
+        assert!(log.every_member_heard(each));
+        log.push(Instant::from_millis(500), from_member(500, "probe-3"));
+        let tallied = log.finish_each(each, Instant::from_millis(1_000)).unwrap();
+        assert_eq!(tallied.last, Some(5));
+        assert!(tallied.tally.silent_members().is_empty());
+
+        // With a deadline of 500 ms probe-1's first fit is its second
+        // message, and probe-3 published nothing in time.
+        let each = log.track(&each_of_three(None, 10), None);
+        log.push(Instant::from_millis(0), from_member(900, "probe-1"));
+        log.push(Instant::from_millis(100), from_member(100, "probe-1"));
+        log.push(Instant::from_millis(100), from_member(100, "probe-2"));
+        log.push(Instant::from_millis(100), from_member(700, "probe-3"));
+        let tallied = log.finish_each(each, Instant::from_millis(500)).unwrap();
+        assert_eq!(tallied.last, None);
+        assert_eq!(tallied.tally.silent_members(), [("probe-3".to_owned(), 0)]);
+    }
+
+    #[test]
+    fn a_running_each_count_keeps_only_what_follows_its_last_fit() {
+        let mut log = MessageLog::default();
+        let each = log.track(
+            &each_of_three(Some(1), 1_000),
+            Some(Instant::from_millis(1_000)),
+        );
+        log.retain(Retention::AfterLastFit {
+            tracker: each,
+            floor: 0,
+        });
+        log.push(Instant::from_millis(0), message(10, "b"));
+        log.push(Instant::from_millis(0), from_member(20, "probe-1"));
+        log.push(Instant::from_millis(0), message(30, "b"));
+        let kept: Vec<usize> = log.from(0).map(|(number, _)| number).collect();
+        assert_eq!(kept, [2]);
     }
 }

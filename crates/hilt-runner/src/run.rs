@@ -10,13 +10,13 @@ use hilt_firmware::time::Instant;
 use hilt_scenario::describe::describe_message_expectation;
 pub(crate) use hilt_scenario::describe::describe_part_value;
 use hilt_scenario::{
-    BrokerChoice, Expectation, LedExpectation, LedTiming, MessageExpectation, PartRef,
-    PinExpectation, Scenario, Step, StepDescription, StepKind,
+    BrokerChoice, Expectation, Fleet, LedExpectation, LedTiming, MessageExpectation, PartRef,
+    PinExpectation, Publishers, Scenario, Step, StepDescription, StepKind,
 };
 
 use crate::broker::EmbeddedBroker;
-use crate::matching::message_fits;
-use crate::message_log::{MessageLog, Retention, SHOWN_IN_REPORT, TrackerId};
+use crate::matching::{MemberTally, message_fits};
+use crate::message_log::{EachTallied, MessageLog, Retention, SHOWN_IN_REPORT, TrackerId};
 use crate::recording::Recording;
 use crate::registry::Registry;
 use crate::transcript::{LoggedMessage, Transcript, format_time};
@@ -281,17 +281,26 @@ struct MessageWindow {
 }
 
 /// A message expectation that reads the window: neither `count:` (which
-/// counts what arrives during its own step) nor `since: start`.
+/// counts what arrives during its own step) nor `since: start`. An `each:`
+/// without them reads it too, tallying members as it goes.
 fn reads_window(step: &Step) -> bool {
     matches!(&step.kind, StepKind::Expect(Expectation::Message(expectation))
         if expectation.count.is_none() && !expectation.since_start)
+}
+
+/// The fleet whose every member `expectation` asks about (`each: true`).
+fn each_member_of(expectation: &MessageExpectation) -> Option<&Fleet> {
+    match &expectation.from {
+        Some(Publishers::Fleet(fleet)) if expectation.each => Some(fleet),
+        _ => None,
+    }
 }
 
 /// What the steps need of the message log, worked out before the run
 /// (ARCHITECTURE.md, "Memory in a long run").
 struct MessagePlan {
     /// The tracker gathering what each `since: start` step needs, which
-    /// sees every message from the start.
+    /// sees every message from the start (per member with `each:`).
     since_start: Vec<Option<TrackerId>>,
     /// Every message is kept until this step has run: a `since: start`
     /// step moves the window back to just past its match, which can be
@@ -307,7 +316,8 @@ impl MessagePlan {
         for (index, step) in steps.iter().enumerate() {
             let tracker = match &step.kind {
                 StepKind::Expect(Expectation::Message(expectation)) => {
-                    if reads_window(step) {
+                    // An `each:` report names members, not messages.
+                    if reads_window(step) && each_member_of(expectation).is_none() {
                         log.remember_earlier(&expectation.filter);
                     }
                     expectation
@@ -335,8 +345,8 @@ impl MessagePlan {
     /// The messages to keep while step `index` runs: those from the
     /// window's start if a step reading the window comes before the next
     /// action, else none. `count` is the tracker of step `index` if it is
-    /// a `count:` without `since: start`: the next window starts after its
-    /// last fitting message.
+    /// a `count:` without `since: start` (with `each:` too): the next
+    /// window starts after its last fitting message.
     fn retention(
         &self,
         steps: &[Step],
@@ -411,26 +421,32 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Press(part) => {
-                world.set_button(&part.device, &part.part, true);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, true);
+                }
                 None
             }
             StepKind::Release(part) => {
-                world.set_button(&part.device, &part.part, false);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, false);
+                }
                 None
             }
             StepKind::Click(part) => {
-                world.set_button(&part.device, &part.part, true);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, true);
+                }
                 world.run_until(after(step_start, CLICK_HOLD))?;
-                world.set_button(&part.device, &part.part, false);
+                for device in each_device(scenario, &part.device) {
+                    world.set_button(device, &part.part, false);
+                }
                 None
             }
             StepKind::Set(settings) => {
                 for setting in settings {
-                    world.apply_part_value(
-                        &setting.target.device,
-                        &setting.target.part,
-                        &setting.value,
-                    );
+                    for device in each_device(scenario, &setting.target.device) {
+                        world.apply_part_value(device, &setting.target.part, &setting.value);
+                    }
                 }
                 None
             }
@@ -466,15 +482,23 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Network(change) => {
-                world.change_network(change);
+                for device in each_device(scenario, &change.device.device) {
+                    let mut one = change.clone();
+                    one.device.device = device.to_owned();
+                    world.change_network(&one);
+                }
                 None
             }
-            StepKind::Reboot(device) => {
-                world.power_cycle(&device.device)?;
+            StepKind::Reboot(named) => {
+                for device in each_device(scenario, &named.device) {
+                    world.power_cycle(device)?;
+                }
                 None
             }
-            StepKind::Hang(device) => {
-                world.hang(&device.device);
+            StepKind::Hang(named) => {
+                for device in each_device(scenario, &named.device) {
+                    world.hang(device);
+                }
                 None
             }
         };
@@ -489,6 +513,18 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
         }
     }
     Ok(None)
+}
+
+/// The devices a step naming `name` acts on: every member of the fleet
+/// `name`, in order, or the one device `name`.
+fn each_device<'s>(scenario: &'s Scenario, name: &'s str) -> impl Iterator<Item = &'s str> {
+    let members = scenario.fleet(name).map(|_| scenario.devices_named(name));
+    let single = members.is_none().then_some(name);
+    members
+        .into_iter()
+        .flatten()
+        .map(|device| device.name.as_str())
+        .chain(single)
 }
 
 fn failure(
@@ -521,6 +557,9 @@ fn expect_message(
     let step_start = world.now();
     let deadline = after(step_start, expectation.within);
 
+    if let Some(fleet) = each_member_of(expectation) {
+        return expect_each_member(world, scenario, step, expectation, fleet, window, tracker);
+    }
     if let Some(count) = expectation.count {
         // The window holds what arrives during this step: messages logged
         // from now on (so nothing an earlier step saw or caused counts
@@ -599,10 +638,123 @@ fn expect_message(
 }
 
 /// Every `count:` and `since: start` step has a tracker (`run_steps` makes
-/// them); without one the step is taken as holding nothing.
+/// them, of the kind its `each:` asks for); without one the step is taken
+/// as holding nothing.
 fn unreachable_tracker<T: Default>() -> T {
     debug_assert!(false, "a count or since: start step without its tracker");
     T::default()
+}
+
+/// `each: true`: every member of `fleet` publishes a fitting message in the
+/// window (with `count: N`, exactly N each). Each message is looked at
+/// once, tallying per member, so the work grows with the messages, not
+/// with members × messages. A `count:` or a `since: start` is tallied by
+/// its `tracker` as messages arrive, like any `count:` or `since: start`
+/// (so the run keeps no messages for it); the others read the window.
+fn expect_each_member(
+    world: &mut World,
+    scenario: &Scenario,
+    step: &Step,
+    expectation: &MessageExpectation,
+    fleet: &Fleet,
+    window: &mut MessageWindow,
+    tracker: Option<TrackerId>,
+) -> Result<Option<Failure>, HarnessError> {
+    let step_start = world.now();
+    let deadline = after(step_start, expectation.within);
+
+    if let Some(count) = expectation.count {
+        // The same window as a `count:` of the whole (see `expect_message`).
+        world.run_until(deadline)?;
+        let tallied = tracker.and_then(|tracker| world.log_mut().finish_each(tracker, deadline));
+        let Some(tallied) = tallied else {
+            return Ok(unreachable_tracker());
+        };
+        let off = tallied.tally.members_not_at(count);
+        if off.is_empty() {
+            if let Some(last) = tallied.last {
+                window.first_index = last + 1;
+            }
+            return Ok(None);
+        }
+        let expected = format!(
+            "exactly {count} message(s) {} {}, but {} of its {} members did not",
+            describe_message_expectation(expectation),
+            describe_count_window(expectation, step_start, deadline),
+            off.len(),
+            fleet.count
+        );
+        let seen = members_report(&off);
+        return Ok(Some(failure(scenario, step, expected, world.now(), seen)));
+    }
+
+    let heard = if expectation.since_start {
+        // The tracker has seen every message from the start; the step is
+        // met when the last member's first fitting message has arrived.
+        let Some(tracker) = tracker else {
+            return Ok(unreachable_tracker());
+        };
+        world.run_until_or(deadline, |world| world.log().every_member_heard(tracker))?;
+        match world.log_mut().finish_each(tracker, deadline) {
+            Some(tallied) => tallied,
+            None => return Ok(unreachable_tracker()),
+        }
+    } else {
+        let fits =
+            |message: &LoggedMessage| message_fits(expectation, message) && message.at <= deadline;
+        let mut tally = MemberTally::new(fleet);
+        let mut looked_at = window.first_index;
+        let mut completed_at = None;
+        world.run_until_or(deadline, |world| {
+            let log = world.log();
+            for (number, message) in log.from(looked_at) {
+                if fits(message) {
+                    tally.add(message);
+                    if tally.every_member_heard() {
+                        completed_at = Some(number);
+                        return true;
+                    }
+                }
+            }
+            looked_at = log.len();
+            false
+        })?;
+        EachTallied {
+            tally,
+            last: completed_at,
+        }
+    };
+    if let Some(number) = heard.last {
+        window.first_index = number + 1;
+        return Ok(None);
+    }
+    let silent = heard.tally.silent_members();
+    let expected = format!(
+        "a message {} within {:?} (by {deadline}), but {} of its {} members published none",
+        describe_message_expectation(expectation),
+        expectation.within,
+        silent.len(),
+        fleet.count
+    );
+    let seen = members_report(&silent);
+    Ok(Some(failure(scenario, step, expected, world.now(), seen)))
+}
+
+/// The first few members a fleet expectation failed on, with how many
+/// fitting messages each published, and how many more there are.
+fn members_report(members: &[(String, u32)]) -> Vec<String> {
+    let mut seen: Vec<String> = members
+        .iter()
+        .take(SHOWN_IN_REPORT)
+        .map(|(member, heard)| format!("{member} published {heard}"))
+        .collect();
+    if members.len() > SHOWN_IN_REPORT {
+        seen.push(format!(
+            "… and {} more members",
+            members.len() - SHOWN_IN_REPORT
+        ));
+    }
+    seen
 }
 
 /// The messages most worth showing next to a failed message expectation:

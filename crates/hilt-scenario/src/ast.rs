@@ -30,9 +30,107 @@ pub struct Scenario {
     /// Seed for every random choice of the run; 0 when the file gives none.
     pub seed: u64,
     pub broker: BrokerChoice,
-    /// Devices in file order; names are unique.
+    /// Devices in file order; names are unique. A fleet's members are
+    /// here as ordinary devices, one after another, where the fleet is
+    /// written.
     pub devices: Vec<Device>,
+    /// The fleets (`count:` entries) in file order, each a record of which
+    /// of `devices` are its members.
+    pub fleets: Vec<Fleet>,
     pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// The fleet named `name`, if there is one.
+    pub fn fleet(&self, name: &str) -> Option<&Fleet> {
+        self.fleets.iter().find(|fleet| fleet.name == name)
+    }
+
+    /// The devices a step naming `name` acts on: every member of the fleet
+    /// `name`, or the one device `name`; empty when there is neither.
+    pub fn devices_named(&self, name: &str) -> &[Device] {
+        if let Some(fleet) = self.fleet(name) {
+            return self
+                .devices
+                .get(fleet.first_device..fleet.first_device + fleet.count as usize)
+                .unwrap_or_default();
+        }
+        match self.devices.iter().position(|device| device.name == name) {
+            Some(index) => std::slice::from_ref(&self.devices[index]),
+            None => &[],
+        }
+    }
+}
+
+/// Many devices of one app, declared once with `count:` (an addition to
+/// the language). Its members are ordinary [`Device`]s named
+/// `<name>-<index>`, the index from 1 to `count`, zero-padded to the width
+/// of `count` (`probe-01` … `probe-20`), so that they sort in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fleet {
+    pub name: String,
+    /// Where the fleet's name is written.
+    pub location: Location,
+    /// How many members, at least 1.
+    pub count: u32,
+    /// The index in [`Scenario::devices`] of the first member; the others
+    /// follow it.
+    pub first_device: usize,
+}
+
+impl Fleet {
+    /// How many digits an index is written with: those of `count`.
+    pub fn index_width(&self) -> usize {
+        self.count.to_string().len()
+    }
+
+    /// The index as a member's name writes it, zero-padded (`07`).
+    pub fn padded_index(&self, index: u32) -> String {
+        format!("{index:0width$}", width = self.index_width())
+    }
+
+    /// The name of member `index` (1-based): `probe-07`.
+    pub fn member_name(&self, index: u32) -> String {
+        format!("{}-{}", self.name, self.padded_index(index))
+    }
+
+    /// Which member `device` is (1-based), if it is one; O(1), without
+    /// a list of names.
+    pub fn member_index(&self, device: &str) -> Option<u32> {
+        let digits = device.strip_prefix(self.name.as_str())?.strip_prefix('-')?;
+        if digits.len() != self.index_width() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let index: u32 = digits.parse().ok()?;
+        (1..=self.count).contains(&index).then_some(index)
+    }
+}
+
+/// Whose messages a message expectation looks at (`from:`, an addition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Publishers {
+    /// One device, by name (a fleet member is one too).
+    Device(String),
+    /// Every member of a fleet.
+    Fleet(Fleet),
+}
+
+impl Publishers {
+    /// The name `from:` gave.
+    pub fn name(&self) -> &str {
+        match self {
+            Publishers::Device(name) => name,
+            Publishers::Fleet(fleet) => &fleet.name,
+        }
+    }
+
+    /// Whether a message logged with source `device` is theirs.
+    pub fn includes(&self, device: &str) -> bool {
+        match self {
+            Publishers::Device(name) => name == device,
+            Publishers::Fleet(fleet) => fleet.member_index(device).is_some(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,6 +360,12 @@ pub struct MessageExpectation {
     pub since_start: bool,
     /// Absolute tolerance for numbers in `json:` matching.
     pub tolerance: Option<f64>,
+    /// `from:` (an addition): only messages these devices published fit.
+    pub from: Option<Publishers>,
+    /// `each: true` (an addition): `from:` names a fleet, and every member
+    /// must publish a fitting message in the window (with `count: N`,
+    /// exactly N each), rather than the fleet as a whole.
+    pub each: bool,
 }
 
 #[derive(Clone, Debug)]

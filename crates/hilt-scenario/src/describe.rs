@@ -194,6 +194,11 @@ pub fn describe_message_expectation(expectation: &MessageExpectation) -> String 
     if let Some(tolerance) = expectation.tolerance {
         text.push_str(&format!(" (tolerance {tolerance})"));
     }
+    match (&expectation.from, expectation.each) {
+        (Some(from), true) => text.push_str(&format!(", from each member of {}", from.name())),
+        (Some(from), false) => text.push_str(&format!(", from {}", from.name())),
+        (None, _) => {}
+    }
     text
 }
 

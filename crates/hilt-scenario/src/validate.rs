@@ -13,6 +13,7 @@
 //! (single values and map keys). This file holds the top level, the
 //! validator's state, durations and broker urls.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,12 +24,13 @@ use crate::duration::parse_duration;
 use crate::raw::{CharacterIndex, describe, location, quote, scalar_location};
 use crate::scalar::core_bool;
 use crate::{
-    BrokerChoice, Catalog, Diagnostic, Diagnostics, Location, PartDescription, Scenario, StepKind,
-    TimeMode,
+    BrokerChoice, Catalog, Diagnostic, Diagnostics, Fleet, Location, PartDescription, Scenario,
+    StepKind, TimeMode,
 };
 
 mod devices;
 mod expectations;
+mod fleets;
 mod parts;
 mod steps;
 mod values;
@@ -56,6 +58,9 @@ pub(crate) fn validate(
         characters: CharacterIndex::new(text),
         problems: Vec::new(),
         devices: Vec::new(),
+        device_index: HashMap::new(),
+        fleets: Vec::new(),
+        seed: 0,
         devices_readable: true,
     };
     let scenario = validator.scenario(root);
@@ -81,6 +86,26 @@ struct KnownDevice {
     /// `None` when the app is unknown: the problem is reported once, at the
     /// device, and steps naming its parts are not checked further.
     parts: Option<Vec<PartDescription>>,
+    /// `Some` when the entry is a fleet (`count:`); its members are not
+    /// entries of their own, but are found through it.
+    fleet: Option<Fleet>,
+}
+
+/// What a name in a step stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Named {
+    /// An ordinary device (or a whole fleet) by its entry's name.
+    Entry(usize),
+    /// One member of the fleet at this entry, by its 1-based index.
+    Member(usize, u32),
+}
+
+impl Named {
+    fn entry(self) -> usize {
+        match self {
+            Named::Entry(entry) | Named::Member(entry, _) => entry,
+        }
+    }
 }
 
 struct Validator<'a> {
@@ -88,7 +113,16 @@ struct Validator<'a> {
     catalog: &'a dyn Catalog,
     characters: CharacterIndex,
     problems: Vec<Diagnostic>,
+    /// One per entry of `devices:` (a fleet is one entry), in file order.
     devices: Vec<KnownDevice>,
+    /// Entry names to their place in `devices`, so that a name is found in
+    /// constant time however many devices a file declares.
+    device_index: HashMap<String, usize>,
+    /// The fleets read so far, for the scenario.
+    fleets: Vec<Fleet>,
+    /// The scenario's `seed` (0 until it is read, or when it is invalid),
+    /// from which spreads of starting values are drawn.
+    seed: u64,
     /// False when `devices:` is missing or unreadable; steps' device names
     /// are then not checked, to avoid one error per step for one mistake.
     devices_readable: bool,
@@ -97,6 +131,30 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn error(&mut self, at: Location, message: impl Into<String>) {
         self.problems.push(Diagnostic::new(self.file, at, message));
+    }
+
+    /// Records an entry of `devices:` for the steps to find.
+    fn remember(&mut self, known: KnownDevice) {
+        self.device_index
+            .insert(known.name.clone(), self.devices.len());
+        self.devices.push(known);
+    }
+
+    /// What `name` stands for: an entry (device or fleet) or a fleet's member.
+    fn lookup(&self, name: &str) -> Option<Named> {
+        if let Some(&entry) = self.device_index.get(name) {
+            return Some(Named::Entry(entry));
+        }
+        let (fleet_name, _) = name.rsplit_once('-')?;
+        let &entry = self.device_index.get(fleet_name)?;
+        let fleet = self.devices[entry].fleet.as_ref()?;
+        if fleet.count == 0 {
+            // Its count could not be read (that was reported): any number
+            // may be a member, and steps naming one are not checked.
+            return Some(Named::Member(entry, 0));
+        }
+        let index = fleet.member_index(name)?;
+        Some(Named::Member(entry, index))
     }
 
     /// The map a step key takes, or `None` after reporting what `node` is
@@ -165,6 +223,9 @@ impl Validator<'_> {
             Some(node) => self.unsigned(node, "seed", u64::MAX),
             None => Some(0),
         };
+        // Spreads in `parts:` are drawn from it (an invalid seed is
+        // reported; 0 stands in so the devices are still checked).
+        self.seed = seed.unwrap_or(0);
         let broker = match map.get_node("broker") {
             Some(node) => self.broker(node),
             None => Some(BrokerChoice::Embedded),
@@ -226,6 +287,7 @@ impl Validator<'_> {
             seed: seed?,
             broker: broker?,
             devices: devices?,
+            fleets: std::mem::take(&mut self.fleets),
             steps: steps?,
         })
     }
@@ -245,10 +307,12 @@ impl Validator<'_> {
                 devices
                     .iter()
                     .filter(|(_, body)| {
-                        body.as_mapping()
-                            .and_then(|body| body.get_scalar("external"))
+                        let body = body.as_mapping();
+                        // A fleet cannot be external; that is reported there.
+                        body.and_then(|body| body.get_scalar("external"))
                             .and_then(|flag| core_bool(flag.as_str()))
                             == Some(true)
+                            && body.is_some_and(|body| body.get_node("count").is_none())
                     })
                     .map(|(name, _)| (name.as_str().to_string(), scalar_location(name)))
                     .collect()

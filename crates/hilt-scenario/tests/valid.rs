@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::TestCatalog;
 use hilt_scenario::{
-    BrokerChoice, ConfigValue, DeviceKind, Expectation, LedTiming, Location, PartRef, PartSetting,
-    PartValue, PayloadMatch, Scenario, StepKind, TimeMode, load, parse,
+    BrokerChoice, ConfigValue, DeviceKind, Expectation, Fleet, LedTiming, Location, PartRef,
+    PartSetting, PartValue, PayloadMatch, Publishers, Scenario, StepKind, TimeMode, load, parse,
 };
 use rstest::rstest;
 use serde_json::json;
@@ -453,4 +453,191 @@ fn external_broker_under_virtual_time() {
             port: 1883,
         }
     );
+}
+
+#[test]
+fn a_fleet_becomes_ordinary_devices_with_a_record_of_the_fleet() {
+    let scenario = load_valid("fleet.yaml");
+    let names: Vec<&str> = scenario
+        .devices
+        .iter()
+        .map(|device| device.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "probe-01", "probe-02", "probe-03", "probe-04", "probe-05", "probe-06", "probe-07",
+            "probe-08", "probe-09", "probe-10", "probe-11", "probe-12", "single", "panel-1",
+            "panel-2", "panel-3",
+        ]
+    );
+    assert_eq!(
+        scenario.fleets,
+        vec![
+            Fleet {
+                name: "probe".to_string(),
+                location: Location { line: 4, column: 3 },
+                count: 12,
+                first_device: 0,
+            },
+            Fleet {
+                name: "panel".to_string(),
+                location: Location {
+                    line: 15,
+                    column: 3
+                },
+                count: 3,
+                first_device: 13,
+            },
+        ]
+    );
+    let members: Vec<&str> = scenario
+        .devices_named("panel")
+        .iter()
+        .map(|device| device.name.as_str())
+        .collect();
+    assert_eq!(members, vec!["panel-1", "panel-2", "panel-3"]);
+    assert_eq!(scenario.devices_named("single").len(), 1);
+    assert!(scenario.devices_named("probe-7").is_empty());
+
+    // Client ids and config text take the member's index as its name
+    // writes it; every member is at the fleet's place in the file.
+    let seventh = &scenario.devices[6];
+    assert_eq!(seventh.client_id, "room-07");
+    assert_eq!(seventh.location, Location { line: 4, column: 3 });
+    let DeviceKind::Simulated { app, config, parts } = &seventh.kind else {
+        panic!("{:?}", seventh.kind);
+    };
+    assert_eq!(app, "thermometer");
+    let interval = config
+        .entries
+        .iter()
+        .find(|entry| entry.key == "interval")
+        .map(|entry| &entry.value);
+    assert!(
+        matches!(interval, Some(ConfigValue::Scalar { text, .. }) if text == "07s"),
+        "{interval:?}"
+    );
+    assert_eq!(scenario.devices[14].client_id, "panel-2");
+    let DeviceKind::Simulated { config, .. } = &scenario.devices[14].kind else {
+        panic!();
+    };
+    assert!(
+        matches!(&config.entries[0].value, ConfigValue::Scalar { text, .. } if text == "panel-2")
+    );
+    // Without `client_id:` a member's id is its name.
+    assert_eq!(scenario.devices[13].client_id, "panel-1");
+
+    // Each member draws its own temperature from the seed, within the
+    // spread and in hundredths; the fixed fault follows it.
+    let temperatures: Vec<f64> = scenario.devices[..12]
+        .iter()
+        .map(|device| match &device.kind {
+            DeviceKind::Simulated { parts, .. } => {
+                assert_eq!(parts[0].target.device, device.name);
+                assert_eq!(parts[1].value, PartValue::Fault(None));
+                match parts[0].value {
+                    PartValue::Temperature(celsius) => celsius,
+                    ref other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        temperatures
+            .iter()
+            .all(|celsius| (18.0..=24.0).contains(celsius)
+                && ((celsius * 100.0).round() - celsius * 100.0).abs() < 1e-9),
+        "{temperatures:?}"
+    );
+    let mut distinct = temperatures.clone();
+    distinct.dedup();
+    assert!(distinct.len() > 6, "{temperatures:?}");
+    assert_eq!(parts.len(), 2);
+    let DeviceKind::Simulated { parts, .. } = &scenario.devices[12].kind else {
+        panic!();
+    };
+    assert!(
+        matches!(parts[0].value, PartValue::Temperature(celsius) if (-10.0..=0.0).contains(&celsius))
+    );
+
+    // The same file gives the same values; another seed others.
+    let again = load_valid("fleet.yaml");
+    let drawn = |scenario: &Scenario| -> Vec<PartValue> {
+        scenario
+            .devices
+            .iter()
+            .filter_map(|device| match &device.kind {
+                DeviceKind::Simulated { parts, .. } => parts.first().map(|part| part.value.clone()),
+                DeviceKind::External => None,
+            })
+            .collect()
+    };
+    assert_eq!(drawn(&scenario), drawn(&again));
+    let text = std::fs::read_to_string("tests/valid/fleet.yaml").unwrap();
+    let reseeded = parse_text(&text.replace("seed: 42", "seed: 43"));
+    assert_ne!(drawn(&scenario)[..12], drawn(&reseeded)[..12]);
+}
+
+#[test]
+fn steps_name_a_fleet_or_one_member() {
+    let scenario = load_valid("fleet.yaml");
+    let steps = &scenario.steps;
+    assert!(matches!(&steps[0].kind, StepKind::Press(part) if part.to_string() == "panel.button"));
+    assert!(
+        matches!(&steps[1].kind, StepKind::Release(part) if part.to_string() == "panel-2.button")
+    );
+    let StepKind::Set(settings) = &steps[3].kind else {
+        panic!("{:?}", steps[3].kind);
+    };
+    let targets: Vec<String> = settings
+        .iter()
+        .map(|setting| setting.target.to_string())
+        .collect();
+    assert_eq!(targets, vec!["probe.ds18b20", "probe-07.ds18b20"]);
+    assert!(matches!(&steps[4].kind, StepKind::Reboot(device) if device.device == "probe"));
+    assert!(matches!(&steps[5].kind, StepKind::Hang(device) if device.device == "probe-03"));
+
+    let message = |index: usize| match &steps[index].kind {
+        StepKind::Expect(Expectation::Message(expectation)) => expectation.clone(),
+        other => panic!("{other:?}"),
+    };
+    let every = message(8);
+    assert!(every.each);
+    let Some(Publishers::Fleet(fleet)) = &every.from else {
+        panic!("{:?}", every.from);
+    };
+    assert_eq!((fleet.name.as_str(), fleet.count), ("probe", 12));
+    assert!(fleet.member_index("probe-12") == Some(12));
+    assert_eq!(fleet.member_index("probe-13"), None);
+    assert_eq!(fleet.member_index("probe-7"), None);
+    assert_eq!(fleet.member_index("probe-00"), None);
+    let counted = message(9);
+    assert_eq!((counted.each, counted.count), (true, Some(2)));
+    let one = message(10);
+    assert_eq!(one.from, Some(Publishers::Device("probe-07".to_string())));
+    assert!(!one.each);
+    assert!(one.from.as_ref().unwrap().includes("probe-07"));
+    assert!(!one.from.as_ref().unwrap().includes("probe-06"));
+    let single = message(11);
+    assert_eq!(single.from, Some(Publishers::Device("single".to_string())));
+    assert!(!single.each);
+}
+
+#[test]
+fn ten_thousand_members_are_named_with_five_digits() {
+    let scenario = parse_text(
+        "name: many\n\
+         devices: { t: { app: thermometer, count: 10000, parts: { ds18b20: { temperature: { between: [18, 24] } } } } }\n\
+         steps:\n\
+         \x20 - set: { t-00500.ds18b20.temperature: 20 }\n\
+         \x20 - expect: { topic: '#', from: t, each: true }\n",
+    );
+    assert_eq!(scenario.devices.len(), 10_000);
+    assert_eq!(scenario.devices[0].name, "t-00001");
+    assert_eq!(scenario.devices[9_999].client_id, "t-10000");
+    let fleet = &scenario.fleets[0];
+    assert_eq!(fleet.index_width(), 5);
+    assert_eq!(fleet.member_index("t-10000"), Some(10_000));
 }

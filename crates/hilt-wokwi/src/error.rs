@@ -46,6 +46,11 @@ pub enum Why {
     )]
     SeveralDevices { count: usize },
     #[error(
+        "`{name}` is a fleet (`count: {count}`); a Wokwi scenario runs one board, so export \
+         a scenario with one ordinary device, without `count:`"
+    )]
+    Fleet { name: String, count: u32 },
+    #[error(
         "`{device}` is an external device; a Wokwi scenario runs one board of hilt's and \
          cannot act for other MQTT clients"
     )]

@@ -129,6 +129,17 @@ pub fn export_with(
             why: Why::ExternalBroker { url: url.clone() },
         });
     }
+    // Even a fleet of one: its steps may name the fleet, which is no board.
+    if !scenario.fleets.is_empty() {
+        refusals.extend(scenario.fleets.iter().map(|fleet| Refusal {
+            line: Some(fleet.location.line),
+            why: Why::Fleet {
+                name: fleet.name.clone(),
+                count: fleet.count,
+            },
+        }));
+        return Err(error(scenario, refusals));
+    }
     let mut simulated = Vec::new();
     for device in &scenario.devices {
         match &device.kind {

@@ -148,7 +148,7 @@ fn as_command(action: &Action) -> Command {
 
 /// Every bundled scenario gives a definite result: a valid Wokwi file, or
 /// a refusal that names, for a single-device scenario, the line of each
-/// step it refuses.
+/// step it refuses (and for more, that they are several or a fleet).
 #[rstest]
 fn bundled_scenario_is_exported_or_refused(#[files("../../scenarios/**/*.yaml")] path: PathBuf) {
     let scenario = load(&path);
@@ -166,10 +166,10 @@ fn bundled_scenario_is_exported_or_refused(#[files("../../scenarios/**/*.yaml")]
                 }
             } else {
                 assert!(
-                    refused
-                        .refusals
-                        .iter()
-                        .any(|refusal| matches!(refusal.why, Why::SeveralDevices { .. })),
+                    refused.refusals.iter().any(|refusal| matches!(
+                        refusal.why,
+                        Why::SeveralDevices { .. } | Why::Fleet { .. }
+                    )),
                     "{refused}"
                 );
             }

@@ -1,16 +1,16 @@
 //! The `devices:` map: each device's app, client id, `config:` and
 //! starting parts, and the client ids they share a broker with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use marked_yaml::Node;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 
 use crate::raw::{describe, location, quote, scalar_location};
 use crate::suggest::did_you_mean;
-use crate::{
-    ConfigEntry, ConfigMap, ConfigValue, Device, DeviceKind, Location, PartRef, PartSetting,
-};
+use crate::{ConfigEntry, ConfigMap, ConfigValue, Device, DeviceKind, Location, PartRef};
+
+use super::parts::StartingSetting;
 
 use super::*;
 
@@ -18,7 +18,7 @@ const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"
 const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id"];
 /// The longest client id accepted. MQTT 3.1.1 only promises 23 bytes, but
 /// every broker hilt talks to takes more, and readable ids need the room.
-const MAX_CLIENT_ID_LENGTH: usize = 64;
+pub(super) const MAX_CLIENT_ID_LENGTH: usize = 64;
 /// Deeper `config:` nesting than this is surely a mistake; the bound keeps
 /// the conversion's recursion small.
 const MAX_CONFIG_DEPTH: usize = 32;
@@ -48,11 +48,20 @@ impl Validator<'_> {
         let mut devices = Vec::new();
         let mut failed = false;
         for (name, body) in map.iter() {
-            match self.device(name, body) {
-                Some(device) => devices.push(device),
+            let is_fleet = body
+                .as_mapping()
+                .is_some_and(|body| body.get_node("count").is_some());
+            let entry = if is_fleet {
+                self.fleet(name, body, devices.len())
+            } else {
+                self.device(name, body).map(|device| vec![device])
+            };
+            match entry {
+                Some(entry) => devices.extend(entry),
                 None => failed = true,
             }
         }
+        self.check_names_are_not_members(map);
         // Among the devices that are fine, so one bad device does not hide
         // a clash between two others.
         self.check_unique_client_ids(map, &devices);
@@ -67,6 +76,7 @@ impl Validator<'_> {
             external: false,
             app: None,
             parts: None,
+            fleet: None,
         };
         let name_ok = self.check_device_name(&name, at);
 
@@ -79,7 +89,7 @@ impl Validator<'_> {
                     describe(body)
                 ),
             );
-            self.devices.push(known);
+            self.remember(known);
             return None;
         };
 
@@ -90,7 +100,7 @@ impl Validator<'_> {
         let Some(external) = external else {
             // Whether the rest applies is unknown; steps naming this
             // device stay quiet since its parts are unknown.
-            self.devices.push(known);
+            self.remember(known);
             return None;
         };
         known.external = external;
@@ -120,7 +130,7 @@ impl Validator<'_> {
         let client_id = self.client_id(map, &name, at);
 
         if known.external {
-            self.devices.push(known);
+            self.remember(known);
             return Some(Device {
                 name,
                 location: at,
@@ -161,10 +171,15 @@ impl Validator<'_> {
         }
 
         let parts = match map.get_node("parts") {
-            Some(node) => self.starting_parts(&known, node),
+            Some(node) => self.starting_parts(&known, node).map(|settings| {
+                settings
+                    .iter()
+                    .map(|setting| setting.for_device(&name, self.seed, 1))
+                    .collect()
+            }),
             None => Some(Vec::new()),
         };
-        self.devices.push(known);
+        self.remember(known);
 
         if !name_ok {
             return None;
@@ -183,7 +198,7 @@ impl Validator<'_> {
 
     /// Device names appear in steps as `device.part`, so a dot would make
     /// them ambiguous; the other limits keep them easy to type and to grep.
-    fn check_device_name(&mut self, name: &str, at: Location) -> bool {
+    pub(super) fn check_device_name(&mut self, name: &str, at: Location) -> bool {
         if !name.is_empty()
             && name
                 .chars()
@@ -244,31 +259,84 @@ impl Validator<'_> {
     }
 
     /// Two clients with one id make the broker disconnect the first, so the
-    /// scenario would fail in a confusing way at run time.
+    /// scenario would fail in a confusing way at run time. A fleet's
+    /// members are checked one by one (a set of ids, so 10,000 members
+    /// cost 10,000 look-ups), but a clash is reported once per entry.
     fn check_unique_client_ids(&mut self, map: &MarkedMappingNode, devices: &[Device]) {
-        let mut seen: HashMap<&str, (&str, Location)> = HashMap::new();
+        let mut seen: HashMap<&str, (&str, Location)> = HashMap::with_capacity(devices.len());
+        let mut problems = Vec::new();
+        let mut reported_entries = HashSet::new();
         for device in devices {
+            let member_of = self
+                .lookup(&device.name)
+                .filter(|named| matches!(named, Named::Member(..)))
+                .map(|named| self.devices[named.entry()].name.as_str());
+            let entry_name = member_of.unwrap_or(&device.name);
             let at = map
-                .get_mapping(&device.name)
+                .get_mapping(entry_name)
                 .and_then(|body| body.get_node("client_id"))
                 .map_or(device.location, location);
             if let Some((other, other_at)) = seen.get(device.client_id.as_str()) {
-                self.error(
+                if !reported_entries.insert(entry_name) {
+                    continue;
+                }
+                let whose = match member_of {
+                    Some(fleet) => {
+                        format!(", the id of member '{}' of fleet '{fleet}',", device.name)
+                    }
+                    None => String::new(),
+                };
+                problems.push((
                     at,
                     format!(
-                        "client id {} is already used by device '{other}' (line {}); \
+                        "client id {}{whose} is already used by device '{other}' (line {}); \
                          the broker would disconnect one of them, so give each device its own `client_id`",
                         quote(&device.client_id),
                         other_at.line
                     ),
-                );
+                ));
             } else {
                 seen.insert(&device.client_id, (&device.name, at));
             }
         }
+        for (at, message) in problems {
+            self.error(at, message);
+        }
     }
 
-    fn app(&mut self, node: &Node) -> Option<String> {
+    /// A device or fleet named like a member of a fleet (`probe-07` beside
+    /// a fleet `probe` of 20) would make `probe-07.button` ambiguous.
+    fn check_names_are_not_members(&mut self, map: &MarkedMappingNode) {
+        let mut problems = Vec::new();
+        for (name, _) in map.iter() {
+            let Some((fleet_name, _)) = name.as_str().rsplit_once('-') else {
+                continue;
+            };
+            let Some(fleet) = self
+                .device_index
+                .get(fleet_name)
+                .and_then(|&entry| self.devices[entry].fleet.as_ref())
+            else {
+                continue;
+            };
+            if let Some(index) = fleet.member_index(name.as_str()) {
+                problems.push((
+                    scalar_location(name),
+                    format!(
+                        "device name {} is also the name of member {index} of fleet \
+                         '{fleet_name}' (line {}); rename one of them",
+                        quote(name.as_str()),
+                        fleet.location.line
+                    ),
+                ));
+            }
+        }
+        for (at, message) in problems {
+            self.error(at, message);
+        }
+    }
+
+    pub(super) fn app(&mut self, node: &Node) -> Option<String> {
         let app = self.text(node, "app")?;
         if self.catalog.parts(&app).is_some() {
             return Some(app);
@@ -288,7 +356,7 @@ impl Validator<'_> {
         None
     }
 
-    fn known_apps_text(&self) -> String {
+    pub(super) fn known_apps_text(&self) -> String {
         let names = self.catalog.app_names();
         if names.is_empty() {
             "no apps are registered".to_string()
@@ -297,7 +365,7 @@ impl Validator<'_> {
         }
     }
 
-    fn config(&mut self, node: &Node) -> Option<ConfigMap> {
+    pub(super) fn config(&mut self, node: &Node) -> Option<ConfigMap> {
         match node {
             Node::Mapping(_) => match self.config_value(node, 0)? {
                 ConfigValue::Mapping(map) => Some(map),
@@ -369,8 +437,13 @@ impl Validator<'_> {
         }
     }
 
-    /// `parts:` of a device: the starting state of its simulated parts.
-    fn starting_parts(&mut self, device: &KnownDevice, node: &Node) -> Option<Vec<PartSetting>> {
+    /// `parts:` of a device or fleet: the starting state of its simulated
+    /// parts, spreads still to be drawn.
+    pub(super) fn starting_parts(
+        &mut self,
+        device: &KnownDevice,
+        node: &Node,
+    ) -> Option<Vec<StartingSetting>> {
         let Some(map) = node.as_mapping() else {
             self.error(
                 location(node),
@@ -419,7 +492,7 @@ impl Validator<'_> {
                 location: part_at,
             };
             for (property, value) in properties.iter() {
-                match self.part_setting(
+                match self.starting_setting(
                     &target,
                     kind,
                     property.as_str(),
@@ -436,7 +509,7 @@ impl Validator<'_> {
 }
 
 /// Why a client id is not accepted, if it is not.
-fn client_id_problem(id: &str) -> Option<String> {
+pub(super) fn client_id_problem(id: &str) -> Option<String> {
     if id.is_empty() {
         return Some("is empty; MQTT needs a name for each client".to_string());
     }

@@ -8,7 +8,7 @@ use crate::scalar::decimal_number;
 use crate::topic::validate_filter;
 use crate::{
     BlinkExpectation, Expectation, LedExpectation, LedTiming, MessageExpectation, PartKind,
-    PayloadMatch, PinExpectation,
+    PayloadMatch, PinExpectation, Publishers,
 };
 
 use super::*;
@@ -27,6 +27,8 @@ pub(super) const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
     "within",
     "since",
     "tolerance",
+    "from",
+    "each",
 ];
 pub(super) const LED_EXPECTATION_KEYS: &[&str] = &["led", "is", "within", "for"];
 const PIN_EXPECTATION_KEYS: &[&str] = &["pin", "level"];
@@ -159,6 +161,29 @@ impl Validator<'_> {
             );
             return None;
         }
+        let from = optional(map.get_node("from").map(|node| self.publishers(node)));
+        let each = match map.get_node("each") {
+            Some(node) => self.boolean(node, "each"),
+            None => Some(false),
+        };
+        if let (Some(true), Some(key)) = (each, key_named(map, "each")) {
+            let problem = match &from {
+                Some(Some(Publishers::Fleet(_))) | None => None,
+                Some(None) => Some(
+                    "`each: true` asks something of every member of a fleet; add `from:` \
+                     naming the fleet, like `from: probe`"
+                        .to_string(),
+                ),
+                Some(Some(Publishers::Device(device))) => Some(format!(
+                    "`each: true` asks something of every member of a fleet, and '{device}' \
+                     is one device; name a fleet in `from`, or remove `each`"
+                )),
+            };
+            if let Some(problem) = problem {
+                self.error(scalar_location(key), problem);
+                return None;
+            }
+        }
         Some(MessageExpectation {
             filter: filter?,
             body: body?,
@@ -168,7 +193,40 @@ impl Validator<'_> {
             within: within?,
             since_start: since_start?,
             tolerance: tolerance?,
+            from: from?,
+            each: each?,
         })
+    }
+
+    /// `from:`: a device hilt runs, one member of a fleet, or a fleet.
+    fn publishers(&mut self, node: &Node) -> Option<Publishers> {
+        let name = self.text(node, "from")?;
+        if !self.devices_readable {
+            return None;
+        }
+        let at = location(node);
+        let Some(named) = self.lookup(&name) else {
+            let message = self.unknown_device(&name);
+            self.error(at, message);
+            return None;
+        };
+        let known = &self.devices[named.entry()];
+        if known.external {
+            self.error(
+                at,
+                format!(
+                    "device '{name}' is external, and hilt cannot tell which external client \
+                     published a message, so `from` cannot name it; match its messages by topic"
+                ),
+            );
+            return None;
+        }
+        match (named, &known.fleet) {
+            // A fleet whose count could not be read was reported there.
+            (Named::Entry(_), Some(fleet)) if fleet.count == 0 => None,
+            (Named::Entry(_), Some(fleet)) => Some(Publishers::Fleet(fleet.clone())),
+            _ => Some(Publishers::Device(name)),
+        }
     }
 
     fn blink_expectation(&mut self, map: &MarkedMappingNode) -> Option<BlinkExpectation> {

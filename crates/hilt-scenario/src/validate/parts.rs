@@ -3,8 +3,10 @@
 //! needs, and the values a part can be set to.
 
 use marked_yaml::Node;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 
-use crate::raw::{location, quote};
+use crate::raw::{describe, location, quote};
 use crate::suggest::did_you_mean;
 use crate::{Location, PartDescription, PartKind, PartRef, PartSetting, PartValue};
 
@@ -58,28 +60,12 @@ impl Validator<'_> {
         if !self.devices_readable {
             return None;
         }
-        let Some(index) = self
-            .devices
-            .iter()
-            .position(|device| device.name == device_name)
-        else {
-            let names: Vec<&str> = self
-                .devices
-                .iter()
-                .map(|device| device.name.as_str())
-                .collect();
-            let hint = did_you_mean(device_name, names.iter().copied())
-                .map(|close| format!("did you mean '{close}'? "))
-                .unwrap_or_default();
-            let message = format!(
-                "unknown device {}; {hint}devices in this file: {}",
-                quote(device_name),
-                names.join(", ")
-            );
+        let Some(named) = self.lookup(device_name) else {
+            let message = self.unknown_device(device_name);
             self.error(at, message);
             return None;
         };
-        let device = &self.devices[index];
+        let device = &self.devices[named.entry()];
         if device.external {
             let message = format!(
                 "device '{device_name}' is external (hilt does not run it), so {step} cannot name it; \
@@ -90,10 +76,11 @@ impl Validator<'_> {
         }
         let parts = device.parts.clone()?;
         let device = KnownDevice {
-            name: device.name.clone(),
+            name: device_name.to_string(),
             external: false,
             app: device.app.clone(),
             parts: None,
+            fleet: None,
         };
         let kind = self.find_part(&device, &parts, part, at)?;
         Some((
@@ -106,8 +93,51 @@ impl Validator<'_> {
         ))
     }
 
+    /// Why `name` names no device, with the names there are: a fleet is
+    /// listed once, by its first and last member.
+    pub(super) fn unknown_device(&self, name: &str) -> String {
+        if let Some((fleet_name, digits)) = name.rsplit_once('-') {
+            let fleet = self
+                .device_index
+                .get(fleet_name)
+                .and_then(|&entry| self.devices[entry].fleet.as_ref());
+            if let Some(fleet) = fleet.filter(|_| digits.bytes().all(|b| b.is_ascii_digit())) {
+                return format!(
+                    "unknown device {}; fleet '{fleet_name}' has the members {} to {}, \
+                     each numbered with {} digit(s)",
+                    quote(name),
+                    fleet.member_name(1),
+                    fleet.member_name(fleet.count),
+                    fleet.index_width()
+                );
+            }
+        }
+        let names: Vec<String> = self
+            .devices
+            .iter()
+            .map(|known| match &known.fleet {
+                Some(fleet) if fleet.count > 0 => format!(
+                    "{} (a fleet: {} to {})",
+                    known.name,
+                    fleet.member_name(1),
+                    fleet.member_name(fleet.count)
+                ),
+                _ => known.name.clone(),
+            })
+            .collect();
+        let hint = did_you_mean(name, self.devices.iter().map(|known| known.name.as_str()))
+            .map(|close| format!("did you mean '{close}'? "))
+            .unwrap_or_default();
+        format!(
+            "unknown device {}; {hint}devices in this file: {}",
+            quote(name),
+            names.join(", ")
+        )
+    }
+
     /// A `device.part` naming a part of one kind, as `press:`, `led:` and
-    /// `pin:` take.
+    /// `pin:` take. `press`, `release` and `click` may name a fleet's part,
+    /// meaning every member's; an LED or pin expectation checks one device.
     pub(super) fn part_of_kind(
         &mut self,
         node: &Node,
@@ -128,14 +158,25 @@ impl Validator<'_> {
             return None;
         };
         let (target, kind) = self.resolve(device, part, at, step)?;
+        let named = self.lookup(device)?;
+        if let (Named::Entry(entry), false) = (named, wanted == PartKind::Button)
+            && let Some(fleet) = &self.devices[entry].fleet
+        {
+            let message = format!(
+                "'{device}' is a fleet of {} devices, and {step} checks one device; \
+                 name one member, like `{}.{part}`",
+                fleet.count,
+                fleet.member_name(1)
+            );
+            self.error(at, message);
+            return None;
+        }
         if kind == wanted {
             return Some(target);
         }
-        let alternatives: Vec<String> = self
-            .devices
-            .iter()
-            .find(|known| known.name == device)
-            .and_then(|known| known.parts.as_ref())
+        let alternatives: Vec<String> = self.devices[named.entry()]
+            .parts
+            .as_ref()
             .map(|parts| {
                 parts
                     .iter()
@@ -187,31 +228,21 @@ impl Validator<'_> {
                 return None;
             }
         };
+        if let (Node::Mapping(map), "temperature" | "lux") = (value, property)
+            && key_named(map, "between").is_some()
+        {
+            self.error(
+                location(value),
+                format!(
+                    "a spread (`{{ between: [low, high] }}`) draws starting values, so it \
+                     belongs under a device's `parts:`; `set` takes one {property}"
+                ),
+            );
+            return None;
+        }
         let value = match (kind, property) {
-            (PartKind::Ds18b20, "temperature") => {
-                let degrees = self.number(value, "temperature", "22.5")?;
-                if !(-55.0..=125.0).contains(&degrees) {
-                    self.error(
-                        location(value),
-                        format!(
-                            "temperature {degrees} is outside what a DS18B20 measures \
-                             (-55 to 125 degrees Celsius)"
-                        ),
-                    );
-                    return None;
-                }
-                PartValue::Temperature(degrees)
-            }
-            (PartKind::Tsl2591, "lux") => {
-                let lux = self.number(value, "lux", "300")?;
-                if lux < 0.0 {
-                    self.error(
-                        location(value),
-                        format!("lux {lux} is negative; light is 0 lux or more"),
-                    );
-                    return None;
-                }
-                PartValue::Lux(lux)
+            (PartKind::Ds18b20, "temperature") | (PartKind::Tsl2591, "lux") => {
+                self.part_number(kind, value)?
             }
             (PartKind::Ds18b20, "fault") => {
                 self.fault(value, &["disconnected", "crc_error", "none"])?
@@ -239,12 +270,187 @@ impl Validator<'_> {
         })
     }
 
+    /// A temperature or a lux reading, within what the part measures.
+    fn part_number(&mut self, kind: PartKind, value: &Node) -> Option<PartValue> {
+        if kind == PartKind::Tsl2591 {
+            let lux = self.number(value, "lux", "300")?;
+            if lux < 0.0 {
+                self.error(
+                    location(value),
+                    format!("lux {lux} is negative; light is 0 lux or more"),
+                );
+                return None;
+            }
+            return Some(PartValue::Lux(lux));
+        }
+        let degrees = self.number(value, "temperature", "22.5")?;
+        if !(-55.0..=125.0).contains(&degrees) {
+            self.error(
+                location(value),
+                format!(
+                    "temperature {degrees} is outside what a DS18B20 measures \
+                     (-55 to 125 degrees Celsius)"
+                ),
+            );
+            return None;
+        }
+        Some(PartValue::Temperature(degrees))
+    }
+
+    /// One `property: value` of a device's starting `parts:`: a value, as
+    /// `set` takes, or for a number a spread to draw it from,
+    /// `{ between: [low, high] }`.
+    pub(super) fn starting_setting(
+        &mut self,
+        target: &PartRef,
+        kind: PartKind,
+        property: &str,
+        property_at: Location,
+        value: &Node,
+    ) -> Option<StartingSetting> {
+        let numeric = matches!(
+            (kind, property),
+            (PartKind::Ds18b20, "temperature") | (PartKind::Tsl2591, "lux")
+        );
+        let Some(map) = value.as_mapping().filter(|_| numeric) else {
+            let setting = self.part_setting(target, kind, property, property_at, value)?;
+            return Some(StartingSetting {
+                target: setting.target,
+                property: property.to_string(),
+                value: StartingValue::Fixed(setting.value),
+            });
+        };
+        let example = format!("`{property}: {{ between: [18, 24] }}`");
+        self.unknown_keys(map, &["between"], &format!("in a spread of `{property}`"));
+        let Some(ends) = map.get_node("between") else {
+            self.error(
+                location(value),
+                format!("`{property}` is a number, or a spread to draw it from, like {example}"),
+            );
+            return None;
+        };
+        let items = match ends.as_sequence() {
+            Some(items) if items.len() == 2 => items,
+            _ => {
+                self.error(
+                    location(ends),
+                    format!(
+                        "`between` takes two numbers, the lowest and the highest value, like \
+                         {example}; got {}",
+                        describe(ends)
+                    ),
+                );
+                return None;
+            }
+        };
+        let low = self.part_number(kind, &items[0]);
+        let high = self.part_number(kind, &items[1]);
+        let (low, high) = match (low?, high?) {
+            (PartValue::Temperature(low), PartValue::Temperature(high))
+            | (PartValue::Lux(low), PartValue::Lux(high)) => (low, high),
+            _ => return None,
+        };
+        if low > high {
+            self.error(
+                location(ends),
+                format!("`between: [{low}, {high}]` is empty; write the lower value first"),
+            );
+            return None;
+        }
+        Some(StartingSetting {
+            target: target.clone(),
+            property: property.to_string(),
+            value: StartingValue::Between {
+                low,
+                high,
+                lux: kind == PartKind::Tsl2591,
+            },
+        })
+    }
+
     fn fault(&mut self, value: &Node, faults: &[&str]) -> Option<PartValue> {
         let fault = self.choice(value, "fault", faults)?;
         Some(PartValue::Fault(
             (fault != "none").then(|| fault.to_string()),
         ))
     }
+}
+
+/// A starting value of a device's part before it is given to a device:
+/// fleets draw a spread once per member.
+#[derive(Clone, Debug)]
+pub(super) struct StartingSetting {
+    /// The part, on the device (or fleet) entry that gives it.
+    pub target: PartRef,
+    pub property: String,
+    pub value: StartingValue,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum StartingValue {
+    Fixed(PartValue),
+    /// `{ between: [low, high] }`, of a temperature or (`lux`) a lux value.
+    Between {
+        low: f64,
+        high: f64,
+        lux: bool,
+    },
+}
+
+impl StartingSetting {
+    /// The setting for `device`, member `index` (1-based; an ordinary
+    /// device is 1) of the entry; a spread is drawn from `seed`.
+    pub fn for_device(&self, device: &str, seed: u64, index: u32) -> PartSetting {
+        let value = match &self.value {
+            StartingValue::Fixed(value) => value.clone(),
+            StartingValue::Between { low, high, lux } => {
+                let stream = format!(
+                    "{}.{}.{}",
+                    self.target.device, self.target.part, self.property
+                );
+                let drawn = draw_between(seed, &stream, index, *low, *high);
+                if *lux {
+                    PartValue::Lux(drawn)
+                } else {
+                    PartValue::Temperature(drawn)
+                }
+            }
+        };
+        PartSetting {
+            target: PartRef {
+                device: device.to_string(),
+                ..self.target.clone()
+            },
+            value,
+        }
+    }
+}
+
+/// Draw number `index` (1-based) of the spread `stream` (`probe.ds18b20.
+/// temperature`): uniform in `[low, high]`, rounded to hundredths.
+///
+/// ChaCha8 seeded with the scenario's seed, one stream per spread (the
+/// FNV-1a hash of its name), and one 64-bit word per member at a fixed
+/// place in it: so a member's value depends on nothing but the seed, the
+/// spread and its index, and a fleet that grows keeps its first members'
+/// values. ChaCha's output is fixed by its specification, so the values
+/// stay the same across platforms and versions of the crate.
+pub(super) fn draw_between(seed: u64, stream: &str, index: u32, low: f64, high: f64) -> f64 {
+    let mut random = ChaCha8Rng::seed_from_u64(seed);
+    random.set_stream(fnv1a(stream));
+    random.set_word_pos(2 * u128::from(index.saturating_sub(1)));
+    // The 53 high bits make a uniform fraction in [0, 1).
+    let fraction = (random.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let value = low + (high - low) * fraction;
+    ((value * 100.0).round() / 100.0).clamp(low, high)
+}
+
+/// The 64-bit FNV-1a hash: small, and the same everywhere (unlike the
+/// standard library's hasher, which may change between Rust versions).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// `device.part`, both non-empty, exactly one dot.
@@ -267,6 +473,44 @@ pub(super) fn kind_name(kind: PartKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spreads_are_drawn_from_the_seed_within_their_ends() {
+        let draws: Vec<f64> = (1..=200)
+            .map(|index| draw_between(7, "probe.ds18b20.temperature", index, 18.0, 24.0))
+            .collect();
+        assert!(draws.iter().all(|value| (18.0..=24.0).contains(value)));
+        // Hundredths, and spread over the range rather than stuck at one end.
+        assert!(
+            draws
+                .iter()
+                .all(|value| ((value * 100.0).round() - value * 100.0).abs() < 1e-6)
+        );
+        assert!(draws.iter().any(|value| *value < 19.0));
+        assert!(draws.iter().any(|value| *value > 23.0));
+        // The same seed, spread and index give the same value; another
+        // seed or spread another sequence.
+        assert_eq!(
+            draws[6],
+            draw_between(7, "probe.ds18b20.temperature", 7, 18.0, 24.0)
+        );
+        let other_seed: Vec<f64> = (1..=200)
+            .map(|index| draw_between(8, "probe.ds18b20.temperature", index, 18.0, 24.0))
+            .collect();
+        let other_stream: Vec<f64> = (1..=200)
+            .map(|index| draw_between(7, "room.ds18b20.temperature", index, 18.0, 24.0))
+            .collect();
+        assert_ne!(draws, other_seed);
+        assert_ne!(draws, other_stream);
+        assert_eq!(draw_between(1, "x", 1, 5.0, 5.0), 5.0);
+    }
+
+    #[test]
+    fn fnv1a_matches_its_published_test_vectors() {
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a("foobar"), 0x8594_4171_f739_67e8);
+    }
 
     #[test]
     fn device_part_references() {

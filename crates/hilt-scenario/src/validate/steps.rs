@@ -183,30 +183,20 @@ impl Validator<'_> {
         );
     }
 
-    /// A device the harness runs, named alone (`reboot: probe`).
+    /// A device the harness runs, named alone (`reboot: probe`); a fleet's
+    /// name stands for every member.
     fn simulated_device(&mut self, node: &Node, step: &str) -> Option<DeviceRef> {
         let name = self.text(node, step.trim_matches('`'))?;
         let at = location(node);
         if !self.devices_readable {
             return None;
         }
-        let Some(device) = self.devices.iter().find(|device| device.name == name) else {
-            let names: Vec<&str> = self
-                .devices
-                .iter()
-                .map(|device| device.name.as_str())
-                .collect();
-            let hint = did_you_mean(&name, names.iter().copied())
-                .map(|close| format!("did you mean '{close}'? "))
-                .unwrap_or_default();
-            let message = format!(
-                "unknown device {}; {hint}devices in this file: {}",
-                quote(&name),
-                names.join(", ")
-            );
+        let Some(named) = self.lookup(&name) else {
+            let message = self.unknown_device(&name);
             self.error(at, message);
             return None;
         };
+        let device = &self.devices[named.entry()];
         if device.external {
             self.error(
                 at,
