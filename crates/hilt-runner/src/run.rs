@@ -16,7 +16,7 @@ use hilt_scenario::{
 
 use crate::broker::EmbeddedBroker;
 use crate::matching::message_fits;
-use crate::registry::Registry;
+use crate::registry::{Part, Registry};
 use crate::transcript::{LoggedMessage, Transcript, format_time};
 use crate::world::{HarnessError, World, after};
 
@@ -247,17 +247,17 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 None
             }
             StepKind::Press(part) => {
-                world.set_button(&part.device, &part.part, true);
+                world.set_button(&part.device, &part.part, true)?;
                 None
             }
             StepKind::Release(part) => {
-                world.set_button(&part.device, &part.part, false);
+                world.set_button(&part.device, &part.part, false)?;
                 None
             }
             StepKind::Click(part) => {
-                world.set_button(&part.device, &part.part, true);
+                world.set_button(&part.device, &part.part, true)?;
                 world.run_until(after(step_start, CLICK_HOLD))?;
-                world.set_button(&part.device, &part.part, false);
+                world.set_button(&part.device, &part.part, false)?;
                 None
             }
             StepKind::Set(settings) => {
@@ -266,7 +266,7 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                         &setting.target.device,
                         &setting.target.part,
                         &setting.value,
-                    );
+                    )?;
                 }
                 None
             }
@@ -540,14 +540,15 @@ fn expect_blink(
 }
 
 /// A device's LED line, or a harness error naming what is missing (the
-/// validator makes that impossible for bundled apps).
+/// registry's check of an app's parts makes that impossible for a device
+/// that was built).
 fn find_led_line(world: &World, led: &PartRef) -> Result<hilt_sim::gpio::PinLine, HarnessError> {
-    world
-        .led_line(&led.device, &led.part)
-        .ok_or_else(|| HarnessError::Build {
-            device: led.device.clone(),
-            problems: format!("it has no LED named '{}'", led.part),
-        })
+    match world.board_part(&led.device, &led.part, "LED", |part| {
+        matches!(part, Part::Led(_))
+    })? {
+        Part::Led(led) => Ok(led.line().clone()),
+        _ => unreachable!("board_part checked the kind"),
+    }
 }
 
 /// The last few level changes of a line, for a failure report.
