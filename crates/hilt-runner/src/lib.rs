@@ -9,6 +9,9 @@
 //!   [`Registry::register`] adds your own, an implementation of
 //!   [`SimulatedApp`] that builds it on a [`Board`] of simulated parts
 //!   (reading its `config:` through a [`ConfigReader`]).
+//! - [`scenario_tests`] turns a folder into one test per scenario file (the
+//!   `main` of a `harness = false` test target; [`ScenarioTests`] for more
+//!   than one folder or an extra check per file).
 //! - [`run_paths`] validates and runs files and folders; [`scenario_files`]
 //!   and [`load`] find and validate them; [`run_scenario`] runs one.
 //! - A [`RunOutcome`] holds the [`Verdict`] (passed, a [`Failure`] with what
@@ -44,6 +47,7 @@ mod descriptors;
 mod matching;
 mod registry;
 mod run;
+mod scenario_tests;
 mod transcript;
 mod world;
 
@@ -51,6 +55,7 @@ use std::path::{Path, PathBuf};
 
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
 pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario};
+pub use scenario_tests::{ScenarioTests, scenario_tests};
 pub use transcript::{LoggedMessage, Transcript};
 pub use world::HarnessError;
 
@@ -169,7 +174,9 @@ pub fn load(
 }
 
 /// Validates every scenario under `paths`, then runs them one after another.
-/// Nothing runs if any file is invalid.
+/// Nothing runs if any file is invalid: the error lists every invalid file.
+/// For one test per file, each validated on its own so that one broken
+/// file fails only its own test, use [`scenario_tests`] instead.
 pub fn run_paths<P: AsRef<Path>>(
     paths: &[P],
     registry: &Registry,
