@@ -7,7 +7,7 @@
 //! error.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant as WallInstant;
 
 use anyhow::Context as _;
@@ -16,7 +16,7 @@ use hilt_runner::{Registry, RunOutcome, Verdict};
 use hilt_scenario::{BrokerChoice, StepKind};
 
 use crate::partition::Partition;
-use crate::in_order;
+use crate::{in_order, init};
 
 /// Writes to standard output. A reader that went away (`hilt transcript …
 /// | head`) ends the program quietly with the shell's code for a broken
@@ -120,6 +120,23 @@ enum Command {
         #[arg(long)]
         approximate: bool,
     },
+    /// Write a new project to start from into DIR: a no_std firmware app
+    /// with its unit tests, its registration, a scenario run as a test, the
+    /// project's own hilt command line, an ESP32-C3 image crate with Wokwi
+    /// files, a .ci/run script and a GitHub workflow.
+    Init {
+        /// The folder to create (new, or empty); its name names the project.
+        dir: PathBuf,
+        /// The project's (Cargo package's) name, instead of the folder's.
+        #[arg(long)]
+        name: Option<String>,
+        /// Depend on hilt's crates in this checkout of hilt instead of by git.
+        #[arg(long, value_name = "DIR", conflicts_with = "hilt_git")]
+        hilt_path: Option<PathBuf>,
+        /// Depend on hilt's crates from this git repository.
+        #[arg(long, value_name = "URL", default_value = init::DEFAULT_HILT_GIT)]
+        hilt_git: String,
+    },
 }
 
 /// `--partition`, shared by `replay` and `check`.
@@ -191,6 +208,18 @@ where
                 hilt_wokwi::Fidelity::Faithful
             };
             wokwi(&scenario, output.as_deref(), fidelity, registry)
+        }
+        Command::Init {
+            dir,
+            name,
+            hilt_path,
+            hilt_git,
+        } => {
+            let source = match hilt_path {
+                Some(path) => init::HiltSource::Path(path),
+                None => init::HiltSource::Git(hilt_git),
+            };
+            init_project(&dir, name.as_deref(), &source)
         }
     };
     match result {
@@ -507,4 +536,24 @@ fn wokwi(
 
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}\n")).collect()
+}
+
+/// `hilt init`: writes the project and says what to run next.
+fn init_project(dir: &Path, name: Option<&str>, source: &init::HiltSource) -> anyhow::Result<u8> {
+    let files = init::init(dir, name, source)?;
+    outln!("wrote {} files into {}", files.len(), dir.display());
+    if let init::HiltSource::Git(url) = source
+        && url == init::DEFAULT_HILT_GIT
+    {
+        outln!(
+            "note: the project depends on hilt by git at {url}, a placeholder until hilt is \
+             published; give `--hilt-path <checkout of hilt>` (or edit the `git = ...` lines) \
+             to build it now"
+        );
+    }
+    outln!("next:");
+    outln!("  cd {}", dir.display());
+    outln!("  cargo test                        # the app's unit tests and the scenarios");
+    outln!("  cargo run -- replay scenarios/    # the project's own hilt");
+    Ok(EXIT_PASSED)
 }

@@ -31,6 +31,7 @@
 
 mod cli;
 mod in_order;
+pub mod init;
 mod partition;
 
 pub use cli::run;
