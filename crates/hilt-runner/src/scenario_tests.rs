@@ -24,6 +24,9 @@
 //! libtest-mimic, so cargo-nextest runs, lists and partitions it as it
 //! does `#[test]` functions.
 
+// The examples show a whole `main`, which is what the reader writes.
+#![allow(clippy::needless_doctest_main)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -132,8 +135,9 @@ impl ScenarioTests {
     /// Validates `file` on its own and runs it: a failing test carries the
     /// diagnostics, or the report and the transcript.
     fn run_one(&self, file: &Path, shown: &Path) -> Result<(), Failed> {
-        let mut scenario = crate::load(file, &self.registry)
-            .map_err(|diagnostics| Failed::from(format!("invalid scenario file:\n{diagnostics}")))?;
+        let mut scenario = crate::load(file, &self.registry).map_err(|diagnostics| {
+            Failed::from(format!("invalid scenario file:\n{diagnostics}"))
+        })?;
         scenario.file = shown.to_owned();
         let outcome = crate::run_scenario(&scenario, &self.registry);
         if !outcome.passed() {

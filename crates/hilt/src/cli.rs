@@ -314,11 +314,7 @@ enum Status {
     Skipped,
 }
 
-fn replay(
-    paths: &[PathBuf],
-    registry: &Registry,
-    options: &ReplayOptions,
-) -> anyhow::Result<u8> {
+fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> anyhow::Result<u8> {
     let broker = match &options.broker {
         Some(url) => {
             let (host, port) = hilt_scenario::parse_broker_url(url)

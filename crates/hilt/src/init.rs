@@ -7,7 +7,9 @@
 //! command line (`hilt::main_with`), a scenarios folder with a passing
 //! scenario run as one test per file, an ESP32-C3 image crate for the app
 //! with Wokwi's wokwi.toml and diagram.json, a `.ci/run` script and a
-//! GitHub workflow. The templates are in `templates/project/`; the image's
+//! GitHub workflow. The templates are in `templates/project/` (manifests as
+//! `Cargo.toml.in`, since Cargo leaves a folder with a `Cargo.toml` out of
+//! the package); the image's
 //! glue that is the bundled image's own (clock, link, serial) is a copy of
 //! firmware/src, which a test keeps identical.
 
@@ -60,29 +62,92 @@ pub enum InitError {
 /// `{{hilt_firmware}}`, `{{hilt_grammar}}` and `{{rumqttd}}` (hilt's
 /// patched broker) the dependency specifications.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("../templates/project/Cargo.toml")),
+    (
+        "Cargo.toml",
+        include_str!("../templates/project/Cargo.toml.in"),
+    ),
     ("README.md", include_str!("../templates/project/README.md")),
-    (".gitignore", include_str!("../templates/project/.gitignore")),
-    ("src/lib.rs", include_str!("../templates/project/src/lib.rs")),
-    ("src/main.rs", include_str!("../templates/project/src/main.rs")),
-    ("tests/scenarios.rs", include_str!("../templates/project/tests/scenarios.rs")),
-    ("scenarios/lamp.yaml", include_str!("../templates/project/scenarios/lamp.yaml")),
-    ("app/Cargo.toml", include_str!("../templates/project/app/Cargo.toml")),
-    ("app/src/lib.rs", include_str!("../templates/project/app/src/lib.rs")),
-    ("app/src/pins.rs", include_str!("../templates/project/app/src/pins.rs")),
-    ("image/Cargo.toml", include_str!("../templates/project/image/Cargo.toml")),
-    ("image/.cargo/config.toml", include_str!("../templates/project/image/.cargo/config.toml")),
-    ("image/build.rs", include_str!("../templates/project/image/build.rs")),
-    ("image/src/main.rs", include_str!("../templates/project/image/src/main.rs")),
-    ("image/src/board.rs", include_str!("../templates/project/image/src/board.rs")),
-    ("image/src/settings.rs", include_str!("../templates/project/image/src/settings.rs")),
-    ("image/src/clock.rs", include_str!("../templates/project/image/src/clock.rs")),
-    ("image/src/link.rs", include_str!("../templates/project/image/src/link.rs")),
-    ("image/src/serial.rs", include_str!("../templates/project/image/src/serial.rs")),
-    ("image/wokwi.toml", include_str!("../templates/project/image/wokwi.toml")),
-    ("image/diagram.json", include_str!("../templates/project/image/diagram.json")),
+    (
+        ".gitignore",
+        include_str!("../templates/project/.gitignore"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../templates/project/src/lib.rs"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../templates/project/src/main.rs"),
+    ),
+    (
+        "tests/scenarios.rs",
+        include_str!("../templates/project/tests/scenarios.rs"),
+    ),
+    (
+        "scenarios/lamp.yaml",
+        include_str!("../templates/project/scenarios/lamp.yaml"),
+    ),
+    (
+        "app/Cargo.toml",
+        include_str!("../templates/project/app/Cargo.toml.in"),
+    ),
+    (
+        "app/src/lib.rs",
+        include_str!("../templates/project/app/src/lib.rs"),
+    ),
+    (
+        "app/src/pins.rs",
+        include_str!("../templates/project/app/src/pins.rs"),
+    ),
+    (
+        "image/Cargo.toml",
+        include_str!("../templates/project/image/Cargo.toml.in"),
+    ),
+    (
+        "image/.cargo/config.toml",
+        include_str!("../templates/project/image/.cargo/config.toml"),
+    ),
+    (
+        "image/build.rs",
+        include_str!("../templates/project/image/build.rs"),
+    ),
+    (
+        "image/src/main.rs",
+        include_str!("../templates/project/image/src/main.rs"),
+    ),
+    (
+        "image/src/board.rs",
+        include_str!("../templates/project/image/src/board.rs"),
+    ),
+    (
+        "image/src/settings.rs",
+        include_str!("../templates/project/image/src/settings.rs"),
+    ),
+    (
+        "image/src/clock.rs",
+        include_str!("../templates/project/image/src/clock.rs"),
+    ),
+    (
+        "image/src/link.rs",
+        include_str!("../templates/project/image/src/link.rs"),
+    ),
+    (
+        "image/src/serial.rs",
+        include_str!("../templates/project/image/src/serial.rs"),
+    ),
+    (
+        "image/wokwi.toml",
+        include_str!("../templates/project/image/wokwi.toml"),
+    ),
+    (
+        "image/diagram.json",
+        include_str!("../templates/project/image/diagram.json"),
+    ),
     (".ci/run", include_str!("../templates/project/.ci/run")),
-    (".github/workflows/ci.yml", include_str!("../templates/project/.github/workflows/ci.yml")),
+    (
+        ".github/workflows/ci.yml",
+        include_str!("../templates/project/.github/workflows/ci.yml"),
+    ),
 ];
 
 /// The files of a project named after `dir` (or `name`), depending on hilt
@@ -99,7 +164,10 @@ pub fn project_files(
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let valid = name.chars().next().is_some_and(|first| first.is_ascii_alphabetic())
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
         && name
             .chars()
             .all(|character| character.is_ascii_alphanumeric() || "-_".contains(character));

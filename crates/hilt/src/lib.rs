@@ -29,6 +29,9 @@
 //! builds) depends on `hilt-firmware` instead, which re-exports
 //! embedded-hal and heapless the same way.
 
+// The examples show a whole `main`, which is what the reader writes.
+#![allow(clippy::needless_doctest_main)]
+
 mod cli;
 mod in_order;
 pub mod init;
@@ -64,8 +67,7 @@ pub mod prelude {
     pub use hilt_firmware::settings::Settings;
     pub use hilt_firmware::time::{Duration, Instant};
     pub use hilt_runner::{
-        Board, ConfigReader, DeviceIdentity, Registry, RunOutcome, SimulatedApp, Verdict,
-        run_paths,
+        Board, ConfigReader, DeviceIdentity, Registry, RunOutcome, SimulatedApp, Verdict, run_paths,
     };
     pub use hilt_scenario::{PartDescription, PartKind};
 }

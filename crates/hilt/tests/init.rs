@@ -63,25 +63,36 @@ fn an_initialised_project_builds_tests_and_runs_its_own_cli() {
         .expect("hilt runs");
     let said = succeeded(&init);
     assert!(said.contains("wrote 23 files"), "{said}");
-    std::fs::copy(repository_root().join("Cargo.lock"), project.join("Cargo.lock"))
-        .expect("the lockfile copies");
+    std::fs::copy(
+        repository_root().join("Cargo.lock"),
+        project.join("Cargo.lock"),
+    )
+    .expect("the lockfile copies");
 
     // The app's unit tests and one test per scenario file.
     let tested = succeeded(&cargo(&project, &["test"]));
     assert!(
-        tested.contains("test tests::a_press_toggles_the_lamp_once_and_a_release_does_nothing ... ok"),
+        tested.contains(
+            "test tests::a_press_toggles_the_lamp_once_and_a_release_does_nothing ... ok"
+        ),
         "{tested}"
     );
     assert!(test_says(&tested, "scenarios/lamp.yaml", "ok"), "{tested}");
 
     // The project's own hilt knows its app.
-    let checked = succeeded(&cargo(&project, &["run", "-q", "--", "check", "scenarios/"]));
+    let checked = succeeded(&cargo(
+        &project,
+        &["run", "-q", "--", "check", "scenarios/"],
+    ));
     assert!(checked.contains("ok scenarios/lamp.yaml"), "{checked}");
     let replayed = succeeded(&cargo(
         &project,
         &["run", "-q", "--", "replay", "--verbose", "scenarios/"],
     ));
-    assert!(replayed.contains("1 passed, 0 failed, 0 errors"), "{replayed}");
+    assert!(
+        replayed.contains("1 passed, 0 failed, 0 errors"),
+        "{replayed}"
+    );
     assert!(replayed.contains("kitchen.button pressed"), "{replayed}");
 
     // A broken file fails its own test only.
@@ -94,7 +105,10 @@ fn an_initialised_project_builds_tests_and_runs_its_own_cli() {
     let output = format!("{}{}", text(&broken.stdout), text(&broken.stderr));
     assert!(!broken.status.success(), "{output}");
     assert!(test_says(&output, "scenarios/lamp.yaml", "ok"), "{output}");
-    assert!(test_says(&output, "scenarios/broken.yaml", "FAILED"), "{output}");
+    assert!(
+        test_says(&output, "scenarios/broken.yaml", "FAILED"),
+        "{output}"
+    );
     assert!(output.contains("broken.yaml:5:"), "{output}");
 
     let installed = Command::new("rustup")

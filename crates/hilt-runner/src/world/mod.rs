@@ -454,8 +454,9 @@ impl World {
         pressed: bool,
     ) -> Result<(), HarnessError> {
         let now = self.now;
-        let Part::Button(button) =
-            self.board_part(device, part, "button", |part| matches!(part, Part::Button(_)))?
+        let Part::Button(button) = self.board_part(device, part, "button", |part| {
+            matches!(part, Part::Button(_))
+        })?
         else {
             unreachable!("board_part checked the kind");
         };
@@ -482,7 +483,9 @@ impl World {
         kind: &'static str,
         is_kind: impl Fn(&Part) -> bool,
     ) -> Result<&Part, HarnessError> {
-        let board = self.device_index(device).map(|index| &self.devices[index].board);
+        let board = self
+            .device_index(device)
+            .map(|index| &self.devices[index].board);
         if let Some(found) = board.and_then(|board| board.part(part))
             && is_kind(found)
         {
@@ -493,7 +496,9 @@ impl World {
                 board
                     .parts()
                     .iter()
-                    .map(|(name, part)| format!("{name} ({})", crate::registry::kind_name(part.kind())))
+                    .map(|(name, part)| {
+                        format!("{name} ({})", crate::registry::kind_name(part.kind()))
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             })
