@@ -30,6 +30,12 @@
 //! broker that the apps' unit tests and the fuzz driver drive firmware with.
 #![no_std]
 
+// A firmware crate written against the core needs the same embedded-hal and
+// heapless; re-exported so that it needs no other dependency to agree on
+// their versions.
+pub use embedded_hal;
+pub use heapless;
+
 /// The firmware core's version, which the apps report as their firmware version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

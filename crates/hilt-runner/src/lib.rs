@@ -9,6 +9,9 @@
 //!   [`Registry::register`] adds your own, an implementation of
 //!   [`SimulatedApp`] that builds it on a [`Board`] of simulated parts
 //!   (reading its `config:` through a [`ConfigReader`]).
+//! - [`scenario_tests`] turns a folder into one test per scenario file (the
+//!   `main` of a `harness = false` test target; [`ScenarioTests`] for more
+//!   than one folder or an extra check per file).
 //! - [`run_paths`] validates and runs files and folders; [`scenario_files`]
 //!   and [`load`] find and validate them; [`run_scenario`] runs one.
 //! - A [`RunOutcome`] holds the [`Verdict`] (passed, a [`Failure`] with what
@@ -46,6 +49,7 @@ mod message_log;
 mod recording;
 mod registry;
 mod run;
+mod scenario_tests;
 mod transcript;
 mod world;
 
@@ -56,6 +60,7 @@ pub use message_log::MessageOutput;
 pub use recording::Recording;
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
 pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with};
+pub use scenario_tests::{ScenarioTests, scenario_tests};
 pub use transcript::{LoggedMessage, Transcript, TranscriptOutput};
 pub use world::HarnessError;
 
@@ -174,7 +179,9 @@ pub fn load(
 }
 
 /// Validates every scenario under `paths`, then runs them one after another.
-/// Nothing runs if any file is invalid.
+/// Nothing runs if any file is invalid: the error lists every invalid file.
+/// For one test per file, each validated on its own so that one broken
+/// file fails only its own test, use [`scenario_tests`] instead.
 pub fn run_paths<P: AsRef<Path>>(
     paths: &[P],
     registry: &Registry,

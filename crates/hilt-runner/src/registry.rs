@@ -15,7 +15,9 @@ use hilt_firmware::app::Firmware;
 use hilt_firmware::pins::PinAssignment;
 use hilt_firmware::settings::Settings;
 use hilt_firmware::time::Instant;
-use hilt_scenario::{Catalog, ConfigMap, ConfigProblem, ConfigValue, Location, PartDescription};
+use hilt_scenario::{
+    Catalog, ConfigMap, ConfigProblem, ConfigValue, Location, PartDescription, PartKind,
+};
 use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
 use hilt_sim::gpio::{Button, Led, PinLine, SimInputPin, SimOutputPin};
@@ -39,6 +41,13 @@ pub trait SimulatedApp: Send + Sync + 'static {
     type Config;
 
     /// The parts a device running this app has, by scenario name.
+    ///
+    /// They must be exactly the parts [`build`](Self::build) makes on the
+    /// [`Board`] (the `part` of each `PinAssignment` it passes, or the name
+    /// it gives a sensor), plus any raw pins (`gpio4`) wired by them. A
+    /// device whose app declares a part its build does not make, or makes
+    /// a part it does not declare, is refused with both names, when the
+    /// file is checked and again when the device is built.
     fn parts(&self) -> Vec<PartDescription>;
 
     /// Reads the device's `config:`. Problems go into the reader, which
@@ -80,8 +89,17 @@ impl<A: SimulatedApp> ErasedApp for A {
         config: &ConfigMap,
     ) -> Vec<ConfigProblem> {
         let mut reader = ConfigReader::for_app(config, app);
-        let _ = self.parse_config(device, &mut reader);
-        reader.finish()
+        let parsed = self.parse_config(device, &mut reader);
+        let problems = reader.finish();
+        if !problems.is_empty() {
+            return problems;
+        }
+        // A trial build on a board of its own, so that a part named one way
+        // in `parts()` and built under another name is reported when the
+        // file is checked, not first when a step cannot find it.
+        let mut board = Board::new(VirtualClock::new(), 0);
+        let _firmware = SimulatedApp::build(self, parsed, &mut board);
+        parts_problems(app, &SimulatedApp::parts(self), &board, config.location)
     }
 
     fn build(
@@ -97,8 +115,101 @@ impl<A: SimulatedApp> ErasedApp for A {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(SimulatedApp::build(self, parsed, board))
+        let firmware = SimulatedApp::build(self, parsed, board);
+        let problems = parts_problems(app, &SimulatedApp::parts(self), board, config.location);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(firmware)
     }
+}
+
+/// The name a scenario gives a kind of part, for messages.
+pub(crate) fn kind_name(kind: PartKind) -> &'static str {
+    match kind {
+        PartKind::Button => "button",
+        PartKind::Led => "LED",
+        PartKind::Ds18b20 => "DS18B20",
+        PartKind::Tsl2591 => "TSL2591",
+        PartKind::Pin => "pin",
+    }
+}
+
+/// "a button", "an LED".
+fn with_article(kind: PartKind) -> String {
+    let article = if kind == PartKind::Led { "an" } else { "a" };
+    format!("{article} {}", kind_name(kind))
+}
+
+/// Where the parts an app declares (`parts()`, what scenarios may name) and
+/// the parts its `build()` made on `board` disagree, as one problem naming
+/// both sides; none when they agree.
+///
+/// A declared part its build did not make would let a step press a button
+/// nothing is wired to; a part it made under a name it does not declare
+/// can never be named by a scenario. Raw pins (`gpio4`) are declared as
+/// [`PartKind::Pin`] and made by any part on that GPIO; a built part's own
+/// line need not be declared as a pin.
+fn parts_problems(
+    app: &str,
+    declared: &[PartDescription],
+    board: &Board,
+    location: Location,
+) -> Vec<ConfigProblem> {
+    let built: Vec<(&str, PartKind)> = board
+        .parts()
+        .iter()
+        .map(|(name, part)| (name.as_str(), part.kind()))
+        .collect();
+    let mut wrong = Vec::new();
+    for part in declared {
+        if part.kind == PartKind::Pin {
+            let made = board
+                .lines()
+                .iter()
+                .any(|line| hilt_firmware::pins::gpio_name(line.gpio()).as_str() == part.name);
+            if !made {
+                wrong.push(format!(
+                    "parts() declares pin '{}', but build() wires nothing to it",
+                    part.name
+                ));
+            }
+            continue;
+        }
+        match built.iter().find(|(name, _)| *name == part.name) {
+            None => wrong.push(format!(
+                "parts() declares {} '{}', which build() did not create",
+                kind_name(part.kind),
+                part.name
+            )),
+            Some((_, kind)) if *kind != part.kind => wrong.push(format!(
+                "parts() declares '{}' as {}, but build() made it {}",
+                part.name,
+                with_article(part.kind),
+                with_article(*kind)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, kind) in &built {
+        if !declared.iter().any(|part| part.name == *name) {
+            wrong.push(format!(
+                "build() created {} '{name}', which parts() does not declare",
+                kind_name(*kind)
+            ));
+        }
+    }
+    if wrong.is_empty() {
+        return Vec::new();
+    }
+    vec![ConfigProblem {
+        location,
+        message: format!(
+            "app '{app}': its parts() and build() disagree: {} (a part is named by the \
+             `part` of the PinAssignment build() gives the Board, or the name it passes)",
+            wrong.join("; ")
+        ),
+    }]
 }
 
 /// The apps scenarios can name, by name.
@@ -354,6 +465,19 @@ pub enum Part {
     Ds18b20(Ds18b20Handle),
     /// A TSL2591 light sensor, which `set:` steps change.
     Tsl2591(Tsl2591Handle),
+}
+
+impl Part {
+    /// The kind of part this is, as scenarios and [`SimulatedApp::parts`]
+    /// name it.
+    pub fn kind(&self) -> PartKind {
+        match self {
+            Part::Button(_) => PartKind::Button,
+            Part::Led(_) => PartKind::Led,
+            Part::Ds18b20(_) => PartKind::Ds18b20,
+            Part::Tsl2591(_) => PartKind::Tsl2591,
+        }
+    }
 }
 
 /// The simulated board one device's firmware is built on: its clock, its

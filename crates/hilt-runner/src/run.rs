@@ -18,7 +18,7 @@ use crate::broker::EmbeddedBroker;
 use crate::matching::{MemberTally, message_fits};
 use crate::message_log::{EachTallied, MessageLog, Retention, SHOWN_IN_REPORT, TrackerId};
 use crate::recording::Recording;
-use crate::registry::Registry;
+use crate::registry::{Part, Registry};
 use crate::transcript::{LoggedMessage, Transcript, format_time};
 use crate::world::{HarnessError, World, after};
 
@@ -422,30 +422,30 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             }
             StepKind::Press(part) => {
                 for device in each_device(scenario, &part.device) {
-                    world.set_button(device, &part.part, true);
+                    world.set_button(device, &part.part, true)?;
                 }
                 None
             }
             StepKind::Release(part) => {
                 for device in each_device(scenario, &part.device) {
-                    world.set_button(device, &part.part, false);
+                    world.set_button(device, &part.part, false)?;
                 }
                 None
             }
             StepKind::Click(part) => {
                 for device in each_device(scenario, &part.device) {
-                    world.set_button(device, &part.part, true);
+                    world.set_button(device, &part.part, true)?;
                 }
                 world.run_until(after(step_start, CLICK_HOLD))?;
                 for device in each_device(scenario, &part.device) {
-                    world.set_button(device, &part.part, false);
+                    world.set_button(device, &part.part, false)?;
                 }
                 None
             }
             StepKind::Set(settings) => {
                 for setting in settings {
                     for device in each_device(scenario, &setting.target.device) {
-                        world.apply_part_value(device, &setting.target.part, &setting.value);
+                        world.apply_part_value(device, &setting.target.part, &setting.value)?;
                     }
                 }
                 None
@@ -889,14 +889,15 @@ fn expect_blink(
 }
 
 /// A device's LED line, or a harness error naming what is missing (the
-/// validator makes that impossible for bundled apps).
+/// registry's check of an app's parts makes that impossible for a device
+/// that was built).
 fn find_led_line(world: &World, led: &PartRef) -> Result<hilt_sim::gpio::PinLine, HarnessError> {
-    world
-        .led_line(&led.device, &led.part)
-        .ok_or_else(|| HarnessError::Build {
-            device: led.device.clone(),
-            problems: format!("it has no LED named '{}'", led.part),
-        })
+    match world.board_part(&led.device, &led.part, "LED", |part| {
+        matches!(part, Part::Led(_))
+    })? {
+        Part::Led(led) => Ok(led.line().clone()),
+        _ => unreachable!("board_part checked the kind"),
+    }
 }
 
 /// The last few level changes of a line, for a failure report.

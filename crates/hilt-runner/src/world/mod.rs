@@ -163,6 +163,20 @@ pub enum HarnessError {
         /// What its app's registration reported.
         problems: String,
     },
+    /// A step acts on a part the device's board does not have: its app
+    /// declares it, but the board built for the device has no such part
+    /// (or not of that kind).
+    #[error("device '{device}' has no {kind} named '{part}' (its board has {parts})")]
+    NoSuchPart {
+        /// The device.
+        device: String,
+        /// The part the step names.
+        part: String,
+        /// What the step needs it to be (`button`, `LED`, `part`).
+        kind: &'static str,
+        /// The parts the board does have, by name and kind.
+        parts: String,
+    },
     /// A step needs the broker (a harness publish) while it is stopped.
     #[error(
         "the step needs the broker, but it is stopped (a `broker: stop` step); add `broker: start` before it"
@@ -372,7 +386,7 @@ impl World {
                 line_cursors,
             });
             for setting in parts {
-                world.apply_part_value(&device.name, &setting.target.part, &setting.value);
+                world.apply_part_value(&device.name, &setting.target.part, &setting.value)?;
             }
         }
         Ok(world)
@@ -401,11 +415,14 @@ impl World {
     // ----- parts ------------------------------------------------------------
 
     /// Applies a `set:` (or a starting `parts:` value) to a device's part.
-    pub fn apply_part_value(&mut self, device: &str, part: &str, value: &PartValue) {
-        let Some(index) = self.device_index(device) else {
-            return;
-        };
-        if let Some(part_state) = self.devices[index].board.part(part) {
+    pub fn apply_part_value(
+        &mut self,
+        device: &str,
+        part: &str,
+        value: &PartValue,
+    ) -> Result<(), HarnessError> {
+        let part_state = self.board_part(device, part, "part", |_| true)?;
+        {
             match (part_state, value) {
                 // The validator keeps values within each part's range.
                 (Part::Ds18b20(handle), PartValue::Temperature(celsius)) => {
@@ -433,32 +450,73 @@ impl World {
         let shown = crate::run::describe_part_value(value);
         self.transcript
             .push(self.now, format!("{device}.{part} {shown}"));
+        Ok(())
     }
 
     /// Presses or releases a device's button.
-    pub fn set_button(&mut self, device: &str, part: &str, pressed: bool) {
+    pub fn set_button(
+        &mut self,
+        device: &str,
+        part: &str,
+        pressed: bool,
+    ) -> Result<(), HarnessError> {
         let now = self.now;
+        let Part::Button(button) = self.board_part(device, part, "button", |part| {
+            matches!(part, Part::Button(_))
+        })?
+        else {
+            unreachable!("board_part checked the kind");
+        };
         if let Some(index) = self.device_index(device) {
-            let device_state = &self.devices[index];
-            device_state.clock.advance_to(now);
-            if let Some(Part::Button(button)) = device_state.board.part(part) {
-                if pressed {
-                    button.press()
-                } else {
-                    button.release()
-                }
-            }
+            self.devices[index].clock.advance_to(now);
+        }
+        if pressed {
+            button.press()
+        } else {
+            button.release()
         }
         let verb = if pressed { "pressed" } else { "released" };
         self.transcript.push(now, format!("{device}.{part} {verb}"));
+        Ok(())
     }
 
-    /// The line of a device's LED.
-    pub fn led_line(&self, device: &str, part: &str) -> Option<hilt_sim::gpio::PinLine> {
-        match self.devices[self.device_index(device)?].board.part(part)? {
-            Part::Led(led) => Some(led.line().clone()),
-            _ => None,
+    /// The part `part` of `device` if it is what `is_kind` accepts; otherwise
+    /// the error naming the parts the board does have. A step acting on a
+    /// part that is not there must not pass as if it had acted.
+    pub fn board_part(
+        &self,
+        device: &str,
+        part: &str,
+        kind: &'static str,
+        is_kind: impl Fn(&Part) -> bool,
+    ) -> Result<&Part, HarnessError> {
+        let board = self
+            .device_index(device)
+            .map(|index| &self.devices[index].board);
+        if let Some(found) = board.and_then(|board| board.part(part))
+            && is_kind(found)
+        {
+            return Ok(found);
         }
+        let parts = board
+            .map(|board| {
+                board
+                    .parts()
+                    .iter()
+                    .map(|(name, part)| {
+                        format!("{name} ({})", crate::registry::kind_name(part.kind()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|parts| !parts.is_empty())
+            .unwrap_or_else(|| "no parts".to_owned());
+        Err(HarnessError::NoSuchPart {
+            device: device.to_owned(),
+            part: part.to_owned(),
+            kind,
+            parts,
+        })
     }
 
     /// The raw line `gpioN` of a device.

@@ -1,0 +1,626 @@
+//! The command line: replay, check and print transcripts of scenario files,
+//! export them to Wokwi, and start a project (`init`).
+//!
+//! Exit codes: 0 when every scenario passed (or, for `check`, is valid),
+//! and when a `--partition` takes no file; 1 when some scenario failed an
+//! expectation; 2 for invalid input (usage errors included) or a harness
+//! error.
+
+use std::fs::File;
+use std::io::{BufRead as _, Seek as _};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Instant as WallInstant;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hilt_runner::{MessageOutput, Recording, Registry, TranscriptOutput, Verdict};
+use hilt_scenario::{BrokerChoice, StepKind};
+
+use crate::partition::Partition;
+use crate::{in_order, init};
+
+/// Writes to standard output. A reader that went away (`hilt transcript …
+/// | head`) ends the program quietly with the shell's code for a broken
+/// pipe, instead of the panic `print!` would raise.
+macro_rules! out {
+    ($($argument:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = write!(std::io::stdout(), $($argument)*) {
+            output_failed(error);
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($argument:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($argument)*) {
+            output_failed(error);
+        }
+    }};
+}
+
+/// Standard output can no longer be written: stop, as a pipe's writer does.
+fn output_failed(error: std::io::Error) -> ! {
+    if error.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("hilt: cannot write to standard output: {error}");
+    }
+    std::process::exit(141)
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hilt",
+    version,
+    about = "Hardware-in-the-loop scenarios for ESP32 MQTT firmware, in virtual time"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run scenario files (folders are searched for *.yaml) and report each.
+    Replay {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the transcript of every scenario, not only of failures.
+        #[arg(long)]
+        verbose: bool,
+        /// Run against this broker (mqtt://host:port) instead of the
+        /// embedded one. Scenarios with `broker:` steps need the embedded
+        /// broker and are skipped.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
+        /// Write every message of every run to this CSV file, one row each
+        /// (the tutorial's host-side logger).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Run this many scenarios at once, each with its own embedded
+        /// broker; the output is the same as with 1, in file order.
+        /// Default: the number of cores, but 1 with --broker, since runs
+        /// sharing a broker would see each other's messages.
+        #[arg(short = 'j', long, value_name = "N")]
+        jobs: Option<NonZeroUsize>,
+        #[command(flatten)]
+        partition: PartitionArgument,
+    },
+    /// Validate scenario files without running them.
+    Check {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        partition: PartitionArgument,
+    },
+    /// Run one scenario and print its transcript.
+    Transcript {
+        /// The scenario file.
+        file: PathBuf,
+    },
+    /// Export a single-device scenario as a Wokwi automation scenario (the
+    /// YAML `wokwi-cli --scenario` runs against the firmware image).
+    ///
+    /// Steps Wokwi cannot check faithfully are refused, each reported as
+    /// `file:line: why` (exit code 1); an invalid file exits with 2. LED
+    /// `within:` is checked at the end of the window and `for:` by sampling,
+    /// as the file's header says. The mapping is documented in the hilt-wokwi
+    /// crate.
+    Wokwi {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Write the Wokwi scenario here instead of to standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Make message checks Wokwi cannot make exactly weaker (a JSON
+        /// subset becomes "a message on that topic") or leave them out,
+        /// listing each, instead of refusing the scenario.
+        #[arg(long)]
+        approximate: bool,
+    },
+    /// Write a new project to start from into DIR: a no_std firmware app
+    /// with its unit tests, its registration, a scenario run as a test, the
+    /// project's own hilt command line, an ESP32-C3 image crate with Wokwi
+    /// files, a .ci/run script and a GitHub workflow.
+    Init {
+        /// The folder to create (new, or empty); its name names the project.
+        dir: PathBuf,
+        /// The project's (Cargo package's) name, instead of the folder's.
+        #[arg(long)]
+        name: Option<String>,
+        /// Depend on hilt's crates in this checkout of hilt instead of by git.
+        #[arg(long, value_name = "DIR", conflicts_with = "hilt_git")]
+        hilt_path: Option<PathBuf>,
+        /// Depend on hilt's crates from this git repository.
+        #[arg(long, value_name = "URL", default_value = init::DEFAULT_HILT_GIT)]
+        hilt_git: String,
+    },
+}
+
+/// `--partition`, shared by `replay` and `check`.
+#[derive(clap::Args, Debug)]
+struct PartitionArgument {
+    /// Take only one shard of the scenario files, as cargo-nextest's
+    /// --partition does: `count:M/N` takes every N-th file starting with
+    /// the M-th, in the order found (folders sorted by path); `hash:M/N`
+    /// takes the files whose path (as given, `/`-separated) has an FNV-1a
+    /// 64-bit hash equal to M-1 modulo N, which stays stable as files are
+    /// added. M counts from 1.
+    #[arg(long, value_name = "KIND:M/N", value_parser = Partition::parse)]
+    partition: Option<Partition>,
+}
+
+const EXIT_PASSED: u8 = 0;
+const EXIT_FAILED: u8 = 1;
+const EXIT_INVALID: u8 = 2;
+
+/// Runs the command line `arguments` (the program's name first, as
+/// [`std::env::args_os`] gives them) against the apps of `registry`, and
+/// returns the exit code: 0 passed, 1 failed, 2 invalid input or a harness
+/// error (usage errors included; `--help` and `--version` return 0).
+///
+/// Everything goes to standard output and standard error, as the `hilt`
+/// binary prints it; [`main_with`] is this and `std::process::exit`.
+pub fn run<I, T>(registry: &Registry, arguments: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(arguments) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version are "errors" to clap that exit 0.
+            let _ = error.print();
+            return u8::try_from(error.exit_code()).unwrap_or(EXIT_INVALID);
+        }
+    };
+    let result = match cli.command {
+        Command::Replay {
+            paths,
+            verbose,
+            broker,
+            csv,
+            jobs,
+            partition,
+        } => replay(
+            &paths,
+            registry,
+            &ReplayOptions {
+                verbose,
+                broker,
+                csv,
+                jobs,
+                partition: partition.partition,
+            },
+        ),
+        Command::Check { paths, partition } => check(&paths, partition.partition, registry),
+        Command::Transcript { file } => transcript(&file, registry),
+        Command::Wokwi {
+            scenario,
+            output,
+            approximate,
+        } => {
+            let fidelity = if approximate {
+                hilt_wokwi::Fidelity::Weakened
+            } else {
+                hilt_wokwi::Fidelity::Faithful
+            };
+            wokwi(&scenario, output.as_deref(), fidelity, registry)
+        }
+        Command::Init {
+            dir,
+            name,
+            hilt_path,
+            hilt_git,
+        } => {
+            let source = match hilt_path {
+                Some(path) => init::HiltSource::Path(path),
+                None => init::HiltSource::Git(hilt_git),
+            };
+            init_project(&dir, name.as_deref(), &source)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("hilt: {error:#}");
+            EXIT_INVALID
+        }
+    }
+}
+
+/// Loads every file; prints every diagnostic; `None` if any was invalid.
+fn load_all(
+    paths: &[PathBuf],
+    registry: &Registry,
+) -> anyhow::Result<Option<Vec<hilt_scenario::Scenario>>> {
+    // Its errors are whole sentences naming the path (`x.yaml: no such file`).
+    let files = hilt_runner::scenario_files(paths)?;
+    Ok(load_files(&files, registry))
+}
+
+/// The scenario files under `paths`, only those of `partition` if one is
+/// given. `Ok(None)` when the partition takes none of them, after saying so:
+/// a shard left empty (more shards than files) is not an error.
+fn partition_files(
+    paths: &[PathBuf],
+    partition: Option<Partition>,
+) -> anyhow::Result<Option<Vec<PathBuf>>> {
+    let files = hilt_runner::scenario_files(paths)?;
+    let Some(partition) = partition else {
+        return Ok(Some(files));
+    };
+    let selected = partition.select(&files);
+    if selected.is_empty() {
+        outln!(
+            "partition {partition} takes none of the {} scenario files; nothing to do",
+            files.len()
+        );
+        return Ok(None);
+    }
+    outln!(
+        "partition {partition}: {} of {} scenario files",
+        selected.len(),
+        files.len()
+    );
+    Ok(Some(selected))
+}
+
+/// Loads `files`; prints every diagnostic; `None` if any was invalid.
+/// A partition is applied before this, so a shard validates only the files
+/// it runs and every file is validated by exactly one shard.
+fn load_files(files: &[PathBuf], registry: &Registry) -> Option<Vec<hilt_scenario::Scenario>> {
+    let mut scenarios = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match hilt_runner::load(file, registry) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(diagnostics) => {
+                invalid = true;
+                eprintln!("{diagnostics}");
+            }
+        }
+    }
+    (!invalid).then_some(scenarios)
+}
+
+/// How `replay` runs and what it writes besides its report.
+#[derive(Debug)]
+struct ReplayOptions {
+    verbose: bool,
+    broker: Option<String>,
+    csv: Option<PathBuf>,
+    jobs: Option<NonZeroUsize>,
+    partition: Option<Partition>,
+}
+
+/// What became of one scenario: its verdict, and everything `replay`
+/// prints for it, so that runs on other threads can be printed in order.
+/// The transcript and the CSV rows were written to temporary files as the
+/// run went, so that a long run is not held in memory.
+#[derive(Debug)]
+struct Finished {
+    status: Status,
+    /// Its line, and its report unless it passed.
+    text: String,
+    /// The transcript, with `--verbose`, printed after `text`.
+    transcript: Option<File>,
+    /// The run's CSV rows, with `--csv`.
+    csv_rows: Option<File>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Status {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+}
+
+fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> anyhow::Result<u8> {
+    let broker = match &options.broker {
+        Some(url) => {
+            let (host, port) = hilt_scenario::parse_broker_url(url)
+                .map_err(|problem| anyhow::anyhow!("--broker {url}: {problem}"))?;
+            Some(BrokerChoice::External {
+                url: url.clone(),
+                host,
+                port,
+            })
+        }
+        None => None,
+    };
+    let Some(files) = partition_files(paths, options.partition)? else {
+        return Ok(EXIT_PASSED);
+    };
+    let Some(scenarios) = load_files(&files, registry) else {
+        eprintln!("hilt: invalid scenario files; nothing was run");
+        return Ok(EXIT_INVALID);
+    };
+    let mut csv = match &options.csv {
+        Some(path) => Some(
+            hilt_runner::csv::MessageWriter::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        ),
+        None => None,
+    };
+    // Every run on the embedded broker has a broker of its own, so runs in
+    // parallel cannot meet. An external broker is shared: the harness's `#`
+    // subscription would see the other runs' messages, and scenarios using
+    // the same client id would take over each other's connections. So it
+    // gets one run at a time unless the user asks for more.
+    let jobs = match (options.jobs, &broker) {
+        (Some(jobs), _) => jobs.get(),
+        (None, Some(_)) => 1,
+        (None, None) => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+    };
+    let started = WallInstant::now();
+    let (mut passed, mut failed, mut errors, mut skipped) = (0, 0, 0, 0);
+    let write_csv = csv.is_some();
+    in_order::for_each_in_order(
+        &scenarios,
+        jobs,
+        |scenario| {
+            replay_one(
+                scenario,
+                broker.as_ref(),
+                registry,
+                options.verbose,
+                write_csv,
+            )
+        },
+        |finished| -> anyhow::Result<()> {
+            let finished = finished?;
+            match finished.status {
+                Status::Passed => passed += 1,
+                Status::Failed => failed += 1,
+                Status::Error => errors += 1,
+                Status::Skipped => skipped += 1,
+            }
+            out!("{}", finished.text);
+            if let Some(transcript) = finished.transcript {
+                print_indented(transcript).context("cannot read back a transcript")?;
+            }
+            if let (Some(csv), Some(mut rows)) = (csv.as_mut(), finished.csv_rows) {
+                rows.rewind().context("cannot read back CSV rows")?;
+                csv.append_rows(&mut rows)
+                    .context("cannot write the CSV file")?;
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(csv) = csv {
+        csv.finish().context("cannot write the CSV file")?;
+    }
+    let skipped_text = if skipped > 0 {
+        format!(", {skipped} skipped")
+    } else {
+        String::new()
+    };
+    outln!(
+        "{passed} passed, {failed} failed, {errors} errors{skipped_text} ({} scenarios in {:.3}s)",
+        scenarios.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if errors > 0 {
+        EXIT_INVALID
+    } else if failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_PASSED
+    })
+}
+
+/// Runs one scenario (on `broker` if given) and writes what `replay`
+/// prints for it: its line, its report unless it passed, and with
+/// `verbose` its transcript; with `csv`, its rows.
+fn replay_one(
+    scenario: &hilt_scenario::Scenario,
+    broker: Option<&BrokerChoice>,
+    registry: &Registry,
+    verbose: bool,
+    csv: bool,
+) -> anyhow::Result<Finished> {
+    let mut scenario = scenario.clone();
+    if let Some(broker) = broker {
+        if scenario
+            .steps
+            .iter()
+            .any(|step| matches!(step.kind, StepKind::Broker(_)))
+        {
+            return Ok(Finished {
+                status: Status::Skipped,
+                text: format!(
+                    "SKIP  {}  {}  (its `broker:` steps need the embedded broker)\n",
+                    scenario.file.display(),
+                    scenario.name
+                ),
+                transcript: None,
+                csv_rows: None,
+            });
+        }
+        scenario.broker = broker.clone();
+    }
+    let spill = || -> anyhow::Result<(File, Box<dyn std::io::Write>)> {
+        let file = tempfile::tempfile().context("cannot create a temporary file")?;
+        let writer = file.try_clone().context("cannot create a temporary file")?;
+        Ok((file, Box::new(writer)))
+    };
+    let mut recording = Recording::verdict_only();
+    let mut transcript = None;
+    if verbose {
+        let (file, writer) = spill()?;
+        transcript = Some(file);
+        recording.transcript = TranscriptOutput::Writer(writer);
+    }
+    let mut csv_rows = None;
+    if csv {
+        let (file, writer) = spill()?;
+        csv_rows = Some(file);
+        recording.messages =
+            MessageOutput::Csv(hilt_runner::csv::MessageRows::new(&scenario.file, writer));
+    }
+    let scenario_started = WallInstant::now();
+    let outcome = hilt_runner::run_scenario_with(&scenario, registry, recording);
+    let wall = scenario_started.elapsed();
+    if let Some(error) = &outcome.recording_error {
+        anyhow::bail!("{}: {error}", scenario.file.display());
+    }
+    let (status, label) = match outcome.verdict {
+        Verdict::Passed => (Status::Passed, "PASS "),
+        Verdict::Failed(_) => (Status::Failed, "FAIL "),
+        Verdict::Error(_) => (Status::Error, "ERROR"),
+    };
+    let mut text = format!(
+        "{label} {}  {}  ({} device time, {:.3}s wall)\n",
+        outcome.file.display(),
+        outcome.name,
+        outcome.device_time,
+        wall.as_secs_f64()
+    );
+    if !outcome.passed() {
+        text.push_str(&indent(&outcome.report()));
+    }
+    Ok(Finished {
+        status,
+        text,
+        transcript,
+        csv_rows,
+    })
+}
+
+/// Prints a transcript written to `file`, each line indented as
+/// [`indent`] does.
+fn print_indented(mut file: File) -> std::io::Result<()> {
+    file.rewind()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 {
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        outln!("    {text}");
+        line.clear();
+    }
+    Ok(())
+}
+
+fn check(
+    paths: &[PathBuf],
+    partition: Option<Partition>,
+    registry: &Registry,
+) -> anyhow::Result<u8> {
+    let Some(files) = partition_files(paths, partition)? else {
+        return Ok(EXIT_PASSED);
+    };
+    let Some(scenarios) = load_files(&files, registry) else {
+        return Ok(EXIT_INVALID);
+    };
+    for scenario in &scenarios {
+        outln!("ok {}  {}", scenario.file.display(), scenario.name);
+    }
+    outln!("{} valid scenario files", scenarios.len());
+    Ok(EXIT_PASSED)
+}
+
+fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
+    let Some(scenarios) = load_all(std::slice::from_ref(file), registry)? else {
+        return Ok(EXIT_INVALID);
+    };
+    let mut code = EXIT_PASSED;
+    for scenario in &scenarios {
+        // Printed as the run goes: a month of device time need not fit in
+        // memory.
+        let recording = Recording {
+            transcript: TranscriptOutput::Writer(Box::new(std::io::stdout())),
+            messages: MessageOutput::Discard,
+        };
+        let outcome = hilt_runner::run_scenario_with(scenario, registry, recording);
+        if let Some(error) = &outcome.recording_error {
+            match std::error::Error::source(error.as_ref())
+                .and_then(|source| source.downcast_ref::<std::io::Error>())
+            {
+                Some(error) => output_failed(std::io::Error::new(error.kind(), error.to_string())),
+                None => anyhow::bail!("{error}"),
+            }
+        }
+        match outcome.verdict {
+            Verdict::Passed => {}
+            Verdict::Failed(_) => {
+                eprint!("{}", outcome.report());
+                code = EXIT_FAILED;
+            }
+            Verdict::Error(_) => {
+                eprint!("{}", outcome.report());
+                code = EXIT_INVALID;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `hilt wokwi`: exit 0 when written, 1 when some step cannot be exported.
+fn wokwi(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    fidelity: hilt_wokwi::Fidelity,
+    registry: &Registry,
+) -> anyhow::Result<u8> {
+    let scenario = match hilt_runner::load(file, registry) {
+        Ok(scenario) => scenario,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let parts = hilt_wokwi::PartIds::default();
+    let exported = match hilt_wokwi::export_with(&scenario, registry, &parts, fidelity) {
+        Ok(exported) => exported,
+        Err(refused) => {
+            eprintln!("{refused}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let yaml = exported.to_yaml();
+    match output {
+        Some(path) => std::fs::write(path, yaml)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => out!("{yaml}"),
+    }
+    for approximation in &exported.approximations {
+        eprintln!(
+            "{}:{}: approximated: {}",
+            file.display(),
+            approximation.line,
+            approximation.note
+        );
+    }
+    Ok(EXIT_PASSED)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}\n")).collect()
+}
+
+/// `hilt init`: writes the project and says what to run next.
+fn init_project(dir: &Path, name: Option<&str>, source: &init::HiltSource) -> anyhow::Result<u8> {
+    let files = init::init(dir, name, source)?;
+    outln!("wrote {} files into {}", files.len(), dir.display());
+    if let init::HiltSource::Git(url) = source
+        && url == init::DEFAULT_HILT_GIT
+    {
+        outln!(
+            "note: the project depends on hilt by git at {url}, a placeholder until hilt is \
+             published; give `--hilt-path <checkout of hilt>` (or edit the `git = ...` lines) \
+             to build it now"
+        );
+    }
+    outln!("next:");
+    outln!("  cd {}", dir.display());
+    outln!("  cargo test                        # the app's unit tests and the scenarios");
+    outln!("  cargo run -- replay scenarios/    # the project's own hilt");
+    Ok(EXIT_PASSED)
+}
