@@ -516,8 +516,14 @@ fn a_fleet_beyond_the_file_descriptor_limit_is_refused_up_front() {
         stdout.contains("this scenario's 40 devices need about 144 open files"),
         "{stdout}"
     );
-    assert!(stdout.contains("at most 64 (the hard limit, `ulimit -Hn`)"), "{stdout}");
-    assert!(stdout.contains("(0.000000s device time"), "nothing ran: {stdout}");
+    assert!(
+        stdout.contains("at most 64 (the hard limit, `ulimit -Hn`)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(0.000000s device time"),
+        "nothing ran: {stdout}"
+    );
     assert!(stdout.contains("0 passed, 0 failed, 1 errors"), "{stdout}");
 }
 

@@ -5,8 +5,9 @@
 //!
 //! Device time only moves when nothing is in flight. The runner sits on every
 //! device link (it is the device's TCP stack), so it sees each packet a device
-//! sends before the broker does, and forwards packets one at a time. For each
-//! packet it knows what the broker must send back and to whom, from its own
+//! sends before the broker does, and forwards the packets of an instant in
+//! groups that are in flight together (`group.rs` says which may share a
+//! group). For each packet it knows what the broker must send back and to whom, from its own
 //! mirror of the broker's state (`broker_model.rs`):
 //!
 //! - CONNECT → CONNACK, plus what a resumed persistent session was kept;
@@ -21,11 +22,12 @@
 //! - a connection the runner drops without DISCONNECT → the will it carried,
 //!   delivered like a publish from the broker itself.
 //!
-//! The runner waits (in wall time, bounded) until all of those have arrived
-//! before it forwards the next packet or moves device time. With one packet
-//! in flight at a time, no publish can overtake another, and what arrives is
-//! handed to the devices in a fixed order: by device, then by arrival on that
-//! device's connection. ARCHITECTURE.md gives the full argument.
+//! The runner waits (in wall time, bounded) until all of a group's have
+//! arrived before it forwards the next group or moves device time. No two
+//! packets of a group deliver to the same device, and what arrives is handed
+//! to the devices in a fixed order: by the position of the packet that
+//! caused it, then by arrival on one connection. ARCHITECTURE.md gives the
+//! full argument.
 //!
 //! # Faults
 //!
@@ -43,6 +45,8 @@
 //!
 //! # Where things live
 //!
+//! - `group.rs`: the packets in flight together, and what arrives for them.
+//! - `subscriptions.rs`: the broker model's subscriptions, indexed by topic.
 //! - `mod.rs`: [`World`] itself. The devices and their firmware, the
 //!   virtual-time loop, the fault steps (`broker:`, `network:`, `reboot:`,
 //!   `hang:`), opening and closing device links, forwarding each device
