@@ -67,7 +67,13 @@ pub struct EmbeddedBroker {
 struct Running {
     runtime: tokio::runtime::Runtime,
     router: JoinHandle<()>,
+    /// Serves connections over in-process streams (rumqttd patch 7).
+    streams: rumqttd::StreamServer<V4>,
 }
+
+/// How many bytes an in-process connection buffers each way, as a socket's
+/// send buffer would; a writer waits when it is full.
+const IN_PROCESS_BUFFER: usize = 64 * 1024;
 
 impl std::fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,6 +131,20 @@ impl EmbeddedBroker {
         self.running.is_some()
     }
 
+    /// A connection to the broker inside this process, without a socket:
+    /// the broker serves it exactly as one accepted on its listener, and it
+    /// costs no file descriptor, so a fleet is not bounded by the process's
+    /// limit on open files. Refused, as a TCP connect would be, while the
+    /// broker is stopped.
+    pub fn connect_in_process(&self) -> std::io::Result<tokio::io::DuplexStream> {
+        let Some(running) = &self.running else {
+            return Err(std::io::ErrorKind::ConnectionRefused.into());
+        };
+        let (ours, theirs) = tokio::io::duplex(IN_PROCESS_BUFFER);
+        running.runtime.spawn(running.streams.serve(theirs));
+        Ok(ours)
+    }
+
     /// How many connections the broker accepts at once.
     pub fn max_connections(&self) -> usize {
         self.max_connections
@@ -143,10 +163,13 @@ impl EmbeddedBroker {
     /// them only in memory, in the router, which ends). Returns once its
     /// listener is closed and its threads have ended, so that a device
     /// trying to connect right after the stop is refused, every run the
-    /// same, and nothing of the old broker is left behind.
-    pub fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop();
+    /// same, and nothing of the old broker is left behind. Returns whether
+    /// its router thread ended within the bound it is given (5 s); `false`
+    /// means a thread of the old broker is still running.
+    pub fn stop(&mut self) -> bool {
+        match self.running.take() {
+            Some(running) => running.stop(),
+            None => true,
         }
     }
 
@@ -201,8 +224,13 @@ impl EmbeddedBroker {
             },
         };
         let mut server = rumqttd::Server::new(settings, router_tx, V4);
+        let streams = server.stream_server();
         runtime.spawn(async move { server.start(rumqttd::LinkType::Remote).await });
-        let running = Running { runtime, router };
+        let running = Running {
+            runtime,
+            router,
+            streams,
+        };
         if answers_connect(self.address) {
             Ok(Some(running))
         } else {
@@ -213,19 +241,30 @@ impl EmbeddedBroker {
 }
 
 impl Running {
-    fn stop(self) {
-        // Dropping the runtime's tasks drops every sender to the router
-        // (the server's and each connection's), so the router stops too.
-        self.runtime.shutdown_timeout(STOP_TIMEOUT);
+    /// Ends the broker's tasks and waits, bounded, for its router; returns
+    /// whether the router ended.
+    fn stop(self) -> bool {
+        let Running {
+            runtime,
+            router,
+            streams,
+        } = self;
+        // The router ends once every sender to it is gone: the in-process
+        // connection server's, the server's and each connection's (the
+        // runtime's tasks, dropped by its shutdown).
+        drop(streams);
+        runtime.shutdown_timeout(STOP_TIMEOUT);
         let deadline = std::time::Instant::now() + STOP_TIMEOUT;
-        while !self.router.is_finished() && std::time::Instant::now() < deadline {
+        while !router.is_finished() && std::time::Instant::now() < deadline {
             // JoinHandle has no join with a timeout; a router that does not
             // stop must not hang the run, so it is polled, bounded.
             std::thread::sleep(Duration::from_millis(1));
         }
-        if self.router.is_finished() {
-            let _ = self.router.join();
+        let ended = router.is_finished();
+        if ended {
+            let _ = router.join();
         }
+        ended
     }
 }
 

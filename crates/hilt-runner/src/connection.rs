@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use hilt_firmware::mqtt::codec::{self, DecodeError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Runtime;
@@ -103,13 +103,38 @@ impl Hub {
         self.next_id += 1;
         let (reader, writer) = stream.into_split();
         let sender = self.sender.clone();
-        let reader = self.runtime.spawn(read_packets(id, reader, sender));
+        let reader = self.runtime.spawn(read_packets(
+            id,
+            reader,
+            sender,
+            |reader: &OwnedReadHalf| {
+                let _ = socket2::SockRef::from(reader.as_ref()).set_tcp_quickack(true);
+            },
+        ));
         Ok(BrokerConnection {
             id,
             runtime: self.runtime.handle().clone(),
-            writer: Some(writer),
+            writer: Some(Writer::Tcp(writer)),
             reader,
         })
+    }
+
+    /// Takes on a connection to a broker in this process (its end of an
+    /// in-process stream), read by the same poller as a TCP connection.
+    pub fn adopt(&mut self, stream: DuplexStream) -> BrokerConnection {
+        let id = ConnectionId(self.next_id);
+        self.next_id += 1;
+        let (reader, writer) = tokio::io::split(stream);
+        let sender = self.sender.clone();
+        let reader = self
+            .runtime
+            .spawn(read_packets(id, reader, sender, |_: &_| {}));
+        BrokerConnection {
+            id,
+            runtime: self.runtime.handle().clone(),
+            writer: Some(Writer::InProcess(writer)),
+            reader,
+        }
     }
 
     /// Waits up to `timeout` for the next packet or close on any connection.
@@ -129,8 +154,15 @@ pub struct BrokerConnection {
     id: ConnectionId,
     runtime: tokio::runtime::Handle,
     /// `None` once closed.
-    writer: Option<OwnedWriteHalf>,
+    writer: Option<Writer>,
     reader: JoinHandle<()>,
+}
+
+/// The sending half of a connection.
+#[derive(Debug)]
+enum Writer {
+    Tcp(OwnedWriteHalf),
+    InProcess(WriteHalf<DuplexStream>),
 }
 
 impl BrokerConnection {
@@ -140,8 +172,12 @@ impl BrokerConnection {
 
     /// Writes bytes to the broker.
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let Some(writer) = self.writer.as_mut() else {
-            return Err(std::io::ErrorKind::NotConnected.into());
+        let writer = match self.writer.as_mut() {
+            None => return Err(std::io::ErrorKind::NotConnected.into()),
+            Some(Writer::InProcess(writer)) => {
+                return self.runtime.block_on(writer.write_all(bytes));
+            }
+            Some(Writer::Tcp(writer)) => writer,
         };
         // Nearly always the socket takes the bytes at once; only a full
         // send buffer needs the poller's help to wait.
@@ -174,7 +210,14 @@ impl Drop for BrokerConnection {
     }
 }
 
-async fn read_packets(id: ConnectionId, mut stream: OwnedReadHalf, sender: Sender<Inbound>) {
+/// Reads packets from `stream` until it ends; `after_read` runs after each
+/// read (TCP sockets re-arm their quick ACKs there).
+async fn read_packets<R: AsyncRead + Unpin>(
+    id: ConnectionId,
+    mut stream: R,
+    sender: Sender<Inbound>,
+    after_read: impl Fn(&R),
+) {
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 2048];
     let reason = loop {
@@ -190,7 +233,7 @@ async fn read_packets(id: ConnectionId, mut stream: OwnedReadHalf, sender: Sende
             Ok(read) => read,
             Err(error) => break format!("read failed: {error}"),
         };
-        let _ = socket2::SockRef::from(stream.as_ref()).set_tcp_quickack(true);
+        after_read(&stream);
         pending.extend_from_slice(&chunk[..read]);
         let mut consumed = 0;
         loop {

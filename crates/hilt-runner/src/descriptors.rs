@@ -1,8 +1,9 @@
 //! How close this process is to its limit of open file descriptors.
 //!
-//! Every simulated device holds two with the embedded broker (its socket
-//! and the broker's side) and one with an external broker, so a large fleet
-//! meets the limit long before memory runs out. When it does, what fails
+//! With the embedded broker a device's connection is in process and holds
+//! none; with an external broker every simulated device holds one (its
+//! socket), so a large fleet meets the limit long before memory runs out.
+//! When it does, what fails
 //! is often the broker's `accept`, which rumqttd only logs: the device's
 //! connection is made (the kernel queues it) but never answered, and the
 //! run would hang until a timeout. So a run first makes room
@@ -12,8 +13,8 @@
 //! the runner reports a silent broker, and this module says why.
 
 /// What each device costs and how to get more.
-const ADVICE: &str = "each simulated device holds two file descriptors (its socket and the \
-                      embedded broker's side); raise the limit with `ulimit -n`";
+const ADVICE: &str = "each simulated device connected to an external broker holds a file \
+                      descriptor (its socket); raise the limit with `ulimit -n`";
 
 /// Descriptors a run needs besides its devices': the broker's listener and
 /// runtime, the harness's client, readiness probes, output files, and
@@ -25,7 +26,7 @@ const BASE_DESCRIPTORS: u64 = 64;
 #[error(
     "this scenario's {devices} devices need about {needed} open files ({per_device} per device), \
      but this process may open at most {hard_limit} (the hard limit, `ulimit -Hn`); raise it, \
-     or run the fleet in parts against an external broker (--broker)"
+     or run the fleet on the embedded broker, whose connections need none"
 )]
 pub struct DescriptorShortage {
     /// How many devices the scenario runs.
@@ -45,7 +46,8 @@ pub(crate) fn make_room_for(
     devices: usize,
     embedded_broker: bool,
 ) -> Result<(), DescriptorShortage> {
-    let per_device = if embedded_broker { 2 } else { 1 };
+    // In process to the embedded broker, a socket each to an external one.
+    let per_device = if embedded_broker { 0 } else { 1 };
     let needed = (devices as u64)
         .saturating_mul(per_device)
         .saturating_add(BASE_DESCRIPTORS);
@@ -121,8 +123,8 @@ mod tests {
     fn a_fleet_beyond_the_hard_limit_is_refused_up_front_with_the_numbers() {
         let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
         let devices = usize::try_from(hard).unwrap_or(usize::MAX / 4);
-        let shortage = make_room_for(devices, true).unwrap_err();
-        assert_eq!(shortage.needed, hard * 2 + BASE_DESCRIPTORS);
+        let shortage = make_room_for(devices, false).unwrap_err();
+        assert_eq!(shortage.needed, hard + BASE_DESCRIPTORS);
         let message = shortage.to_string();
         assert!(message.contains(&format!("{devices} devices")), "{message}");
         assert!(message.contains("ulimit -Hn"), "{message}");
@@ -131,8 +133,9 @@ mod tests {
     #[test]
     fn a_fleet_within_the_limit_is_let_through() {
         let (soft, _) = rlimit::Resource::NOFILE.get().unwrap();
-        let devices = usize::try_from(soft.saturating_sub(BASE_DESCRIPTORS) / 2).unwrap();
-        make_room_for(devices, true).unwrap();
+        let devices = usize::try_from(soft.saturating_sub(BASE_DESCRIPTORS)).unwrap();
+        make_room_for(devices, false).unwrap();
+        make_room_for(100_000, true).expect("in process, a device needs no file");
     }
 
     #[test]

@@ -238,3 +238,50 @@ fn a_panic_on_a_broker_thread_is_recorded_against_that_broker() {
     );
     assert_eq!(bystander.panics(), Vec::<String>::new());
 }
+
+/// Patch 7: a connection served over an in-process stream is a connection
+/// like one accepted on the listener (it gets its CONNACK, and is closed
+/// when the broker stops), and it does not keep the broker's router alive:
+/// a stop ends every thread of the broker within its bound. (Before the
+/// in-process server's sender to the router was dropped first, the router
+/// outlived every stop by the whole bound.)
+#[test]
+fn an_in_process_connection_is_served_and_ends_with_the_broker() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut broker = EmbeddedBroker::start().unwrap();
+    let mut stream = broker.connect_in_process().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let connect = hilt_firmware::fake_broker::encoded(&Packet::Connect(
+        hilt_firmware::mqtt::codec::Connect {
+            client_id: "in-process",
+            keep_alive_seconds: 60,
+            clean_session: true,
+            will: None,
+            username: None,
+            password: None,
+        },
+    ));
+    let mut connack = [0u8; 4];
+    runtime.block_on(async {
+        stream.write_all(&connect).await.unwrap();
+        stream.read_exact(&mut connack).await.unwrap();
+    });
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00], "a CONNACK accepting it");
+
+    assert!(broker.stop(), "the router ended with the broker");
+    let mut rest = Vec::new();
+    let read = runtime.block_on(stream.read_to_end(&mut rest));
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "the stream ends with the broker: {read:?} {rest:?}"
+    );
+    assert_eq!(
+        broker.connect_in_process().unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "a stopped broker refuses in-process connections as TCP ones"
+    );
+}

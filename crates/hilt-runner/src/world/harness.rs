@@ -76,12 +76,12 @@ impl World {
     /// Connects the harness's client and subscribes it to `#`; with an
     /// external broker, also learns the retained messages it already holds.
     pub(super) fn connect_harness(&mut self) -> Result<(), HarnessError> {
-        let connection = self.hub.connect(self.broker_address).map_err(|source| {
-            HarnessError::BrokerUnreachable {
-                address: self.broker_address,
-                source,
-            }
-        })?;
+        let connection =
+            self.open_connection()
+                .map_err(|source| HarnessError::BrokerUnreachable {
+                    address: self.broker_address,
+                    source,
+                })?;
         let harness_id = connection.id();
         self.endpoints.insert(harness_id, Endpoint::Harness);
         self.broker_model.on_connection_opened(harness_id);

@@ -967,7 +967,7 @@ impl World {
             let why = format!("{name} connects again; the broker drops its old connection");
             self.drop_connection(orphan, &name, &why)?;
         }
-        match self.hub.connect(self.broker_address) {
+        match self.open_connection() {
             Ok(connection) => {
                 self.endpoints
                     .insert(connection.id(), Endpoint::Device(index));
@@ -1014,6 +1014,19 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Opens a connection to the broker: in process to the embedded broker
+    /// (no socket, so a fleet is not bounded by the limit on open files),
+    /// over TCP to an external one.
+    fn open_connection(&mut self) -> std::io::Result<crate::connection::BrokerConnection> {
+        match &self.broker {
+            Some(broker) => {
+                let stream = broker.connect_in_process()?;
+                Ok(self.hub.adopt(stream))
+            }
+            None => self.hub.connect(self.broker_address),
+        }
     }
 
     /// The device closes its side. With its network up the broker sees the

@@ -38,6 +38,7 @@ use crate::link::local::{self, LinkRx, LinkTx};
 use crate::router::{Event, Router};
 use crate::{Config, ConnectionId, ServerSettings};
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::error::Elapsed;
 use tokio::{task, time};
@@ -351,6 +352,35 @@ pub struct Server<P> {
     awaiting_will_handler: Arc<Mutex<HashMap<String, Sender<AwaitingWill>>>>,
 }
 
+/// hilt patch 7 (PATCHES.md): serves connections over in-process streams;
+/// made by [`Server::stream_server`].
+#[derive(Clone)]
+pub struct StreamServer<P> {
+    config: Arc<ConnectionSettings>,
+    router_tx: Sender<(ConnectionId, Event)>,
+    protocol: P,
+    awaiting_will_handler: Arc<Mutex<HashMap<String, Sender<AwaitingWill>>>>,
+}
+
+impl<P: Protocol + Clone + Send + 'static> StreamServer<P> {
+    /// The connection's whole life, from CONNECT to its end, as a remote
+    /// link accepted on the listener has it; spawn it on the broker's
+    /// runtime.
+    pub fn serve(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        remote(
+            self.config.clone(),
+            None,
+            self.router_tx.clone(),
+            Box::new(stream),
+            self.protocol.clone(),
+            self.awaiting_will_handler.clone(),
+        )
+    }
+}
+
 impl<P: Protocol + Clone + Send + 'static> Server<P> {
     pub fn new(
         config: ServerSettings,
@@ -362,6 +392,18 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
             router_tx,
             protocol,
             awaiting_will_handler: Arc::new(Mutex::new(HashMap::default())),
+        }
+    }
+
+    /// hilt patch 7 (PATCHES.md): a handle that serves connections over
+    /// any byte stream, as if the listener had accepted them, so that a
+    /// process can connect thousands of clients without a socket each.
+    pub fn stream_server(&self) -> StreamServer<P> {
+        StreamServer {
+            config: Arc::new(self.config.connections.clone()),
+            router_tx: self.router_tx.clone(),
+            protocol: self.protocol.clone(),
+            awaiting_will_handler: self.awaiting_will_handler.clone(),
         }
     }
 
