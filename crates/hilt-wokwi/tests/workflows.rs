@@ -2,7 +2,8 @@
 //! that runs `.ci/run`, the firmware image build and upload, and the Wokwi
 //! run of the exported scenarios, gated on the `WOKWI_CLI_TOKEN` secret the
 //! way GitHub allows (a secret cannot appear in `if:`, so it goes through an
-//! environment variable into a step output).
+//! environment variable into a step output), and the scenario tests sharded
+//! over a matrix from one nextest archive.
 
 use std::path::{Path, PathBuf};
 
@@ -228,4 +229,104 @@ fn no_condition_reads_a_secret() {
             );
         }
     }
+}
+
+#[test]
+fn the_scenario_tests_run_in_shards_from_one_nextest_archive() {
+    let jobs = jobs();
+    let archiver = jobs
+        .iter()
+        .find(|job| {
+            job.runs().any(|(_, run)| {
+                run.contains("cargo nextest archive") && run.contains("--workspace")
+            })
+        })
+        .expect("a job builds the workspace's tests into a nextest archive");
+    let archive_file = archiver
+        .runs()
+        .find_map(|(_, run)| {
+            let mut words = run.split_whitespace();
+            words.find(|word| *word == "--archive-file")?;
+            words.next().map(str::to_owned)
+        })
+        .expect("the archive job names its --archive-file");
+    let upload = archiver
+        .step_using("actions/upload-artifact@v4")
+        .unwrap_or_else(|| panic!("{}: uploads the archive", archiver.id));
+    assert_eq!(
+        upload["with"]["path"].as_str(),
+        Some(archive_file.as_str()),
+        "{}: uploads the archive it built",
+        archiver.id
+    );
+    let artifact = upload["with"]["name"]
+        .as_str()
+        .expect("the archive's artifact has a name");
+
+    let shards = jobs
+        .iter()
+        .find(|job| {
+            job.runs()
+                .any(|(_, run)| run.contains("cargo nextest run") && run.contains("--partition"))
+        })
+        .expect("a job runs a partition of the tests with nextest");
+    assert!(
+        shards.needs().contains(&archiver.id.as_str()),
+        "{} needs {}",
+        shards.id,
+        archiver.id
+    );
+    let download = shards
+        .step_using("actions/download-artifact@v4")
+        .unwrap_or_else(|| panic!("{}: downloads the archive", shards.id));
+    assert_eq!(download["with"]["name"].as_str(), Some(artifact));
+    assert!(
+        shards.step_using("dtolnay/rust-toolchain@stable").is_none()
+            && !shards.runs().any(|(_, run)| run.contains("cargo build")),
+        "{}: runs the archive's binaries and builds nothing",
+        shards.id
+    );
+
+    let (_, run) = shards
+        .runs()
+        .find(|(_, run)| run.contains("cargo nextest run"))
+        .unwrap();
+    assert!(
+        run.contains(&format!("--archive-file {archive_file}"))
+            && run.contains("--workspace-remap"),
+        "{}: runs from the archive: {run}",
+        shards.id
+    );
+    assert!(
+        run.contains("binary(=scenarios)") && run.contains("package(hilt-runner)"),
+        "{}: runs the scenarios test binary of hilt-runner: {run}",
+        shards.id
+    );
+
+    // Every shard of N runs, once: the matrix lists 1 to N, and the
+    // partition is count:<shard>/N.
+    let shard_count = "--partition count:${{ matrix.shard }}/";
+    let total: u64 = run
+        .split_once(shard_count)
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or_default())
+        .unwrap_or_else(|| panic!("{}: runs `{shard_count}N`: {run}", shards.id))
+        .parse()
+        .expect("N is a number");
+    let listed: Vec<i64> = shards.yaml["strategy"]["matrix"]["shard"]
+        .as_vec()
+        .expect("the matrix lists the shards")
+        .iter()
+        .map(|shard| shard.as_i64().expect("shards are numbers"))
+        .collect();
+    let expected: Vec<i64> = (1..=total as i64).collect();
+    assert_eq!(
+        listed, expected,
+        "{}: the matrix runs every shard of {total}",
+        shards.id
+    );
+    assert!(
+        shards.yaml["strategy"]["fail-fast"].as_bool() == Some(false),
+        "{}: one failing shard does not cancel the others",
+        shards.id
+    );
 }
