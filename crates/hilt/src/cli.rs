@@ -461,13 +461,7 @@ fn replay(
             "--verbose prints transcripts, which --format json leaves out (--junit FILE has them)"
         );
     }
-    let Some(files) = select_files(
-        paths,
-        &options.filter,
-        options.partition,
-        registry,
-        !human,
-    )?
+    let Some(files) = select_files(paths, &options.filter, options.partition, registry, !human)?
     else {
         return Ok(EXIT_PASSED);
     };
@@ -561,7 +555,8 @@ fn replay(
                 Status::Skipped => totals.skipped += 1,
             }
             let mut print = || -> anyhow::Result<()> {
-                let quiet = options.quiet && matches!(finished.status, Status::Passed | Status::Skipped);
+                let quiet =
+                    options.quiet && matches!(finished.status, Status::Passed | Status::Skipped);
                 if human && !quiet {
                     out!("{}{}", finished.status.label(palette), finished.text);
                 }

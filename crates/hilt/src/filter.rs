@@ -34,7 +34,9 @@ impl Filter {
     }
 
     fn matches_text(&self, text: &str) -> bool {
-        self.patterns.iter().any(|pattern| text.contains(pattern.as_str()))
+        self.patterns
+            .iter()
+            .any(|pattern| text.contains(pattern.as_str()))
     }
 
     /// Whether `path` is taken by its path, or else by its scenario's name
@@ -69,7 +71,10 @@ mod tests {
         let filter = Filter::new(vec!["led/pa".to_owned(), "[x]".to_owned()]);
         // Neither file exists, so only their paths can match.
         assert!(filter.takes(Path::new("./scenarios/remote-led/pair.yaml"), &registry));
-        assert!(filter.takes(Path::new("odd/[x].yaml"), &registry), "no wildcards");
+        assert!(
+            filter.takes(Path::new("odd/[x].yaml"), &registry),
+            "no wildcards"
+        );
         assert!(!filter.takes(Path::new("scenarios/remote-led/one.yaml"), &registry));
         assert!(!filter.takes(Path::new("x.yaml"), &registry));
         assert!(Filter::default().takes(Path::new("x.yaml"), &registry));

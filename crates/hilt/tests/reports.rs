@@ -78,7 +78,13 @@ fn junit_of_a_mixed_folder_reads_back_with_an_independent_parser() {
     let report = folder.path().join("junit.xml");
     let output = hilt_in(
         folder.path(),
-        &["replay", "--keep-going", "--junit", report.to_str().unwrap(), "mixed"],
+        &[
+            "replay",
+            "--keep-going",
+            "--junit",
+            report.to_str().unwrap(),
+            "mixed",
+        ],
         &[],
     );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
@@ -101,7 +107,9 @@ fn junit_of_a_mixed_folder_reads_back_with_an_independent_parser() {
     let time: f64 = passed.attribute("time").unwrap().parse().unwrap();
     assert!(time > 0.0, "{time}");
     assert!(child(passed, "failure").is_none() && child(passed, "error").is_none());
-    let out = child(passed, "system-out").and_then(|node| node.text()).unwrap();
+    let out = child(passed, "system-out")
+        .and_then(|node| node.text())
+        .unwrap();
     assert!(out.contains("--- line"), "the transcript: {out}");
 
     let failed = test_case(&document, "wrong_temperature.yaml");
@@ -113,8 +121,13 @@ fn junit_of_a_mixed_folder_reads_back_with_an_independent_parser() {
         "{message}"
     );
     let body = failure.text().unwrap();
-    assert!(body.contains("seen instead") && body.contains("72.5"), "{body}");
-    let out = child(failed, "system-out").and_then(|node| node.text()).unwrap();
+    assert!(
+        body.contains("seen instead") && body.contains("72.5"),
+        "{body}"
+    );
+    let out = child(failed, "system-out")
+        .and_then(|node| node.text())
+        .unwrap();
     assert!(out.contains("FAILED: expected a message"), "{out}");
 
     let invalid = test_case(&document, "unknown_config_key.yaml");
@@ -141,13 +154,20 @@ fn without_keep_going_the_valid_files_are_reported_as_not_run() {
         &[],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stdout).is_empty(), "nothing ran: {}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).is_empty(),
+        "nothing ran: {}",
+        text(&output.stdout)
+    );
     let xml = std::fs::read_to_string(&report).unwrap();
     let document = roxmltree::Document::parse(&xml).unwrap();
     for name in ["pair.yaml", "wrong_temperature.yaml"] {
         let skipped = child(test_case(&document, name), "skipped").expect("<skipped>");
         assert!(
-            skipped.attribute("message").unwrap().contains("--keep-going"),
+            skipped
+                .attribute("message")
+                .unwrap()
+                .contains("--keep-going"),
             "{xml}"
         );
     }
@@ -188,7 +208,12 @@ fn json_lines_of_a_mixed_folder_follow_the_documented_schema() {
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["failure"]["line"], 10);
     assert_eq!(failed["failure"]["gave_up_at_us"], 3_000_000);
-    assert!(failed["failure"]["seen"][0].as_str().unwrap().contains("72.5"));
+    assert!(
+        failed["failure"]["seen"][0]
+            .as_str()
+            .unwrap()
+            .contains("72.5")
+    );
     assert_eq!(failed["device_time_us"], 3_000_000);
 
     let passed = by_file("mixed/good/pair.yaml");
@@ -258,10 +283,16 @@ fn github_actions_gets_annotations_and_a_step_summary() {
         "{failure}"
     );
     assert!(failure.contains("%0A  seen instead:%0A"), "{failure}");
-    assert!(stdout.contains("PASS  mixed/good/pair.yaml"), "the plain lines too");
+    assert!(
+        stdout.contains("PASS  mixed/good/pair.yaml"),
+        "the plain lines too"
+    );
 
     let markdown = std::fs::read_to_string(&summary).unwrap();
-    assert!(markdown.starts_with("earlier step\n## hilt replay"), "appended: {markdown}");
+    assert!(
+        markdown.starts_with("earlier step\n## hilt replay"),
+        "appended: {markdown}"
+    );
     assert!(markdown.contains("| 1 | 1 | 0 | 1 | 0 |"), "{markdown}");
     assert!(
         markdown.contains("| ❌ failed | an edited expectation - the reading is 72.5, not 72.6 | `mixed/bad/wrong_temperature.yaml` | 3.000000s | line 10: expected"),
@@ -292,19 +323,37 @@ fn pipes_get_plain_output_and_colours_follow_no_color() {
     let plain = hilt_in(&root, &arguments, &[]);
     assert_eq!(plain.status.code(), Some(0));
     let stdout = text(&plain.stdout);
-    assert!(stdout.starts_with("PASS  scenarios/remote-led/pair.yaml  "), "{stdout}");
-    assert!(!stdout.contains('\u{1b}'), "no colours in a pipe: {stdout:?}");
-    assert!(plain.stderr.is_empty(), "no progress display: {}", text(&plain.stderr));
+    assert!(
+        stdout.starts_with("PASS  scenarios/remote-led/pair.yaml  "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no colours in a pipe: {stdout:?}"
+    );
+    assert!(
+        plain.stderr.is_empty(),
+        "no progress display: {}",
+        text(&plain.stderr)
+    );
 
     let forced = hilt_in(&root, &arguments, &[("CLICOLOR_FORCE", "1")]);
-    assert!(text(&forced.stdout).starts_with("\u{1b}["), "{:?}", text(&forced.stdout));
+    assert!(
+        text(&forced.stdout).starts_with("\u{1b}["),
+        "{:?}",
+        text(&forced.stdout)
+    );
     let refused = hilt_in(
         &root,
         &arguments,
         &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
     );
     assert!(!text(&refused.stdout).contains('\u{1b}'), "NO_COLOR wins");
-    let empty = hilt_in(&root, &arguments, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
+    let empty = hilt_in(
+        &root,
+        &arguments,
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")],
+    );
     assert!(
         text(&empty.stdout).contains('\u{1b}'),
         "an empty NO_COLOR does not count"
@@ -316,13 +365,24 @@ fn quiet_prints_only_what_did_not_pass_and_the_summary() {
     let folder = mixed_folder();
     let output = hilt_in(
         folder.path(),
-        &["replay", "--quiet", "--filter", "mixed/good", "--filter", "temperature", "mixed"],
+        &[
+            "replay",
+            "--quiet",
+            "--filter",
+            "mixed/good",
+            "--filter",
+            "temperature",
+            "mixed",
+        ],
         &[],
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(!stdout.contains("PASS "), "{stdout}");
-    assert!(stdout.contains("FAIL  mixed/bad/wrong_temperature.yaml"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  mixed/bad/wrong_temperature.yaml"),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 passed, 1 failed, 0 errors"), "{stdout}");
 }
 
@@ -330,11 +390,26 @@ fn quiet_prints_only_what_did_not_pass_and_the_summary() {
 fn filter_takes_files_by_path_or_name_and_leaves_the_rest_uncounted() {
     let folder = mixed_folder();
     // By path: only the passing file, so the invalid one is not even read.
-    let by_path = hilt_in(folder.path(), &["replay", "--filter", "good/", "mixed"], &[]);
+    let by_path = hilt_in(
+        folder.path(),
+        &["replay", "--filter", "good/", "mixed"],
+        &[],
+    );
     let stdout = text(&by_path.stdout);
-    assert_eq!(by_path.status.code(), Some(0), "{stdout}{}", text(&by_path.stderr));
-    assert!(stdout.contains("filter 'good/': 1 of 3 scenario files"), "{stdout}");
-    assert!(stdout.contains("1 passed, 0 failed, 0 errors (1 scenarios"), "{stdout}");
+    assert_eq!(
+        by_path.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&by_path.stderr)
+    );
+    assert!(
+        stdout.contains("filter 'good/': 1 of 3 scenario files"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 passed, 0 failed, 0 errors (1 scenarios"),
+        "{stdout}"
+    );
     // By the scenario's name, for check too.
     let by_name = hilt_in(
         folder.path(),
@@ -343,10 +418,17 @@ fn filter_takes_files_by_path_or_name_and_leaves_the_rest_uncounted() {
     );
     let stdout = text(&by_name.stdout);
     assert_eq!(by_name.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("ok mixed/bad/wrong_temperature.yaml"), "{stdout}");
+    assert!(
+        stdout.contains("ok mixed/bad/wrong_temperature.yaml"),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 valid scenario files"), "{stdout}");
     // Nothing taken: said, and nothing run.
-    let none = hilt_in(folder.path(), &["replay", "--filter", "nothing such", "mixed"], &[]);
+    let none = hilt_in(
+        folder.path(),
+        &["replay", "--filter", "nothing such", "mixed"],
+        &[],
+    );
     assert_eq!(none.status.code(), Some(0));
     assert!(text(&none.stdout).contains("takes none of the 3 scenario files"));
 }
@@ -355,10 +437,20 @@ fn filter_takes_files_by_path_or_name_and_leaves_the_rest_uncounted() {
 fn verbose_and_json_together_are_a_usage_error() {
     let output = hilt_in(
         &repository_root(),
-        &["replay", "--verbose", "--format", "json", "scenarios/remote-led/pair.yaml"],
+        &[
+            "replay",
+            "--verbose",
+            "--format",
+            "json",
+            "scenarios/remote-led/pair.yaml",
+        ],
         &[],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("--verbose"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--verbose"),
+        "{}",
+        text(&output.stderr)
+    );
     assert!(output.stdout.is_empty());
 }

@@ -124,9 +124,12 @@ impl StepSummary {
     pub fn add(&mut self, entry: &Entry<'_>) {
         let (passed, status, device_time, details) = match &entry.kind {
             EntryKind::Ran { outcome, .. } => match &outcome.verdict {
-                hilt_runner::Verdict::Passed => {
-                    (true, "✅ passed", outcome.device_time.to_string(), String::new())
-                }
+                hilt_runner::Verdict::Passed => (
+                    true,
+                    "✅ passed",
+                    outcome.device_time.to_string(),
+                    String::new(),
+                ),
                 hilt_runner::Verdict::Failed(failure) => (
                     false,
                     "❌ failed",
@@ -261,13 +264,7 @@ mod tests {
             "properties also escape : and ,"
         );
         assert_eq!(
-            error_annotation(
-                Path::new("./dir/a,b.yaml"),
-                3,
-                7,
-                "t: x",
-                "one\ntwo: 5%"
-            ),
+            error_annotation(Path::new("./dir/a,b.yaml"), 3, 7, "t: x", "one\ntwo: 5%"),
             "::error file=dir/a%2Cb.yaml,line=3,col=7,title=t%3A x::one%0Atwo: 5%25\n"
         );
         assert_eq!(

@@ -46,10 +46,10 @@ impl Junit {
             Some(parent) if !parent.as_os_str().is_empty() => slashed(parent),
             _ => ".".to_owned(),
         };
-        let file_name = entry
-            .file
-            .file_name()
-            .map_or_else(|| slashed(entry.file), |name| name.to_string_lossy().into_owned());
+        let file_name = entry.file.file_name().map_or_else(
+            || slashed(entry.file),
+            |name| name.to_string_lossy().into_owned(),
+        );
         let status = match &entry.kind {
             EntryKind::Ran { outcome, .. } => match &outcome.verdict {
                 hilt_runner::Verdict::Passed => TestCaseStatus::success(),

@@ -158,9 +158,12 @@ impl Reports {
     /// besides its human line (annotations, or its JSON line).
     pub fn record(&mut self, entry: &Entry<'_>) -> anyhow::Result<String> {
         if let Some(junit) = &mut self.junit {
-            junit
-                .add(entry)
-                .with_context(|| format!("cannot read back the transcript of {}", entry.file.display()))?;
+            junit.add(entry).with_context(|| {
+                format!(
+                    "cannot read back the transcript of {}",
+                    entry.file.display()
+                )
+            })?;
         }
         if let Some(summary) = &mut self.summary {
             summary.add(entry);
@@ -183,7 +186,10 @@ impl Reports {
         }
         if let Some(summary) = &self.summary {
             summary.write(totals).with_context(|| {
-                format!("cannot append the step summary to {}", summary.path().display())
+                format!(
+                    "cannot append the step summary to {}",
+                    summary.path().display()
+                )
             })?;
         }
         Ok(if self.format == Format::Json {

@@ -54,9 +54,15 @@ mod tests {
 
     #[test]
     fn plain_unless_enabled() {
-        assert_eq!(Palette { enabled: false }.paint(Tone::Bad, "FAIL "), "FAIL ");
+        assert_eq!(
+            Palette { enabled: false }.paint(Tone::Bad, "FAIL "),
+            "FAIL "
+        );
         let painted = Palette { enabled: true }.paint(Tone::Bad, "FAIL ");
-        assert!(painted.starts_with("\u{1b}[") && painted.contains("FAIL "), "{painted:?}");
+        assert!(
+            painted.starts_with("\u{1b}[") && painted.contains("FAIL "),
+            "{painted:?}"
+        );
         assert!(painted.ends_with("\u{1b}[0m"), "{painted:?}");
     }
 }
