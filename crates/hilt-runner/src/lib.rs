@@ -46,6 +46,7 @@ pub mod csv;
 mod descriptors;
 mod matching;
 mod message_log;
+mod progress;
 mod recording;
 mod registry;
 mod run;
@@ -57,6 +58,7 @@ use std::path::{Path, PathBuf};
 
 pub use descriptors::DescriptorShortage;
 pub use message_log::MessageOutput;
+pub use progress::{DEFAULT_INTERVAL as DEFAULT_PROGRESS_INTERVAL, ProgressHook, RunProgress};
 pub use recording::Recording;
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
 pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with};

@@ -1,6 +1,7 @@
 //! Where a run's transcript and messages go.
 
 use crate::message_log::MessageOutput;
+use crate::progress::ProgressHook;
 use crate::transcript::TranscriptOutput;
 
 /// Where [`run_scenario_with`](crate::run_scenario_with) sends the
@@ -14,6 +15,9 @@ pub struct Recording {
     pub transcript: TranscriptOutput,
     /// Where every routed message goes.
     pub messages: MessageOutput,
+    /// Told how far the run has got as it goes, if given (a progress
+    /// display).
+    pub progress: Option<ProgressHook>,
 }
 
 impl Recording {
@@ -23,6 +27,7 @@ impl Recording {
         Recording {
             transcript: TranscriptOutput::Memory,
             messages: MessageOutput::Memory,
+            progress: None,
         }
     }
 
@@ -32,6 +37,7 @@ impl Recording {
         Recording {
             transcript: TranscriptOutput::Discard,
             messages: MessageOutput::Discard,
+            progress: None,
         }
     }
 }

@@ -242,6 +242,7 @@ fn run_in_world(
     };
     world.transcript_mut().send_to(recording.transcript);
     world.log_mut().send_to(recording.messages);
+    world.report_progress_to(recording.progress);
     let result = run_steps(&mut world, scenario);
     // A broker that panicked may have dropped anything at all, so whatever
     // the steps concluded, the run is the harness's error.
@@ -386,6 +387,7 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
     // Let the devices boot and connect before the first step acts.
     world.run_until(Instant::BOOT)?;
     for (index, step) in scenario.steps.iter().enumerate() {
+        world.step_started();
         let step_start = world.now();
         world.transcript_mut().step(
             step_start,

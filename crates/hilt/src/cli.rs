@@ -17,7 +17,11 @@ use clap::{Parser, Subcommand};
 use hilt_runner::{MessageOutput, Recording, Registry, TranscriptOutput, Verdict};
 use hilt_scenario::{BrokerChoice, StepKind};
 
+use crate::filter::Filter;
 use crate::partition::Partition;
+use crate::report::progress::Progress;
+use crate::report::style::{Palette, Tone};
+use crate::report::{Entry, EntryKind, Format, ReportOptions, Reports, Totals};
 use crate::{in_order, init};
 
 /// Writes to standard output. A reader that went away (`hilt transcript …
@@ -69,8 +73,30 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Print the transcript of every scenario, not only of failures.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "quiet")]
         verbose: bool,
+        /// Print no line for a scenario that passed or was skipped, and no
+        /// progress display; failures, errors and the summary still print.
+        #[arg(short, long)]
+        quiet: bool,
+        /// What to print: `human` (a line per scenario; with
+        /// GITHUB_ACTIONS=true also GitHub annotations), `json` (one JSON
+        /// object per scenario file and a summary, one a line; see
+        /// docs/report-formats.md) or `github` (human, GitHub `::error`
+        /// annotations, and a Markdown table appended to
+        /// $GITHUB_STEP_SUMMARY).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Also write a JUnit XML report to FILE: a test case per scenario
+        /// file (class name its folder), failures, errors and invalid files,
+        /// each transcript as its system-out (cut in the middle past 64 KiB).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Run the valid files even when some are invalid (the invalid ones
+        /// are reported as ever, and the exit code is still 2). Without it,
+        /// nothing runs if any file is invalid.
+        #[arg(long)]
+        keep_going: bool,
         /// Run against this broker (mqtt://host:port) instead of the
         /// embedded one. Scenarios with `broker:` steps need the embedded
         /// broker and are skipped.
@@ -88,6 +114,8 @@ enum Command {
         jobs: Option<NonZeroUsize>,
         #[command(flatten)]
         partition: PartitionArgument,
+        #[command(flatten)]
+        filter: FilterArgument,
     },
     /// Validate scenario files without running them.
     Check {
@@ -96,6 +124,8 @@ enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         partition: PartitionArgument,
+        #[command(flatten)]
+        filter: FilterArgument,
     },
     /// Run one scenario and print its transcript.
     Transcript {
@@ -154,6 +184,17 @@ struct PartitionArgument {
     partition: Option<Partition>,
 }
 
+/// `--filter`, shared by `replay` and `check`.
+#[derive(clap::Args, Debug)]
+struct FilterArgument {
+    /// Take only the scenario files whose path (as found, `/`-separated)
+    /// or `name:` contains PATTERN, as plain case-sensitive text. Given
+    /// more than once, a file matching any is taken. Applied before
+    /// --partition.
+    #[arg(long, value_name = "PATTERN")]
+    filter: Vec<String>,
+}
+
 const EXIT_PASSED: u8 = 0;
 const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
@@ -182,22 +223,40 @@ where
         Command::Replay {
             paths,
             verbose,
+            quiet,
+            format,
+            junit,
+            keep_going,
             broker,
             csv,
             jobs,
             partition,
+            filter,
         } => replay(
             &paths,
             registry,
             &ReplayOptions {
                 verbose,
+                quiet,
+                keep_going,
                 broker,
                 csv,
                 jobs,
                 partition: partition.partition,
+                filter: Filter::new(filter.filter),
             },
+            ReportOptions::from_environment(format, junit, |name| std::env::var(name).ok()),
         ),
-        Command::Check { paths, partition } => check(&paths, partition.partition, registry),
+        Command::Check {
+            paths,
+            partition,
+            filter,
+        } => check(
+            &paths,
+            partition.partition,
+            &Filter::new(filter.filter),
+            registry,
+        ),
         Command::Transcript { file } => transcript(&file, registry),
         Command::Wokwi {
             scenario,
@@ -243,30 +302,59 @@ fn load_all(
     Ok(load_files(&files, registry))
 }
 
-/// The scenario files under `paths`, only those of `partition` if one is
-/// given. `Ok(None)` when the partition takes none of them, after saying so:
-/// a shard left empty (more shards than files) is not an error.
-fn partition_files(
+/// The scenario files under `paths`, only those `filter` takes, and of
+/// those only the ones of `partition` if one is given. `Ok(None)` when the
+/// filter or the partition takes none of them, after saying so: a shard
+/// left empty (more shards than files) is not an error. What it says goes
+/// to standard output, or with `notes_to_stderr` (standard output is
+/// JSON) to standard error.
+fn select_files(
     paths: &[PathBuf],
+    filter: &Filter,
     partition: Option<Partition>,
+    registry: &Registry,
+    notes_to_stderr: bool,
 ) -> anyhow::Result<Option<Vec<PathBuf>>> {
-    let files = hilt_runner::scenario_files(paths)?;
+    let note = |text: String| {
+        if notes_to_stderr {
+            eprintln!("{text}");
+        } else {
+            outln!("{text}");
+        }
+    };
+    let mut files = hilt_runner::scenario_files(paths)?;
+    if !filter.is_empty() {
+        let found = files.len();
+        files = filter.select(files, registry);
+        if files.is_empty() {
+            note(format!(
+                "--filter {} takes none of the {found} scenario files; nothing to do",
+                filter.describe()
+            ));
+            return Ok(None);
+        }
+        note(format!(
+            "filter {}: {} of {found} scenario files",
+            filter.describe(),
+            files.len()
+        ));
+    }
     let Some(partition) = partition else {
         return Ok(Some(files));
     };
     let selected = partition.select(&files);
     if selected.is_empty() {
-        outln!(
+        note(format!(
             "partition {partition} takes none of the {} scenario files; nothing to do",
             files.len()
-        );
+        ));
         return Ok(None);
     }
-    outln!(
+    note(format!(
         "partition {partition}: {} of {} scenario files",
         selected.len(),
         files.len()
-    );
+    ));
     Ok(Some(selected))
 }
 
@@ -292,10 +380,13 @@ fn load_files(files: &[PathBuf], registry: &Registry) -> Option<Vec<hilt_scenari
 #[derive(Debug)]
 struct ReplayOptions {
     verbose: bool,
+    quiet: bool,
+    keep_going: bool,
     broker: Option<String>,
     csv: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
     partition: Option<Partition>,
+    filter: Filter,
 }
 
 /// What became of one scenario: its verdict, and everything `replay`
@@ -305,9 +396,17 @@ struct ReplayOptions {
 #[derive(Debug)]
 struct Finished {
     status: Status,
-    /// Its line, and its report unless it passed.
+    /// The scenario file and its `name:`.
+    file: PathBuf,
+    name: String,
+    /// Its line after the label, and its report unless it passed.
     text: String,
-    /// The transcript, with `--verbose`, printed after `text`.
+    /// The run's outcome (without transcript or messages) and wall time;
+    /// `None` when it was skipped.
+    outcome: Option<(hilt_runner::RunOutcome, std::time::Duration)>,
+    /// Why it was skipped.
+    skipped_because: Option<&'static str>,
+    /// The transcript, with `--verbose` or `--junit`.
     transcript: Option<File>,
     /// The run's CSV rows, with `--csv`.
     csv_rows: Option<File>,
@@ -321,7 +420,28 @@ enum Status {
     Skipped,
 }
 
-fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> anyhow::Result<u8> {
+impl Status {
+    /// The label that starts its line, five characters wide.
+    fn label(self, palette: Palette) -> String {
+        match self {
+            Status::Passed => palette.paint(Tone::Good, "PASS "),
+            Status::Failed => palette.paint(Tone::Bad, "FAIL "),
+            Status::Error => palette.paint(Tone::Bad, "ERROR"),
+            Status::Skipped => palette.paint(Tone::Warning, "SKIP "),
+        }
+    }
+}
+
+/// Why the valid files did not run when others are invalid.
+const NOT_RUN_FOR_INVALID: &str =
+    "not run: other scenario files are invalid (--keep-going runs the valid ones)";
+
+fn replay(
+    paths: &[PathBuf],
+    registry: &Registry,
+    options: &ReplayOptions,
+    report_options: ReportOptions,
+) -> anyhow::Result<u8> {
     let broker = match &options.broker {
         Some(url) => {
             let (host, port) = hilt_scenario::parse_broker_url(url)
@@ -334,13 +454,60 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
         }
         None => None,
     };
-    let Some(files) = partition_files(paths, options.partition)? else {
+    let mut reports = Reports::new(report_options);
+    let human = reports.human();
+    if options.verbose && !human {
+        anyhow::bail!(
+            "--verbose prints transcripts, which --format json leaves out (--junit FILE has them)"
+        );
+    }
+    let Some(files) = select_files(paths, &options.filter, options.partition, registry, !human)?
+    else {
         return Ok(EXIT_PASSED);
     };
-    let Some(scenarios) = load_files(&files, registry) else {
+    let started = WallInstant::now();
+    let mut totals = Totals::default();
+    let mut scenarios = Vec::new();
+    for file in &files {
+        match hilt_runner::load(file, registry) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                totals.invalid += 1;
+                out!(
+                    "{}",
+                    reports.record(&Entry {
+                        file,
+                        name: None,
+                        kind: EntryKind::Invalid {
+                            diagnostics: &diagnostics,
+                        },
+                    })?
+                );
+            }
+        }
+    }
+    if totals.invalid > 0 && !options.keep_going {
         eprintln!("hilt: invalid scenario files; nothing was run");
+        // The reports list the valid files too, as not run.
+        for scenario in &scenarios {
+            totals.skipped += 1;
+            out!(
+                "{}",
+                reports.record(&Entry {
+                    file: &scenario.file,
+                    name: Some(&scenario.name),
+                    kind: EntryKind::Skipped {
+                        reason: NOT_RUN_FOR_INVALID,
+                    },
+                })?
+            );
+        }
+        totals.wall = started.elapsed();
+        totals.exit_code = EXIT_INVALID;
+        out!("{}", reports.finish(&totals)?);
         return Ok(EXIT_INVALID);
-    };
+    }
     let mut csv = match &options.csv {
         Some(path) => Some(
             hilt_runner::csv::MessageWriter::create(path)
@@ -358,10 +525,15 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
         (None, Some(_)) => 1,
         (None, None) => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
     };
-    let started = WallInstant::now();
-    let (mut passed, mut failed, mut errors, mut skipped) = (0, 0, 0, 0);
+    let palette = if human {
+        Palette::for_stdout()
+    } else {
+        Palette::plain()
+    };
+    let progress = Progress::start(scenarios.len(), options.quiet);
+    let spill_transcripts = options.verbose || reports.wants_transcripts();
     let write_csv = csv.is_some();
-    in_order::for_each_in_order(
+    let result = in_order::for_each_in_order(
         &scenarios,
         jobs,
         |scenario| {
@@ -369,61 +541,114 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
                 scenario,
                 broker.as_ref(),
                 registry,
-                options.verbose,
+                spill_transcripts,
                 write_csv,
+                progress.as_ref(),
             )
         },
         |finished| -> anyhow::Result<()> {
             let finished = finished?;
             match finished.status {
-                Status::Passed => passed += 1,
-                Status::Failed => failed += 1,
-                Status::Error => errors += 1,
-                Status::Skipped => skipped += 1,
+                Status::Passed => totals.passed += 1,
+                Status::Failed => totals.failed += 1,
+                Status::Error => totals.errors += 1,
+                Status::Skipped => totals.skipped += 1,
             }
-            out!("{}", finished.text);
-            if let Some(transcript) = finished.transcript {
-                print_indented(transcript).context("cannot read back a transcript")?;
+            let mut print = || -> anyhow::Result<()> {
+                let quiet =
+                    options.quiet && matches!(finished.status, Status::Passed | Status::Skipped);
+                if human && !quiet {
+                    out!("{}{}", finished.status.label(palette), finished.text);
+                }
+                if let (true, Some(transcript)) = (options.verbose, &finished.transcript) {
+                    print_indented(transcript).context("cannot read back a transcript")?;
+                }
+                let kind = match (&finished.outcome, finished.skipped_because) {
+                    (Some((outcome, wall)), _) => EntryKind::Ran {
+                        outcome,
+                        wall: *wall,
+                        transcript: finished.transcript.as_ref(),
+                    },
+                    (None, reason) => EntryKind::Skipped {
+                        reason: reason.unwrap_or_default(),
+                    },
+                };
+                let entry = Entry {
+                    file: &finished.file,
+                    name: Some(&finished.name),
+                    kind,
+                };
+                out!("{}", reports.record(&entry)?);
+                Ok(())
+            };
+            match &progress {
+                Some(progress) => progress.suspend(print)?,
+                None => print()?,
             }
             if let (Some(csv), Some(mut rows)) = (csv.as_mut(), finished.csv_rows) {
                 rows.rewind().context("cannot read back CSV rows")?;
                 csv.append_rows(&mut rows)
                     .context("cannot write the CSV file")?;
             }
+            if let Some(progress) = &progress {
+                progress.done(&format!(
+                    "{} passed, {} failed, {} errors",
+                    totals.passed, totals.failed, totals.errors
+                ));
+            }
             Ok(())
         },
-    )?;
+    );
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    result?;
     if let Some(csv) = csv {
         csv.finish().context("cannot write the CSV file")?;
     }
-    let skipped_text = if skipped > 0 {
-        format!(", {skipped} skipped")
-    } else {
-        String::new()
-    };
-    outln!(
-        "{passed} passed, {failed} failed, {errors} errors{skipped_text} ({} scenarios in {:.3}s)",
-        scenarios.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(if errors > 0 {
+    totals.wall = started.elapsed();
+    totals.exit_code = if totals.errors > 0 || totals.invalid > 0 {
         EXIT_INVALID
-    } else if failed > 0 {
+    } else if totals.failed > 0 {
         EXIT_FAILED
     } else {
         EXIT_PASSED
-    })
+    };
+    if human {
+        let skipped_text = if totals.skipped > 0 {
+            format!(", {} skipped", totals.skipped)
+        } else {
+            String::new()
+        };
+        let invalid_text = if totals.invalid > 0 {
+            format!(", {} invalid", totals.invalid)
+        } else {
+            String::new()
+        };
+        outln!(
+            "{} passed, {} failed, {} errors{skipped_text}{invalid_text} ({} scenarios in {:.3}s)",
+            totals.passed,
+            totals.failed,
+            totals.errors,
+            scenarios.len(),
+            totals.wall.as_secs_f64()
+        );
+    }
+    out!("{}", reports.finish(&totals)?);
+    Ok(totals.exit_code)
 }
 
 /// Runs one scenario (on `broker` if given) and writes what `replay`
 /// prints for it: its line, its report unless it passed, and with
-/// `verbose` its transcript; with `csv`, its rows.
+/// `transcript` its transcript; with `csv`, its rows. With `progress`, it
+/// has a line on the display while it runs.
 fn replay_one(
     scenario: &hilt_scenario::Scenario,
     broker: Option<&BrokerChoice>,
     registry: &Registry,
-    verbose: bool,
+    transcript: bool,
     csv: bool,
+    progress: Option<&Progress>,
 ) -> anyhow::Result<Finished> {
     let mut scenario = scenario.clone();
     if let Some(broker) = broker {
@@ -432,13 +657,18 @@ fn replay_one(
             .iter()
             .any(|step| matches!(step.kind, StepKind::Broker(_)))
         {
+            const REASON: &str = "its `broker:` steps need the embedded broker";
             return Ok(Finished {
                 status: Status::Skipped,
                 text: format!(
-                    "SKIP  {}  {}  (its `broker:` steps need the embedded broker)\n",
+                    " {}  {}  ({REASON})\n",
                     scenario.file.display(),
                     scenario.name
                 ),
+                file: scenario.file.clone(),
+                name: scenario.name.clone(),
+                outcome: None,
+                skipped_because: Some(REASON),
                 transcript: None,
                 csv_rows: None,
             });
@@ -451,10 +681,10 @@ fn replay_one(
         Ok((file, Box::new(writer)))
     };
     let mut recording = Recording::verdict_only();
-    let mut transcript = None;
-    if verbose {
+    let mut transcript_file = None;
+    if transcript {
         let (file, writer) = spill()?;
-        transcript = Some(file);
+        transcript_file = Some(file);
         recording.transcript = TranscriptOutput::Writer(writer);
     }
     let mut csv_rows = None;
@@ -464,19 +694,25 @@ fn replay_one(
         recording.messages =
             MessageOutput::Csv(hilt_runner::csv::MessageRows::new(&scenario.file, writer));
     }
+    // The display's line for this run, gone when this function returns.
+    let _line = progress.map(|progress| {
+        let (line, hook) = progress.scenario(&scenario.file);
+        recording.progress = Some(hook);
+        line
+    });
     let scenario_started = WallInstant::now();
     let outcome = hilt_runner::run_scenario_with(&scenario, registry, recording);
     let wall = scenario_started.elapsed();
     if let Some(error) = &outcome.recording_error {
         anyhow::bail!("{}: {error}", scenario.file.display());
     }
-    let (status, label) = match outcome.verdict {
-        Verdict::Passed => (Status::Passed, "PASS "),
-        Verdict::Failed(_) => (Status::Failed, "FAIL "),
-        Verdict::Error(_) => (Status::Error, "ERROR"),
+    let status = match outcome.verdict {
+        Verdict::Passed => Status::Passed,
+        Verdict::Failed(_) => Status::Failed,
+        Verdict::Error(_) => Status::Error,
     };
     let mut text = format!(
-        "{label} {}  {}  ({} device time, {:.3}s wall)\n",
+        " {}  {}  ({} device time, {:.3}s wall)\n",
         outcome.file.display(),
         outcome.name,
         outcome.device_time,
@@ -488,14 +724,18 @@ fn replay_one(
     Ok(Finished {
         status,
         text,
-        transcript,
+        file: scenario.file.clone(),
+        name: scenario.name.clone(),
+        outcome: Some((outcome, wall)),
+        skipped_because: None,
+        transcript: transcript_file,
         csv_rows,
     })
 }
 
 /// Prints a transcript written to `file`, each line indented as
 /// [`indent`] does.
-fn print_indented(mut file: File) -> std::io::Result<()> {
+fn print_indented(mut file: &File) -> std::io::Result<()> {
     file.rewind()?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = String::new();
@@ -511,9 +751,10 @@ fn print_indented(mut file: File) -> std::io::Result<()> {
 fn check(
     paths: &[PathBuf],
     partition: Option<Partition>,
+    filter: &Filter,
     registry: &Registry,
 ) -> anyhow::Result<u8> {
-    let Some(files) = partition_files(paths, partition)? else {
+    let Some(files) = select_files(paths, filter, partition, registry, false)? else {
         return Ok(EXIT_PASSED);
     };
     let Some(scenarios) = load_files(&files, registry) else {
@@ -537,6 +778,7 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
         let recording = Recording {
             transcript: TranscriptOutput::Writer(Box::new(std::io::stdout())),
             messages: MessageOutput::Discard,
+            progress: None,
         };
         let outcome = hilt_runner::run_scenario_with(scenario, registry, recording);
         if let Some(error) = &outcome.recording_error {

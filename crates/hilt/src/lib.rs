@@ -33,9 +33,11 @@
 #![allow(clippy::needless_doctest_main)]
 
 mod cli;
+mod filter;
 mod in_order;
 pub mod init;
 mod partition;
+mod report;
 
 pub use cli::run;
 

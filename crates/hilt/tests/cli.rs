@@ -11,6 +11,12 @@ fn hilt(arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hilt"))
         .args(arguments)
         .current_dir(repository_root())
+        // The plain output, even when the tests themselves run in GitHub
+        // Actions (whose step summary they must not write to) or with
+        // colours forced.
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("CLICOLOR_FORCE")
         .output()
         .expect("the hilt binary runs")
 }

@@ -97,6 +97,7 @@ use owed::{Awaited, Outstanding, Publisher};
 use crate::broker::EmbeddedBroker;
 use crate::connection::{ConnectionId, Hub, Inbound};
 use crate::message_log::MessageLog;
+use crate::progress::{ProgressHook, RunProgress};
 use crate::registry::{Board, DeviceIdentity, Part, Registry};
 use crate::transcript::{LoggedMessage, TranscriptSink, quote_payload};
 
@@ -316,6 +317,11 @@ pub struct World {
     broker_model: BrokerModel,
     log: MessageLog,
     transcript: TranscriptSink,
+    /// Told how far the run has got, for a progress display.
+    progress: Option<ProgressHook>,
+    /// How many steps have started, and how many there are, for `progress`.
+    steps_started: usize,
+    steps: usize,
 }
 
 impl std::fmt::Debug for World {
@@ -359,6 +365,9 @@ impl World {
             broker_model,
             log: MessageLog::default(),
             transcript: TranscriptSink::default(),
+            progress: None,
+            steps_started: 0,
+            steps: scenario.steps.len(),
         };
         world.connect_harness()?;
         for (index, device) in scenario.devices.iter().enumerate() {
@@ -410,6 +419,29 @@ impl World {
 
     pub fn transcript_mut(&mut self) -> &mut TranscriptSink {
         &mut self.transcript
+    }
+
+    /// Tells `progress` how far the run gets from now on.
+    pub fn report_progress_to(&mut self, progress: Option<ProgressHook>) {
+        self.progress = progress;
+    }
+
+    /// A step starts: told to the progress hook, if there is one.
+    pub fn step_started(&mut self) {
+        self.steps_started += 1;
+        let progress = self.progress_now();
+        if let Some(hook) = &mut self.progress {
+            hook.step_started(progress);
+        }
+    }
+
+    fn progress_now(&self) -> RunProgress {
+        RunProgress {
+            device_time: self.now,
+            messages: self.log.len(),
+            steps_started: self.steps_started,
+            steps: self.steps,
+        }
     }
 
     fn device_index(&self, name: &str) -> Option<usize> {
@@ -730,6 +762,10 @@ impl World {
                 Some(next) => {
                     self.now = self.now.max(next);
                     self.run_instant()?;
+                    if let Some(mut hook) = self.progress.take() {
+                        hook.instant_ran(|| self.progress_now());
+                        self.progress = Some(hook);
+                    }
                 }
                 None => {
                     self.now = self.now.max(deadline);
