@@ -44,6 +44,7 @@ pub mod bundled;
 mod connection;
 pub mod csv;
 mod descriptors;
+pub mod events;
 mod matching;
 mod message_log;
 mod recording;
@@ -56,10 +57,13 @@ mod world;
 use std::path::{Path, PathBuf};
 
 pub use descriptors::DescriptorShortage;
+pub use events::{EventOutput, EventSink, RunEvent};
 pub use message_log::MessageOutput;
 pub use recording::Recording;
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
-pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with};
+pub use run::{
+    Failure, RecordingError, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with,
+};
 pub use scenario_tests::{ScenarioTests, scenario_tests};
 pub use transcript::{LoggedMessage, Transcript, TranscriptOutput};
 pub use world::HarnessError;

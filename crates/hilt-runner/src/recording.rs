@@ -1,5 +1,6 @@
 //! Where a run's transcript and messages go.
 
+use crate::events::EventOutput;
 use crate::message_log::MessageOutput;
 use crate::transcript::TranscriptOutput;
 
@@ -14,6 +15,8 @@ pub struct Recording {
     pub transcript: TranscriptOutput,
     /// Where every routed message goes.
     pub messages: MessageOutput,
+    /// Where the run's structured events go (the HTML report's input).
+    pub events: EventOutput,
 }
 
 impl Recording {
@@ -23,6 +26,7 @@ impl Recording {
         Recording {
             transcript: TranscriptOutput::Memory,
             messages: MessageOutput::Memory,
+            events: EventOutput::Discard,
         }
     }
 
@@ -32,6 +36,7 @@ impl Recording {
         Recording {
             transcript: TranscriptOutput::Discard,
             messages: MessageOutput::Discard,
+            events: EventOutput::Discard,
         }
     }
 }

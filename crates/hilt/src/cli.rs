@@ -537,6 +537,7 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
         let recording = Recording {
             transcript: TranscriptOutput::Writer(Box::new(std::io::stdout())),
             messages: MessageOutput::Discard,
+            events: hilt_runner::EventOutput::Discard,
         };
         let outcome = hilt_runner::run_scenario_with(scenario, registry, recording);
         if let Some(error) = &outcome.recording_error {
