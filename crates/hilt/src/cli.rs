@@ -86,6 +86,11 @@ enum Command {
         /// sharing a broker would see each other's messages.
         #[arg(short = 'j', long, value_name = "N")]
         jobs: Option<NonZeroUsize>,
+        /// Write a visual report into DIR: a self-contained HTML page per
+        /// scenario (a sequence diagram of its messages, timelines of its
+        /// LEDs, pins and sensor values, message rates) and index.html.
+        #[arg(long, value_name = "DIR")]
+        html: Option<PathBuf>,
         #[command(flatten)]
         partition: PartitionArgument,
     },
@@ -185,6 +190,7 @@ where
             broker,
             csv,
             jobs,
+            html,
             partition,
         } => replay(
             &paths,
@@ -194,6 +200,7 @@ where
                 broker,
                 csv,
                 jobs,
+                html,
                 partition: partition.partition,
             },
         ),
@@ -295,6 +302,7 @@ struct ReplayOptions {
     broker: Option<String>,
     csv: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
+    html: Option<PathBuf>,
     partition: Option<Partition>,
 }
 
@@ -341,6 +349,10 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
         eprintln!("hilt: invalid scenario files; nothing was run");
         return Ok(EXIT_INVALID);
     };
+    let html = match &options.html {
+        Some(folder) => Some(hilt_report::HtmlReport::create(folder, &scenarios)?),
+        None => None,
+    };
     let mut csv = match &options.csv {
         Some(path) => Some(
             hilt_runner::csv::MessageWriter::create(path)
@@ -371,6 +383,7 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
                 registry,
                 options.verbose,
                 write_csv,
+                html.as_ref(),
             )
         },
         |finished| -> anyhow::Result<()> {
@@ -395,6 +408,9 @@ fn replay(paths: &[PathBuf], registry: &Registry, options: &ReplayOptions) -> an
     )?;
     if let Some(csv) = csv {
         csv.finish().context("cannot write the CSV file")?;
+    }
+    if let Some(html) = &html {
+        outln!("HTML report: open {}", html.write_index()?.display());
     }
     let skipped_text = if skipped > 0 {
         format!(", {skipped} skipped")
@@ -424,6 +440,7 @@ fn replay_one(
     registry: &Registry,
     verbose: bool,
     csv: bool,
+    html: Option<&hilt_report::HtmlReport>,
 ) -> anyhow::Result<Finished> {
     let mut scenario = scenario.clone();
     if let Some(broker) = broker {
@@ -464,6 +481,12 @@ fn replay_one(
         recording.messages =
             MessageOutput::Csv(hilt_runner::csv::MessageRows::new(&scenario.file, writer));
     }
+    let mut page = None;
+    if let Some(html) = html {
+        let (recording_for_page, events) = html.record()?;
+        page = Some(recording_for_page);
+        recording.events = events;
+    }
     let scenario_started = WallInstant::now();
     let outcome = hilt_runner::run_scenario_with(&scenario, registry, recording);
     let wall = scenario_started.elapsed();
@@ -484,6 +507,12 @@ fn replay_one(
     );
     if !outcome.passed() {
         text.push_str(&indent(&outcome.report()));
+    }
+    if let (Some(html), Some(page)) = (html, page) {
+        let path = html.write_page(&scenario, page, &outcome)?;
+        if !outcome.passed() {
+            text.push_str(&format!("    open {}\n", path.display()));
+        }
     }
     Ok(Finished {
         status,
