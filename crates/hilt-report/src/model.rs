@@ -45,9 +45,9 @@ pub(crate) struct Limits {
 }
 
 pub(crate) const LIMITS: Limits = Limits {
-    all_up_to: 600,
-    head: 250,
-    tail: 150,
+    all_up_to: 500,
+    head: 150,
+    tail: 100,
     before_failure: 150,
     buckets: 600,
     rate_buckets: 120,

@@ -23,7 +23,8 @@ pub(crate) enum Recorded {
         at: u64,
         source: String,
         topic: String,
-        /// The payload as the transcript quotes it (cut at 200 characters).
+        /// The payload as text when it is printable UTF-8, else as the
+        /// transcript quotes it; cut at 200 characters either way.
         payload: String,
         qos: u8,
         retain: bool,
@@ -98,7 +99,7 @@ impl Recorded {
                 at,
                 source: message.source.clone(),
                 topic: message.topic.clone(),
-                payload: quote_payload(&message.payload),
+                payload: shown_payload(&message.payload),
                 qos: message.qos,
                 retain: message.retain,
             },
@@ -174,6 +175,24 @@ impl Recorded {
                 text: text.to_owned(),
             },
         }
+    }
+}
+
+/// A payload as a page shows it: as it is when it is printable text (a
+/// JSON reading reads better without the transcript's escapes), quoted
+/// with escapes otherwise.
+fn shown_payload(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) if !text.chars().any(char::is_control) => {
+            if text.chars().count() > 200 {
+                let mut cut: String = text.chars().take(199).collect();
+                cut.push('…');
+                cut
+            } else {
+                text.to_owned()
+            }
+        }
+        _ => quote_payload(payload),
     }
 }
 
@@ -262,7 +281,7 @@ mod tests {
                     at: 1_500_000,
                     source: "blue".to_owned(),
                     topic: "blue/btn/0".to_owned(),
-                    payload: "\"1\"".to_owned(),
+                    payload: "1".to_owned(),
                     qos: 1,
                     retain: true,
                 },

@@ -56,6 +56,8 @@ const GUTTER: u32 = 110;
 const COLUMN: u32 = 170;
 const EVENT_ROW: u32 = 24;
 const MESSAGE_ROW: u32 = 36;
+/// Room right of the last lifeline for the labels and notes drawn there.
+const RIGHT_MARGIN: u32 = 300;
 
 // The timelines' geometry.
 const LABELS: f64 = 200.0;
@@ -135,7 +137,7 @@ fn header(html: &mut String, heading: &PageHeading<'_>, model: &PageModel) {
 // ----- the sequence diagram ---------------------------------------------------
 
 fn sequence(html: &mut String, model: &PageModel) {
-    let width = GUTTER + COLUMN * model.columns.len() as u32 + 20;
+    let width = GUTTER + COLUMN * model.columns.len() as u32 + RIGHT_MARGIN;
     let shown = model
         .rows
         .iter()
@@ -323,7 +325,13 @@ fn event_row(
                 width - 8,
                 EVENT_ROW - 2
             );
-            time_label(html, at, y);
+            let _ = write!(
+                html,
+                "<text class=\"t failedtime\" x=\"{}\" y=\"{}\">{}</text>",
+                GUTTER - 8,
+                y + 15,
+                time(at)
+            );
             let text = format!("✗ FAILED: expected {expected}");
             let _ = write!(
                 html,
@@ -355,7 +363,7 @@ fn event_row(
                 if *retain { " retain" } else { "" }
             );
             let full = format!("{source} → {topic} {payload} qos{qos}{flags}");
-            let text = format!("{topic} {}{flags}", cut(payload, 40));
+            let text = format!("{topic}  {}{flags}", cut(payload, 48));
             if from == BROKER {
                 let x = column_x(BROKER);
                 let _ = write!(
