@@ -30,7 +30,11 @@ pub(crate) fn page(lines: &[Line<'_>]) -> String {
             .filter(|line| line.run.as_ref().is_some_and(|run| run.verdict == wanted))
             .count()
     };
-    let (passed, failed, errors) = (tally(Shown::Passed), tally(Shown::Failed), tally(Shown::Error));
+    let (passed, failed, errors) = (
+        tally(Shown::Passed),
+        tally(Shown::Failed),
+        tally(Shown::Error),
+    );
     let not_run = lines.iter().filter(|line| line.run.is_none()).count();
     let mut html = String::new();
     let _ = write!(

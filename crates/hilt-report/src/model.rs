@@ -191,9 +191,10 @@ impl Lifelines {
         let mut index = 0;
         while index < scenario.devices.len() {
             let device = &scenario.devices[index];
-            let fleet = scenario.fleets.iter().find(|fleet| {
-                fleet.first_device == index && fleet.count as usize > 1
-            });
+            let fleet = scenario
+                .fleets
+                .iter()
+                .find(|fleet| fleet.first_device == index && fleet.count as usize > 1);
             let (name, detail, members) = match fleet {
                 Some(fleet) => (
                     fleet.name.clone(),
@@ -513,8 +514,7 @@ fn rows(
             gap.count += 1;
             gap.from = gap.from.min(event.at());
             gap.to = gap.to.max(event.at());
-            *gap
-                .buckets
+            *gap.buckets
                 .entry(bucket_of(event.at(), end, limits.buckets))
                 .or_default() += 1;
             let flow = flow_of(&event);

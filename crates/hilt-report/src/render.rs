@@ -271,10 +271,33 @@ fn arrow(html: &mut String, from: usize, to: usize, y: u32, class: &str) {
 
 /// A label starting near the left end of the span from `from` to `to`.
 fn label(html: &mut String, from: usize, to: usize, y: u32, class: &str, text: &str, full: &str) {
+    labelled_payload(html, from, to, y, class, text, "", full);
+}
+
+/// A label, then a payload set apart from it.
+#[allow(clippy::too_many_arguments)]
+fn labelled_payload(
+    html: &mut String,
+    from: usize,
+    to: usize,
+    y: u32,
+    class: &str,
+    text: &str,
+    payload: &str,
+    full: &str,
+) {
     let x = column_x(from.min(to)) + 6;
+    let payload = if payload.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<tspan class=\"payload\" dx=\"6\">{}</tspan>",
+            escape(payload)
+        )
+    };
     let _ = write!(
         html,
-        "<text class=\"{class}\" x=\"{x}\" y=\"{y}\"><title>{}</title>{}</text>",
+        "<text class=\"{class}\" x=\"{x}\" y=\"{y}\"><title>{}</title>{}{payload}</text>",
         escape(full),
         escape(text)
     );
@@ -362,8 +385,9 @@ fn event_row(
                 },
                 if *retain { " retain" } else { "" }
             );
-            let full = format!("{source} → {topic} {payload} qos{qos}{flags}");
-            let text = format!("{topic}  {}{flags}", cut(payload, 48));
+            let full = format!("{source} → {topic} {payload}{flags}");
+            let text = format!("{topic}{flags}");
+            let shown_payload = cut(payload, 48);
             if from == BROKER {
                 let x = column_x(BROKER);
                 let _ = write!(
@@ -371,18 +395,28 @@ fn event_row(
                     "<circle class=\"will\" cx=\"{x}\" cy=\"{}\" r=\"5\"/>",
                     y + 18
                 );
-                label(
+                labelled_payload(
                     html,
                     BROKER,
                     BROKER,
                     y + 13,
                     "msg",
                     &cut(&format!("{source}: {text}"), 70),
+                    &shown_payload,
                     &full,
                 );
             } else {
                 arrow(html, from, BROKER, y + 18, "pub");
-                label(html, from, BROKER, y + 13, "msg", &cut(&text, 70), &full);
+                labelled_payload(
+                    html,
+                    from,
+                    BROKER,
+                    y + 13,
+                    "msg",
+                    &cut(&text, 70),
+                    &shown_payload,
+                    &full,
+                );
             }
             let targets: Vec<usize> = deliveries
                 .iter()
@@ -771,10 +805,7 @@ fn level_row(html: &mut String, model: &PageModel, series: &LevelSeries, y: f64)
             }
             let start = index as u64 * model.end / buckets;
             let share = (*high as f64 / slice as f64).min(1.0);
-            let (x1, x2) = (
-                x_of(start, model.end),
-                x_of(start + slice, model.end),
-            );
+            let (x1, x2) = (x_of(start, model.end), x_of(start + slice, model.end));
             let _ = write!(
                 html,
                 "<rect class=\"{class}\" x=\"{x1:.1}\" y=\"{:.1}\" width=\"{:.2}\" height=\"14\" opacity=\"{:.2}\"/>",

@@ -13,7 +13,10 @@ use hilt_report::HtmlReport;
 use hilt_runner::{Recording, Registry};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Runs the scenario files (relative to the workspace) and writes their
@@ -121,7 +124,8 @@ fn pages_render_in_chromium_without_console_errors_and_the_failure_is_photograph
             rendered
                 .dom
                 .split_once("data-script=")
-                .map_or("no data-script attribute", |(_, rest)| &rest[..rest.len().min(120)])
+                .map_or("no data-script attribute", |(_, rest)| &rest
+                    [..rest.len().min(120)])
         );
         assert!(
             rendered.console.is_empty(),
@@ -144,7 +148,11 @@ fn pages_render_in_chromium_without_console_errors_and_the_failure_is_photograph
     let shot = shots.join("failing-scenario.png");
     let _ = std::fs::remove_file(&shot);
     let rendered = render(&browser, &pages[1], Some(&shot));
-    assert!(rendered.console.is_empty(), "{}", rendered.console.join("\n"));
+    assert!(
+        rendered.console.is_empty(),
+        "{}",
+        rendered.console.join("\n")
+    );
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     // A blank 1400×1000 page compresses to a few kilobytes; a drawn one
@@ -159,7 +167,14 @@ fn pages_fetch_nothing_from_the_network() {
     let (pages, index) = report(folder.path(), &[FAILING]);
     for page in pages.iter().chain([&index]) {
         let html = std::fs::read_to_string(page).unwrap().to_lowercase();
-        for reference in ["src=\"http", "href=\"http", "url(http", "<link", "@import", "src=\"//"] {
+        for reference in [
+            "src=\"http",
+            "href=\"http",
+            "url(http",
+            "<link",
+            "@import",
+            "src=\"//",
+        ] {
             assert!(
                 !html.contains(reference),
                 "{} refers to something outside itself: {reference}",

@@ -10,7 +10,9 @@ use hilt_runner::{Recording, Registry};
 /// Runs `file` (relative to the workspace) and returns its page's HTML.
 fn page_of(file: &str) -> String {
     let registry = Registry::with_bundled_apps();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(file);
     let scenario = hilt_runner::load(&path, &registry).unwrap_or_else(|d| panic!("{d}"));
     let folder = tempfile::tempdir().unwrap();
     let report = HtmlReport::create(folder.path(), std::slice::from_ref(&scenario)).unwrap();
@@ -40,7 +42,11 @@ fn a_day_of_readings_is_a_small_page_that_still_counts_every_reading() {
     assert!(html.len() < 400_000, "{} bytes", html.len());
     assert!(html.contains("<b>1,440</b> messages"));
     // The topic's rate row counts all of them.
-    assert!(html.contains("<code>devices/probe/temperature/degrees</code></td><td class=\"n\">1,440</td>"));
+    assert!(
+        html.contains(
+            "<code>devices/probe/temperature/degrees</code></td><td class=\"n\">1,440</td>"
+        )
+    );
     let hidden: usize = collapsed(&html).iter().sum();
     let drawn = html.matches("<line class=\"pub\"").count();
     assert!(hidden > 1_000, "only {hidden} events collapsed");
@@ -60,7 +66,10 @@ fn an_hour_of_a_remote_led_pair_is_a_small_page() {
         .and_then(|rest| rest.split_once("</b> messages"))
         .map(|(number, _)| number.replace(',', ""))
         .unwrap();
-    assert!(messages.parse::<usize>().unwrap() >= 14_400, "{messages} messages");
+    assert!(
+        messages.parse::<usize>().unwrap() >= 14_400,
+        "{messages} messages"
+    );
     assert!(collapsed(&html).iter().sum::<usize>() > 14_000);
     // Both LEDs' and buttons' timelines are there.
     assert!(html.contains(">green.led<title>"));

@@ -511,9 +511,7 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             world.log_mut().untrack(tracker);
         }
         if let Some(failure) = failure {
-            world
-                .transcript_mut()
-                .failed(failure.at, &failure.expected);
+            world.transcript_mut().failed(failure.at, &failure.expected);
             return Ok(Some(failure));
         }
     }

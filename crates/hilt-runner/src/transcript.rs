@@ -214,7 +214,6 @@ impl TranscriptSink {
         }
     }
 
-
     fn write_line(&mut self, line: &str) {
         if self.error.is_some() {
             return;
