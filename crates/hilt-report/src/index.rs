@@ -60,11 +60,11 @@ pub(crate) fn page(lines: &[Line<'_>]) -> String {
     for line in ordered {
         match &line.run {
             Some(run) => {
-                let _ = write!(
+                let _ = writeln!(
                     html,
                     "<tr><td><span class=\"verdict {}\">{}</span></td><td><a href=\"{}\">{}</a></td>\
                      <td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                     <td class=\"n\">{}</td></tr>\n",
+                     <td class=\"n\">{}</td></tr>",
                     run.verdict.class(),
                     run.verdict.word(),
                     escape(line.page),
@@ -76,20 +76,20 @@ pub(crate) fn page(lines: &[Line<'_>]) -> String {
                 );
             }
             None => {
-                let _ = write!(
+                let _ = writeln!(
                     html,
                     "<tr><td><span class=\"verdict skip\">NOT RUN</span></td><td>{}</td>\
-                     <td><code>{}</code></td><td></td><td></td><td></td></tr>\n",
+                     <td><code>{}</code></td><td></td><td></td><td></td></tr>",
                     escape(line.name),
                     escape(&line.file.display().to_string()),
                 );
             }
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
         "</table><footer>Written by <code>hilt replay --html</code>.</footer>\
-         <script>{SCRIPT}</script></body></html>\n"
+         <script>{SCRIPT}</script></body></html>"
     );
     html
 }

@@ -498,10 +498,10 @@ fn rows(
                 .entry(device.clone())
                 .or_default()
                 .extend(filters.iter().cloned()),
-            Recorded::Note { text, .. } if text.contains(" CONNECT ") => {
-                if text.contains("clean session true") {
-                    subscriptions.remove(note_subject(text));
-                }
+            Recorded::Note { text, .. }
+                if text.contains(" CONNECT ") && text.contains("clean session true") =>
+            {
+                subscriptions.remove(note_subject(text));
             }
             _ => {}
         }

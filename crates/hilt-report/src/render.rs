@@ -738,10 +738,10 @@ fn timelines(html: &mut String, model: &PageModel) {
             time(*at)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<line id=\"cursor\" class=\"cursor\" x1=\"0\" y1=\"18\" x2=\"0\" y2=\"{:.1}\" visibility=\"hidden\"/>\
-         <text id=\"cursor-time\" class=\"cursortime\" x=\"0\" y=\"{:.1}\" visibility=\"hidden\"></text></svg></section>\n",
+         <text id=\"cursor-time\" class=\"cursortime\" x=\"0\" y=\"{:.1}\" visibility=\"hidden\"></text></svg></section>",
         height - 6.0,
         height - 1.0
     );
