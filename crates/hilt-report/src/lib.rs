@@ -19,7 +19,7 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let registry = hilt_runner::Registry::with_bundled_apps();
-//! let scenario = hilt_runner::load("scenarios/remote-led/pair.yaml", &registry)
+//! let scenario = hilt_runner::load("scenarios/remote-led/pair.yaml".as_ref(), &registry)
 //!     .map_err(|diagnostics| diagnostics.to_string())?;
 //! let report = hilt_report::HtmlReport::create("report".as_ref(), std::slice::from_ref(&scenario))?;
 //! let (recording, events) = report.record()?;
