@@ -475,7 +475,7 @@ fn event_row(
             time_label(html, at, y);
             let to = column_of(&model.of_device, event);
             arrow(html, HARNESS, to, y + 16, "set");
-            let text = format!("set {part} {quantity} {shown}");
+            let text = format!("set {device}.{part} {quantity} {shown}");
             label(
                 html,
                 HARNESS,
