@@ -44,6 +44,7 @@ pub mod bundled;
 mod connection;
 pub mod csv;
 mod descriptors;
+pub mod events;
 mod matching;
 mod message_log;
 mod progress;
@@ -57,11 +58,14 @@ mod world;
 use std::path::{Path, PathBuf};
 
 pub use descriptors::DescriptorShortage;
+pub use events::{EventOutput, EventSink, RunEvent};
 pub use message_log::MessageOutput;
 pub use progress::{DEFAULT_INTERVAL as DEFAULT_PROGRESS_INTERVAL, ProgressHook, RunProgress};
 pub use recording::Recording;
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
-pub use run::{Failure, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with};
+pub use run::{
+    Failure, RecordingError, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with,
+};
 pub use scenario_tests::{ScenarioTests, scenario_tests};
 pub use transcript::{LoggedMessage, Transcript, TranscriptOutput};
 pub use world::HarnessError;

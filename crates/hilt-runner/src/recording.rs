@@ -1,5 +1,6 @@
 //! Where a run's transcript and messages go.
 
+use crate::events::EventOutput;
 use crate::message_log::MessageOutput;
 use crate::progress::ProgressHook;
 use crate::transcript::TranscriptOutput;
@@ -18,6 +19,8 @@ pub struct Recording {
     /// Told how far the run has got as it goes, if given (a progress
     /// display).
     pub progress: Option<ProgressHook>,
+    /// Where the run's structured events go (the HTML report's input).
+    pub events: EventOutput,
 }
 
 impl Recording {
@@ -28,6 +31,7 @@ impl Recording {
             transcript: TranscriptOutput::Memory,
             messages: MessageOutput::Memory,
             progress: None,
+            events: EventOutput::Discard,
         }
     }
 
@@ -38,6 +42,7 @@ impl Recording {
             transcript: TranscriptOutput::Discard,
             messages: MessageOutput::Discard,
             progress: None,
+            events: EventOutput::Discard,
         }
     }
 }

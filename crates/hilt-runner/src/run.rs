@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use hilt_firmware::time::Instant;
 // Steps are described by the scenario crate, in the same words as `hilt
-// wokwi` where they agree; the world names a `set` through this module.
+// wokwi` where they agree.
 use hilt_scenario::describe::describe_message_expectation;
-pub(crate) use hilt_scenario::describe::describe_part_value;
 use hilt_scenario::{
     BrokerChoice, Expectation, Fleet, LedExpectation, LedTiming, MessageExpectation, PartRef,
     PinExpectation, Publishers, Scenario, Step, StepDescription, StepKind,
@@ -134,6 +133,9 @@ pub enum RecordingError {
     /// Writing the messages' CSV rows failed.
     #[error("cannot write the messages: {0}")]
     Messages(#[source] crate::csv::CsvError),
+    /// The event sink refused an event.
+    #[error("cannot record the run's events: {0}")]
+    Events(#[source] std::io::Error),
 }
 
 impl RunOutcome {
@@ -241,6 +243,7 @@ fn run_in_world(
         }
     };
     world.transcript_mut().send_to(recording.transcript);
+    world.transcript_mut().send_events_to(recording.events);
     world.log_mut().send_to(recording.messages);
     world.report_progress_to(recording.progress);
     let result = run_steps(&mut world, scenario);
@@ -255,12 +258,14 @@ fn run_in_world(
     outcome.device_time = world.now();
     outcome.messages_routed = world.log().len();
     let (transcript, transcript_error) = world.transcript_mut().finish();
+    let events_error = world.transcript_mut().finish_events();
     let (messages, messages_error) = world.log_mut().finish();
     outcome.transcript = transcript;
     outcome.messages = messages;
     outcome.recording_error = transcript_error
         .map(RecordingError::Transcript)
         .or(messages_error.map(RecordingError::Messages))
+        .or(events_error.map(RecordingError::Events))
         .map(Arc::new);
     outcome
 }
@@ -508,9 +513,7 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             world.log_mut().untrack(tracker);
         }
         if let Some(failure) = failure {
-            world
-                .transcript_mut()
-                .push(failure.at, format!("FAILED: expected {}", failure.expected));
+            world.transcript_mut().failed(failure.at, &failure.expected);
             return Ok(Some(failure));
         }
     }

@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use hilt_firmware::time::Instant;
+use hilt_scenario::PartValue;
+
+use crate::events::{EventOutput, EventSink, RunEvent};
 
 /// A message as published (by a device, the harness, or the broker on a
 /// device's behalf), with its true QoS and retain flag as sent.
@@ -30,10 +33,14 @@ pub struct LoggedMessage {
 impl LoggedMessage {
     /// One line: `12.500000s  blue -> blue/btn/0 qos0 "1"`.
     pub fn describe(&self) -> String {
+        format!("{} {}", format_time(self.at), self.describe_without_time())
+    }
+
+    /// The line without its time: `blue -> blue/btn/0 qos0 "1"`.
+    fn describe_without_time(&self) -> String {
         let retain = if self.retain { " retain" } else { "" };
         format!(
-            "{} {} -> {} qos{}{} {}",
-            format_time(self.at),
+            "{} -> {} qos{}{} {}",
             self.source,
             self.topic,
             self.qos,
@@ -98,22 +105,41 @@ impl std::fmt::Debug for TranscriptOutput {
     }
 }
 
-/// The transcript as the world writes it: kept, written, or neither.
+/// The transcript as the world writes it: kept, written, or neither; and
+/// the same facts as [`RunEvent`]s to an [`EventSink`], if there is one.
 pub(crate) struct TranscriptSink {
     kept: Option<Transcript>,
     writer: Option<std::io::BufWriter<Box<dyn std::io::Write>>>,
     /// The first write that failed; nothing is written after it.
     error: Option<std::io::Error>,
+    events: Option<Box<dyn EventSink>>,
+    /// The part values set before the run said where events go (a
+    /// device's starting `parts:`), sent first when it does; `None` once
+    /// it has said.
+    early_part_values: Option<Vec<EarlyPartValue>>,
+    /// The first event the sink refused; none is sent after it.
+    events_error: Option<std::io::Error>,
+}
+
+/// A part value set before the event sink was known.
+struct EarlyPartValue {
+    at: Instant,
+    device: String,
+    part: String,
+    value: PartValue,
 }
 
 impl Default for TranscriptSink {
     /// Kept in memory until the run says where it goes
-    /// ([`TranscriptSink::send_to`]).
+    /// ([`TranscriptSink::send_to`], [`TranscriptSink::send_events_to`]).
     fn default() -> Self {
         TranscriptSink {
             kept: Some(Transcript::default()),
             writer: None,
             error: None,
+            events: None,
+            early_part_values: Some(Vec::new()),
+            events_error: None,
         }
     }
 }
@@ -135,12 +161,54 @@ impl TranscriptSink {
         }
     }
 
-    fn wanted(&self) -> bool {
-        self.kept.is_some() || self.writer.is_some()
+    /// From now on the events go to `output`; the part values set so far
+    /// go there first.
+    pub(crate) fn send_events_to(&mut self, output: EventOutput) {
+        let early = self.early_part_values.take().unwrap_or_default();
+        if let EventOutput::Sink(sink) = output {
+            self.events = Some(sink);
+            for set in early {
+                self.emit(&RunEvent::PartValue {
+                    at: set.at,
+                    device: &set.device,
+                    part: &set.part,
+                    value: &set.value,
+                });
+            }
+        }
     }
 
-    fn record(&mut self, line: String) {
+    fn wanted(&self) -> bool {
+        self.kept.is_some() || self.writer.is_some() || self.events.is_some()
+    }
+
+    fn emit(&mut self, event: &RunEvent<'_>) {
+        if self.events_error.is_some() {
+            return;
+        }
+        if let Some(sink) = &mut self.events
+            && let Err(error) = sink.event(event)
+        {
+            self.events_error = Some(error);
+        }
+    }
+
+    /// Writes the line `what` at `at` (nothing if nothing wants it);
+    /// returns it and where its text starts after the time, for an event
+    /// to borrow the text from.
+    fn line(&mut self, at: Instant, what: impl std::fmt::Display) -> Option<(String, usize)> {
+        if !self.wanted() {
+            return None;
+        }
+        let mut line = format_time(at);
+        let text_start = line.len() + 1;
+        let _ = write!(line, " {what}");
         self.write_line(&line);
+        Some((line, text_start))
+    }
+
+    /// Keeps `line` in memory if the transcript is kept.
+    fn keep(&mut self, line: String) {
         if let Some(kept) = &mut self.kept {
             kept.lines.push(line);
         }
@@ -159,27 +227,142 @@ impl TranscriptSink {
         }
     }
 
-    /// Adds a line at device time `at`.
+    /// Adds a line at device time `at` (a [`RunEvent::Note`]).
     pub(crate) fn push(&mut self, at: Instant, what: impl std::fmt::Display) {
         // Formatting is most of the cost of a line; skip it when the line
         // goes nowhere.
-        if !self.wanted() {
+        let Some((line, text_start)) = self.line(at, what) else {
             return;
+        };
+        if self.events.is_some() {
+            self.emit(&RunEvent::Note {
+                at,
+                text: &line[text_start..],
+            });
         }
-        let mut line = format_time(at);
-        let _ = write!(line, " {what}");
-        self.record(line);
+        self.keep(line);
     }
 
-    /// A step header, not timed: `--- line 12: wait 2s`.
-    pub(crate) fn step(&mut self, at: Instant, line: usize, description: &str) {
-        if !self.wanted() {
-            return;
+    /// Adds the line `what` at `at` and sends `event`.
+    fn push_event(&mut self, at: Instant, what: impl std::fmt::Display, event: &RunEvent<'_>) {
+        if let Some((line, _)) = self.line(at, what) {
+            self.emit(event);
+            self.keep(line);
         }
-        self.record(format!(
-            "{} --- line {line}: {description}",
-            format_time(at)
-        ));
+    }
+
+    /// A step header: `--- line 12: wait 2s`.
+    pub(crate) fn step(&mut self, at: Instant, line: usize, description: &str) {
+        self.push_event(
+            at,
+            format_args!("--- line {line}: {description}"),
+            &RunEvent::Step {
+                at,
+                line,
+                description,
+            },
+        );
+    }
+
+    /// A published message: `blue -> blue/btn/0 qos0 "1"`.
+    pub(crate) fn message(&mut self, message: &LoggedMessage) {
+        if self.wanted() {
+            self.push_event(
+                message.at,
+                message.describe_without_time(),
+                &RunEvent::Message(message),
+            );
+        }
+    }
+
+    /// An expectation that did not hold: `FAILED: expected …`.
+    pub(crate) fn failed(&mut self, at: Instant, expected: &str) {
+        self.push_event(
+            at,
+            format_args!("FAILED: expected {expected}"),
+            &RunEvent::Failed { at, expected },
+        );
+    }
+
+    /// A part's value set: `probe.ds18b20 temperature = 22.5`.
+    pub(crate) fn part_value(&mut self, at: Instant, device: &str, part: &str, value: &PartValue) {
+        if let Some(early) = &mut self.early_part_values {
+            early.push(EarlyPartValue {
+                at,
+                device: device.to_owned(),
+                part: part.to_owned(),
+                value: value.clone(),
+            });
+        }
+        let shown = hilt_scenario::describe::describe_part_value(value);
+        self.push_event(
+            at,
+            format_args!("{device}.{part} {shown}"),
+            &RunEvent::PartValue {
+                at,
+                device,
+                part,
+                value,
+            },
+        );
+    }
+
+    /// A button pressed or released: `blue.button pressed`.
+    pub(crate) fn button(&mut self, at: Instant, device: &str, part: &str, pressed: bool) {
+        let verb = if pressed { "pressed" } else { "released" };
+        self.push_event(
+            at,
+            format_args!("{device}.{part} {verb}"),
+            &RunEvent::Button {
+                at,
+                device,
+                part,
+                pressed,
+            },
+        );
+    }
+
+    /// An LED going on or off: `green.led on`.
+    pub(crate) fn led(&mut self, at: Instant, device: &str, part: &str, on: bool) {
+        let state = if on { "on" } else { "off" };
+        self.push_event(
+            at,
+            format_args!("{device}.{part} {state}"),
+            &RunEvent::Led {
+                at,
+                device,
+                part,
+                on,
+            },
+        );
+    }
+
+    /// A GPIO line without a part changing level: `blue.gpio5 high`.
+    pub(crate) fn pin(&mut self, at: Instant, device: &str, gpio: u8, high: bool) {
+        let level = if high { "high" } else { "low" };
+        self.push_event(
+            at,
+            format_args!("{device}.gpio{gpio} {level}"),
+            &RunEvent::Pin {
+                at,
+                device,
+                gpio,
+                high,
+            },
+        );
+    }
+
+    /// A device's SUBSCRIBE: `blue SUBSCRIBE a/#, b`.
+    pub(crate) fn subscribe(&mut self, at: Instant, device: &str, filters: &[&str]) {
+        self.push_event(
+            at,
+            format_args!("{device} SUBSCRIBE {}", filters.join(", ")),
+            &RunEvent::Subscribe {
+                at,
+                device,
+                filters,
+            },
+        );
     }
 
     /// Flushes the writer; the transcript kept in memory (empty unless it
@@ -192,5 +375,16 @@ impl TranscriptSink {
             self.error = Some(error);
         }
         (self.kept.take().unwrap_or_default(), self.error.take())
+    }
+
+    /// Finishes the event sink; the first error sending events to it.
+    pub(crate) fn finish_events(&mut self) -> Option<std::io::Error> {
+        if let Some(mut sink) = self.events.take()
+            && self.events_error.is_none()
+            && let Err(error) = sink.finish()
+        {
+            self.events_error = Some(error);
+        }
+        self.events_error.take()
     }
 }

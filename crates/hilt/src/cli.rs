@@ -112,6 +112,11 @@ enum Command {
         /// sharing a broker would see each other's messages.
         #[arg(short = 'j', long, value_name = "N")]
         jobs: Option<NonZeroUsize>,
+        /// Write a visual report into DIR: a self-contained HTML page per
+        /// scenario (a sequence diagram of its messages, timelines of its
+        /// LEDs, pins and sensor values, message rates) and index.html.
+        #[arg(long, value_name = "DIR")]
+        html: Option<PathBuf>,
         #[command(flatten)]
         partition: PartitionArgument,
         #[command(flatten)]
@@ -230,6 +235,7 @@ where
             broker,
             csv,
             jobs,
+            html,
             partition,
             filter,
         } => replay(
@@ -242,6 +248,7 @@ where
                 broker,
                 csv,
                 jobs,
+                html,
                 partition: partition.partition,
                 filter: Filter::new(filter.filter),
             },
@@ -385,6 +392,7 @@ struct ReplayOptions {
     broker: Option<String>,
     csv: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
+    html: Option<PathBuf>,
     partition: Option<Partition>,
     filter: Filter,
 }
@@ -508,6 +516,10 @@ fn replay(
         out!("{}", reports.finish(&totals)?);
         return Ok(EXIT_INVALID);
     }
+    let html = match &options.html {
+        Some(folder) => Some(hilt_report::HtmlReport::create(folder, &scenarios)?),
+        None => None,
+    };
     let mut csv = match &options.csv {
         Some(path) => Some(
             hilt_runner::csv::MessageWriter::create(path)
@@ -544,6 +556,7 @@ fn replay(
                 spill_transcripts,
                 write_csv,
                 progress.as_ref(),
+                html.as_ref(),
             )
         },
         |finished| -> anyhow::Result<()> {
@@ -606,6 +619,15 @@ fn replay(
     if let Some(csv) = csv {
         csv.finish().context("cannot write the CSV file")?;
     }
+    if let Some(html) = &html {
+        let index = html.write_index()?;
+        // Standard output is JSON lines alone with --format json.
+        if human {
+            outln!("HTML report: open {}", index.display());
+        } else {
+            eprintln!("HTML report: open {}", index.display());
+        }
+    }
     totals.wall = started.elapsed();
     totals.exit_code = if totals.errors > 0 || totals.invalid > 0 {
         EXIT_INVALID
@@ -641,7 +663,8 @@ fn replay(
 /// Runs one scenario (on `broker` if given) and writes what `replay`
 /// prints for it: its line, its report unless it passed, and with
 /// `transcript` its transcript; with `csv`, its rows. With `progress`, it
-/// has a line on the display while it runs.
+/// has a line on the display while it runs; with `html`, it gets a page in
+/// the HTML report.
 fn replay_one(
     scenario: &hilt_scenario::Scenario,
     broker: Option<&BrokerChoice>,
@@ -649,6 +672,7 @@ fn replay_one(
     transcript: bool,
     csv: bool,
     progress: Option<&Progress>,
+    html: Option<&hilt_report::HtmlReport>,
 ) -> anyhow::Result<Finished> {
     let mut scenario = scenario.clone();
     if let Some(broker) = broker {
@@ -700,6 +724,12 @@ fn replay_one(
         recording.progress = Some(hook);
         line
     });
+    let mut page = None;
+    if let Some(html) = html {
+        let (recording_for_page, events) = html.record()?;
+        page = Some(recording_for_page);
+        recording.events = events;
+    }
     let scenario_started = WallInstant::now();
     let outcome = hilt_runner::run_scenario_with(&scenario, registry, recording);
     let wall = scenario_started.elapsed();
@@ -720,6 +750,12 @@ fn replay_one(
     );
     if !outcome.passed() {
         text.push_str(&indent(&outcome.report()));
+    }
+    if let (Some(html), Some(page)) = (html, page) {
+        let path = html.write_page(&scenario, page, &outcome)?;
+        if !outcome.passed() {
+            text.push_str(&format!("    open {}\n", path.display()));
+        }
     }
     Ok(Finished {
         status,
@@ -779,6 +815,7 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
             transcript: TranscriptOutput::Writer(Box::new(std::io::stdout())),
             messages: MessageOutput::Discard,
             progress: None,
+            events: hilt_runner::EventOutput::Discard,
         };
         let outcome = hilt_runner::run_scenario_with(scenario, registry, recording);
         if let Some(error) = &outcome.recording_error {

@@ -483,9 +483,7 @@ impl World {
                 _ => {}
             }
         }
-        let shown = crate::run::describe_part_value(value);
-        self.transcript
-            .push(self.now, format!("{device}.{part} {shown}"));
+        self.transcript.part_value(self.now, device, part, value);
         Ok(())
     }
 
@@ -511,8 +509,7 @@ impl World {
         } else {
             button.release()
         }
-        let verb = if pressed { "pressed" } else { "released" };
-        self.transcript.push(now, format!("{device}.{part} {verb}"));
+        self.transcript.button(now, device, part, pressed);
         Ok(())
     }
 
@@ -1138,19 +1135,15 @@ impl World {
             for change in changes {
                 match &part {
                     Some((name, Part::Led(_))) => {
-                        let state = if change.high { "on" } else { "off" };
                         self.transcript
-                            .push(change.at, format!("{}.{name} {state}", device.name));
+                            .led(change.at, &device.name, name, change.high);
                     }
                     // Button changes are the harness's own actions, already
                     // in the transcript.
                     Some((_, Part::Button(_))) => {}
                     _ => {
-                        let level = if change.high { "high" } else { "low" };
-                        self.transcript.push(
-                            change.at,
-                            format!("{}.gpio{} {level}", device.name, line.gpio()),
-                        );
+                        self.transcript
+                            .pin(change.at, &device.name, line.gpio(), change.high);
                     }
                 }
             }
@@ -1353,8 +1346,7 @@ impl World {
             Packet::Subscribe(subscribe) => {
                 let filters: Vec<&str> =
                     subscribe.filters.iter().map(|(filter, _)| filter).collect();
-                self.transcript
-                    .push(at, format!("{name} SUBSCRIBE {}", filters.join(", ")));
+                self.transcript.subscribe(at, &name, &filters);
             }
             Packet::Disconnect => {
                 self.transcript.push(at, format!("{name} DISCONNECT"));
@@ -1377,8 +1369,7 @@ impl World {
     /// Logs a message and puts it in the transcript. What it does to the
     /// broker's state is the broker model's business.
     fn record_message(&mut self, message: LoggedMessage) {
-        self.transcript
-            .push(message.at, describe_without_time(&message));
+        self.transcript.message(&message);
         self.log.push(self.now, message);
     }
 
@@ -1664,18 +1655,6 @@ fn build_firmware(
 /// Device time of a `time: real` run: wall time since it started.
 fn real_now(started: std::time::Instant) -> Instant {
     Instant::from_micros(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
-}
-
-fn describe_without_time(message: &LoggedMessage) -> String {
-    let retain = if message.retain { " retain" } else { "" };
-    format!(
-        "{} -> {} qos{}{} {}",
-        message.source,
-        message.topic,
-        message.qos,
-        retain,
-        quote_payload(&message.payload)
-    )
 }
 
 /// Device time `duration` after `at`.
