@@ -717,3 +717,32 @@ fn invalid_partitions_and_job_counts_are_usage_errors() {
         }
     }
 }
+
+/// docs/scenario.schema.json is what `hilt schema` prints for the bundled
+/// apps, so editors check files against the language as it is. After a
+/// change to the language or the apps, regenerate it with
+/// `cargo run -p hilt -- schema > docs/scenario.schema.json`.
+#[test]
+fn schema_prints_the_published_schema() {
+    let output = hilt(&["schema"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let published = std::fs::read_to_string(repository_root().join("docs/scenario.schema.json"))
+        .expect("docs/scenario.schema.json is readable");
+    assert!(
+        text(&output.stdout) == published,
+        "docs/scenario.schema.json differs from what `hilt schema` prints; regenerate it with \
+         `cargo run -p hilt -- schema > docs/scenario.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&published).expect("the schema is JSON");
+    assert_eq!(
+        schema["definitions"]["simulated_device"]["properties"]["app"]["enum"],
+        serde_json::json!([
+            "light-status",
+            "monitor",
+            "node-manager",
+            "remote-led",
+            "sensor-data",
+            "thermometer"
+        ])
+    );
+}
