@@ -257,7 +257,7 @@ fn wokwi_exports_a_ready_scenario_and_refuses_what_it_cannot_check() {
     let stderr = text(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("harness_publish_lights_led.yaml:12:"),
+        stderr.contains("harness_publish_lights_led.yaml:13:"),
         "names the publish step: {stderr}"
     );
 
@@ -273,7 +273,7 @@ fn wokwi_exports_a_ready_scenario_and_refuses_what_it_cannot_check() {
     assert_eq!(approximate.status.code(), Some(0), "{stderr}");
     assert!(
         stderr
-            .contains("thermometer_day.yaml:11: approximated: checked as one message on the topic"),
+            .contains("thermometer_day.yaml:12: approximated: checked as one message on the topic"),
         "{stderr}"
     );
     assert!(text(&approximate.stdout).contains("wait-serial:"));
