@@ -219,7 +219,7 @@ fn part_reference(example: &str) -> Value {
 
 fn client_id() -> Value {
     json!({
-        "type": ["string", "integer"],
+        "type": ["string", "number"],
         "pattern": format!("^[!-~]{{1,{MAX_CLIENT_ID_LENGTH}}}$"),
     })
 }
