@@ -16,7 +16,7 @@ use hilt_firmware::pins::PinAssignment;
 use hilt_firmware::settings::Settings;
 use hilt_firmware::time::Instant;
 use hilt_scenario::{
-    Catalog, ConfigMap, ConfigProblem, ConfigValue, Location, PartDescription, PartKind,
+    Catalog, ConfigKey, ConfigMap, ConfigProblem, ConfigValue, Location, PartDescription, PartKind,
 };
 use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
@@ -62,6 +62,7 @@ pub trait SimulatedApp: Send + Sync + 'static {
 /// The object-safe face of a [`SimulatedApp`].
 trait ErasedApp: Send + Sync {
     fn parts(&self) -> Vec<PartDescription>;
+    fn config_keys(&self, app: &str) -> Vec<ConfigKey>;
     fn check_config(
         &self,
         app: &str,
@@ -80,6 +81,31 @@ trait ErasedApp: Send + Sync {
 impl<A: SimulatedApp> ErasedApp for A {
     fn parts(&self) -> Vec<PartDescription> {
         SimulatedApp::parts(self)
+    }
+
+    /// The keys the app asks its reader for when reading an empty
+    /// `config:`, the way it reads every device's: a key it asks only
+    /// when another is given would be missed, and none of the bundled
+    /// apps has one.
+    fn config_keys(&self, app: &str) -> Vec<ConfigKey> {
+        let empty = ConfigMap {
+            location: Location { line: 1, column: 1 },
+            entries: Vec::new(),
+        };
+        let device = DeviceIdentity {
+            name: "device".to_owned(),
+            client_id: "device".to_owned(),
+        };
+        let mut reader = ConfigReader::for_app(&empty, app);
+        let _ = self.parse_config(&device, &mut reader);
+        reader
+            .asked
+            .iter()
+            .map(|name| ConfigKey {
+                name: name.clone(),
+                required: reader.required.contains(name),
+            })
+            .collect()
     }
 
     fn check_config(
@@ -272,6 +298,12 @@ impl Catalog for Registry {
         self.apps.get(app).map(|registered| registered.parts())
     }
 
+    fn config_keys(&self, app: &str) -> Option<Vec<ConfigKey>> {
+        self.apps
+            .get(app)
+            .map(|registered| registered.config_keys(app))
+    }
+
     fn check_config(&self, app: &str, config: &ConfigMap) -> Vec<ConfigProblem> {
         // Identity-dependent defaults cannot be wrong, so a placeholder
         // identity is enough to check the keys and values.
@@ -297,6 +329,8 @@ pub struct ConfigReader<'a> {
     problems: Vec<ConfigProblem>,
     /// The keys the app asked for, in the order it asked.
     asked: Vec<String>,
+    /// Those of them it cannot do without.
+    required: Vec<String>,
     /// The app's name, for messages.
     app: Option<String>,
 }
@@ -309,6 +343,7 @@ impl<'a> ConfigReader<'a> {
             used: vec![false; config.entries.len()],
             problems: Vec::new(),
             asked: Vec::new(),
+            required: Vec::new(),
             app: None,
         }
     }
@@ -379,6 +414,9 @@ impl<'a> ConfigReader<'a> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> T {
         self.ask(key);
+        if !self.required.iter().any(|required| required == key) {
+            self.required.push(key.to_owned());
+        }
         if !self.config.entries.iter().any(|entry| entry.key == key) {
             self.problems.push(ConfigProblem {
                 location: self.config.location,
@@ -698,5 +736,26 @@ mod tests {
               expected one of peer, name, period, keepalive"
             ]
         );
+    }
+
+    /// The keys the schema offers are the keys each app's settings type
+    /// takes, in its order, required where it is.
+    #[test]
+    fn config_keys_are_the_settings_keys() {
+        use hilt_firmware::apps::AppSettings;
+        let registry = Registry::with_bundled_apps();
+        for app in registry.app_names() {
+            let settings = AppSettings::new(&app, "device").expect("a reference app");
+            let expected: Vec<ConfigKey> = settings
+                .keys()
+                .iter()
+                .map(|key| ConfigKey {
+                    name: key.name.to_owned(),
+                    required: key.required,
+                })
+                .collect();
+            assert_eq!(registry.config_keys(&app), Some(expected), "{app}");
+        }
+        assert_eq!(registry.config_keys("no-such-app"), None);
     }
 }

@@ -15,6 +15,8 @@
 //! part or config key is rejected before anything runs. Every problem is a
 //! [`Diagnostic`] that renders as `file:line:column: message`.
 //!
+//! [`schema`] writes the language as a JSON Schema, for editors.
+//!
 //! [`duration`] and [`topic`] are public because apps checking their own
 //! `config:` and the runner writing reports need the same rules.
 
@@ -28,6 +30,7 @@ mod file;
 mod json;
 mod raw;
 mod scalar;
+pub mod schema;
 mod suggest;
 pub mod topic;
 mod validate;
@@ -106,4 +109,20 @@ pub trait Catalog {
     fn parts(&self, app: &str) -> Option<Vec<PartDescription>>;
     /// Checks a device's `config:` for `app`; unknown keys are problems.
     fn check_config(&self, app: &str, config: &ConfigMap) -> Vec<ConfigProblem>;
+    /// The keys `app`'s `config:` takes, for the JSON Schema editors check
+    /// files with ([`schema::scenario_schema`]); `None` (the default) when
+    /// the catalog cannot tell, and the schema then leaves `config:` open.
+    fn config_keys(&self, app: &str) -> Option<Vec<ConfigKey>> {
+        let _ = app;
+        None
+    }
+}
+
+/// A key an app's `config:` takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// The key as a scenario writes it (`interval`).
+    pub name: String,
+    /// The app cannot run without it (remote-led's `peer`).
+    pub required: bool,
 }

@@ -28,18 +28,23 @@ use crate::{
     StepKind, TimeMode,
 };
 
-mod devices;
-mod expectations;
-mod fleets;
-mod parts;
-mod steps;
+pub(crate) mod devices;
+pub(crate) mod expectations;
+pub(crate) mod fleets;
+pub(crate) mod parts;
+pub(crate) mod steps;
 mod values;
 
 use values::{key_named, location_of_map, optional};
 
-const TOP_LEVEL_KEYS: &[&str] = &[
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "name", "about", "time", "seed", "broker", "devices", "steps",
 ];
+/// The values of `time:`, the default first.
+pub(crate) const TIME_MODES: &[&str] = &["virtual", "real"];
+/// `broker:` is `embedded` (the default) or a map with these keys.
+pub(crate) const EMBEDDED_BROKER: &str = "embedded";
+pub(crate) const BROKER_KEYS: &[&str] = &["url"];
 /// A blink rate is measured over this long unless the step gives `for:`.
 const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
 /// How long a message expectation waits when it gives no `within:`.
@@ -208,15 +213,13 @@ impl Validator<'_> {
             None => Some(None),
         };
         let time = match map.get_node("time") {
-            Some(node) => self
-                .choice(node, "time", &["virtual", "real"])
-                .map(|choice| {
-                    if choice == "real" {
-                        TimeMode::Real
-                    } else {
-                        TimeMode::Virtual
-                    }
-                }),
+            Some(node) => self.choice(node, "time", TIME_MODES).map(|choice| {
+                if choice == "real" {
+                    TimeMode::Real
+                } else {
+                    TimeMode::Virtual
+                }
+            }),
             None => Some(TimeMode::Virtual),
         };
         let seed = match map.get_node("seed") {
@@ -331,9 +334,11 @@ impl Validator<'_> {
 
     fn broker(&mut self, node: &Node) -> Option<BrokerChoice> {
         match node {
-            Node::Scalar(scalar) if scalar.as_str() == "embedded" => Some(BrokerChoice::Embedded),
+            Node::Scalar(scalar) if scalar.as_str() == EMBEDDED_BROKER => {
+                Some(BrokerChoice::Embedded)
+            }
             Node::Mapping(map) => {
-                self.unknown_keys(map, &["url"], "in `broker`");
+                self.unknown_keys(map, BROKER_KEYS, "in `broker`");
                 let Some(url_node) = map.get_node("url") else {
                     self.error(
                         location(node),

@@ -1,5 +1,6 @@
 //! The command line: replay, check and print transcripts of scenario files,
-//! export them to Wokwi, and start a project (`init`).
+//! export them to Wokwi, print their JSON Schema (`schema`), and start a
+//! project (`init`).
 //!
 //! Exit codes: 0 when every scenario passed (or, for `check`, is valid),
 //! and when a `--partition` takes no file; 1 when some scenario failed an
@@ -157,6 +158,9 @@ enum Command {
         #[arg(long)]
         approximate: bool,
     },
+    /// Print the JSON Schema of scenario files for this hilt's apps, for
+    /// editors (docs/scenario.schema.json holds the bundled apps' one).
+    Schema,
     /// Write a new project to start from into DIR: a no_std firmware app
     /// with its unit tests, its registration, a scenario run as a test, the
     /// project's own hilt command line, an ESP32-C3 image crate with Wokwi
@@ -276,6 +280,10 @@ where
                 hilt_wokwi::Fidelity::Faithful
             };
             wokwi(&scenario, output.as_deref(), fidelity, registry)
+        }
+        Command::Schema => {
+            out!("{}", hilt_scenario::schema::scenario_schema_text(registry));
+            Ok(EXIT_PASSED)
         }
         Command::Init {
             dir,

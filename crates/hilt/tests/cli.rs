@@ -263,7 +263,7 @@ fn wokwi_exports_a_ready_scenario_and_refuses_what_it_cannot_check() {
     let stderr = text(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("harness_publish_lights_led.yaml:12:"),
+        stderr.contains("harness_publish_lights_led.yaml:13:"),
         "names the publish step: {stderr}"
     );
 
@@ -279,7 +279,7 @@ fn wokwi_exports_a_ready_scenario_and_refuses_what_it_cannot_check() {
     assert_eq!(approximate.status.code(), Some(0), "{stderr}");
     assert!(
         stderr
-            .contains("thermometer_day.yaml:11: approximated: checked as one message on the topic"),
+            .contains("thermometer_day.yaml:12: approximated: checked as one message on the topic"),
         "{stderr}"
     );
     assert!(text(&approximate.stdout).contains("wait-serial:"));
@@ -726,4 +726,33 @@ fn invalid_partitions_and_job_counts_are_usage_errors() {
             assert!(text(&output.stdout).is_empty(), "{all:?}: nothing ran");
         }
     }
+}
+
+/// docs/scenario.schema.json is what `hilt schema` prints for the bundled
+/// apps, so editors check files against the language as it is. After a
+/// change to the language or the apps, regenerate it with
+/// `cargo run -p hilt -- schema > docs/scenario.schema.json`.
+#[test]
+fn schema_prints_the_published_schema() {
+    let output = hilt(&["schema"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let published = std::fs::read_to_string(repository_root().join("docs/scenario.schema.json"))
+        .expect("docs/scenario.schema.json is readable");
+    assert!(
+        text(&output.stdout) == published,
+        "docs/scenario.schema.json differs from what `hilt schema` prints; regenerate it with \
+         `cargo run -p hilt -- schema > docs/scenario.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&published).expect("the schema is JSON");
+    assert_eq!(
+        schema["definitions"]["simulated_device"]["properties"]["app"]["enum"],
+        serde_json::json!([
+            "light-status",
+            "monitor",
+            "node-manager",
+            "remote-led",
+            "sensor-data",
+            "thermometer"
+        ])
+    );
 }

@@ -14,11 +14,11 @@ use super::parts::StartingSetting;
 
 use super::*;
 
-const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"];
-const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id"];
+pub(crate) const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"];
+pub(crate) const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id"];
 /// The longest client id accepted. MQTT 3.1.1 only promises 23 bytes, but
 /// every broker hilt talks to takes more, and readable ids need the room.
-pub(super) const MAX_CLIENT_ID_LENGTH: usize = 64;
+pub(crate) const MAX_CLIENT_ID_LENGTH: usize = 64;
 /// Deeper `config:` nesting than this is surely a mistake; the bound keeps
 /// the conversion's recursion small.
 const MAX_CONFIG_DEPTH: usize = 32;

@@ -13,10 +13,10 @@ use crate::{
 
 use super::*;
 
-const BLINK_EXPECTATION_KEYS: &[&str] = &["led", "blinks", "tolerance", "for"];
+pub(crate) const BLINK_EXPECTATION_KEYS: &[&str] = &["led", "blinks", "tolerance", "for"];
 /// A blink rate may be off by this fraction unless the step gives `tolerance:`.
 const DEFAULT_BLINK_TOLERANCE: f64 = 0.1;
-pub(super) const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
+pub(crate) const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
     "topic",
     "payload",
     "json",
@@ -30,8 +30,16 @@ pub(super) const MESSAGE_EXPECTATION_KEYS: &[&str] = &[
     "from",
     "each",
 ];
-pub(super) const LED_EXPECTATION_KEYS: &[&str] = &["led", "is", "within", "for"];
-const PIN_EXPECTATION_KEYS: &[&str] = &["pin", "level"];
+pub(crate) const LED_EXPECTATION_KEYS: &[&str] = &["led", "is", "within", "for"];
+pub(crate) const PIN_EXPECTATION_KEYS: &[&str] = &["pin", "level"];
+/// What `is:` of an LED expectation checks.
+pub(crate) const LED_STATES: &[&str] = &["on", "off"];
+/// What `level:` of a pin expectation checks.
+pub(crate) const PIN_LEVELS: &[&str] = &["high", "low"];
+/// The one value `since:` takes.
+pub(crate) const SINCE_VALUES: &[&str] = &["start"];
+/// The keys that say what an expectation is about, one of which it has.
+pub(crate) const EXPECTATION_FORMS: &[&str] = &["topic", "led", "pin"];
 /// A blink tolerance as written.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Tolerance {
@@ -50,7 +58,7 @@ impl Validator<'_> {
         )?;
         let mut forms: Vec<&MarkedScalarNode> = map
             .keys()
-            .filter(|key| ["topic", "led", "pin"].contains(&key.as_str()))
+            .filter(|key| EXPECTATION_FORMS.contains(&key.as_str()))
             .collect();
         forms.sort_by_key(|key| scalar_location(key));
         match forms.as_slice() {
@@ -139,7 +147,7 @@ impl Validator<'_> {
             None => Some(DEFAULT_WITHIN),
         };
         let since_start = match map.get_node("since") {
-            Some(node) => self.choice(node, "since", &["start"]).map(|_| true),
+            Some(node) => self.choice(node, "since", SINCE_VALUES).map(|_| true),
             None => Some(false),
         };
         let tolerance = optional(map.get_node("tolerance").map(|node| {
@@ -339,7 +347,7 @@ impl Validator<'_> {
         let led = self.part_of_kind(map.get_node("led")?, "`led:`", PartKind::Led, "green.led");
         let on = match map.get_node("is") {
             Some(node) => self
-                .choice(node, "is", &["on", "off"])
+                .choice(node, "is", LED_STATES)
                 .map(|state| state == "on"),
             None => {
                 self.error(
@@ -371,7 +379,7 @@ impl Validator<'_> {
         let pin = self.part_of_kind(map.get_node("pin")?, "`pin:`", PartKind::Pin, "probe.gpio2");
         let high = match map.get_node("level") {
             Some(node) => self
-                .choice(node, "level", &["high", "low"])
+                .choice(node, "level", PIN_LEVELS)
                 .map(|level| level == "high"),
             None => {
                 self.error(

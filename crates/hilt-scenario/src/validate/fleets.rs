@@ -13,13 +13,13 @@ use crate::{ConfigEntry, ConfigMap, ConfigValue, Device, DeviceKind, Fleet, Loca
 use super::devices::{MAX_CLIENT_ID_LENGTH, client_id_problem};
 use super::*;
 
-const FLEET_KEYS: &[&str] = &["app", "count", "client_id", "config", "parts"];
+pub(crate) const FLEET_KEYS: &[&str] = &["app", "count", "client_id", "config", "parts"];
 /// The most members one fleet may have: the ten thousand
 /// thermometers. The bound keeps a typo (`count: 1000000`) from building a
 /// million devices before anything is reported.
 pub(crate) const MAX_FLEET_MEMBERS: u64 = 10_000;
 /// The placeholders a fleet's text may use.
-const PLACEHOLDERS: &[&str] = &["index", "name"];
+pub(crate) const PLACEHOLDERS: &[&str] = &["index", "name"];
 
 impl Validator<'_> {
     /// A fleet entry: its members, in order, or `None` after reporting why

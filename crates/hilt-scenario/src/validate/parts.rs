@@ -210,24 +210,21 @@ impl Validator<'_> {
         property_at: Location,
         value: &Node,
     ) -> Option<PartSetting> {
-        let properties: &[&str] = match kind {
-            PartKind::Ds18b20 => &["temperature", "fault"],
-            PartKind::Tsl2591 => &["lux", "fault"],
-            PartKind::Button | PartKind::Led | PartKind::Pin => {
-                let what_instead = match kind {
-                    PartKind::Button => "; use press, release or click in steps",
-                    _ => "; check it with expect in steps",
-                };
-                self.error(
-                    property_at,
-                    format!(
-                        "'{target}' is {}, which has no properties to set{what_instead}",
-                        kind_name(kind)
-                    ),
-                );
-                return None;
-            }
-        };
+        let properties = properties(kind);
+        if properties.is_empty() {
+            let what_instead = match kind {
+                PartKind::Button => "; use press, release or click in steps",
+                _ => "; check it with expect in steps",
+            };
+            self.error(
+                property_at,
+                format!(
+                    "'{target}' is {}, which has no properties to set{what_instead}",
+                    kind_name(kind)
+                ),
+            );
+            return None;
+        }
         if let (Node::Mapping(map), "temperature" | "lux") = (value, property)
             && key_named(map, "between").is_some()
         {
@@ -244,10 +241,7 @@ impl Validator<'_> {
             (PartKind::Ds18b20, "temperature") | (PartKind::Tsl2591, "lux") => {
                 self.part_number(kind, value)?
             }
-            (PartKind::Ds18b20, "fault") => {
-                self.fault(value, &["disconnected", "crc_error", "none"])?
-            }
-            (PartKind::Tsl2591, "fault") => self.fault(value, &["nack", "none"])?,
+            (PartKind::Ds18b20 | PartKind::Tsl2591, "fault") => self.fault(value, faults(kind))?,
             _ => {
                 let hint = did_you_mean(property, properties.iter().copied())
                     .map(|close| format!("did you mean '{close}'? "))
@@ -284,7 +278,7 @@ impl Validator<'_> {
             return Some(PartValue::Lux(lux));
         }
         let degrees = self.number(value, "temperature", "22.5")?;
-        if !(-55.0..=125.0).contains(&degrees) {
+        if !(MIN_TEMPERATURE..=MAX_TEMPERATURE).contains(&degrees) {
             self.error(
                 location(value),
                 format!(
@@ -321,7 +315,7 @@ impl Validator<'_> {
             });
         };
         let example = format!("`{property}: {{ between: [18, 24] }}`");
-        self.unknown_keys(map, &["between"], &format!("in a spread of `{property}`"));
+        self.unknown_keys(map, SPREAD_KEYS, &format!("in a spread of `{property}`"));
         let Some(ends) = map.get_node("between") else {
             self.error(
                 location(value),
@@ -373,6 +367,31 @@ impl Validator<'_> {
         Some(PartValue::Fault(
             (fault != "none").then(|| fault.to_string()),
         ))
+    }
+}
+
+/// The coldest and the warmest a DS18B20 measures, in degrees Celsius.
+pub(crate) const MIN_TEMPERATURE: f64 = -55.0;
+pub(crate) const MAX_TEMPERATURE: f64 = 125.0;
+/// The keys of a spread of starting values, `{ between: [low, high] }`.
+pub(crate) const SPREAD_KEYS: &[&str] = &["between"];
+
+/// The properties `set` and `parts:` may give a part of `kind`; buttons,
+/// LEDs and pins have none.
+pub(crate) fn properties(kind: PartKind) -> &'static [&'static str] {
+    match kind {
+        PartKind::Ds18b20 => &["temperature", "fault"],
+        PartKind::Tsl2591 => &["lux", "fault"],
+        PartKind::Button | PartKind::Led | PartKind::Pin => &[],
+    }
+}
+
+/// The values `fault:` takes on a part of `kind` (`none` clears a fault).
+pub(crate) fn faults(kind: PartKind) -> &'static [&'static str] {
+    match kind {
+        PartKind::Ds18b20 => &["disconnected", "crc_error", "none"],
+        PartKind::Tsl2591 => &["nack", "none"],
+        PartKind::Button | PartKind::Led | PartKind::Pin => &[],
     }
 }
 

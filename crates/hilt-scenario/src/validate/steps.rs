@@ -17,16 +17,20 @@ use super::expectations::{LED_EXPECTATION_KEYS, MESSAGE_EXPECTATION_KEYS};
 use super::*;
 
 /// The steps this version runs, in the order the language page lists them.
-const SUPPORTED_STEPS: &[&str] = &[
+pub(crate) const SUPPORTED_STEPS: &[&str] = &[
     "wait", "press", "release", "click", "set", "publish", "expect", "broker", "network", "reboot",
     "hang",
 ];
 /// Steps of the language that this version recognises but cannot run yet.
 const UNSUPPORTED_STEPS: &[&str] = &[];
-const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
-const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
+pub(crate) const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
+pub(crate) const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
+/// What a `broker` step does.
+pub(crate) const BROKER_ACTIONS: &[&str] = &["stop", "start", "restart"];
+/// What `link:` of a `network` step sets.
+pub(crate) const LINK_STATES: &[&str] = &["up", "down"];
 /// The most publishes one `publish` step may repeat: a flood, not a hang.
-const MAX_REPEAT: u64 = 100_000;
+pub(crate) const MAX_REPEAT: u64 = 100_000;
 
 impl Validator<'_> {
     pub(super) fn steps(&mut self, node: &Node) -> Option<Vec<Step>> {
@@ -119,7 +123,7 @@ impl Validator<'_> {
             "publish" => self.publish(value).map(StepKind::Publish),
             "expect" => self.expect(value).map(StepKind::Expect),
             "broker" => self
-                .choice(value, "broker", &["stop", "start", "restart"])
+                .choice(value, "broker", BROKER_ACTIONS)
                 .map(|action| match action {
                     "stop" => StepKind::Broker(BrokerAction::Stop),
                     "start" => StepKind::Broker(BrokerAction::Start),
@@ -227,7 +231,7 @@ impl Validator<'_> {
             }
         };
         let link_up = optional(map.get_node("link").map(|value| {
-            self.choice(value, "link", &["up", "down"])
+            self.choice(value, "link", LINK_STATES)
                 .map(|link| link == "up")
         }));
         let latency = optional(

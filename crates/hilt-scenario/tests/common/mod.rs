@@ -2,7 +2,9 @@
 //! registry of firmware apps.
 
 use hilt_scenario::duration::parse_duration;
-use hilt_scenario::{Catalog, ConfigMap, ConfigProblem, ConfigValue, PartDescription, PartKind};
+use hilt_scenario::{
+    Catalog, ConfigKey, ConfigMap, ConfigProblem, ConfigValue, PartDescription, PartKind,
+};
 
 #[derive(Debug)]
 pub struct TestCatalog;
@@ -14,7 +16,29 @@ fn part(name: &str, kind: PartKind) -> PartDescription {
     }
 }
 
+/// The config keys each test app takes; none is required.
+fn known_keys(app: &str) -> &'static [&'static str] {
+    match app {
+        "thermometer" => &["unit", "interval"],
+        "remote-led" => &["peer"],
+        _ => &[],
+    }
+}
+
 impl Catalog for TestCatalog {
+    fn config_keys(&self, app: &str) -> Option<Vec<ConfigKey>> {
+        self.parts(app)?;
+        Some(
+            known_keys(app)
+                .iter()
+                .map(|name| ConfigKey {
+                    name: (*name).to_string(),
+                    required: false,
+                })
+                .collect(),
+        )
+    }
+
     fn app_names(&self) -> Vec<String> {
         vec![
             "thermometer".to_string(),
@@ -41,11 +65,7 @@ impl Catalog for TestCatalog {
     }
 
     fn check_config(&self, app: &str, config: &ConfigMap) -> Vec<ConfigProblem> {
-        let known: &[&str] = match app {
-            "thermometer" => &["unit", "interval"],
-            "remote-led" => &["peer"],
-            _ => &[],
-        };
+        let known = known_keys(app);
         let mut problems = Vec::new();
         for entry in &config.entries {
             if !known.contains(&entry.key.as_str()) {
