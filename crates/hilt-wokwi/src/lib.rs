@@ -80,13 +80,15 @@
 
 mod error;
 mod export;
+mod image;
 mod parts;
 mod wokwi;
 
 pub use error::{ExportError, Refusal, Why};
 pub use export::{
     Approximation, BOOT_ALLOWANCE, CLICK_HOLD, Export, Fidelity, HILT_DS18B20_CELSIUS, MAX_SAMPLES,
-    MIN_SAMPLE_GAP, export, export_with, serial_line_end,
+    MIN_SAMPLE_GAP, export, export_from, export_with, serial_line_end,
 };
+pub use image::{BundledImages, ImageBuild, Images, WiredPart, Wiring, WokwiImage};
 pub use parts::{BOARD_PINS, PartIds};
 pub use wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};
