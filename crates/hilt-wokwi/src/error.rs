@@ -129,8 +129,15 @@ pub enum Why {
          only the button, the LED and the DS18B20)"
     )]
     NoWokwiPart { setting: String },
-    #[error("`{part}` is not on the board: the image's Wokwi wiring has only {known} of this kind")]
-    NotOnPinMap { part: String, known: String },
+    #[error(
+        "`{part}` is not on the board: the image's Wokwi wiring has {} of this kind",
+        if .known.is_empty() { "no part".to_owned() } else { format!("only {}", .known.join(", ")) }
+    )]
+    NotOnPinMap {
+        part: String,
+        /// The wired parts of that kind, each in backquotes.
+        known: Vec<String>,
+    },
     #[error("`{part}`: GPIO{gpio} is not a pin of Wokwi's ESP32-C3-DevKitM-1")]
     PinNotOnBoard { part: String, gpio: String },
     #[error(

@@ -566,11 +566,7 @@ impl Exporter<'_> {
             part.location.line,
             Why::NotOnPinMap {
                 part: part.to_string(),
-                known: if known.is_empty() {
-                    "no part".to_owned()
-                } else {
-                    known.join(", ")
-                },
+                known,
             },
         );
         None
