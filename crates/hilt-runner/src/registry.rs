@@ -306,7 +306,11 @@ impl Catalog for Registry {
 /// [`SimulatedApp::wokwi_image`], for [`hilt_wokwi::export_from`].
 impl Images for Registry {
     fn image(&self, app: &str) -> Result<WokwiImage, hilt_wokwi::Why> {
-        if let Some(image) = self.apps.get(app).and_then(|registered| registered.wokwi_image()) {
+        if let Some(image) = self
+            .apps
+            .get(app)
+            .and_then(|registered| registered.wokwi_image())
+        {
             return Ok(image);
         }
         let with_images = self

@@ -651,7 +651,13 @@ impl Exporter<'_> {
             }
             StepKind::Expect(Expectation::Led(expectation)) => {
                 if let Some(wired) = self.wired(&expectation.led, PartKind::Led) {
-                    self.led(line, name, wired.pin.gpio, expectation.on, expectation.timing);
+                    self.led(
+                        line,
+                        name,
+                        wired.pin.gpio,
+                        expectation.on,
+                        expectation.timing,
+                    );
                 }
             }
             StepKind::Expect(Expectation::Pin(expectation)) => {

@@ -18,6 +18,9 @@ use hilt_firmware::settings::Settings;
 use crate::error::Why;
 use crate::parts::PartIds;
 
+/// Makes an app's settings, at their defaults for a board with a client id.
+type SettingsFor = dyn Fn(&str) -> Box<dyn Settings> + Send + Sync;
+
 /// The firmware image of one app, as far as the export needs it.
 #[derive(Clone)]
 pub struct WokwiImage {
@@ -25,7 +28,7 @@ pub struct WokwiImage {
     pub build: ImageBuild,
     /// The Wokwi parts of its `diagram.json`.
     pub wiring: Wiring,
-    settings: Arc<dyn Fn(&str) -> Box<dyn Settings> + Send + Sync>,
+    settings: Arc<SettingsFor>,
 }
 
 impl fmt::Debug for WokwiImage {

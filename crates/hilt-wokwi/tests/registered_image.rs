@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use hilt_firmware::apps::remote_led::RemoteLedConfig;
 use hilt_firmware::app::Firmware;
+use hilt_firmware::apps::remote_led::RemoteLedConfig;
 use hilt_firmware::pins::PinAssignment;
 use hilt_runner::bundled::RemoteLedApp;
 use hilt_runner::{Board, ConfigReader, DeviceIdentity, Registry, SimulatedApp};

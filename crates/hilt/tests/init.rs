@@ -115,7 +115,10 @@ fn an_initialised_project_builds_tests_and_runs_its_own_cli() {
         // The state message, as the image's serial log prints it.
         "wait-serial: \"[hilt] publish kitchen/lamp qos=1 retain=1 payload=on\\n\"\n",
     ] {
-        assert!(exported.contains(expected), "no {expected:?} in:\n{exported}");
+        assert!(
+            exported.contains(expected),
+            "no {expected:?} in:\n{exported}"
+        );
     }
     // A scenario that publishes is refused, with its line and the reason.
     let refused = cargo(
