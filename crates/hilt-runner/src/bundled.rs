@@ -5,6 +5,9 @@
 //! `*Config`, which implements `hilt_firmware::settings::Settings`): the
 //! same parser and limits the firmware image's build and the Wokwi export
 //! use, so a value means the same in a scenario and on a board.
+//!
+//! The board apps' Wokwi image is hilt's own (firmware/, wired as
+//! `hilt_firmware::pins` and diagram.json say); monitor has none.
 
 use hilt_firmware::app::{Firmware, Node};
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
@@ -19,6 +22,8 @@ use hilt_firmware::pins;
 use hilt_firmware::settings::Settings;
 use hilt_firmware::tsl2591::Tsl2591;
 use hilt_scenario::{PartDescription, PartKind};
+
+use hilt_wokwi::{PartIds, WokwiImage};
 
 use crate::registry::{Board, ConfigReader, DeviceIdentity, Registry, SimulatedApp};
 
@@ -70,6 +75,10 @@ impl SimulatedApp for ThermometerApp {
         let boot = board.now();
         Box::new(Node::new(Thermometer::new(config, sensor, boot), boot))
     }
+
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        WokwiImage::bundled("thermometer", &PartIds::default())
+    }
 }
 
 /// remote-led: publishes its button, lights its LED from the peer's.
@@ -105,6 +114,10 @@ impl SimulatedApp for RemoteLedApp {
         let led = board.led(pins::LED);
         let boot = board.now();
         Box::new(Node::new(RemoteLed::new(config, button, led, boot), boot))
+    }
+
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        WokwiImage::bundled("remote-led", &PartIds::default())
     }
 }
 
@@ -149,6 +162,10 @@ impl SimulatedApp for SensorDataApp {
         let boot = board.now();
         Box::new(Node::new(SensorData::new(config, sensor, boot), boot))
     }
+
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        WokwiImage::bundled("sensor-data", &PartIds::default())
+    }
 }
 
 /// light-status: UUID-prefixed status, a light set over MQTT, a retained
@@ -177,6 +194,10 @@ impl SimulatedApp for LightStatusApp {
         let led = board.led(pins::LED);
         let boot = board.now();
         Box::new(Node::new(LightStatus::new(config, led, boot), boot))
+    }
+
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        WokwiImage::bundled("light-status", &PartIds::default())
     }
 }
 
@@ -210,6 +231,10 @@ impl SimulatedApp for NodeManagerApp {
             NodeManager::new(config, led, platform, boot),
             boot,
         ))
+    }
+
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        WokwiImage::bundled("node-manager", &PartIds::default())
     }
 }
 

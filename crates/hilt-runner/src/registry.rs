@@ -25,6 +25,7 @@ use hilt_sim::i2c::{I2cBus, I2cMaster};
 use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
 use hilt_sim::platform::{PlatformControl, SimPlatform};
 use hilt_sim::tsl2591::{Tsl2591Handle, Tsl2591Model};
+use hilt_wokwi::{Images, WokwiImage};
 
 /// Who a device is, for apps whose defaults depend on it.
 #[derive(Clone, Debug)]
@@ -57,12 +58,23 @@ pub trait SimulatedApp: Send + Sync + 'static {
     /// Builds the firmware on a board of simulated parts. The app's boot
     /// instant is `board.now()`.
     fn build(&self, config: Self::Config, board: &mut Board) -> Box<dyn Firmware>;
+
+    /// The app's ESP32-C3 image, for `hilt wokwi`: where it is built, its
+    /// settings type (the one [`parse_config`](Self::parse_config) reads
+    /// `config:` with, and the image's build reads `HILT_<KEY>` with), and
+    /// the Wokwi part and GPIO of each part (its `diagram.json`). `None`,
+    /// the default, when the app has no image; its scenarios are then not
+    /// exported.
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        None
+    }
 }
 
 /// The object-safe face of a [`SimulatedApp`].
 trait ErasedApp: Send + Sync {
     fn parts(&self) -> Vec<PartDescription>;
     fn config_keys(&self, app: &str) -> Vec<ConfigKey>;
+    fn wokwi_image(&self) -> Option<WokwiImage>;
     fn check_config(
         &self,
         app: &str,
@@ -106,6 +118,10 @@ impl<A: SimulatedApp> ErasedApp for A {
                 required: reader.required.contains(name),
             })
             .collect()
+    }
+
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        SimulatedApp::wokwi_image(self)
     }
 
     fn check_config(
@@ -315,6 +331,30 @@ impl Catalog for Registry {
             .get(app)
             .map(|registered| registered.check_config(app, &device, config))
             .unwrap_or_default()
+    }
+}
+
+/// The images of the registered apps, by their registrations'
+/// [`SimulatedApp::wokwi_image`], for [`hilt_wokwi::export_from`].
+impl Images for Registry {
+    fn image(&self, app: &str) -> Result<WokwiImage, hilt_wokwi::Why> {
+        if let Some(image) = self
+            .apps
+            .get(app)
+            .and_then(|registered| registered.wokwi_image())
+        {
+            return Ok(image);
+        }
+        let with_images = self
+            .apps
+            .iter()
+            .filter(|(_, registered)| registered.wokwi_image().is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        Err(hilt_wokwi::Why::NoWokwiImage {
+            app: app.to_owned(),
+            with_images,
+        })
     }
 }
 

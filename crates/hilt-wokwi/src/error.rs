@@ -87,6 +87,17 @@ pub enum Why {
     )]
     AppNotInImage { app: String },
     #[error(
+        "the `{app}` app has no Wokwi image: its registration (`SimulatedApp::wokwi_image`) \
+         gives none{}",
+        if .with_images.is_empty() { String::new() } else {
+            format!(" (the apps with one: {})", .with_images.join(", "))
+        }
+    )]
+    NoWokwiImage {
+        app: String,
+        with_images: Vec<String>,
+    },
+    #[error(
         "`config: {key}`: the `{app}` image has no such setting, so the build would not \
          read it"
     )]
@@ -118,8 +129,15 @@ pub enum Why {
          only the button, the LED and the DS18B20)"
     )]
     NoWokwiPart { setting: String },
-    #[error("`{part}` is not on the board: hilt_firmware::pins wires only `{known}` of this kind")]
-    NotOnPinMap { part: String, known: String },
+    #[error(
+        "`{part}` is not on the board: the image's Wokwi wiring has {} of this kind",
+        if .known.is_empty() { "no part".to_owned() } else { format!("only {}", .known.join(", ")) }
+    )]
+    NotOnPinMap {
+        part: String,
+        /// The wired parts of that kind, each in backquotes.
+        known: Vec<String>,
+    },
     #[error("`{part}`: GPIO{gpio} is not a pin of Wokwi's ESP32-C3-DevKitM-1")]
     PinNotOnBoard { part: String, gpio: String },
     #[error(

@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use hilt_firmware::apps::{AppSettings, BOARD_APPS};
-use hilt_firmware::pins;
 use hilt_firmware::serial_log::{self, Direction};
-use hilt_firmware::settings::{self, Settings};
+use hilt_firmware::settings;
 use hilt_scenario::describe::describe_setting;
 use hilt_scenario::{
     BrokerChoice, Catalog, ConfigValue, Device, DeviceKind, Expectation, LedTiming,
@@ -14,6 +12,7 @@ use hilt_scenario::{
 };
 
 use crate::error::{ExportError, Refusal, Why};
+use crate::image::{BundledImages, Images, WiredPart, WokwiImage};
 use crate::parts::{BOARD_PINS, PartIds};
 use crate::wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};
 
@@ -98,9 +97,10 @@ pub enum Fidelity {
     Weakened,
 }
 
-/// Exports `scenario`, whose devices run apps of `catalog`, with the Wokwi
-/// part ids `parts`. Every step that cannot be exported faithfully is
-/// refused; the error lists them all.
+/// Exports `scenario`, whose devices run apps of `catalog`, for hilt's own
+/// image (the bundled board apps) with the Wokwi part ids `parts`. Every
+/// step that cannot be exported faithfully is refused; the error lists them
+/// all.
 pub fn export(
     scenario: &Scenario,
     catalog: &dyn Catalog,
@@ -114,6 +114,21 @@ pub fn export_with(
     scenario: &Scenario,
     catalog: &dyn Catalog,
     parts: &PartIds,
+    fidelity: Fidelity,
+) -> Result<Export, ExportError> {
+    let images = BundledImages {
+        parts: parts.clone(),
+    };
+    export_from(scenario, catalog, &images, fidelity)
+}
+
+/// [`export_with`] for the image `images` has for the device's app: hilt's
+/// own ([`BundledImages`]) or the one a user's app registers (hilt-runner's
+/// `Registry` is an [`Images`]).
+pub fn export_from(
+    scenario: &Scenario,
+    catalog: &dyn Catalog,
+    images: &dyn Images,
     fidelity: Fidelity,
 ) -> Result<Export, ExportError> {
     let mut refusals = Vec::new();
@@ -165,9 +180,31 @@ pub fn export_with(
         return Err(error(scenario, refusals));
     }
 
+    let app_parts = catalog.parts(app).unwrap_or_default();
+    let image = match images.image(app) {
+        Ok(image) => image,
+        Err(why) => {
+            // Without an image there is no wiring to map the steps to.
+            if let Err(error) = settings::client_id(&device.client_id) {
+                refusals.push(Refusal {
+                    line: Some(device.location.line),
+                    why: Why::ClientIdNotForImage {
+                        client_id: device.client_id.clone(),
+                        reason: error.to_string(),
+                    },
+                });
+            }
+            refusals.push(Refusal {
+                line: Some(device.location.line),
+                why,
+            });
+            return Err(error(scenario, refusals));
+        }
+    };
     let mut exporter = Exporter {
         fidelity,
-        parts,
+        image: &image,
+        app_parts: &app_parts,
         steps: Vec::new(),
         refusals,
         approximations: Vec::new(),
@@ -176,7 +213,6 @@ pub fn export_with(
         longest: Duration::ZERO,
     };
     let build_env = exporter.build_env(device, app);
-    let app_parts = catalog.parts(app).unwrap_or_default();
     for part in &app_parts {
         // The Wokwi board would answer the app's sensor with silence.
         if part.kind == PartKind::Tsl2591 {
@@ -189,7 +225,7 @@ pub fn export_with(
             );
         }
     }
-    exporter.starting_state(starting, &app_parts, &device.name);
+    exporter.starting_state(starting, &device.name);
     for step in &scenario.steps {
         exporter.step(step);
     }
@@ -204,6 +240,7 @@ pub fn export_with(
             scenario,
             device,
             app,
+            &image,
             &build_env,
             timeout,
             &exporter.approximations,
@@ -233,6 +270,7 @@ fn header(
     scenario: &Scenario,
     device: &Device,
     app: &str,
+    image: &WokwiImage,
     build_env: &[(String, String)],
     timeout: Duration,
     approximations: &[Approximation],
@@ -249,12 +287,13 @@ fn header(
         "Export it again rather than editing it.".to_owned(),
         String::new(),
         format!(
-            "The board is the scenario's device `{}`: the `{app}` image, built in firmware/ with",
-            device.name
+            "The board is the scenario's device `{}`: the `{app}` image, built in {} with",
+            device.name, image.build.folder
         ),
         format!(
-            "  {} HILT_BROKER=<host:port> cargo build --release --no-default-features --features {app}",
-            settings.join(" ")
+            "  {} HILT_BROKER=<host:port> {}",
+            settings.join(" "),
+            image.build.command
         ),
         format!(
             "Then: wokwi-cli --scenario <this file> --timeout {} <folder of wokwi.toml>",
@@ -306,7 +345,10 @@ enum Window {
 
 struct Exporter<'a> {
     fidelity: Fidelity,
-    parts: &'a PartIds,
+    /// The image of the device's app: its settings and its Wokwi wiring.
+    image: &'a WokwiImage,
+    /// The device's parts, as the app declares them.
+    app_parts: &'a [hilt_scenario::PartDescription],
     steps: Vec<WokwiStep>,
     refusals: Vec<Refusal>,
     approximations: Vec<Approximation>,
@@ -321,8 +363,8 @@ impl Exporter<'_> {
     /// `HILT_CLIENT_ID` and `HILT_<KEY>` for each `config:` key, named and
     /// checked by the app's settings type (`hilt_firmware::settings`), the
     /// one firmware/build.rs reads them with: a value the image build would
-    /// refuse, a key or an app the image does not have, and a key whose
-    /// value is not one text are refused here, at their line.
+    /// refuse, a key the image does not have, and a key whose value is not
+    /// one text are refused here, at their line.
     fn build_env(&mut self, device: &Device, app: &str) -> Vec<(String, String)> {
         let mut env = vec![("HILT_CLIENT_ID".to_owned(), device.client_id.clone())];
         if let Err(error) = settings::client_id(&device.client_id) {
@@ -337,17 +379,7 @@ impl Exporter<'_> {
         let DeviceKind::Simulated { config, .. } = &device.kind else {
             return env;
         };
-        let image_app = BOARD_APPS.contains(&app);
-        let Some(mut settings) = AppSettings::new(app, &device.client_id).filter(|_| image_app)
-        else {
-            self.refuse(
-                device.location.line,
-                Why::AppNotInImage {
-                    app: app.to_owned(),
-                },
-            );
-            return env;
-        };
+        let mut settings = self.image.settings(&device.client_id);
         for entry in &config.entries {
             let ConfigValue::Scalar { text, .. } = &entry.value else {
                 self.refuse(
@@ -445,25 +477,24 @@ impl Exporter<'_> {
 
     /// The device's `parts:`, set before the board runs (the simulation
     /// starts paused when wokwi-cli is given a scenario).
-    fn starting_state(
-        &mut self,
-        settings: &[PartSetting],
-        app_parts: &[hilt_scenario::PartDescription],
-        device: &str,
-    ) {
-        let has_ds18b20 = app_parts
-            .iter()
-            .any(|part| part.kind == PartKind::Ds18b20 && part.name == pins::ONE_WIRE.part);
-        let starts_with_temperature = settings
-            .iter()
-            .any(|setting| matches!(setting.value, PartValue::Temperature(_)));
-        if has_ds18b20 && !starts_with_temperature {
+    fn starting_state(&mut self, settings: &[PartSetting], device: &str) {
+        let unset: Vec<WiredPart> = self
+            .wired_of_kind(PartKind::Ds18b20)
+            .into_iter()
+            .filter(|wired| {
+                !settings.iter().any(|setting| {
+                    setting.target.part == wired.pin.part
+                        && matches!(setting.value, PartValue::Temperature(_))
+                })
+            })
+            .collect();
+        for wired in unset {
             self.push(
                 Some(format!(
                     "starting state: {device}.{}.temperature = {HILT_DS18B20_CELSIUS} °C (hilt's default)",
-                    pins::ONE_WIRE.part
+                    wired.pin.part
                 )),
-                self.temperature(HILT_DS18B20_CELSIUS),
+                temperature(&wired, HILT_DS18B20_CELSIUS),
             );
         }
         for setting in settings {
@@ -472,32 +503,45 @@ impl Exporter<'_> {
         }
     }
 
-    fn temperature(&self, celsius: f64) -> Action {
-        Action::SetControl {
-            part_id: self.parts.ds18b20.clone(),
-            control: "temperature".to_owned(),
-            value: ControlValue::Real(celsius),
-        }
+    /// The kind of the app's part `name`, as the app declares it.
+    fn kind_of(&self, name: &str) -> Option<PartKind> {
+        self.app_parts
+            .iter()
+            .find(|part| part.name == name)
+            .map(|part| part.kind)
+    }
+
+    /// The wired parts that the app declares as `kind`, in wiring order.
+    fn wired_of_kind(&self, kind: PartKind) -> Vec<WiredPart> {
+        self.image
+            .wiring
+            .parts
+            .iter()
+            .filter(|wired| self.kind_of(wired.pin.part) == Some(kind))
+            .cloned()
+            .collect()
     }
 
     fn setting(&mut self, setting: &PartSetting, name: Option<String>) {
         let line = setting.target.location.line;
         match &setting.value {
             PartValue::Temperature(celsius) => {
-                if self.check_part(&setting.target, pins::ONE_WIRE.part) {
-                    let action = self.temperature(*celsius);
-                    self.push(name, action);
+                if let Some(wired) = self.wired(&setting.target, PartKind::Ds18b20) {
+                    self.push(name, temperature(&wired, *celsius));
                 }
             }
             PartValue::Fault(None) => {}
-            PartValue::Fault(Some(fault)) if setting.target.part == pins::ONE_WIRE.part => self
-                .refuse(
+            PartValue::Fault(Some(fault))
+                if self.kind_of(&setting.target.part) == Some(PartKind::Ds18b20) =>
+            {
+                self.refuse(
                     line,
                     Why::Fault {
                         part: setting.target.to_string(),
                         fault: fault.clone(),
                     },
-                ),
+                )
+            }
             PartValue::Fault(Some(_)) | PartValue::Lux(_) => self.refuse(
                 line,
                 Why::NoWokwiPart {
@@ -507,29 +551,35 @@ impl Exporter<'_> {
         }
     }
 
-    /// True when `part` is the part `pins` wires under the name `known`.
-    fn check_part(&mut self, part: &PartRef, known: &str) -> bool {
-        if part.part == known {
-            return true;
+    /// The Wokwi part for the app's part `part`, of `kind`; refused when
+    /// the image's wiring has none of that name.
+    fn wired(&mut self, part: &PartRef, kind: PartKind) -> Option<WiredPart> {
+        let wired = self.wired_of_kind(kind);
+        if let Some(found) = wired.iter().find(|wired| wired.pin.part == part.part) {
+            return Some(found.clone());
         }
+        let known: Vec<String> = wired
+            .iter()
+            .map(|wired| format!("`{}`", wired.pin.part))
+            .collect();
         self.refuse(
             part.location.line,
             Why::NotOnPinMap {
                 part: part.to_string(),
-                known: known.to_owned(),
+                known,
             },
         );
-        false
+        None
     }
 
     fn button(&mut self, name: Option<String>, part: &PartRef, pressed: bool) -> bool {
-        if !self.check_part(part, pins::BUTTON.part) {
+        let Some(wired) = self.wired(part, PartKind::Button) else {
             return false;
-        }
+        };
         self.push(
             name,
             Action::SetControl {
-                part_id: self.parts.button.clone(),
+                part_id: wired.part_id,
                 control: "pressed".to_owned(),
                 value: ControlValue::Integer(i64::from(pressed)),
             },
@@ -541,7 +591,7 @@ impl Exporter<'_> {
         self.push(
             name,
             Action::ExpectPin {
-                part_id: self.parts.board.clone(),
+                part_id: self.image.wiring.board.clone(),
                 pin: gpio.to_string(),
                 value: u8::from(high),
             },
@@ -600,10 +650,15 @@ impl Exporter<'_> {
                 self.message(line, name, expectation);
             }
             StepKind::Expect(Expectation::Led(expectation)) => {
-                if !self.check_part(&expectation.led, pins::LED.part) {
-                    return;
+                if let Some(wired) = self.wired(&expectation.led, PartKind::Led) {
+                    self.led(
+                        line,
+                        name,
+                        wired.pin.gpio,
+                        expectation.on,
+                        expectation.timing,
+                    );
                 }
-                self.led(line, name, expectation.on, expectation.timing);
             }
             StepKind::Expect(Expectation::Pin(expectation)) => {
                 match board_gpio(&expectation.pin.part) {
@@ -631,8 +686,7 @@ impl Exporter<'_> {
         self.window = Window::Fresh;
     }
 
-    fn led(&mut self, line: usize, name: Option<String>, on: bool, timing: LedTiming) {
-        let gpio = pins::LED.gpio;
+    fn led(&mut self, line: usize, name: Option<String>, gpio: u8, on: bool, timing: LedTiming) {
         let state = if on { "on" } else { "off" };
         match timing {
             LedTiming::Now => self.expect_gpio(name, gpio, on),
@@ -813,6 +867,15 @@ impl Exporter<'_> {
                 .then(|| line_start(filter)),
         };
         text.filter(|_| self.refusals.len() == before)
+    }
+}
+
+/// Sets the DS18B20 `wired` to `celsius`.
+fn temperature(wired: &WiredPart, celsius: f64) -> Action {
+    Action::SetControl {
+        part_id: wired.part_id.clone(),
+        control: "temperature".to_owned(),
+        value: ControlValue::Real(celsius),
     }
 }
 

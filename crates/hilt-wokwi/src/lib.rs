@@ -43,6 +43,14 @@
 //! them, the app (`# hilt-app:`) and the suggested timeout
 //! (`# hilt-timeout-ms:`), which CI reads.
 //!
+//! What the export knows about the image comes from an [`Images`]: hilt's
+//! own image (firmware/, [`BundledImages`]) runs the bundled board apps,
+//! wired as `hilt_firmware::pins` and diagram.json say; an app registered by
+//! a user describes its own with a [`WokwiImage`] (hilt-runner's
+//! `SimulatedApp::wokwi_image`; its `Registry` is an [`Images`], and
+//! [`export_from`] takes one): where the image is built, its settings type,
+//! and the Wokwi part and GPIO of each of its parts.
+//!
 //! Refused: more than one simulated device, external devices, an external
 //! broker, `time: real`; a `config:` value that is a list or map (the image
 //! takes one text per setting), and an app, a `config:` key or value, a
@@ -80,13 +88,15 @@
 
 mod error;
 mod export;
+mod image;
 mod parts;
 mod wokwi;
 
 pub use error::{ExportError, Refusal, Why};
 pub use export::{
     Approximation, BOOT_ALLOWANCE, CLICK_HOLD, Export, Fidelity, HILT_DS18B20_CELSIUS, MAX_SAMPLES,
-    MIN_SAMPLE_GAP, export, export_with, serial_line_end,
+    MIN_SAMPLE_GAP, export, export_from, export_with, serial_line_end,
 };
+pub use image::{BundledImages, ImageBuild, Images, WiredPart, Wiring, WokwiImage};
 pub use parts::{BOARD_PINS, PartIds};
 pub use wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};

@@ -8,6 +8,9 @@ pub struct PartIds {
     pub board: String,
     /// The `wokwi-pushbutton` wired to `pins::BUTTON`.
     pub button: String,
+    /// The `wokwi-led` wired to `pins::LED` (expectations read its GPIO on
+    /// the board).
+    pub led: String,
     /// The `wokwi-ds18b20` on `pins::ONE_WIRE`.
     pub ds18b20: String,
 }
@@ -17,6 +20,7 @@ impl Default for PartIds {
         PartIds {
             board: "esp".to_owned(),
             button: "btn1".to_owned(),
+            led: "led1".to_owned(),
             ds18b20: "temp1".to_owned(),
         }
     }

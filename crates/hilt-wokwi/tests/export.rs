@@ -309,7 +309,7 @@ fn the_default_starting_temperature_is_hilts() {
 
 /// The part ids the export uses are those of the Wokwi wiring in
 /// `diagram.json`, with the part types whose controls it sets, and the
-/// pushbutton and DS18B20 are wired to the GPIOs of `hilt_firmware::pins`.
+/// pushbutton, LED and DS18B20 are wired to the GPIOs of `hilt_firmware::pins`.
 #[test]
 fn part_ids_match_the_diagram() {
     let path = root().join("diagram.json");
@@ -329,6 +329,7 @@ fn part_ids_match_the_diagram() {
     assert_eq!(type_of(&ids.board), "board-esp32-c3-devkitm-1");
     assert_eq!(type_of(&ids.button), "wokwi-pushbutton");
     assert_eq!(type_of(&ids.ds18b20), "wokwi-ds18b20");
+    assert_eq!(type_of(&ids.led), "wokwi-led");
 
     let connected = |part: &str, gpio: u8| {
         let board_pin = format!("{}:{gpio}", ids.board);
@@ -351,6 +352,8 @@ fn part_ids_match_the_diagram() {
         "button on GPIO{}",
         pins.gpio
     );
+    let led = hilt_firmware::pins::LED;
+    assert!(connected(&ids.led, led.gpio), "LED on GPIO{}", led.gpio);
     let one_wire = hilt_firmware::pins::ONE_WIRE;
     assert!(
         connected(&ids.ds18b20, one_wire.gpio),

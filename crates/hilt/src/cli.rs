@@ -863,8 +863,9 @@ fn wokwi(
             return Ok(EXIT_INVALID);
         }
     };
-    let parts = hilt_wokwi::PartIds::default();
-    let exported = match hilt_wokwi::export_with(&scenario, registry, &parts, fidelity) {
+    // The registry knows each app's image: hilt's own for the bundled board
+    // apps, and whatever a user's app registers (`SimulatedApp::wokwi_image`).
+    let exported = match hilt_wokwi::export_from(&scenario, registry, registry, fidelity) {
         Ok(exported) => exported,
         Err(refused) => {
             eprintln!("{refused}");

@@ -88,6 +88,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/project/scenarios/lamp.yaml"),
     ),
     (
+        "scenarios/mqtt_switch.yaml",
+        include_str!("../templates/project/scenarios/mqtt_switch.yaml"),
+    ),
+    (
         "app/Cargo.toml",
         include_str!("../templates/project/app/Cargo.toml.in"),
     ),

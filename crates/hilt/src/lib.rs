@@ -72,4 +72,5 @@ pub mod prelude {
         Board, ConfigReader, DeviceIdentity, Registry, RunOutcome, SimulatedApp, Verdict, run_paths,
     };
     pub use hilt_scenario::{PartDescription, PartKind};
+    pub use hilt_wokwi::{ImageBuild, Wiring, WokwiImage};
 }

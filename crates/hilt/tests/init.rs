@@ -62,7 +62,7 @@ fn an_initialised_project_builds_tests_and_runs_its_own_cli() {
         .output()
         .expect("hilt runs");
     let said = succeeded(&init);
-    assert!(said.contains("wrote 23 files"), "{said}");
+    assert!(said.contains("wrote 24 files"), "{said}");
     std::fs::copy(
         repository_root().join("Cargo.lock"),
         project.join("Cargo.lock"),
@@ -90,10 +90,47 @@ fn an_initialised_project_builds_tests_and_runs_its_own_cli() {
         &["run", "-q", "--", "replay", "--verbose", "scenarios/"],
     ));
     assert!(
-        replayed.contains("1 passed, 0 failed, 0 errors"),
+        replayed.contains("2 passed, 0 failed, 0 errors"),
         "{replayed}"
     );
     assert!(replayed.contains("kitchen.button pressed"), "{replayed}");
+
+    // Its own hilt exports its own app's scenario for Wokwi: the image of
+    // image/, with the lamp's parts as image/diagram.json names them.
+    let exported = succeeded(&cargo(
+        &project,
+        &["run", "-q", "--", "wokwi", "scenarios/lamp.yaml"],
+    ));
+    for expected in [
+        "# hilt-app: lamp\n",
+        "# hilt-env: HILT_CLIENT_ID=kitchen\n",
+        "the `lamp` image, built in image/ with\n",
+        "HILT_BROKER=<host:port> cargo build --release\n",
+        "version: 1\n",
+        "steps:\n",
+        // The press, on the diagram's pushbutton.
+        "set-control:\n      part-id: \"btn1\"\n      control: \"pressed\"\n      value: 1\n",
+        // The lamp's LED, read on its GPIO (app/src/pins.rs) of the board.
+        "expect-pin:\n      part-id: \"esp\"\n      pin: \"4\"\n      value: 1\n",
+        // The state message, as the image's serial log prints it.
+        "wait-serial: \"[hilt] publish kitchen/lamp qos=1 retain=1 payload=on\\n\"\n",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "no {expected:?} in:\n{exported}"
+        );
+    }
+    // A scenario that publishes is refused, with its line and the reason.
+    let refused = cargo(
+        &project,
+        &["run", "-q", "--", "wokwi", "scenarios/mqtt_switch.yaml"],
+    );
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("scenarios/mqtt_switch.yaml:10: `publish` from the harness"),
+        "{said}"
+    );
 
     // A broken file fails its own test only.
     std::fs::write(

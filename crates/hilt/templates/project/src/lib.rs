@@ -40,6 +40,20 @@ impl SimulatedApp for LampApp {
         let lamp = Lamp::new(config, board.button(pins::BUTTON), board.led(pins::LED));
         Box::new(Node::new(lamp, board.now()))
     }
+
+    /// The image of image/, for `cargo run -- wokwi scenarios/lamp.yaml`:
+    /// where it is built, the settings its build reads (`HILT_<KEY>`, by
+    /// the same parser as `config:`), and the Wokwi part on each pin of
+    /// app/src/pins.rs, as image/diagram.json wires them.
+    fn wokwi_image(&self) -> Option<WokwiImage> {
+        Some(WokwiImage::new(
+            ImageBuild::new("image/", "cargo build --release"),
+            Wiring::new("esp")
+                .with(pins::BUTTON, "btn1")
+                .with(pins::LED, "led1"),
+            |client_id| Box::new(LampConfig::new(client_id)),
+        ))
+    }
 }
 
 /// The apps this project's scenarios can name: `lamp`, and hilt's bundled
