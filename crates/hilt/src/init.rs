@@ -59,8 +59,8 @@ pub enum InitError {
 
 /// The project's files, as templates: `{{name}}` is the package name,
 /// `{{crate}}` the same as a Rust identifier, `{{hilt}}`,
-/// `{{hilt_firmware}}`, `{{hilt_grammar}}` and `{{rumqttd}}` (hilt's
-/// patched broker) the dependency specifications.
+/// `{{hilt_firmware}}` and `{{hilt_grammar}}` the dependency
+/// specifications. (hilt's patched broker, hilt-rumqttd, comes with hilt.)
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
@@ -191,7 +191,6 @@ pub fn project_files(
         ("{{hilt}}", dependency("crates/hilt")),
         ("{{hilt_firmware}}", dependency("crates/hilt-firmware")),
         ("{{hilt_grammar}}", dependency("crates/hilt-grammar")),
-        ("{{rumqttd}}", dependency("vendor/rumqttd")),
     ];
     Ok(TEMPLATES
         .iter()

@@ -265,7 +265,10 @@ impl Router {
                 if same_link {
                     self.handle_disconnection(id, None)
                 } else {
-                    debug!(id, "end of a link the router already dropped; its slot may be reused");
+                    debug!(
+                        id,
+                        "end of a link the router already dropped; its slot may be reused"
+                    );
                 }
             }
             Event::Ready => self.scheduler.reschedule(id, ScheduleReason::Ready),
