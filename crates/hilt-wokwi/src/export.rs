@@ -295,12 +295,17 @@ fn header(
             settings.join(" "),
             image.build.command
         ),
+    ];
+    if let Some(copy) = image.build.copy_command() {
+        lines.push(format!("  {copy}"));
+    }
+    lines.extend([
         format!(
             "Then: wokwi-cli --scenario <this file> --timeout {} <folder of wokwi.toml>",
             timeout.as_millis()
         ),
         format!("hilt-app: {app}"),
-    ];
+    ]);
     lines.extend(
         settings
             .iter()

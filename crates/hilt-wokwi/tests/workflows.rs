@@ -118,6 +118,25 @@ fn the_firmware_job_builds_the_release_image_and_uploads_it() {
         "{}: uploads the release ELF, not {path:?}",
         firmware.id
     );
+    // The ELF as wokwi.toml names it: Wokwi tells an ELF from a flash image
+    // by the extension, which cargo does not give.
+    let wokwi_toml =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wokwi.toml"))
+            .expect("wokwi.toml at the repository root");
+    assert!(
+        path.ends_with(".elf") && wokwi_toml.contains(&format!("firmware = {path:?}")),
+        "{}: uploads the .elf that wokwi.toml loads, not {path:?}",
+        firmware.id
+    );
+    let copied = path.trim_start_matches("firmware/target/riscv32imc-unknown-none-elf/release/");
+    let stem = copied.trim_end_matches(".elf");
+    assert!(
+        firmware
+            .runs()
+            .any(|(_, run)| run.contains(&format!("cp {stem} {copied}"))),
+        "{}: copies the ELF to {copied} before uploading it",
+        firmware.id
+    );
 }
 
 #[test]
