@@ -12,7 +12,7 @@ use hilt_scenario::{
 };
 
 use crate::error::{ExportError, Refusal, Why};
-use crate::image::{BundledImages, Images, WiredPart, WokwiImage};
+use crate::image::{BundledImages, Images, PANIC_TEXT, WiredPart, WokwiImage};
 use crate::parts::{BOARD_PINS, PartIds};
 use crate::wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};
 
@@ -301,8 +301,9 @@ fn header(
     }
     lines.extend([
         format!(
-            "Then: wokwi-cli --scenario <this file> --timeout {} <folder of wokwi.toml>",
-            timeout.as_millis()
+            "Then: wokwi-cli --scenario <this file> --timeout {} --fail-text {} <folder of wokwi.toml>",
+            timeout.as_millis(),
+            shell_word(PANIC_TEXT)
         ),
         format!("hilt-app: {app}"),
     ]);

@@ -18,6 +18,13 @@ use hilt_firmware::settings::Settings;
 use crate::error::Why;
 use crate::parts::PartIds;
 
+/// The serial line an image prints first when it panics: the banner of
+/// esp-backtrace's panic handler (version 0.20, which firmware/ and the
+/// `hilt init` image use, without its `colors` feature). A Wokwi run given it
+/// as `--fail-text` (wokwi-ci-action's `fail_text`) fails at the panic
+/// instead of waiting out its timeout.
+pub const PANIC_TEXT: &str = "====================== PANIC ======================";
+
 /// Makes an app's settings, at their defaults for a board with a client id.
 type SettingsFor = dyn Fn(&str) -> Box<dyn Settings> + Send + Sync;
 
