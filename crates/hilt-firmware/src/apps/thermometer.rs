@@ -106,7 +106,7 @@ impl Settings for ThermometerConfig {
         match key {
             "unit" => self.unit = Unit::from_setting(value)?,
             "interval" => self.interval = settings::positive_duration(value)?,
-            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::keep_alive(value)?,
             _ => return Err(SettingError::UnknownKey),
         }
         Ok(())
