@@ -260,6 +260,13 @@ pub fn duration_or_zero(value: &str) -> Result<Duration, SettingError<'_>> {
     parse_duration(value).map_err(SettingError::NotADuration)
 }
 
+/// An MQTT keep alive: a duration, where zero turns keep alive off (no
+/// pings, and the broker never times the connection out), as MicroPython's
+/// umqtt connects by default.
+pub fn keep_alive(value: &str) -> Result<Duration, SettingError<'_>> {
+    duration_or_zero(value)
+}
+
 /// `true` or `false`, in the three spellings YAML's core schema gives
 /// them.
 pub fn boolean(value: &str) -> Result<bool, SettingError<'_>> {
@@ -356,6 +363,10 @@ mod tests {
         assert_eq!(positive_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(positive_duration("0s"), Err(SettingError::ZeroDuration));
         assert_eq!(duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(keep_alive("0"), Ok(Duration::ZERO));
+        assert_eq!(keep_alive("0s"), Ok(Duration::ZERO));
+        assert_eq!(keep_alive("90s"), Ok(Duration::from_secs(90)));
+        assert!(keep_alive("soon").is_err());
         assert_eq!(
             positive_duration("soon").unwrap_err().to_string(),
             "expected a number before 'soon'; write a number with a unit, like 2s"

@@ -12,7 +12,7 @@ mod support;
 
 use std::io::Read;
 
-use hilt_firmware::mqtt::codec::{LastWill, Packet, Publish, QoS};
+use hilt_firmware::mqtt::codec::{Connect, LastWill, Packet, Publish, QoS};
 use hilt_runner::broker::EmbeddedBroker;
 use support::{RawClient, Received, settled_reading, thread_names};
 
@@ -284,4 +284,24 @@ fn an_in_process_connection_is_served_and_ends_with_the_broker() {
         std::io::ErrorKind::ConnectionRefused,
         "a stopped broker refuses in-process connections as TCP ones"
     );
+}
+
+/// Patch 8: unpatched, a CONNECT with keep alive 0 (keep alive off, umqtt's
+/// default) was closed without a CONNACK.
+#[test]
+fn a_zero_keep_alive_is_accepted() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut client = RawClient::open(broker.address());
+    client.send(&Packet::Connect(Connect {
+        client_id: "no-keepalive",
+        keep_alive_seconds: 0,
+        clean_session: true,
+        will: None,
+        username: None,
+        password: None,
+    }));
+    client.expect_connack();
+    // The connection is served: a ping is answered.
+    client.send(&Packet::PingReq);
+    assert_eq!(client.receive(), Received::PingResp);
 }

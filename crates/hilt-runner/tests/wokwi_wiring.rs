@@ -322,7 +322,9 @@ fn check_diagram(text: &str) -> Vec<String> {
 }
 
 /// Checks `wokwi.toml` against the firmware crate: both paths must name the
-/// ELF that `cargo build --release` in firmware/ produces.
+/// ELF that `cargo build --release` in firmware/ produces, copied to a name
+/// ending in `.elf` (wokwi-cli names its upload after the extension, and
+/// Wokwi tells an ELF from a flash image by it; cargo gives none).
 fn check_wokwi_toml(wokwi: &str, firmware_cargo: &str, firmware_config: &str) -> Vec<String> {
     let parse = |name: &str, text: &str| {
         text.parse::<toml::Table>()
@@ -344,7 +346,7 @@ fn check_wokwi_toml(wokwi: &str, firmware_cargo: &str, firmware_config: &str) ->
         .and_then(|build| build.get("target"))
         .and_then(|target| target.as_str())
         .expect("firmware/.cargo/config.toml sets build.target");
-    let expected = format!("firmware/target/{target}/release/{bin}");
+    let expected = format!("firmware/target/{target}/release/{bin}.elf");
 
     let mut problems = Vec::new();
     let section = wokwi.get("wokwi");
@@ -360,8 +362,8 @@ fn check_wokwi_toml(wokwi: &str, firmware_cargo: &str, firmware_config: &str) ->
             .and_then(|value| value.as_str());
         if found != Some(expected.as_str()) {
             problems.push(format!(
-                "wokwi.toml: expected {key} = \"{expected}\" (the firmware crate's release ELF), \
-                 found {found:?}"
+                "wokwi.toml: expected {key} = \"{expected}\" (the firmware crate's release ELF, \
+                 copied to a name Wokwi recognises), found {found:?}"
             ));
         }
     }
@@ -495,4 +497,21 @@ fn a_wokwi_toml_pointing_at_a_debug_build_is_reported() {
         "{}",
         problems[0]
     );
+}
+
+#[test]
+fn a_wokwi_toml_naming_the_elf_without_its_extension_is_reported() {
+    let wokwi = read("wokwi.toml").replace("hilt-esp32c3.elf\"", "hilt-esp32c3\"");
+    let problems = check_wokwi_toml(
+        &wokwi,
+        &read("firmware/Cargo.toml"),
+        &read("firmware/.cargo/config.toml"),
+    );
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    for problem in &problems {
+        assert!(
+            problem.contains("/release/hilt-esp32c3.elf\"") && problem.ends_with("hilt-esp32c3\")"),
+            "{problem}"
+        );
+    }
 }

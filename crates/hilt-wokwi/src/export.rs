@@ -12,7 +12,7 @@ use hilt_scenario::{
 };
 
 use crate::error::{ExportError, Refusal, Why};
-use crate::image::{BundledImages, Images, WiredPart, WokwiImage};
+use crate::image::{BundledImages, Images, PANIC_TEXT, WiredPart, WokwiImage};
 use crate::parts::{BOARD_PINS, PartIds};
 use crate::wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};
 
@@ -295,12 +295,18 @@ fn header(
             settings.join(" "),
             image.build.command
         ),
+    ];
+    if let Some(copy) = image.build.copy_command() {
+        lines.push(format!("  {copy}"));
+    }
+    lines.extend([
         format!(
-            "Then: wokwi-cli --scenario <this file> --timeout {} <folder of wokwi.toml>",
-            timeout.as_millis()
+            "Then: wokwi-cli --scenario <this file> --timeout {} --fail-text {} <folder of wokwi.toml>",
+            timeout.as_millis(),
+            shell_word(PANIC_TEXT)
         ),
         format!("hilt-app: {app}"),
-    ];
+    ]);
     lines.extend(
         settings
             .iter()

@@ -18,6 +18,13 @@ use hilt_firmware::settings::Settings;
 use crate::error::Why;
 use crate::parts::PartIds;
 
+/// The serial line an image prints first when it panics: the banner of
+/// esp-backtrace's panic handler (version 0.20, which firmware/ and the
+/// `hilt init` image use, without its `colors` feature). A Wokwi run given it
+/// as `--fail-text` (wokwi-ci-action's `fail_text`) fails at the panic
+/// instead of waiting out its timeout.
+pub const PANIC_TEXT: &str = "====================== PANIC ======================";
+
 /// Makes an app's settings, at their defaults for a board with a client id.
 type SettingsFor = dyn Fn(&str) -> Box<dyn Settings> + Send + Sync;
 
@@ -72,7 +79,8 @@ impl WokwiImage {
             ImageBuild::new(
                 "firmware/",
                 &format!("cargo build --release --no-default-features --features {app}"),
-            ),
+            )
+            .with_elf("target/riscv32imc-unknown-none-elf/release/hilt-esp32c3"),
             Wiring::new(&parts.board)
                 .with(pins::BUTTON, &parts.button)
                 .with(pins::LED, &parts.led)
@@ -97,6 +105,9 @@ pub struct ImageBuild {
     /// The command, run there after the `HILT_*` variables
     /// (`cargo build --release`).
     pub command: String,
+    /// The ELF the command writes, relative to `folder`, when Wokwi is to
+    /// load a copy of it whose name ends in `.elf` (see [`ImageBuild::with_elf`]).
+    pub elf: Option<String>,
 }
 
 impl ImageBuild {
@@ -104,7 +115,24 @@ impl ImageBuild {
         ImageBuild {
             folder: folder.to_owned(),
             command: command.to_owned(),
+            elf: None,
         }
+    }
+
+    /// The build writes its ELF at `path` (relative to the folder), a name
+    /// without extension as cargo gives it, and `wokwi.toml` names a copy
+    /// at `path.elf`: wokwi-cli names its upload after the extension, which
+    /// is how Wokwi tells an ELF from a flash image. The exported header
+    /// then says to make the copy after the build.
+    pub fn with_elf(mut self, path: &str) -> Self {
+        self.elf = Some(path.to_owned());
+        self
+    }
+
+    /// The command that copies the ELF to the name `wokwi.toml` gives it,
+    /// if the build needs one.
+    pub fn copy_command(&self) -> Option<String> {
+        self.elf.as_ref().map(|elf| format!("cp {elf} {elf}.elf"))
     }
 }
 

@@ -97,6 +97,6 @@ pub use export::{
     Approximation, BOOT_ALLOWANCE, CLICK_HOLD, Export, Fidelity, HILT_DS18B20_CELSIUS, MAX_SAMPLES,
     MIN_SAMPLE_GAP, export, export_from, export_with, serial_line_end,
 };
-pub use image::{BundledImages, ImageBuild, Images, WiredPart, Wiring, WokwiImage};
+pub use image::{BundledImages, ImageBuild, Images, PANIC_TEXT, WiredPart, Wiring, WokwiImage};
 pub use parts::{BOARD_PINS, PartIds};
 pub use wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};

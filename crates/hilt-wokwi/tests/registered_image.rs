@@ -40,7 +40,8 @@ impl SimulatedApp for OwnBoard {
 
     fn wokwi_image(&self) -> Option<WokwiImage> {
         Some(WokwiImage::new(
-            ImageBuild::new("board/", "cargo build --release"),
+            ImageBuild::new("board/", "cargo build --release")
+                .with_elf("target/riscv32imc-unknown-none-elf/release/own-board"),
             Wiring::new("chip")
                 .with(hilt_firmware::pins::BUTTON, "push")
                 .with(
@@ -107,7 +108,16 @@ fn a_registered_image_gives_its_build_settings_and_wiring() {
     assert!(
         yaml.contains(
             "the `own-board` image, built in board/ with\n\
-             #   HILT_CLIENT_ID=blue HILT_PEER=green HILT_BROKER=<host:port> cargo build --release\n"
+             #   HILT_CLIENT_ID=blue HILT_PEER=green HILT_BROKER=<host:port> cargo build --release\n\
+             #   cp target/riscv32imc-unknown-none-elf/release/own-board \
+             target/riscv32imc-unknown-none-elf/release/own-board.elf\n\
+             # Then: wokwi-cli --scenario <this file> --timeout "
+        ),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains(
+            " --fail-text '====================== PANIC ======================' <folder of wokwi.toml>\n"
         ),
         "{yaml}"
     );
@@ -226,4 +236,14 @@ fn an_app_without_an_image_is_refused_naming_those_with_one() {
     );
     assert!(registry().image("monitor").is_err());
     assert!(registry().image("thermometer").is_ok());
+}
+
+#[test]
+fn only_an_image_that_names_its_elf_gets_a_copy_line() {
+    let plain = ImageBuild::new("board/", "cargo build --release");
+    assert_eq!(plain.copy_command(), None);
+    assert_eq!(
+        plain.with_elf("target/x/release/board").copy_command(),
+        Some("cp target/x/release/board target/x/release/board.elf".to_owned())
+    );
 }

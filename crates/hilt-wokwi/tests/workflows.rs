@@ -118,6 +118,25 @@ fn the_firmware_job_builds_the_release_image_and_uploads_it() {
         "{}: uploads the release ELF, not {path:?}",
         firmware.id
     );
+    // The ELF as wokwi.toml names it: Wokwi tells an ELF from a flash image
+    // by the extension, which cargo does not give.
+    let wokwi_toml =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wokwi.toml"))
+            .expect("wokwi.toml at the repository root");
+    assert!(
+        path.ends_with(".elf") && wokwi_toml.contains(&format!("firmware = {path:?}")),
+        "{}: uploads the .elf that wokwi.toml loads, not {path:?}",
+        firmware.id
+    );
+    let copied = path.trim_start_matches("firmware/target/riscv32imc-unknown-none-elf/release/");
+    let stem = copied.trim_end_matches(".elf");
+    assert!(
+        firmware
+            .runs()
+            .any(|(_, run)| run.contains(&format!("cp {stem} {copied}"))),
+        "{}: copies the ELF to {copied} before uploading it",
+        firmware.id
+    );
 }
 
 #[test]
@@ -145,6 +164,11 @@ fn the_wokwi_job_runs_the_exported_scenarios_when_the_token_exists() {
     assert!(
         action["with"]["scenario"].as_str().is_some(),
         "the action runs a scenario"
+    );
+    assert_eq!(
+        action["with"]["fail_text"].as_str(),
+        Some(hilt_wokwi::PANIC_TEXT),
+        "the action fails the run at the panic banner"
     );
 
     // The scenarios come from `hilt wokwi`, in a job this one needs.
@@ -328,5 +352,26 @@ fn the_scenario_tests_run_in_shards_from_one_nextest_archive() {
         shards.yaml["strategy"]["fail-fast"].as_bool() == Some(false),
         "{}: one failing shard does not cancel the others",
         shards.id
+    );
+}
+
+/// `PANIC_TEXT` is copied from esp-backtrace 0.20's panic handler; a newer
+/// esp-backtrace may print another banner, so the images must still use
+/// that version (bump both together).
+#[test]
+fn the_images_use_the_esp_backtrace_whose_banner_is_the_fail_text() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let lock =
+        std::fs::read_to_string(root.join("firmware/Cargo.lock")).expect("firmware/Cargo.lock");
+    assert!(
+        lock.contains("name = \"esp-backtrace\"\nversion = \"0.20."),
+        "firmware/ no longer locks esp-backtrace 0.20: check hilt_wokwi::PANIC_TEXT against its panic handler"
+    );
+    let template =
+        std::fs::read_to_string(root.join("crates/hilt/templates/project/image/Cargo.toml.in"))
+            .expect("the init template's image manifest");
+    assert!(
+        template.contains("esp-backtrace = { version = \"0.20\""),
+        "the init template's image no longer uses esp-backtrace 0.20: check hilt_wokwi::PANIC_TEXT"
     );
 }

@@ -106,6 +106,9 @@ fn an_initialised_project_builds_tests_and_runs_its_own_cli() {
         "# hilt-env: HILT_CLIENT_ID=kitchen\n",
         "the `lamp` image, built in image/ with\n",
         "HILT_BROKER=<host:port> cargo build --release\n",
+        // The copy image/wokwi.toml loads: Wokwi needs the .elf extension.
+        "#   cp target/riscv32imc-unknown-none-elf/release/plant-image \
+         target/riscv32imc-unknown-none-elf/release/plant-image.elf\n",
         "version: 1\n",
         "steps:\n",
         // The press, on the diagram's pushbutton.

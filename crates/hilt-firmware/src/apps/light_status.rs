@@ -124,7 +124,7 @@ impl Settings for LightStatusConfig {
             "uuid" => self.uuid = settings::topic_level(value)?,
             "interval" => self.interval = settings::positive_duration(value)?,
             "initially_on" => self.initially_on = settings::boolean(value)?,
-            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::keep_alive(value)?,
             "connect_timeout" => self.connect_timeout = settings::positive_duration(value)?,
             "restart_delay" => self.restart_delay = settings::positive_duration(value)?,
             "max_link_attempts" => self.max_link_attempts = settings::whole_number(value, 1)?,

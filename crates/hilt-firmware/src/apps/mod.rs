@@ -117,6 +117,24 @@ mod tests {
         assert!(AppSettings::new("doorbell", "board").is_none());
     }
 
+    /// `keepalive: 0` (keep alive off) is what umqtt, which the seed
+    /// programs use, connects with by default.
+    #[test]
+    fn every_board_app_takes_a_keepalive_of_zero() {
+        for app in BOARD_APPS {
+            let mut settings = AppSettings::new(app, "board").unwrap();
+            assert_eq!(settings.set("keepalive", "0"), Ok(()), "{app}");
+            assert_eq!(settings.set("keepalive", "0s"), Ok(()), "{app}");
+            assert!(settings.set("keepalive", "never").is_err(), "{app}");
+        }
+        let mut settings = AppSettings::new("thermometer", "board").unwrap();
+        settings.set("keepalive", "0s").unwrap();
+        let AppSettings::Thermometer(config) = settings else {
+            unreachable!("built as thermometer")
+        };
+        assert!(config.keep_alive.is_zero());
+    }
+
     #[test]
     fn a_refused_value_changes_nothing() {
         let mut settings = AppSettings::new("node-manager", "board").unwrap();

@@ -65,7 +65,7 @@ impl Settings for RemoteLedConfig {
             "peer" => self.peer = settings::topic_level(value)?,
             "name" => self.name = settings::topic_level(value)?,
             "period" => self.period = settings::positive_duration(value)?,
-            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::keep_alive(value)?,
             _ => return Err(SettingError::UnknownKey),
         }
         Ok(())

@@ -120,7 +120,7 @@ impl Settings for SensorDataConfig {
             "interval" => self.interval = settings::duration_or_zero(value)?,
             "qos" => self.qos = settings::qos(value)?,
             "decimals" => self.decimals = decimals(value)?,
-            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::keep_alive(value)?,
             _ => return Err(SettingError::UnknownKey),
         }
         Ok(())

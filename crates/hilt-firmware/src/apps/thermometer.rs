@@ -12,6 +12,14 @@
 //! `{"error": "crc_mismatch"}` on `devices/<client_id>/temperature/error`
 //! and tries again at the next interval.
 //!
+//! The first reading is due about 0.75 s after boot, which on a real network
+//! often comes before the broker's CONNACK (DNS, TCP and the MQTT handshake
+//! take longer). A reading taken before the first CONNACK is therefore kept,
+//! the latest one only, and published right after that CONNACK, instead of
+//! being dropped. Readings taken during a later outage are dropped as the
+//! tutorial's loop drops them: a stale temperature sent after a reconnect,
+//! without a time, would read as a current one.
+//!
 //! Degrees are formatted from the sensor's sixteenths of a degree in exact
 //! fixed point (ten-thousandths), so 22.5 °C is always `72.5` °F, never
 //! `72.49999`.
@@ -98,7 +106,7 @@ impl Settings for ThermometerConfig {
         match key {
             "unit" => self.unit = Unit::from_setting(value)?,
             "interval" => self.interval = settings::positive_duration(value)?,
-            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::keep_alive(value)?,
             _ => return Err(SettingError::UnknownKey),
         }
         Ok(())
@@ -191,6 +199,11 @@ pub struct Thermometer<S> {
     error_topic: String<MAX_TOPIC_LEN>,
     phase: Phase,
     next_reading_at: Instant,
+    /// A reading (1/16 °C) taken before the first CONNACK, to publish right
+    /// after it; one slot, so a newer reading replaces an older one.
+    pending_reading: Option<i16>,
+    /// True once a CONNACK has been accepted since boot.
+    ever_connected: bool,
 }
 
 impl<S: TemperatureSensor> Thermometer<S> {
@@ -215,6 +228,8 @@ impl<S: TemperatureSensor> Thermometer<S> {
             error_topic,
             phase: Phase::Idle,
             next_reading_at: boot,
+            pending_reading: None,
+            ever_connected: false,
         }
     }
 
@@ -256,6 +271,16 @@ impl<S: TemperatureSensor> Thermometer<S> {
                 LogLevel::Warn,
                 format_args!("thermometer: error report not sent: {publish_error}"),
             );
+        }
+    }
+
+    /// Publishes a reading, or keeps it for the first CONNACK if the
+    /// session has not connected since boot.
+    fn publish_or_keep_reading(&mut self, context: &mut Context<'_>, sixteenths: i16) {
+        if !self.ever_connected && !context.mqtt.is_connected() {
+            self.pending_reading = Some(sixteenths);
+        } else {
+            self.publish_reading(context, sixteenths);
         }
     }
 
@@ -306,6 +331,10 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
 
     fn on_connected(&mut self, context: &mut Context<'_>) {
         context.log(LogLevel::Info, format_args!("thermometer: connected"));
+        self.ever_connected = true;
+        if let Some(sixteenths) = self.pending_reading.take() {
+            self.publish_reading(context, sixteenths);
+        }
     }
 
     fn on_message(&mut self, context: &mut Context<'_>, message: &Message<'_>) {
@@ -350,7 +379,7 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
                 // CRC) decides whether there is a reading.
                 Ok(_) => {
                     match self.sensor.read_sixteenths() {
-                        Ok(sixteenths) => self.publish_reading(context, sixteenths),
+                        Ok(sixteenths) => self.publish_or_keep_reading(context, sixteenths),
                         Err(error) => self.report_error(context, error),
                     }
                     self.schedule_next_reading(now);
@@ -371,6 +400,83 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apps::test_harness::{Harness, at};
+
+    /// A sensor that always converts in 750 ms to the same temperature.
+    #[derive(Debug)]
+    struct FixedSensor {
+        sixteenths: i16,
+    }
+
+    impl TemperatureSensor for FixedSensor {
+        fn start_conversion(&mut self) -> Result<Duration, ReadingError> {
+            Ok(Duration::from_millis(750))
+        }
+        fn conversion_done(&mut self) -> Result<bool, ReadingError> {
+            Ok(true)
+        }
+        fn read_sixteenths(&mut self) -> Result<i16, ReadingError> {
+            Ok(self.sixteenths)
+        }
+    }
+
+    fn thermometer(sixteenths: i16) -> Harness<Thermometer<FixedSensor>> {
+        let mut config = ThermometerConfig::new("probe");
+        config.unit = Unit::Celsius;
+        config.interval = Duration::from_secs(10);
+        Harness::new(Thermometer::new(
+            config,
+            FixedSensor { sixteenths },
+            Instant::BOOT,
+        ))
+    }
+
+    #[test]
+    fn a_reading_taken_before_the_first_connack_is_published_after_it() {
+        let mut harness = thermometer(360);
+        // The broker cannot be reached until well after the first reading
+        // (0.75 s after boot).
+        harness.broker_up = false;
+        harness.run_until(at(3.0));
+        assert!(harness.sent.is_empty(), "{:?}", harness.sent);
+        harness.broker_up = true;
+        harness.run_until(at(9.0));
+        let sent = harness.sent_on("devices/probe/temperature/degrees");
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].payload, "{\"degrees\": 22.5, \"unit\": \"C\"}");
+        assert!(sent[0].at > at(3.0), "sent at {}", sent[0].at);
+        // The next reading follows the boot-aligned grid as before.
+        harness.run_until(at(11.0));
+        assert_eq!(
+            harness.sent_on("devices/probe/temperature/degrees").len(),
+            2
+        );
+    }
+
+    #[test]
+    fn readings_during_a_later_outage_are_not_kept() {
+        let mut harness = thermometer(360);
+        harness.run_until(at(1.0));
+        assert_eq!(
+            harness.sent_on("devices/probe/temperature/degrees").len(),
+            1
+        );
+        harness.broker_up = false;
+        harness.cut_link();
+        // The reading at 10.75 s falls in the outage and is dropped.
+        harness.run_until(at(12.0));
+        harness.broker_up = true;
+        harness.run_until(at(19.0));
+        assert_eq!(
+            harness.sent_on("devices/probe/temperature/degrees").len(),
+            1
+        );
+        harness.run_until(at(21.0));
+        assert_eq!(
+            harness.sent_on("devices/probe/temperature/degrees").len(),
+            2
+        );
+    }
 
     fn formatted(ten_thousandths: i32) -> String<32> {
         let mut out = String::new();

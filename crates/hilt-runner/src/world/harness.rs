@@ -88,8 +88,9 @@ impl World {
         self.harness.connected(connection);
         self.harness.send(&Packet::Connect(Connect {
             client_id: HARNESS_CLIENT_ID,
-            // rumqttd refuses keepalive 0, and enforces keepalive in wall
-            // time; the longest one keeps the harness's idle client alive.
+            // Upstream rumqttd refuses keepalive 0 (hilt's copy accepts it,
+            // PATCHES.md 8) and brokers enforce keepalive in wall time; the
+            // longest one keeps the harness's idle client alive anywhere.
             keep_alive_seconds: u16::MAX,
             clean_session: true,
             will: None,

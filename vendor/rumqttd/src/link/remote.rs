@@ -205,11 +205,9 @@ where
 
     handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
 
-    // When keep_alive feature is disabled client can live forever, which is not good in
-    // distributed broker context so currenlty we don't allow it.
-    if connect.keep_alive == 0 {
-        return Err(Error::ZeroKeepAlive);
-    }
+    // hilt patch (PATCHES.md, 8): a keep alive of zero turns keep alive off
+    // (MQTT 3.1.1, 3.1.2.10) and is accepted, as MicroPython's umqtt sends
+    // it by default; upstream refused such a client.
 
     let empty_client_id = connect.client_id.is_empty();
     let clean_session = connect.clean_session;

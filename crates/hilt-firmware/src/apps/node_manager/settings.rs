@@ -77,7 +77,7 @@ impl Settings for NodeManagerConfig {
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         match key {
             "prefix" => self.prefix = settings::topic_name(value)?,
-            "keepalive" => self.keep_alive = settings::positive_duration(value)?,
+            "keepalive" => self.keep_alive = settings::keep_alive(value)?,
             "sysinfo_interval" => self.sysinfo_interval = settings::duration_or_zero(value)?,
             "blinky_hz" => self.blinky_hz = blinky_hz(value)?,
             "log_level" => self.log_level = log_level(value)?,

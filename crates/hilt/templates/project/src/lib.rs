@@ -42,12 +42,14 @@ impl SimulatedApp for LampApp {
     }
 
     /// The image of image/, for `cargo run -- wokwi scenarios/lamp.yaml`:
-    /// where it is built, the settings its build reads (`HILT_<KEY>`, by
+    /// where it is built (and the ELF that image/wokwi.toml loads a `.elf`
+    /// copy of), the settings its build reads (`HILT_<KEY>`, by
     /// the same parser as `config:`), and the Wokwi part on each pin of
     /// app/src/pins.rs, as image/diagram.json wires them.
     fn wokwi_image(&self) -> Option<WokwiImage> {
         Some(WokwiImage::new(
-            ImageBuild::new("image/", "cargo build --release"),
+            ImageBuild::new("image/", "cargo build --release")
+                .with_elf("target/riscv32imc-unknown-none-elf/release/{{name}}-image"),
             Wiring::new("esp")
                 .with(pins::BUTTON, "btn1")
                 .with(pins::LED, "led1"),
