@@ -41,14 +41,14 @@ impl ConnectionId {
     }
 }
 
-/// The bare number, as error messages and reader threads name connections.
+/// The bare number, as error messages name connections.
 impl std::fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
     }
 }
 
-/// What a reader thread reports.
+/// What a connection's reader reports.
 #[derive(Debug)]
 pub enum Inbound {
     /// One complete MQTT packet, as its raw bytes.
