@@ -1,5 +1,7 @@
 //! Real TCP connections to the broker, one per device link plus the
-//! harness's own client, all driven by one poller: a Tokio runtime with a
+//! harness's own client, and the connections external devices open to
+//! hilt's listener (relayed to the broker by the world), all driven by one
+//! poller: a Tokio runtime with a
 //! single thread, on which each connection's reader is a task that splits
 //! the stream into MQTT packets. A thread per connection would cap a fleet
 //! at the process's thread limit and cost a stack each; a task costs its
@@ -14,12 +16,14 @@
 //! per QoS 1 round trip instead of ~0.2 ms).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use hilt_firmware::mqtt::codec::{self, DecodeError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -56,11 +60,28 @@ pub enum Inbound {
         connection: ConnectionId,
         bytes: Vec<u8>,
     },
-    /// The broker closed the connection, or it failed.
+    /// The broker (or, for an accepted connection, the client) closed
+    /// the connection, or it failed.
     Closed {
         connection: ConnectionId,
         reason: String,
     },
+    /// An external device opened a connection to hilt's listener. Its
+    /// packets follow, as `Packet`s on `connection.id()`.
+    Accepted {
+        connection: BrokerConnection,
+        peer: SocketAddr,
+    },
+}
+
+impl Inbound {
+    /// The connection it concerns.
+    pub fn connection(&self) -> ConnectionId {
+        match self {
+            Inbound::Packet { connection, .. } | Inbound::Closed { connection, .. } => *connection,
+            Inbound::Accepted { connection, .. } => connection.id(),
+        }
+    }
 }
 
 /// The poller, and the channel every connection's reader sends into.
@@ -70,7 +91,10 @@ pub struct Hub {
     runtime: Runtime,
     sender: Sender<Inbound>,
     receiver: Receiver<Inbound>,
-    next_id: u64,
+    /// Shared with the listener's task, which numbers what it accepts.
+    next_id: Arc<AtomicU64>,
+    /// The task accepting external devices' connections, if listening.
+    listener: Option<JoinHandle<()>>,
 }
 
 impl Hub {
@@ -87,8 +111,68 @@ impl Hub {
             runtime,
             sender,
             receiver,
-            next_id: 0,
+            next_id: Arc::new(AtomicU64::new(0)),
+            listener: None,
         })
+    }
+
+    fn next_id(&self) -> ConnectionId {
+        ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Listens at `address` (port 0: a free one) for external devices and
+    /// returns the address bound. Each connection accepted is reported as
+    /// [`Inbound::Accepted`], then its packets as any connection's.
+    pub fn listen(&mut self, address: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = self
+            .runtime
+            .block_on(async { TcpListener::bind(address).await })?;
+        let bound = listener.local_addr()?;
+        let sender = self.sender.clone();
+        let next_id = Arc::clone(&self.next_id);
+        let runtime = self.runtime.handle().clone();
+        self.listener = Some(self.runtime.spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    // Out of descriptors, or a connection reset before it
+                    // was accepted: the next one may do.
+                    tokio::task::yield_now().await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let id = ConnectionId(next_id.fetch_add(1, Ordering::Relaxed));
+                let (reader, writer) = stream.into_split();
+                // The reader starts after the acceptance is reported, so
+                // the world knows the connection before its first packet.
+                let (start, started) = tokio::sync::oneshot::channel::<()>();
+                let reader = runtime.spawn({
+                    let sender = sender.clone();
+                    async move {
+                        if started.await.is_ok() {
+                            read_packets(id, reader, sender, Peer::Client, |reader| {
+                                let _ = socket2::SockRef::from(reader.as_ref())
+                                    .set_tcp_quickack(true);
+                            })
+                            .await;
+                        }
+                    }
+                });
+                let connection = BrokerConnection {
+                    id,
+                    runtime: runtime.clone(),
+                    writer: Some(Writer::Tcp(writer)),
+                    reader,
+                };
+                if sender
+                    .send(Inbound::Accepted { connection, peer })
+                    .is_err()
+                {
+                    return;
+                }
+                let _ = start.send(());
+            }
+        }));
+        Ok(bound)
     }
 
     /// Opens a connection to `address` with its reader.
@@ -99,14 +183,14 @@ impl Hub {
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
         })?;
         stream.set_nodelay(true)?;
-        let id = ConnectionId(self.next_id);
-        self.next_id += 1;
+        let id = self.next_id();
         let (reader, writer) = stream.into_split();
         let sender = self.sender.clone();
         let reader = self.runtime.spawn(read_packets(
             id,
             reader,
             sender,
+            Peer::Broker,
             |reader: &OwnedReadHalf| {
                 let _ = socket2::SockRef::from(reader.as_ref()).set_tcp_quickack(true);
             },
@@ -122,13 +206,12 @@ impl Hub {
     /// Takes on a connection to a broker in this process (its end of an
     /// in-process stream), read by the same poller as a TCP connection.
     pub fn adopt(&mut self, stream: DuplexStream) -> BrokerConnection {
-        let id = ConnectionId(self.next_id);
-        self.next_id += 1;
+        let id = self.next_id();
         let (reader, writer) = tokio::io::split(stream);
         let sender = self.sender.clone();
         let reader = self
             .runtime
-            .spawn(read_packets(id, reader, sender, |_: &_| {}));
+            .spawn(read_packets(id, reader, sender, Peer::Broker, |_: &_| {}));
         BrokerConnection {
             id,
             runtime: self.runtime.handle().clone(),
@@ -148,7 +231,34 @@ impl Hub {
     }
 }
 
-/// One TCP connection to the broker.
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // The listening socket closes with its task.
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
+}
+
+/// Who is at the other end of a connection, as read errors name it.
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    Broker,
+    /// An external device connected to hilt's listener.
+    Client,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Broker => "the broker",
+            Peer::Client => "the device",
+        }
+    }
+}
+
+/// One TCP connection to the broker, or (accepted by hilt's listener) from
+/// an external device.
 #[derive(Debug)]
 pub struct BrokerConnection {
     id: ConnectionId,
@@ -216,19 +326,21 @@ async fn read_packets<R: AsyncRead + Unpin>(
     id: ConnectionId,
     mut stream: R,
     sender: Sender<Inbound>,
+    peer: Peer,
     after_read: impl Fn(&R),
 ) {
+    let closed = format!("closed by {}", peer.name());
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 2048];
     let reason = loop {
         let read = match stream.read(&mut chunk).await {
-            Ok(0) => break "closed by the broker".to_owned(),
+            Ok(0) => break closed,
             // Whether a closing peer's socket sends FIN or RST depends on
             // whether it had unread data, which is a matter of wall-clock
             // timing: to the device, and to the transcript, both are the
             // broker closing the connection.
             Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
-                break "closed by the broker".to_owned();
+                break closed;
             }
             Ok(read) => read,
             Err(error) => break format!("read failed: {error}"),
@@ -261,7 +373,8 @@ async fn read_packets<R: AsyncRead + Unpin>(
                     let _ = sender.send(Inbound::Closed {
                         connection: id,
                         reason: format!(
-                            "the broker sent a malformed packet: {error} (it starts {})",
+                            "{} sent a malformed packet: {error} (it starts {})",
+                            peer.name(),
                             start.join(" ")
                         ),
                     });

@@ -61,7 +61,7 @@ pub use descriptors::DescriptorShortage;
 pub use events::{EventOutput, EventSink, RunEvent};
 pub use message_log::MessageOutput;
 pub use progress::{DEFAULT_INTERVAL as DEFAULT_PROGRESS_INTERVAL, ProgressHook, RunProgress};
-pub use recording::Recording;
+pub use recording::{ListeningHook, Recording};
 pub use registry::{Board, ConfigReader, DeviceIdentity, Part, Registry, SimulatedApp};
 pub use run::{
     Failure, RecordingError, RunError, RunOutcome, Verdict, run_scenario, run_scenario_with,

@@ -21,6 +21,31 @@ pub struct Recording {
     pub progress: Option<ProgressHook>,
     /// Where the run's structured events go (the HTML report's input).
     pub events: EventOutput,
+    /// Told where hilt listens for external devices, once it does (only a
+    /// scenario with external devices listens): the command line prints
+    /// it, a test connects its stand-in devices there.
+    pub listening: Option<ListeningHook>,
+}
+
+/// A callback told the address external devices connect to, before the
+/// first step runs. It is called on the thread that runs the scenario.
+pub struct ListeningHook(Box<dyn FnOnce(std::net::SocketAddr)>);
+
+impl ListeningHook {
+    /// Calls `callback` with the address hilt listens on.
+    pub fn new(callback: impl FnOnce(std::net::SocketAddr) + 'static) -> Self {
+        ListeningHook(Box::new(callback))
+    }
+
+    pub(crate) fn call(self, address: std::net::SocketAddr) {
+        (self.0)(address)
+    }
+}
+
+impl std::fmt::Debug for ListeningHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListeningHook").finish_non_exhaustive()
+    }
 }
 
 impl Recording {
@@ -32,6 +57,7 @@ impl Recording {
             messages: MessageOutput::Memory,
             progress: None,
             events: EventOutput::Discard,
+            listening: None,
         }
     }
 
@@ -43,6 +69,7 @@ impl Recording {
             messages: MessageOutput::Discard,
             progress: None,
             events: EventOutput::Discard,
+            listening: None,
         }
     }
 }

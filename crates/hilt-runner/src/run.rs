@@ -246,7 +246,27 @@ fn run_in_world(
     world.transcript_mut().send_events_to(recording.events);
     world.log_mut().send_to(recording.messages);
     world.report_progress_to(recording.progress);
+    if let Some(address) = world.listening() {
+        let note = if address.ip().is_loopback() {
+            ""
+        } else {
+            " (not a loopback address: other machines can connect too)"
+        };
+        world.transcript_mut().push(
+            Instant::BOOT,
+            format!("external devices: connect to mqtt://{address}{note}"),
+        );
+        if let Some(hook) = recording.listening {
+            hook.call(address);
+        }
+    }
     let result = run_steps(&mut world, scenario);
+    // A scenario whose external device never came does not pass, even when
+    // nothing it checked needed the device.
+    let result = result.and_then(|failure| match failure {
+        None => world.check_external_devices_came().map(|()| None),
+        failure => Ok(failure),
+    });
     // A broker that panicked may have dropped anything at all, so whatever
     // the steps concluded, the run is the harness's error.
     let result = world.check_broker_health().and(result);
@@ -426,6 +446,27 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             StepKind::Wait(duration) => {
                 world.run_until(after(step_start, *duration))?;
                 None
+            }
+            StepKind::WaitConnected(wait) => {
+                let name = wait.device.device.as_str();
+                let connected = world
+                    .run_until_or(after(step_start, wait.within), |world| world.is_connected(name))?;
+                (!connected).then(|| {
+                    let address = world
+                        .listening()
+                        .map(|address| format!(" at mqtt://{address}"))
+                        .unwrap_or_default();
+                    failure(
+                        scenario,
+                        step,
+                        format!(
+                            "{name} to connect to hilt{address} within {:?}",
+                            wait.within
+                        ),
+                        world.now(),
+                        Vec::new(),
+                    )
+                })
             }
             StepKind::Press(part) => {
                 for device in each_device(scenario, &part.device) {

@@ -30,6 +30,11 @@ pub struct Scenario {
     /// Seed for every random choice of the run; 0 when the file gives none.
     pub seed: u64,
     pub broker: BrokerChoice,
+    /// `broker: { listen: "127.0.0.1:1883" }` (an addition): where hilt
+    /// accepts the connections of external devices, which it relays to the
+    /// broker. `None`: a free port on 127.0.0.1, chosen when the run starts.
+    /// Only a scenario with external devices listens at all.
+    pub listen: Option<std::net::SocketAddr>,
     /// Devices in file order; names are unique. A fleet's members are
     /// here as ordinary devices, one after another, where the fleet is
     /// written.
@@ -168,9 +173,21 @@ pub enum DeviceKind {
         /// Starting state of parts, applied before the device boots.
         parts: Vec<PartSetting>,
     },
-    /// A device the harness does not run (real board, Wokwi, other process).
-    External,
+    /// A device the harness does not run (real board, Wokwi, other
+    /// process). It connects to hilt's listener, which relays its
+    /// connection to the broker through the same link as a simulated
+    /// device's.
+    External {
+        /// `connect_within:` (an addition): the run is an error if the
+        /// device has not connected this long after the run starts; 30s
+        /// unless the file says otherwise.
+        connect_within: Duration,
+    },
 }
+
+/// How long an external device may take to connect, and how long
+/// `wait: { connected }` waits, unless the file says otherwise.
+pub const DEFAULT_CONNECT_WITHIN: Duration = Duration::from_secs(30);
 
 /// An app's `config:` mapping, kept as text with locations so that the app's
 /// registration can parse it and report errors at the right place.
@@ -225,6 +242,9 @@ pub struct Step {
 #[derive(Clone, Debug)]
 pub enum StepKind {
     Wait(Duration),
+    /// `wait: { connected: probe, within: 10s }` (an addition): until the
+    /// external device has connected through hilt.
+    WaitConnected(ConnectedWait),
     Press(PartRef),
     Release(PartRef),
     /// Press, hold 100ms, release.
@@ -251,7 +271,16 @@ impl StepKind {
     }
 }
 
-/// A device the harness runs, named by a step.
+/// `wait: { connected: probe, within: 10s }`: the external device's
+/// CONNECT, relayed by hilt, is accepted by the broker within `within`
+/// (the step fails otherwise).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectedWait {
+    pub device: DeviceRef,
+    pub within: Duration,
+}
+
+/// A device named by a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceRef {
     pub device: String,

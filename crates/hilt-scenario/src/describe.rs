@@ -37,6 +37,15 @@ impl StepKind {
             (StepKind::Wait(duration), WokwiName { duration: written }) => {
                 format!("wait {}", written(*duration))
             }
+            (StepKind::WaitConnected(wait), Transcript) => format!(
+                "wait for {} to connect, within {:?}",
+                wait.device.device, wait.within
+            ),
+            (StepKind::WaitConnected(wait), WokwiName { duration: written }) => format!(
+                "wait for {} to connect, within {}",
+                wait.device.device,
+                written(wait.within)
+            ),
             (StepKind::Press(part), _) => format!("press {part}"),
             (StepKind::Release(part), _) => format!("release {part}"),
             (StepKind::Click(part), _) => format!("click {part}"),

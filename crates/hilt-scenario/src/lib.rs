@@ -35,7 +35,7 @@ mod suggest;
 pub mod topic;
 mod validate;
 
-pub use validate::parse_broker_url;
+pub use validate::{parse_broker_url, parse_listen_address};
 
 pub use ast::*;
 pub use describe::StepDescription;

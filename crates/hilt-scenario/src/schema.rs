@@ -33,6 +33,7 @@ use crate::validate::fleets::{FLEET_KEYS, MAX_FLEET_MEMBERS};
 use crate::validate::parts::{MAX_TEMPERATURE, MIN_TEMPERATURE, SPREAD_KEYS, faults, properties};
 use crate::validate::steps::{
     BROKER_ACTIONS, LINK_STATES, MAX_REPEAT, NETWORK_KEYS, PUBLISH_KEYS, SUPPORTED_STEPS,
+    WAIT_CONNECTED_KEYS,
 };
 use crate::validate::{BROKER_KEYS, EMBEDDED_BROKER, TIME_MODES, TOP_LEVEL_KEYS};
 use crate::{Catalog, PartKind};
@@ -54,6 +55,9 @@ const WHOLE_NUMBER_PATTERN: &str = "^[0-9]+$";
 const DEVICE_NAME_PATTERN: &str = "^[A-Za-z0-9_-]+$";
 /// `device.part`, as `press`, `led:` and `pin:` name a part.
 const PART_REFERENCE_PATTERN: &str = r"^[^.]+\.[^.]+$";
+/// Where hilt listens for external devices: an IPv4 address and port, or
+/// an IPv6 address in brackets and a port; the validator checks the rest.
+const LISTEN_PATTERN: &str = r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$";
 /// A topic to publish to: no wildcards, not one of the broker's `$` topics.
 const TOPIC_NAME_PATTERN: &str = "^[^$+#][^+#]*$";
 /// A topic filter: `+` only as a whole level, `#` only as the whole last.
@@ -280,23 +284,29 @@ fn top_level_key(key: &str) -> Value {
             schema["default"] = json!(0);
             schema
         }
-        "broker" => described(
-            "embedded (the default): hilt runs its own MQTT broker. { url: mqtt://host:port }: \
-             use a broker that is already running.",
-            json!({
-                "oneOf": [
-                    { "const": EMBEDDED_BROKER },
-                    object_of(BROKER_KEYS, |key| match key {
-                        "url" => described(
-                            "mqtt://host:port (port 1883 by default; IPv6 hosts in brackets). \
-                             TLS, users, paths and queries are not supported.",
-                            json!({ "type": "string", "pattern": "^mqtt://" }),
-                        ),
-                        other => no_schema("the broker key", other),
-                    }),
-                ],
-            }),
-        ),
+        "broker" => {
+            let mut map = object_of(BROKER_KEYS, |key| match key {
+                "url" => described(
+                    "mqtt://host:port (port 1883 by default; IPv6 hosts in brackets). \
+                     TLS, users, paths and queries are not supported.",
+                    json!({ "type": "string", "pattern": "^mqtt://" }),
+                ),
+                "listen" => described(
+                    "Where hilt accepts external devices' connections, which it relays to \
+                     the broker: an IP address and a port (127.0.0.1:1883, [::1]:1883; port \
+                     0 takes a free one). By default a free port on 127.0.0.1.",
+                    json!({ "type": "string", "pattern": LISTEN_PATTERN }),
+                ),
+                other => no_schema("the broker key", other),
+            });
+            map["anyOf"] = json!([{ "required": ["url"] }, { "required": ["listen"] }]);
+            described(
+                "embedded (the default): hilt runs its own MQTT broker. { url: mqtt://host:port \
+                 }: use a broker that is already running. listen: where external devices \
+                 connect to hilt.",
+                json!({ "oneOf": [{ "const": EMBEDDED_BROKER }, map] }),
+            )
+        }
         "devices" => described(
             "The devices that take part, by name (letters, digits, '-' and '_'). A device runs an \
              app; `external: true` is one hilt does not run; `count:` makes a fleet.",
@@ -352,9 +362,15 @@ fn device_key(key: &str, apps: &[String]) -> Value {
             json!({ "type": "object" }),
         ),
         "external" => described(
-            "true: a device hilt does not run (a real board, Wokwi, another process); only \
-             `publish` and message expectations may involve it, and it needs `time: real`.",
+            "true: a device hilt does not run (a real board, Wokwi, another process). It \
+             connects to hilt, which relays it to the broker; `publish`, message expectations, \
+             `network` and `wait: { connected }` may involve it, and it needs `time: real`.",
             boolean(),
+        ),
+        "connect_within" => described(
+            "An external device must connect to hilt this long after the run starts, or the \
+             run is an error naming it; 30s by default.",
+            duration(),
         ),
         "count" => described(
             "Makes this entry a fleet of that many devices of one app, named \
@@ -562,10 +578,19 @@ fn step() -> Value {
 
 fn step_value(step: &str) -> Value {
     match step {
-        "wait" => described(
-            "Let time pass, like 2s or 1m30s; 0 does nothing.",
-            duration(),
-        ),
+        "wait" => {
+            let mut connected = object_of(WAIT_CONNECTED_KEYS, |key| match key {
+                "connected" => described("The external device to wait for.", device_name()),
+                "within" => described("How long to wait at most; 30s by default.", duration()),
+                other => no_schema("the wait key", other),
+            });
+            connected["required"] = json!(["connected"]);
+            described(
+                "Let time pass, like 2s or 1m30s (0 does nothing); or { connected: device, \
+                 within: 10s }: wait until an external device has connected through hilt.",
+                json!({ "oneOf": [duration(), connected] }),
+            )
+        }
         "press" => described(
             "Hold a button down: device.part, or fleet.part for every member.",
             part_reference("blue.button"),

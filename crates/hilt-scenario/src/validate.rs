@@ -44,7 +44,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
 pub(crate) const TIME_MODES: &[&str] = &["virtual", "real"];
 /// `broker:` is `embedded` (the default) or a map with these keys.
 pub(crate) const EMBEDDED_BROKER: &str = "embedded";
-pub(crate) const BROKER_KEYS: &[&str] = &["url"];
+pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen"];
 /// A blink rate is measured over this long unless the step gives `for:`.
 const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
 /// How long a message expectation waits when it gives no `within:`.
@@ -229,9 +229,12 @@ impl Validator<'_> {
         // Spreads in `parts:` are drawn from it (an invalid seed is
         // reported; 0 stands in so the devices are still checked).
         self.seed = seed.unwrap_or(0);
-        let broker = match map.get_node("broker") {
-            Some(node) => self.broker(node),
-            None => Some(BrokerChoice::Embedded),
+        let (broker, listen) = match map.get_node("broker") {
+            Some(node) => match self.broker(node) {
+                Some((broker, listen)) => (Some(broker), Some(listen)),
+                None => (None, None),
+            },
+            None => (Some(BrokerChoice::Embedded), Some(None)),
         };
         let devices = match map.get_node("devices") {
             Some(node) => self.devices(node),
@@ -289,6 +292,7 @@ impl Validator<'_> {
             time: time?,
             seed: seed?,
             broker: broker?,
+            listen: listen?,
             devices: devices?,
             fleets: std::mem::take(&mut self.fleets),
             steps: steps?,
@@ -332,37 +336,67 @@ impl Validator<'_> {
         }
     }
 
-    fn broker(&mut self, node: &Node) -> Option<BrokerChoice> {
+    /// `broker:`: `embedded`, or a map of `url:` (a broker hilt does not
+    /// run) and `listen:` (where external devices connect to hilt), each
+    /// optional; with neither the map says nothing and is an error.
+    fn broker(&mut self, node: &Node) -> Option<(BrokerChoice, Option<std::net::SocketAddr>)> {
         match node {
             Node::Scalar(scalar) if scalar.as_str() == EMBEDDED_BROKER => {
-                Some(BrokerChoice::Embedded)
+                Some((BrokerChoice::Embedded, None))
             }
             Node::Mapping(map) => {
                 self.unknown_keys(map, BROKER_KEYS, "in `broker`");
-                let Some(url_node) = map.get_node("url") else {
+                let url_node = map.get_node("url");
+                let listen_node = map.get_node("listen");
+                if url_node.is_none() && listen_node.is_none() {
                     self.error(
                         location(node),
-                        "missing key 'url' in `broker`; write `broker: { url: mqtt://127.0.0.1:1883 }`",
+                        "`broker` needs 'url' (a broker hilt does not run) or 'listen' (where \
+                         external devices connect to hilt), like \
+                         `broker: { url: mqtt://127.0.0.1:1883 }`",
                     );
                     return None;
-                };
-                let url = self.text(url_node, "url")?;
-                match parse_broker_url(&url) {
-                    Ok((host, port)) => Some(BrokerChoice::External { url, host, port }),
-                    Err(reason) => {
-                        self.error(
-                            location(url_node),
-                            format!("invalid broker url {}: {reason}", quote(&url)),
-                        );
-                        None
-                    }
                 }
+                let broker = match url_node {
+                    None => Some(BrokerChoice::Embedded),
+                    Some(url_node) => {
+                        let url = self.text(url_node, "url")?;
+                        match parse_broker_url(&url) {
+                            Ok((host, port)) => Some(BrokerChoice::External { url, host, port }),
+                            Err(reason) => {
+                                self.error(
+                                    location(url_node),
+                                    format!("invalid broker url {}: {reason}", quote(&url)),
+                                );
+                                None
+                            }
+                        }
+                    }
+                };
+                let listen = match listen_node {
+                    None => Some(None),
+                    Some(listen_node) => {
+                        let text = self.text(listen_node, "listen")?;
+                        match parse_listen_address(&text) {
+                            Ok(address) => Some(Some(address)),
+                            Err(reason) => {
+                                self.error(
+                                    location(listen_node),
+                                    format!("invalid listen address {}: {reason}", quote(&text)),
+                                );
+                                None
+                            }
+                        }
+                    }
+                };
+                Some((broker?, listen?))
             }
             _ => {
                 self.error(
                     location(node),
                     format!(
-                        "`broker` must be `embedded` or `{{ url: mqtt://host:port }}`; got {}",
+                        "`broker` must be `embedded` or `{{ url: mqtt://host:port }}` and/or \
+                         `{{ listen: 127.0.0.1:1883 }}`; got {}",
                         describe(node)
                     ),
                 );
@@ -387,6 +421,16 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Reads where hilt listens for external devices: an IP address and a
+/// port (`127.0.0.1:1883`, `[::1]:1883`, `0.0.0.0:1883`; port 0 takes a
+/// free one). A name such as `localhost` is refused, since which address
+/// it binds would depend on the machine's resolver.
+pub fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        "expected an IP address and a port, like 127.0.0.1:1883 or [::1]:1883".to_string()
+    })
 }
 
 /// Splits `mqtt://host[:port]` into host and port (1883 by default), or says

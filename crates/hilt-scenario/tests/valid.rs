@@ -326,7 +326,7 @@ fn external_device_and_broker() {
     let bench = &scenario.devices[0];
     assert_eq!(bench.name, "bench-board");
     assert_eq!(bench.client_id, "esp32-bench");
-    assert!(matches!(bench.kind, DeviceKind::External));
+    assert!(matches!(bench.kind, DeviceKind::External { .. }));
 
     let DeviceKind::Simulated { parts, config, .. } = &scenario.devices[1].kind else {
         panic!("{:?}", scenario.devices[1].kind);
@@ -570,7 +570,7 @@ fn a_fleet_becomes_ordinary_devices_with_a_record_of_the_fleet() {
             .iter()
             .filter_map(|device| match &device.kind {
                 DeviceKind::Simulated { parts, .. } => parts.first().map(|part| part.value.clone()),
-                DeviceKind::External => None,
+                DeviceKind::External { .. } => None,
             })
             .collect()
     };

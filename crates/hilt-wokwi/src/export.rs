@@ -158,7 +158,7 @@ pub fn export_from(
     let mut simulated = Vec::new();
     for device in &scenario.devices {
         match &device.kind {
-            DeviceKind::External => refusals.push(Refusal {
+            DeviceKind::External { .. } => refusals.push(Refusal {
                 line: Some(device.location.line),
                 why: Why::ExternalDevice {
                     device: device.name.clone(),
@@ -683,6 +683,9 @@ impl Exporter<'_> {
             StepKind::Network(_) => self.fault_step(line, "network"),
             StepKind::Reboot(_) => self.fault_step(line, "reboot"),
             StepKind::Hang(_) => self.fault_step(line, "hang"),
+            // It names an external device, which is refused above; the step
+            // is refused too, as hilt's own relay is what it waits on.
+            StepKind::WaitConnected(_) => self.fault_step(line, "wait: { connected }"),
         }
     }
 

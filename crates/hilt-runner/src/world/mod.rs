@@ -69,6 +69,9 @@
 //! - `harness.rs`: the harness's own client: connecting it, its `#`
 //!   subscription, an external broker's retained leftovers, and `publish:`
 //!   steps with their QoS 2 handshake.
+//! - `external.rs`: external devices, whose connections to hilt's listener
+//!   are relayed to the broker through a device link like any other: the
+//!   relay is the device's "firmware".
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -79,9 +82,12 @@ use hilt_firmware::mqtt::codec::{self, Packet, Publish};
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
+use std::cell::RefCell;
+use std::rc::Rc;
 use hilt_sim::clock::VirtualClock;
 
 mod broker_model;
+mod external;
 mod group;
 mod harness;
 mod link;
@@ -89,6 +95,7 @@ mod owed;
 mod subscriptions;
 
 use broker_model::BrokerModel;
+use external::{ClientSide, ExternalDevice, PendingClient, RelayedClient};
 use group::Group;
 use harness::HarnessClient;
 use link::{FaultInjector, Link, LinkState, Orphan, Will};
@@ -220,6 +227,41 @@ pub enum HarnessError {
         /// What MQTT 3.1.1 says the code means.
         meaning: &'static str,
     },
+    /// hilt could not listen for external devices where it was asked to.
+    #[error("cannot listen for external devices at {address}: {source}")]
+    Listen {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// An external device did not connect to hilt in time.
+    #[error(
+        "external device '{device}' (client id '{client_id}') did not connect {when}; it should connect to mqtt://{address}"
+    )]
+    ExternalDeviceAbsent {
+        /// The device.
+        device: String,
+        /// The client id its CONNECT must carry.
+        client_id: String,
+        /// Where hilt listens.
+        address: SocketAddr,
+        /// `within 30s of the start of the run`, or `during the run (12s)`.
+        when: String,
+    },
+    /// A client connected to hilt's listener with a client id no external
+    /// device of the scenario has; it was refused (CONNACK return code 2).
+    #[error(
+        "a client connected from {peer} with client id '{client_id}', which no external device of the scenario has ({known}); hilt refused it (CONNACK return code 2, identifier rejected)"
+    )]
+    UnknownClient {
+        /// The client id its CONNECT carried.
+        client_id: String,
+        /// Where it connected from.
+        peer: SocketAddr,
+        /// The external devices and their client ids.
+        known: String,
+    },
     /// A device's TCP connection to a broker that should be listening failed.
     #[error("{device} cannot open a connection to the broker at {address}: {source}{}", crate::descriptors::hint_for(.source))]
     DeviceCannotConnect {
@@ -240,6 +282,22 @@ enum Endpoint {
     /// A connection device `usize` left behind (reset, cut link); the
     /// broker still thinks it is alive.
     Orphan(usize),
+    /// A connection to hilt's listener whose CONNECT has not come yet.
+    Pending,
+    /// The connection external device `usize` opened to hilt (the client
+    /// side of its relay; the broker side is its `Device` connection).
+    ExternalClient(usize),
+}
+
+impl Endpoint {
+    /// Whether this end of the connection is the broker (so that stopping
+    /// the broker closes it).
+    fn is_broker_side(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Harness | Endpoint::Device(_) | Endpoint::Orphan(_)
+        )
+    }
 }
 
 /// One device the harness runs.
@@ -263,6 +321,9 @@ struct SimulatedDevice {
     hung: bool,
     /// How much of each board line's history is already in the transcript.
     line_cursors: Vec<usize>,
+    /// For an external device, its relay's client side and its deadline to
+    /// connect; its `firmware` is then the relay.
+    external: Option<ExternalDevice>,
 }
 
 impl SimulatedDevice {
@@ -280,6 +341,9 @@ impl SimulatedDevice {
             self.board
                 .platform_control()
                 .and_then(|platform| platform.watchdog_deadline()),
+            self.external
+                .as_ref()
+                .and_then(ExternalDevice::pending_deadline),
         ]
         .into_iter()
         .flatten()
@@ -322,6 +386,10 @@ pub struct World {
     /// How many steps have started, and how many there are, for `progress`.
     steps_started: usize,
     steps: usize,
+    /// Where external devices connect, when the scenario has any.
+    listening: Option<SocketAddr>,
+    /// Connections to the listener that have not sent their CONNECT yet.
+    pending_clients: BTreeMap<ConnectionId, PendingClient>,
 }
 
 impl std::fmt::Debug for World {
@@ -368,9 +436,27 @@ impl World {
             progress: None,
             steps_started: 0,
             steps: scenario.steps.len(),
+            listening: None,
+            pending_clients: BTreeMap::new(),
         };
         world.connect_harness()?;
+        let has_external = scenario
+            .devices
+            .iter()
+            .any(|device| matches!(device.kind, DeviceKind::External { .. }));
+        if has_external {
+            let address = scenario.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+            let bound = world
+                .hub
+                .listen(address)
+                .map_err(|source| HarnessError::Listen { address, source })?;
+            world.listening = Some(bound);
+        }
         for (index, device) in scenario.devices.iter().enumerate() {
+            if let DeviceKind::External { connect_within } = &device.kind {
+                world.add_external_device(index, device, *connect_within, scenario.seed);
+                continue;
+            }
             let DeviceKind::Simulated { app, config, parts } = &device.kind else {
                 continue;
             };
@@ -397,6 +483,7 @@ impl World {
                 next_poll_at: Instant::BOOT,
                 hung: false,
                 line_cursors,
+                external: None,
             });
             for setting in parts {
                 world.apply_part_value(&device.name, &setting.target.part, &setting.value)?;
@@ -405,8 +492,83 @@ impl World {
         Ok(world)
     }
 
+    /// An external device: a relay on a link of its own, and no parts.
+    fn add_external_device(
+        &mut self,
+        index: usize,
+        device: &hilt_scenario::Device,
+        connect_within: std::time::Duration,
+        seed: u64,
+    ) {
+        let clock = VirtualClock::new();
+        let seed = seed.wrapping_mul(1_000).wrapping_add(index as u64);
+        let board = Board::new(clock.clone(), seed);
+        let side = Rc::new(RefCell::new(ClientSide::default()));
+        self.devices.push(SimulatedDevice {
+            name: device.name.clone(),
+            identity: DeviceIdentity {
+                name: device.name.clone(),
+                client_id: device.client_id.clone(),
+            },
+            app: String::new(),
+            config: ConfigMap::default(),
+            clock,
+            firmware: Box::new(RelayedClient::new(Rc::clone(&side))),
+            board,
+            link: FaultInjector::new(seed ^ 0x6E65_7477_6F72_6B21),
+            inbound: VecDeque::new(),
+            outbound: VecDeque::new(),
+            next_poll_at: Instant::BOOT,
+            hung: false,
+            line_cursors: Vec::new(),
+            external: Some(ExternalDevice {
+                side,
+                client_id: device.client_id.clone(),
+                connect_deadline: after(Instant::BOOT, connect_within),
+                connect_within,
+            }),
+        });
+    }
+
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// Where external devices connect to hilt, if the scenario has any.
+    pub fn listening(&self) -> Option<SocketAddr> {
+        self.listening
+    }
+
+    /// Whether the external device `name` is connected through hilt: its
+    /// CONNECT was relayed and the broker accepted it.
+    pub fn is_connected(&self, name: &str) -> bool {
+        self.device_index(name)
+            .and_then(|index| self.devices[index].external.as_ref())
+            .is_some_and(|external| external.side.borrow().is_connected())
+    }
+
+    /// An error for the first external device that never connected during
+    /// the run: a scenario whose device never came must not pass.
+    pub fn check_external_devices_came(&self) -> Result<(), HarnessError> {
+        for device in &self.devices {
+            if let Some(external) = &device.external
+                && !external.side.borrow().ever_connected()
+            {
+                return Err(self.absent(device, format!("during the run ({})", self.now)));
+            }
+        }
+        Ok(())
+    }
+
+    fn absent(&self, device: &SimulatedDevice, when: String) -> HarnessError {
+        HarnessError::ExternalDeviceAbsent {
+            device: device.name.clone(),
+            client_id: device.identity.client_id.clone(),
+            address: self
+                .listening
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            when,
+        }
     }
 
     pub fn log(&self) -> &MessageLog {
@@ -587,7 +749,12 @@ impl World {
         // The closes arrive in whatever order the sockets notice; they are
         // collected first and acted on in the order the connections were
         // made, so every run tells the devices in the same order.
-        let mut open: Vec<ConnectionId> = self.endpoints.keys().copied().collect();
+        let mut open: Vec<ConnectionId> = self
+            .endpoints
+            .iter()
+            .filter(|(_, endpoint)| endpoint.is_broker_side())
+            .map(|(connection, _)| *connection)
+            .collect();
         broker.stop();
         self.transcript.push(self.now, "broker stops");
         let mut closed = Vec::new();
@@ -606,17 +773,11 @@ impl World {
                 other => self.route_inbound(other, &mut Outstanding::default(), None)?,
             }
         }
-        closed.sort_by_key(|inbound| match inbound {
-            Inbound::Closed { connection, .. } | Inbound::Packet { connection, .. } => *connection,
-        });
+        closed.sort_by_key(Inbound::connection);
         for inbound in closed {
-            let mut awaited = Outstanding::from(match &inbound {
-                Inbound::Closed { connection, .. } | Inbound::Packet { connection, .. } => {
-                    vec![Awaited::Close {
-                        connection: *connection,
-                    }]
-                }
-            });
+            let mut awaited = Outstanding::from(vec![Awaited::Close {
+                connection: inbound.connection(),
+            }]);
             self.route_inbound(inbound, &mut awaited, None)?;
         }
         // A stopped broker forgets its retained messages and sessions.
@@ -863,6 +1024,17 @@ impl World {
             let name = self.devices[index].name.clone();
             let why = format!("{name}'s connection times out at the broker (1.5 × keepalive)");
             self.drop_connection(link, &name, &why)?;
+            // An external device whose link is up hears the broker close its
+            // connection, as it would from a broker: hilt closes the client's.
+            let device = &mut self.devices[index];
+            if device.external.is_some() && device.link.is_up() {
+                device.link.state = LinkState::Unconnected;
+                device.inbound.clear();
+                device.outbound.clear();
+                device.firmware.link_down(now);
+                self.transcript
+                    .push(now, format!("hilt closes {name}'s connection to hilt"));
+            }
         }
         Ok(())
     }
@@ -909,6 +1081,17 @@ impl World {
     fn run_device_events(&mut self, index: usize) -> Result<bool, HarnessError> {
         let now = self.now;
         let mut worked = false;
+        if let Some(external) = &self.devices[index].external
+            && external
+                .pending_deadline()
+                .is_some_and(|deadline| deadline <= now)
+        {
+            let when = format!(
+                "within {:?} of the start of the run",
+                external.connect_within
+            );
+            return Err(self.absent(&self.devices[index], when));
+        }
         let watchdog_bites = self.devices[index]
             .board
             .platform_control()
@@ -1258,7 +1441,13 @@ impl World {
                     break;
                 };
                 link.last_heard = at;
-                if let Err(error) = link.connection.send(&bytes) {
+                // An external device's CONNECT asks the broker for no
+                // keepalive it would enforce; hilt enforces the device's own.
+                let rewritten = device
+                    .external
+                    .as_ref()
+                    .and_then(|_| external::with_keep_alive(&bytes, external::KEEPALIVE_TOWARD_BROKER));
+                if let Err(error) = link.connection.send(rewritten.as_deref().unwrap_or(&bytes)) {
                     let name = device.name.clone();
                     device.link.state = LinkState::Unconnected;
                     device.firmware.link_down(at);
@@ -1416,7 +1605,27 @@ impl World {
         group: Option<&mut Group>,
     ) -> Result<(), HarnessError> {
         match inbound {
+            Inbound::Accepted { connection, peer } => {
+                self.endpoints.insert(connection.id(), Endpoint::Pending);
+                self.pending_clients.insert(
+                    connection.id(),
+                    PendingClient {
+                        connection,
+                        peer,
+                        received: Vec::new(),
+                    },
+                );
+            }
+            Inbound::Packet { connection, bytes }
+                if self.endpoints.get(&connection) == Some(&Endpoint::Pending) =>
+            {
+                self.pending_client_sent(connection, bytes)?;
+            }
             Inbound::Packet { connection, bytes } => {
+                if let Some(Endpoint::ExternalClient(index)) = self.endpoints.get(&connection) {
+                    self.external_client_sent(*index, connection, &bytes);
+                    return Ok(());
+                }
                 let Ok((packet, _)) = codec::decode(&bytes) else {
                     return Ok(());
                 };
@@ -1468,9 +1677,22 @@ impl World {
                             self.harness.send(&Packet::PubComp(id))?;
                         }
                     }
-                    // An orphan's or a closed connection's packets are lost.
-                    Some(Endpoint::Orphan(_)) | None => {}
+                    // An orphan's or a closed connection's packets are lost;
+                    // clients of the listener were handled above.
+                    Some(Endpoint::Orphan(_) | Endpoint::Pending | Endpoint::ExternalClient(_))
+                    | None => {}
                 }
+            }
+            Inbound::Closed { connection, .. }
+                if matches!(
+                    self.endpoints.get(&connection),
+                    Some(Endpoint::Pending | Endpoint::ExternalClient(_))
+                ) =>
+            {
+                if let Some(Endpoint::ExternalClient(index)) = self.endpoints.remove(&connection) {
+                    self.external_client_closed(index, connection);
+                }
+                self.pending_clients.remove(&connection);
             }
             Inbound::Closed { connection, reason } => {
                 let was_awaited_close = awaited.awaits_close(connection);
@@ -1487,7 +1709,9 @@ impl World {
                     Some(Endpoint::Device(index)) => {
                         let disconnecting =
                             matches!(self.devices[index].link.state, LinkState::Disconnecting(_));
-                        if disconnecting {
+                        if disconnecting && self.devices[index].external.is_some() {
+                            self.relay_disconnected(index);
+                        } else if disconnecting {
                             // The close the device asked for: it closes
                             // its side next, in `close_device_link`.
                         } else if was_awaited_close || self.in_real_time() {
@@ -1515,7 +1739,8 @@ impl World {
                             *state = LinkState::Unconnected;
                         }
                     }
-                    None => {}
+                    // Clients of the listener were handled above.
+                    Some(Endpoint::Pending | Endpoint::ExternalClient(_)) | None => {}
                 }
             }
         }

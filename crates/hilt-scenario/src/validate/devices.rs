@@ -15,7 +15,7 @@ use super::parts::StartingSetting;
 use super::*;
 
 pub(crate) const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"];
-pub(crate) const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id"];
+pub(crate) const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id", "connect_within"];
 /// The longest client id accepted. MQTT 3.1.1 only promises 23 bytes, but
 /// every broker hilt talks to takes more, and readable ids need the room.
 pub(crate) const MAX_CLIENT_ID_LENGTH: usize = 64;
@@ -131,11 +131,17 @@ impl Validator<'_> {
 
         if known.external {
             self.remember(known);
+            let connect_within = optional(
+                map.get_node("connect_within")
+                    .map(|node| self.duration(node, "connect_within")),
+            );
             return Some(Device {
                 name,
                 location: at,
                 client_id: client_id?,
-                kind: DeviceKind::External,
+                kind: DeviceKind::External {
+                    connect_within: connect_within?.unwrap_or(crate::DEFAULT_CONNECT_WITHIN),
+                },
             })
             .filter(|_| name_ok);
         }

@@ -206,7 +206,8 @@ impl Validator<'_> {
         })
     }
 
-    /// `from:`: a device hilt runs, one member of a fleet, or a fleet.
+    /// `from:`: a device (one hilt runs or an external one), one member of
+    /// a fleet, or a fleet.
     fn publishers(&mut self, node: &Node) -> Option<Publishers> {
         let name = self.text(node, "from")?;
         if !self.devices_readable {
@@ -218,17 +219,10 @@ impl Validator<'_> {
             self.error(at, message);
             return None;
         };
+        // An external device's messages come through hilt's link too (it
+        // connects to hilt, which relays to the broker), so they carry its
+        // name like a simulated device's.
         let known = &self.devices[named.entry()];
-        if known.external {
-            self.error(
-                at,
-                format!(
-                    "device '{name}' is external, and hilt cannot tell which external client \
-                     published a message, so `from` cannot name it; match its messages by topic"
-                ),
-            );
-            return None;
-        }
         match (named, &known.fleet) {
             // A fleet whose count could not be read was reported there.
             (Named::Entry(_), Some(fleet)) if fleet.count == 0 => None,

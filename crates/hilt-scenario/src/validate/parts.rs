@@ -69,7 +69,8 @@ impl Validator<'_> {
         if device.external {
             let message = format!(
                 "device '{device_name}' is external (hilt does not run it), so {step} cannot name it; \
-                 only `publish` and message expectations can involve an external device"
+                 only `publish`, message expectations, `network` and \
+                 `wait: {{ connected: {device_name} }}` can involve an external device"
             );
             self.error(at, message);
             return None;

@@ -10,7 +10,8 @@ use crate::scalar::decimal_number;
 use crate::suggest::did_you_mean;
 use crate::topic::validate_topic_name;
 use crate::{
-    BrokerAction, DeviceRef, NetworkChange, PartKind, PartSetting, PublishAction, Step, StepKind,
+    BrokerAction, ConnectedWait, DEFAULT_CONNECT_WITHIN, DeviceRef, NetworkChange, PartKind,
+    PartSetting, PublishAction, Step, StepKind,
 };
 
 use super::expectations::{LED_EXPECTATION_KEYS, MESSAGE_EXPECTATION_KEYS};
@@ -23,12 +24,24 @@ pub(crate) const SUPPORTED_STEPS: &[&str] = &[
 ];
 /// Steps of the language that this version recognises but cannot run yet.
 const UNSUPPORTED_STEPS: &[&str] = &[];
+/// The keys of `wait: { connected: probe, within: 10s }`.
+pub(crate) const WAIT_CONNECTED_KEYS: &[&str] = &["connected", "within"];
 pub(crate) const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
 pub(crate) const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
 /// What a `broker` step does.
 pub(crate) const BROKER_ACTIONS: &[&str] = &["stop", "start", "restart"];
 /// What `link:` of a `network` step sets.
 pub(crate) const LINK_STATES: &[&str] = &["up", "down"];
+/// Which devices a step may name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runs {
+    /// Only devices hilt runs (`reboot`, `hang`).
+    ByHilt,
+    /// Only external devices (`wait: { connected }`).
+    Outside,
+    /// Either (`network`: an external device's link is hilt's too).
+    Either,
+}
 /// The most publishes one `publish` step may repeat: a flood, not a hang.
 pub(crate) const MAX_REPEAT: u64 = 100_000;
 
@@ -109,6 +122,9 @@ impl Validator<'_> {
         };
 
         let kind = match key.as_str() {
+            "wait" if value.as_mapping().is_some() => {
+                self.wait_connected(value).map(StepKind::WaitConnected)
+            }
             "wait" => self.duration(value, "wait").map(StepKind::Wait),
             "press" => self
                 .part_of_kind(value, "`press`", PartKind::Button, "blue.button")
@@ -131,9 +147,11 @@ impl Validator<'_> {
                 }),
             "network" => self.network(value).map(StepKind::Network),
             "reboot" => self
-                .simulated_device(value, "`reboot`")
+                .named_device(value, "`reboot`", Runs::ByHilt)
                 .map(StepKind::Reboot),
-            "hang" => self.simulated_device(value, "`hang`").map(StepKind::Hang),
+            "hang" => self
+                .named_device(value, "`hang`", Runs::ByHilt)
+                .map(StepKind::Hang),
             unsupported => {
                 self.error(
                     scalar_location(key),
@@ -187,9 +205,9 @@ impl Validator<'_> {
         );
     }
 
-    /// A device the harness runs, named alone (`reboot: probe`); a fleet's
-    /// name stands for every member.
-    fn simulated_device(&mut self, node: &Node, step: &str) -> Option<DeviceRef> {
+    /// A device named alone (`reboot: probe`), which `runs` says the step
+    /// may name; a fleet's name stands for every member.
+    fn named_device(&mut self, node: &Node, step: &str, runs: Runs) -> Option<DeviceRef> {
         let name = self.text(node, step.trim_matches('`'))?;
         let at = location(node);
         if !self.devices_readable {
@@ -201,15 +219,30 @@ impl Validator<'_> {
             return None;
         };
         let device = &self.devices[named.entry()];
-        if device.external {
-            self.error(
-                at,
-                format!(
-                    "device '{name}' is external (hilt does not run it), so {step} cannot name it; \
-                     only `publish` and message expectations can involve an external device"
-                ),
-            );
-            return None;
+        match runs {
+            Runs::ByHilt if device.external => {
+                self.error(
+                    at,
+                    format!(
+                        "device '{name}' is external (hilt does not run it), so {step} cannot \
+                         name it; only `publish`, message expectations, `network` and \
+                         `wait: {{ connected: {name} }}` can involve an external device"
+                    ),
+                );
+                return None;
+            }
+            Runs::Outside if !device.external => {
+                self.error(
+                    at,
+                    format!(
+                        "device '{name}' is one hilt runs, and it connects when its firmware \
+                         says; {step} waits for an external device (`external: true`) to \
+                         connect to hilt"
+                    ),
+                );
+                return None;
+            }
+            _ => {}
         }
         Some(DeviceRef {
             device: name,
@@ -217,11 +250,38 @@ impl Validator<'_> {
         })
     }
 
+    /// `wait: { connected: probe, within: 10s }`: until the external
+    /// device has connected through hilt (its CONNECT accepted by the
+    /// broker), at most `within` (30s unless given).
+    fn wait_connected(&mut self, node: &Node) -> Option<ConnectedWait> {
+        let map = self.step_map(node, "wait", "`wait: { connected: probe, within: 10s }`")?;
+        self.unknown_keys(map, WAIT_CONNECTED_KEYS, "in a `wait` step");
+        let device = match map.get_node("connected") {
+            Some(value) => self.named_device(value, "`wait: { connected }`", Runs::Outside),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "a `wait` step with a map waits for an external device to connect; give \
+                     `connected:` naming it, or write `wait: 2s` to let time pass",
+                );
+                None
+            }
+        };
+        let within = optional(
+            map.get_node("within")
+                .map(|value| self.duration(value, "within")),
+        );
+        Some(ConnectedWait {
+            device: device?,
+            within: within?.unwrap_or(DEFAULT_CONNECT_WITHIN),
+        })
+    }
+
     fn network(&mut self, node: &Node) -> Option<NetworkChange> {
         let map = self.step_map(node, "network", "`network: { device: probe, link: down }`")?;
         self.unknown_keys(map, NETWORK_KEYS, "in a `network` step");
         let device = match map.get_node("device") {
-            Some(value) => self.simulated_device(value, "`network`"),
+            Some(value) => self.named_device(value, "`network`", Runs::Either),
             None => {
                 self.error(
                     location_of_map(map),
