@@ -277,7 +277,8 @@ impl World {
                 self.transcript.push(
                     now,
                     format!(
-                        "a client connected from {peer} sent something other than CONNECT                          first; hilt closes its connection"
+                        "a client connected from {peer} sent something other than CONNECT \
+                         first; hilt closes its connection"
                     ),
                 );
                 pending.connection.close();
@@ -296,7 +297,8 @@ impl World {
             self.transcript.push(
                 now,
                 format!(
-                    "a client connects from {peer} with client id '{client_id}', which no                      external device has: refused (CONNACK return code 2, identifier rejected)"
+                    "a client connects from {peer} with client id '{client_id}', which no \
+                     external device has: refused (CONNACK return code 2, identifier rejected)"
                 ),
             );
             let known = self
