@@ -160,6 +160,7 @@ const REFUSED_BY_THE_SCHEMA: &[&str] = &[
     "bad_broker_url",
     "bad_duration",
     "bad_top_level_values",
+    "broker_map_empty",
     "bad_topic_filter",
     "blink_contradictions",
     "bom_then_problem",
@@ -195,6 +196,7 @@ const REFUSED_BY_THE_SCHEMA: &[&str] = &[
     "unknown_config_key",
     "unknown_step",
     "unknown_top_key",
+    "wait_connected_mistakes",
     "within_outside_expect",
 ];
 

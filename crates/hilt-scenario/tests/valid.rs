@@ -312,6 +312,45 @@ fn remote_led_expectations() {
 }
 
 #[test]
+fn external_devices_relayed_by_hilt() {
+    let scenario = load_valid("external_relay.yaml");
+    assert_eq!(scenario.broker, BrokerChoice::Embedded);
+    assert_eq!(scenario.listen, Some("127.0.0.1:1883".parse().unwrap()));
+    let DeviceKind::External { connect_within } = scenario.devices[0].kind else {
+        panic!("{:?}", scenario.devices[0].kind);
+    };
+    assert_eq!(connect_within, Duration::from_secs(60));
+    let DeviceKind::External { connect_within } = scenario.devices[1].kind else {
+        panic!("{:?}", scenario.devices[1].kind);
+    };
+    assert_eq!(connect_within, hilt_scenario::DEFAULT_CONNECT_WITHIN);
+
+    let StepKind::WaitConnected(wait) = &scenario.steps[0].kind else {
+        panic!("{:?}", scenario.steps[0].kind);
+    };
+    assert_eq!(wait.device.device, "bench");
+    assert_eq!(wait.within, Duration::from_secs(10));
+    assert!(scenario.steps[0].kind.is_action());
+    let StepKind::WaitConnected(wait) = &scenario.steps[1].kind else {
+        panic!("{:?}", scenario.steps[1].kind);
+    };
+    assert_eq!(wait.within, Duration::from_secs(30));
+
+    let StepKind::Expect(Expectation::Message(expectation)) = &scenario.steps[2].kind else {
+        panic!("{:?}", scenario.steps[2].kind);
+    };
+    assert_eq!(
+        expectation.from,
+        Some(hilt_scenario::Publishers::Device("bench".to_string()))
+    );
+    let StepKind::Network(change) = &scenario.steps[4].kind else {
+        panic!("{:?}", scenario.steps[4].kind);
+    };
+    assert_eq!(change.device.device, "bench");
+    assert_eq!(change.link_up, Some(false));
+}
+
+#[test]
 fn external_device_and_broker() {
     let scenario = load_valid("external.yaml");
     assert_eq!(scenario.time, TimeMode::Real);
