@@ -103,6 +103,8 @@ enum Command {
         /// broker and are skipped.
         #[arg(long, value_name = "URL")]
         broker: Option<String>,
+        #[command(flatten)]
+        listen: ListenArgument,
         /// Write every message of every run to this CSV file, one row each
         /// (the tutorial's host-side logger).
         #[arg(long, value_name = "FILE")]
@@ -137,6 +139,8 @@ enum Command {
     Transcript {
         /// The scenario file.
         file: PathBuf,
+        #[command(flatten)]
+        listen: ListenArgument,
     },
     /// Export a single-device scenario as a Wokwi automation scenario (the
     /// YAML `wokwi-cli --scenario` runs against the firmware image).
@@ -193,6 +197,17 @@ struct PartitionArgument {
     partition: Option<Partition>,
 }
 
+/// `--listen`, shared by `replay` and `transcript`.
+#[derive(clap::Args, Debug)]
+struct ListenArgument {
+    /// Accept external devices' connections at this address (an IP address
+    /// and a port, like 127.0.0.1:1883), instead of where the scenario's
+    /// `broker: { listen }` says or a free port on 127.0.0.1. Only a
+    /// scenario with external devices listens; hilt prints the address.
+    #[arg(long, value_name = "ADDR", value_parser = hilt_scenario::parse_listen_address)]
+    listen: Option<std::net::SocketAddr>,
+}
+
 /// `--filter`, shared by `replay` and `check`.
 #[derive(clap::Args, Debug)]
 struct FilterArgument {
@@ -237,6 +252,7 @@ where
             junit,
             keep_going,
             broker,
+            listen,
             csv,
             jobs,
             html,
@@ -250,6 +266,7 @@ where
                 quiet,
                 keep_going,
                 broker,
+                listen: listen.listen,
                 csv,
                 jobs,
                 html,
@@ -268,7 +285,7 @@ where
             &Filter::new(filter.filter),
             registry,
         ),
-        Command::Transcript { file } => transcript(&file, registry),
+        Command::Transcript { file, listen } => transcript(&file, listen.listen, registry),
         Command::Wokwi {
             scenario,
             output,
@@ -398,6 +415,7 @@ struct ReplayOptions {
     quiet: bool,
     keep_going: bool,
     broker: Option<String>,
+    listen: Option<std::net::SocketAddr>,
     csv: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
     html: Option<PathBuf>,
@@ -539,11 +557,12 @@ fn replay(
     // parallel cannot meet. An external broker is shared: the harness's `#`
     // subscription would see the other runs' messages, and scenarios using
     // the same client id would take over each other's connections. So it
-    // gets one run at a time unless the user asks for more.
-    let jobs = match (options.jobs, &broker) {
-        (Some(jobs), _) => jobs.get(),
-        (None, Some(_)) => 1,
-        (None, None) => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+    // gets one run at a time unless the user asks for more. So does one
+    // listening address: two runs cannot both listen there.
+    let jobs = match (options.jobs, &broker, options.listen) {
+        (Some(jobs), _, _) => jobs.get(),
+        (None, Some(_), _) | (None, _, Some(_)) => 1,
+        (None, None, None) => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
     };
     let palette = if human {
         Palette::for_stdout()
@@ -560,6 +579,7 @@ fn replay(
             replay_one(
                 scenario,
                 broker.as_ref(),
+                options.listen,
                 registry,
                 spill_transcripts,
                 write_csv,
@@ -676,6 +696,7 @@ fn replay(
 fn replay_one(
     scenario: &hilt_scenario::Scenario,
     broker: Option<&BrokerChoice>,
+    listen: Option<std::net::SocketAddr>,
     registry: &Registry,
     transcript: bool,
     csv: bool,
@@ -707,12 +728,16 @@ fn replay_one(
         }
         scenario.broker = broker.clone();
     }
+    if listen.is_some() {
+        scenario.listen = listen;
+    }
     let spill = || -> anyhow::Result<(File, Box<dyn std::io::Write>)> {
         let file = tempfile::tempfile().context("cannot create a temporary file")?;
         let writer = file.try_clone().context("cannot create a temporary file")?;
         Ok((file, Box::new(writer)))
     };
     let mut recording = Recording::verdict_only();
+    recording.listening = Some(announce_listening(&scenario.file));
     let mut transcript_file = None;
     if transcript {
         let (file, writer) = spill()?;
@@ -811,12 +836,21 @@ fn check(
     Ok(EXIT_PASSED)
 }
 
-fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
+fn transcript(
+    file: &PathBuf,
+    listen: Option<std::net::SocketAddr>,
+    registry: &Registry,
+) -> anyhow::Result<u8> {
     let Some(scenarios) = load_all(std::slice::from_ref(file), registry)? else {
         return Ok(EXIT_INVALID);
     };
     let mut code = EXIT_PASSED;
     for scenario in &scenarios {
+        let mut scenario = scenario.clone();
+        if listen.is_some() {
+            scenario.listen = listen;
+        }
+        let scenario = &scenario;
         // Printed as the run goes: a month of device time need not fit in
         // memory.
         let recording = Recording {
@@ -824,6 +858,7 @@ fn transcript(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
             messages: MessageOutput::Discard,
             progress: None,
             events: hilt_runner::EventOutput::Discard,
+            listening: Some(announce_listening(&scenario.file)),
         };
         let outcome = hilt_runner::run_scenario_with(scenario, registry, recording);
         if let Some(error) = &outcome.recording_error {
@@ -887,6 +922,22 @@ fn wokwi(
         );
     }
     Ok(EXIT_PASSED)
+}
+
+/// Says on standard error where external devices connect, once the run of
+/// `file` listens: one line, and a warning when other machines can reach
+/// the address too.
+fn announce_listening(file: &Path) -> hilt_runner::ListeningHook {
+    let file = file.display().to_string();
+    hilt_runner::ListeningHook::new(move |address| {
+        eprintln!("{file}: external devices: connect to mqtt://{address}");
+        if !address.ip().is_loopback() {
+            eprintln!(
+                "{file}: warning: hilt listens on {address}, which is not a loopback address; \
+                 other machines that reach it can connect as the scenario's devices"
+            );
+        }
+    })
 }
 
 fn indent(text: &str) -> String {

@@ -756,3 +756,60 @@ fn schema_prints_the_published_schema() {
         ])
     );
 }
+
+#[test]
+fn listen_overrides_the_file_and_a_device_that_never_connects_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.yaml");
+    std::fs::write(
+        &file,
+        r#"name: a board that is not plugged in
+time: real
+broker: { listen: "127.0.0.2:0" }
+devices:
+  bench: { external: true, client_id: esp32-bench, connect_within: 200ms }
+steps:
+  - wait: { connected: bench, within: 10s }
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let output = hilt(&["transcript", "--listen", "127.0.0.1:0", path]);
+    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    let announced = format!("{path}: external devices: connect to mqtt://127.0.0.1:");
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with(&announced))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let address = line.rsplit("mqtt://").next().unwrap();
+    assert!(
+        stdout.contains(&format!("external devices: connect to mqtt://{address}")),
+        "the transcript says it too: {stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "external device 'bench' (client id 'esp32-bench') did not connect within 200ms of \
+             the start of the run; it should connect to mqtt://{address}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn listen_takes_an_ip_address_and_a_port() {
+    let output = hilt(&[
+        "replay",
+        "--listen",
+        "localhost:1883",
+        "scenarios/remote-led/pair.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("expected an IP address and a port, like 127.0.0.1:1883"),
+        "{stderr}"
+    );
+}
