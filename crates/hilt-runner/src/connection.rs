@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use hilt_firmware::mqtt::codec::{self, DecodeError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
@@ -150,8 +150,8 @@ impl Hub {
                     async move {
                         if started.await.is_ok() {
                             read_packets(id, reader, sender, Peer::Client, |reader| {
-                                let _ = socket2::SockRef::from(reader.as_ref())
-                                    .set_tcp_quickack(true);
+                                let _ =
+                                    socket2::SockRef::from(reader.as_ref()).set_tcp_quickack(true);
                             })
                             .await;
                         }
@@ -163,10 +163,7 @@ impl Hub {
                     writer: Some(Writer::Tcp(writer)),
                     reader,
                 };
-                if sender
-                    .send(Inbound::Accepted { connection, peer })
-                    .is_err()
-                {
+                if sender.send(Inbound::Accepted { connection, peer }).is_err() {
                     return;
                 }
                 let _ = start.send(());

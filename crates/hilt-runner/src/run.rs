@@ -449,8 +449,9 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
             }
             StepKind::WaitConnected(wait) => {
                 let name = wait.device.device.as_str();
-                let connected = world
-                    .run_until_or(after(step_start, wait.within), |world| world.is_connected(name))?;
+                let connected = world.run_until_or(after(step_start, wait.within), |world| {
+                    world.is_connected(name)
+                })?;
                 (!connected).then(|| {
                     let address = world
                         .listening()

@@ -45,7 +45,9 @@ fn run_with_device(
         }
     }));
     let outcome = hilt_runner::run_scenario_with(&scenario, &registry, recording);
-    device.join().expect("the device thread ends when hilt closes its connection");
+    device
+        .join()
+        .expect("the device thread ends when hilt closes its connection");
     (outcome, listening.get())
 }
 
@@ -63,7 +65,8 @@ fn assert_passed(outcome: &RunOutcome) {
 /// to `bench/cmd`, publishes `up` on `bench/ready` at QoS 1, retained, once
 /// subscribed, and answers `ping` with `pong` on `bench/reply`.
 fn rumqttc_device(address: SocketAddr, client_id: &str) {
-    let mut options = rumqttc::MqttOptions::new(client_id, address.ip().to_string(), address.port());
+    let mut options =
+        rumqttc::MqttOptions::new(client_id, address.ip().to_string(), address.port());
     options.set_keep_alive(Duration::ZERO);
     let (client, mut connection) = rumqttc::Client::new(options, 10);
     client
@@ -149,7 +152,10 @@ fn a_relayed_device_is_attributed_with_the_qos_and_retain_it_sent() {
     });
     assert_attributed(&outcome);
     let address = address.expect("hilt listened");
-    assert!(address.ip().is_loopback() && address.port() != 0, "{address}");
+    assert!(
+        address.ip().is_loopback() && address.port() != 0,
+        "{address}"
+    );
 }
 
 #[test]
@@ -265,6 +271,60 @@ steps:
     assert!(
         transcript.contains("bench's connection times out at the broker (1.5 × keepalive)")
             || transcript.contains("bench's old connection times out at the broker"),
+        "{transcript}"
+    );
+}
+
+#[test]
+fn hilt_enforces_a_silent_devices_keepalive_and_closes_its_connection() {
+    let text = r#"
+name: the bench board stalls with its link up
+time: real
+devices:
+  bench: { external: true }
+steps:
+  - wait: { connected: bench, within: 10s }
+  - expect: { topic: bench/status, payload: stalled, retain: true, within: 5s }
+"#;
+    let (closed_sender, closed) = std::sync::mpsc::channel();
+    let (outcome, _) = run_with_device(text, move |address| {
+        let mut board = RawClient::open(address);
+        board.send(&hilt_firmware::mqtt::codec::Packet::Connect(
+            hilt_firmware::mqtt::codec::Connect {
+                client_id: "bench",
+                keep_alive_seconds: 1,
+                clean_session: true,
+                will: Some(hilt_firmware::mqtt::codec::LastWill {
+                    topic: "bench/status",
+                    payload: b"stalled",
+                    qos: hilt_firmware::mqtt::codec::QoS::AtMostOnce,
+                    retain: true,
+                }),
+                username: None,
+                password: None,
+            },
+        ));
+        board.expect_connack();
+        // Silent from here on, with its link up: hilt closes the connection
+        // 1.5s after the CONNECT, as a broker would.
+        let _ = closed_sender.send(board.receive());
+    });
+    assert_passed(&outcome);
+    assert_eq!(closed.recv().unwrap(), Received::Closed);
+    let will = outcome
+        .messages
+        .iter()
+        .find(|message| message.topic == "bench/status")
+        .unwrap();
+    assert_eq!(
+        (will.source.as_str(), will.retain),
+        ("broker (will of bench)", true)
+    );
+    let transcript = outcome.transcript.render();
+    assert!(
+        transcript.contains("bench CONNECT client id bench, keepalive 1s")
+            && transcript.contains("bench's connection times out at the broker (1.5 × keepalive)")
+            && transcript.contains("hilt closes bench's connection to hilt"),
         "{transcript}"
     );
 }

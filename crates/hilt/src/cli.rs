@@ -504,7 +504,13 @@ fn replay(
     let mut scenarios = Vec::new();
     for file in &files {
         match hilt_runner::load(file, registry) {
-            Ok(scenario) => scenarios.push(scenario),
+            Ok(mut scenario) => {
+                // `--listen` wins over the file's `broker: { listen }`.
+                if options.listen.is_some() {
+                    scenario.listen = options.listen;
+                }
+                scenarios.push(scenario);
+            }
             Err(diagnostics) => {
                 eprintln!("{diagnostics}");
                 totals.invalid += 1;
@@ -579,7 +585,6 @@ fn replay(
             replay_one(
                 scenario,
                 broker.as_ref(),
-                options.listen,
                 registry,
                 spill_transcripts,
                 write_csv,
@@ -696,7 +701,6 @@ fn replay(
 fn replay_one(
     scenario: &hilt_scenario::Scenario,
     broker: Option<&BrokerChoice>,
-    listen: Option<std::net::SocketAddr>,
     registry: &Registry,
     transcript: bool,
     csv: bool,
@@ -727,9 +731,6 @@ fn replay_one(
             });
         }
         scenario.broker = broker.clone();
-    }
-    if listen.is_some() {
-        scenario.listen = listen;
     }
     let spill = || -> anyhow::Result<(File, Box<dyn std::io::Write>)> {
         let file = tempfile::tempfile().context("cannot create a temporary file")?;

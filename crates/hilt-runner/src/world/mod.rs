@@ -82,9 +82,9 @@ use hilt_firmware::mqtt::codec::{self, Packet, Publish};
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
 use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
+use hilt_sim::clock::VirtualClock;
 use std::cell::RefCell;
 use std::rc::Rc;
-use hilt_sim::clock::VirtualClock;
 
 mod broker_model;
 mod external;
@@ -445,7 +445,9 @@ impl World {
             .iter()
             .any(|device| matches!(device.kind, DeviceKind::External { .. }));
         if has_external {
-            let address = scenario.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+            let address = scenario
+                .listen
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
             let bound = world
                 .hub
                 .listen(address)
@@ -1443,10 +1445,9 @@ impl World {
                 link.last_heard = at;
                 // An external device's CONNECT asks the broker for no
                 // keepalive it would enforce; hilt enforces the device's own.
-                let rewritten = device
-                    .external
-                    .as_ref()
-                    .and_then(|_| external::with_keep_alive(&bytes, external::KEEPALIVE_TOWARD_BROKER));
+                let rewritten = device.external.as_ref().and_then(|_| {
+                    external::with_keep_alive(&bytes, external::KEEPALIVE_TOWARD_BROKER)
+                });
                 if let Err(error) = link.connection.send(rewritten.as_deref().unwrap_or(&bytes)) {
                     let name = device.name.clone();
                     device.link.state = LinkState::Unconnected;
