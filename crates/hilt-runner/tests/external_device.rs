@@ -330,6 +330,58 @@ steps:
 }
 
 #[test]
+fn a_second_connection_takes_over_and_a_clean_disconnect_closes_the_relay() {
+    let text = r#"
+name: the bench board reconnects while its old connection lingers
+time: real
+devices:
+  bench: { external: true }
+steps:
+  - expect: { topic: bench/status, payload: replaced, since: start, within: 10s }
+  - expect: { topic: bench/bye, from: bench, within: 10s }
+  - expect: { topic: bench/status, count: 0, within: 1s }
+"#;
+    let (ends_sender, ends) = std::sync::mpsc::channel();
+    let (outcome, _) = run_with_device(text, move |address| {
+        let mut first = RawClient::open(address);
+        first.send(&hilt_firmware::mqtt::codec::Packet::Connect(
+            hilt_firmware::mqtt::codec::Connect {
+                client_id: "bench",
+                keep_alive_seconds: 60,
+                clean_session: true,
+                will: Some(hilt_firmware::mqtt::codec::LastWill {
+                    topic: "bench/status",
+                    payload: b"replaced",
+                    qos: hilt_firmware::mqtt::codec::QoS::AtMostOnce,
+                    retain: false,
+                }),
+                username: None,
+                password: None,
+            },
+        ));
+        first.expect_connack();
+        let mut second = RawClient::open(address);
+        second.connect("bench", None);
+        second.expect_connack();
+        let first_end = first.receive();
+        second.publish_qos0("bench/bye", b"bye");
+        // RawClient::disconnect reads until hilt closes the connection,
+        // which it does once the broker has closed its side.
+        second.disconnect();
+        let _ = ends_sender.send(first_end);
+    });
+    assert_passed(&outcome);
+    assert_eq!(ends.recv().unwrap(), Received::Closed);
+    let transcript = outcome.transcript.render();
+    assert!(
+        transcript.contains("bench closes its connection without DISCONNECT")
+            && transcript.contains("bench DISCONNECT")
+            && transcript.contains("bench's connection ends after its DISCONNECT"),
+        "{transcript}"
+    );
+}
+
+#[test]
 fn a_device_that_never_connects_is_an_error_naming_it_and_the_address() {
     let text = r#"
 name: nobody plugged the board in
