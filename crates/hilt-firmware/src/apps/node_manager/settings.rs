@@ -34,6 +34,9 @@ pub struct NodeManagerConfig {
     pub log_level: LogLevel,
     /// `watchdog_timeout`: 8s; zero: the watchdog is not armed.
     pub watchdog_timeout: Duration,
+    /// `watchdog_feed`: what feeds the watchdog; `loop` (every poll of the
+    /// app) or `mqtt` (a round trip through the broker, as MQBoard does).
+    pub watchdog_feed: WatchdogFeed,
     /// `safe_mode_after`: consecutive crashes that send the board into safe
     /// mode; 3. Zero: never.
     pub safe_mode_after: u32,
@@ -52,6 +55,7 @@ impl NodeManagerConfig {
             blinky_hz: 1.0,
             log_level: LogLevel::Info,
             watchdog_timeout: Duration::from_secs(8),
+            watchdog_feed: WatchdogFeed::Loop,
             safe_mode_after: 3,
             healthy_after: Duration::from_secs(60),
         }
@@ -64,6 +68,7 @@ impl NodeManagerConfig {
         SettingKey::optional("blinky_hz"),
         SettingKey::optional("log_level"),
         SettingKey::optional("watchdog_timeout"),
+        SettingKey::optional("watchdog_feed"),
         SettingKey::optional("safe_mode_after"),
         SettingKey::optional("healthy_after"),
     ];
@@ -82,12 +87,47 @@ impl Settings for NodeManagerConfig {
             "blinky_hz" => self.blinky_hz = blinky_hz(value)?,
             "log_level" => self.log_level = log_level(value)?,
             "watchdog_timeout" => self.watchdog_timeout = settings::duration_or_zero(value)?,
+            "watchdog_feed" => self.watchdog_feed = watchdog_feed(value)?,
             "safe_mode_after" => self.safe_mode_after = settings::whole_number(value, 0)?,
             "healthy_after" => self.healthy_after = settings::positive_duration(value)?,
             _ => return Err(SettingError::UnknownKey),
         }
         Ok(())
     }
+}
+
+/// What keeps the watchdog from resetting the board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchdogFeed {
+    /// Every poll of the app feeds it: only a hung main loop resets the
+    /// board.
+    Loop,
+    /// Only a message the board sent itself through the broker and got
+    /// back feeds it, so a board that has lost the broker (a wedged WiFi
+    /// stack, a dead socket nobody noticed) is reset too. MQBoard's
+    /// watchdog works this way.
+    Mqtt,
+}
+
+impl WatchdogFeed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchdogFeed::Loop => "loop",
+            WatchdogFeed::Mqtt => "mqtt",
+        }
+    }
+}
+
+/// `loop` or `mqtt`, in lower case as a scenario writes it.
+fn watchdog_feed(value: &str) -> Result<WatchdogFeed, SettingError<'_>> {
+    [WatchdogFeed::Loop, WatchdogFeed::Mqtt]
+        .into_iter()
+        .find(|feed| feed.as_str() == value)
+        .ok_or(SettingError::NotOneOf {
+            value,
+            what: "a watchdog feed",
+            choices: "loop or mqtt",
+        })
 }
 
 /// A blink rate from 0 (off) to [`MAX_BLINKY_HZ`], as Rust writes an
