@@ -46,6 +46,11 @@ pub struct SettingKey {
     /// `name`); an image has no device name and keeps the app's default,
     /// the client id, so the Wokwi export writes it when the two differ.
     pub defaults_to_device_name: bool,
+    /// Its value is a board's name, which the board's topics are made of
+    /// (remote-led's `name` and `peer`): giving every board of a run a
+    /// suffix (`hilt wokwi --client-suffix`) gives these values the same
+    /// one, so the run's topics are its own.
+    pub names_a_board: bool,
 }
 
 impl SettingKey {
@@ -55,6 +60,7 @@ impl SettingKey {
             name,
             required: false,
             defaults_to_device_name: false,
+            names_a_board: false,
         }
     }
 
@@ -71,6 +77,15 @@ impl SettingKey {
         SettingKey {
             defaults_to_device_name: true,
             ..SettingKey::optional(name)
+        }
+    }
+
+    /// The same key, whose value names a board (see
+    /// [`SettingKey::names_a_board`]).
+    pub const fn naming_a_board(self) -> Self {
+        SettingKey {
+            names_a_board: true,
+            ..self
         }
     }
 

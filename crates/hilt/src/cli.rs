@@ -157,6 +157,18 @@ enum Command {
         /// listing each, instead of refusing the scenario.
         #[arg(long)]
         approximate: bool,
+        /// Append this to every board's client id, to the settings that
+        /// name a board (remote-led's `peer`) and to topic levels that are
+        /// those names, so that runs sharing a public broker at once cannot
+        /// disturb each other (CI: a run id). The exported `# hilt-env:`
+        /// lines carry the suffixed ids into the image build.
+        #[arg(
+            long,
+            value_name = "SUFFIX",
+            env = "HILT_CLIENT_SUFFIX",
+            allow_hyphen_values = true
+        )]
+        client_suffix: Option<String>,
     },
     /// Print the JSON Schema of scenario files for this hilt's apps, for
     /// editors (docs/scenario.schema.json holds the bundled apps' one).
@@ -273,13 +285,20 @@ where
             scenario,
             output,
             approximate,
+            client_suffix,
         } => {
             let fidelity = if approximate {
                 hilt_wokwi::Fidelity::Weakened
             } else {
                 hilt_wokwi::Fidelity::Faithful
             };
-            wokwi(&scenario, output.as_deref(), fidelity, registry)
+            wokwi(
+                &scenario,
+                output.as_deref(),
+                fidelity,
+                client_suffix.as_deref(),
+                registry,
+            )
         }
         Command::Schema => {
             out!("{}", hilt_scenario::schema::scenario_schema_text(registry));
@@ -854,15 +873,25 @@ fn wokwi(
     file: &std::path::Path,
     output: Option<&std::path::Path>,
     fidelity: hilt_wokwi::Fidelity,
+    client_suffix: Option<&str>,
     registry: &Registry,
 ) -> anyhow::Result<u8> {
-    let scenario = match hilt_runner::load(file, registry) {
+    let mut scenario = match hilt_runner::load(file, registry) {
         Ok(scenario) => scenario,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
             return Ok(EXIT_INVALID);
         }
     };
+    if let Some(suffix) = client_suffix {
+        match hilt_wokwi::with_client_suffix(&scenario, registry, suffix) {
+            Ok(suffixed) => scenario = suffixed,
+            Err(error) => {
+                eprintln!("hilt: {error}");
+                return Ok(EXIT_INVALID);
+            }
+        }
+    }
     // The registry knows each app's image: hilt's own for the bundled board
     // apps, and whatever a user's app registers (`SimulatedApp::wokwi_image`).
     let exported = match hilt_wokwi::export_from(&scenario, registry, registry, fidelity) {

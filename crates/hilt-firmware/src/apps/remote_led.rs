@@ -48,8 +48,8 @@ impl RemoteLedConfig {
 
     /// The keys, in the order their problems are reported.
     pub const KEYS: &'static [SettingKey] = &[
-        SettingKey::required("peer"),
-        SettingKey::device_name("name"),
+        SettingKey::required("peer").naming_a_board(),
+        SettingKey::device_name("name").naming_a_board(),
         SettingKey::optional("period"),
         SettingKey::optional("keepalive"),
     ];
