@@ -8,7 +8,7 @@ use heapless::String;
 use super::MAX_BLINKY_HZ;
 use crate::app::LogLevel;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, truncated};
-use crate::settings::{self, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
 use crate::time::Duration;
 
 /// Longest prefix; a longer one is refused (it could not be kept whole).
@@ -25,6 +25,8 @@ pub struct NodeManagerConfig {
     pub prefix: String<MAX_PREFIX_LEN>,
     /// `keepalive`: 60s.
     pub keep_alive: Duration,
+    /// `username` and `password`: sent in CONNECT when given.
+    pub credentials: Credentials,
     /// `sysinfo_interval`: 60s; zero turns periodic sysinfo off.
     pub sysinfo_interval: Duration,
     /// `blinky_hz`: 1 Hz; 0 is off.
@@ -51,6 +53,7 @@ impl NodeManagerConfig {
             client_id: truncated(client_id),
             prefix: truncated(DEFAULT_PREFIX),
             keep_alive: Duration::from_secs(60),
+            credentials: Credentials::default(),
             sysinfo_interval: Duration::from_secs(60),
             blinky_hz: 1.0,
             log_level: LogLevel::Info,
@@ -64,6 +67,8 @@ impl NodeManagerConfig {
     pub const KEYS: &'static [SettingKey] = &[
         SettingKey::optional("prefix"),
         SettingKey::optional("keepalive"),
+        Credentials::USERNAME,
+        Credentials::PASSWORD,
         SettingKey::optional("sysinfo_interval"),
         SettingKey::optional("blinky_hz"),
         SettingKey::optional("log_level"),
@@ -80,6 +85,9 @@ impl Settings for NodeManagerConfig {
     }
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
         match key {
             "prefix" => self.prefix = settings::topic_name(value)?,
             "keepalive" => self.keep_alive = settings::keep_alive(value)?,
