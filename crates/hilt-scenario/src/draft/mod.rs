@@ -12,11 +12,9 @@
 //! How the draft is inferred:
 //!
 //! - **Devices.** MQTT 3.1.1 does not tell a subscriber who published a
-//!   message, so devices are guessed from topics: a topic's device is the
-//!   levels before its first known leaf ([`KNOWN_LEAVES`]: `status`, `log`,
-//!   `mqb`…, not counting the first level), else its first level
-//!   ([`device_prefix`]). Each is an external device whose `client_id` is a
-//!   placeholder for the user to fill in.
+//!   message, so devices are guessed from topics: a topic's device is its
+//!   first level ([`device_prefix`] says why). Each is an external device
+//!   whose `client_id` is a placeholder for the user to fill in.
 //! - **Patterns.** Topics of one device that differ in one numbered level
 //!   (`reply/1`, `reply/2`) and carry payloads of one kind are one pattern,
 //!   with `+` at that level.
@@ -41,7 +39,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-pub use patterns::{DeviceNames, KNOWN_LEAVES, device_prefix, within_for_gap};
+pub use patterns::{DeviceNames, device_prefix, within_for_gap};
 
 use crate::duration::format_duration;
 use patterns::{Pattern, TopicSeen};
@@ -208,9 +206,9 @@ impl Draft {
              # Before running it:\n\
              # - Give each device its board's MQTT client id. MQTT 3.1.1 does not tell\n\
              #   a subscriber which client published a message, so the devices below\n\
-             #   are guessed from topic prefixes (the levels before a leaf such as\n\
-             #   `status`, `log` or `mqb`, else the first level) and their client_id\n\
-             #   values are placeholders.\n\
+             #   are guessed from the first level of their topics, and their\n\
+             #   client_id values are placeholders. Boards sharing a first level are\n\
+             #   one device here: split it, one device per board.\n\
              # - Each expectation waits for the next message of one pattern, in the\n\
              #   order they were first seen. `within:` is 1.5 times the longest gap\n\
              #   seen between its messages, rounded up; the first waits from the start\n\
@@ -246,7 +244,7 @@ fn write_expectation(text: &mut String, device: &str, pattern: &Pattern) {
         Some(gap) => format!(
             "{}, at most {} apart",
             plural(count, "message"),
-            readable(gap)
+            gap_text(gap)
         ),
         None => format!(
             "one message, {} after the recording started",
@@ -338,6 +336,17 @@ fn readable(duration: Duration) -> String {
         format!("{}s", seconds.trim_end_matches('0').trim_end_matches('.'))
     } else {
         format_duration(Duration::from_millis(millis))
+    }
+}
+
+/// A gap for a comment: to a tenth of a millisecond below a second, so
+/// that `within:` can be told from it (100.4ms gives 200ms).
+fn gap_text(gap: Duration) -> String {
+    if gap < Duration::from_secs(1) {
+        let text = format!("{:.1}", gap.as_secs_f64() * 1000.0);
+        format!("{}ms", text.trim_end_matches(".0"))
+    } else {
+        readable(gap)
     }
 }
 

@@ -7,26 +7,19 @@ use std::time::Duration;
 
 use super::shape::PayloadShape;
 
-/// Levels that follow a device's own prefix in common layouts (hilt's apps
-/// among them): `<prefix>/status`, `<prefix>/log`, `<prefix>/sysinfo`,
-/// `<prefix>/mqb/…`, and the usual last-will topics. The device is what
-/// comes before the first of them.
-pub const KNOWN_LEAVES: &[&str] = &[
-    "status", "state", "online", "lwt", "will", "log", "sysinfo", "mqb",
-];
-
-/// The prefix naming a topic's device: the levels before the first known
-/// leaf (not counting the first level), else the first level.
-/// `esp32/test/status` → `esp32/test`; `devices/probe/temperature/degrees`
-/// → `devices`; `sensor-data` → `sensor-data`.
+/// The prefix naming a topic's device: its first level
+/// (`devices/probe/temperature/degrees` → `devices`, `esp32/test/status` →
+/// `esp32`).
+///
+/// A board puts its topics under one base topic, so the first level never
+/// splits one board into two devices; a finer rule would (the levels before
+/// a leaf such as `status` make `esp32/test/status` and `esp32/temperature`
+/// two devices), and a device in a draft that never connects fails the
+/// run. Boards sharing a root (`devices/room-01/…`, `devices/room-02/…`)
+/// become one device whose expectations use `+`, which the draft's
+/// comments point out. It depends on the topic alone, so the transcript,
+/// written as messages arrive, and the draft, written at the end, agree.
 pub fn device_prefix(topic: &str) -> &str {
-    let mut end = 0;
-    for (index, level) in topic.split('/').enumerate() {
-        if index > 0 && KNOWN_LEAVES.contains(&level) {
-            return &topic[..end - 1];
-        }
-        end += level.len() + 1;
-    }
     topic.split('/').next().unwrap_or(topic)
 }
 
@@ -41,7 +34,7 @@ pub struct DeviceNames {
 
 impl DeviceNames {
     /// The name of `topic`'s device: its prefix (see [`device_prefix`])
-    /// with `/` written as `-` and any character a device name cannot hold
+    /// with any character a device name cannot hold
     /// as `_`; `-2`, `-3`… when another prefix already has that name.
     pub fn name_for(&mut self, topic: &str) -> &str {
         let prefix = device_prefix(topic);
@@ -64,7 +57,6 @@ fn sanitize(prefix: &str) -> String {
     let name: String = prefix
         .chars()
         .map(|character| match character {
-            '/' => '-',
             c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => c,
             _ => '_',
         })
@@ -290,28 +282,26 @@ mod tests {
 
     #[test]
     fn device_prefixes() {
-        assert_eq!(device_prefix("esp32/test/status"), "esp32/test");
-        assert_eq!(device_prefix("esp32/test/mqb/reply/1"), "esp32/test");
+        assert_eq!(device_prefix("esp32/test/status"), "esp32");
+        assert_eq!(device_prefix("esp32/temperature"), "esp32");
         assert_eq!(
             device_prefix("devices/probe/temperature/degrees"),
             "devices"
         );
-        assert_eq!(device_prefix("green/btn/0"), "green");
         assert_eq!(device_prefix("sensor-data"), "sensor-data");
-        // A known leaf as the first level is the device itself.
-        assert_eq!(device_prefix("status/kitchen"), "status");
-        assert_eq!(device_prefix("/x/status"), "/x");
+        assert_eq!(device_prefix("/x/status"), "");
     }
 
     #[test]
     fn device_names_are_unique_and_valid() {
         let mut names = DeviceNames::default();
-        assert_eq!(names.name_for("esp32/test/status"), "esp32-test");
-        assert_eq!(names.name_for("esp32/test/log"), "esp32-test");
+        assert_eq!(names.name_for("esp32/test/status"), "esp32");
+        assert_eq!(names.name_for("esp32/log"), "esp32");
         assert_eq!(names.name_for("lamp.3/x"), "lamp_3");
         assert_eq!(names.name_for("lamp_3/x"), "lamp_3-2");
         assert_eq!(names.name_for("lamp.3/y"), "lamp_3");
-        assert_eq!(names.name_for("/a/status"), "device-a");
+        assert_eq!(names.name_for("/a/status"), "device");
+        assert_eq!(names.name_for("-a/status"), "device-a");
         assert_eq!(names.name_for("ünï/x"), "_n_");
     }
 
