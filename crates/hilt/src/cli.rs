@@ -6,7 +6,7 @@
 //! Exit codes: 0 when every scenario passed (or, for `check`, is valid),
 //! and when a `--partition` takes no file; 1 when some scenario failed an
 //! expectation; 2 for invalid input (usage errors included) or a harness
-//! error.
+//! error, and for `record`, a broker that cannot be reached or goes away.
 
 use std::fs::File;
 use std::io::{BufRead as _, Seek as _};
@@ -46,11 +46,6 @@ macro_rules! outln {
             output_failed(error);
         }
     }};
-}
-
-/// Prints `line` and a newline to standard output, as [`outln!`] does.
-pub(crate) fn print_line(line: &str) {
-    outln!("{line}");
 }
 
 /// Standard output can no longer be written: stop, as a pipe's writer does.

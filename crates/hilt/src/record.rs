@@ -63,6 +63,8 @@ struct Recording {
     started: Option<(WallInstant, SystemTime)>,
     transcript: Option<File>,
     draft: Draft,
+    /// Standard output went away; lines are no longer printed.
+    stdout_closed: bool,
 }
 
 /// Records until Ctrl-C, `--duration`, or the broker's end; returns the
@@ -92,6 +94,7 @@ pub(crate) fn record(options: &RecordOptions) -> anyhow::Result<u8> {
         started: None,
         transcript: None,
         draft: Draft::default(),
+        stdout_closed: false,
     };
     let ending = runtime.block_on(watch(options, &host, port, &mut recording));
     // The transcript cannot be written: the draft is written all the same.
@@ -260,8 +263,16 @@ impl Recording {
             // Unbuffered: each line is in the file as soon as it is seen.
             writeln!(file, "{line}").context("cannot write the transcript")?;
         }
-        if !quiet {
-            crate::cli::print_line(&line);
+        if !quiet && !self.stdout_closed {
+            let mut stdout = std::io::stdout();
+            if let Err(error) = writeln!(stdout, "{line}") {
+                // `hilt record | head`: the lines stop, the recording goes
+                // on into the files until Ctrl-C, and nothing is lost.
+                self.stdout_closed = true;
+                eprintln!(
+                    "hilt: standard output closed ({error}); recording goes on into the files"
+                );
+            }
         }
         Ok(())
     }
@@ -273,6 +284,7 @@ fn finish(options: &RecordOptions, recording: Recording, ending: Ending) -> anyh
         started,
         transcript,
         draft,
+        ..
     } = recording;
     let Some((started_wall, started_at)) = started else {
         // Never connected: nothing was seen, and no file was made.

@@ -284,6 +284,13 @@ fn write_expectation(text: &mut String, device: &str, pattern: &Pattern) {
             );
         }
     }
+    if pattern.retained == count {
+        text.push_str(
+            "  # Came retained: the broker held it when the recording subscribed. A run\n  \
+             # counts only messages published while it runs, so the board must publish\n  \
+             # it again then (as it does when it connects).\n",
+        );
+    }
     if pattern.retained > 0 && pattern.retained < count {
         let _ = writeln!(
             text,

@@ -198,6 +198,10 @@ fn a_recording_drafts_a_valid_scenario() {
         text.contains("# Delivered with QoS 1 to a QoS 1 subscription"),
         "{text}"
     );
+    assert!(
+        text.contains("  # Came retained: the broker held it when the recording subscribed."),
+        "{text}"
+    );
 }
 
 #[test]
