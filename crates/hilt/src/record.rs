@@ -127,6 +127,16 @@ async fn watch(
         .context("cannot queue the subscription")?;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    // The handler is installed when the future is first polled: poll it now,
+    // before anything is said or connected, so no Ctrl-C is missed.
+    tokio::select! {
+        biased;
+        signal = &mut interrupted => {
+            signal.context("cannot listen for Ctrl-C")?;
+            return Ok(Ending::Interrupted);
+        }
+        () = std::future::ready(()) => {}
+    }
     // Armed once the broker accepts the connection.
     let mut deadline: Option<tokio::time::Instant> = None;
     let ending = loop {
