@@ -1,11 +1,12 @@
 //! The command line: replay, check and print transcripts of scenario files,
-//! export them to Wokwi, print their JSON Schema (`schema`), and start a
-//! project (`init`).
+//! export them to Wokwi, print their JSON Schema (`schema`), start a
+//! project (`init`), and record a live broker into a transcript and a draft
+//! scenario (`record`).
 //!
 //! Exit codes: 0 when every scenario passed (or, for `check`, is valid),
 //! and when a `--partition` takes no file; 1 when some scenario failed an
 //! expectation; 2 for invalid input (usage errors included) or a harness
-//! error.
+//! error, and for `record`, a broker that cannot be reached or goes away.
 
 use std::fs::File;
 use std::io::{BufRead as _, Seek as _};
@@ -23,7 +24,7 @@ use crate::partition::Partition;
 use crate::report::progress::Progress;
 use crate::report::style::{Palette, Tone};
 use crate::report::{Entry, EntryKind, Format, ReportOptions, Reports, Totals};
-use crate::{in_order, init};
+use crate::{in_order, init, record};
 
 /// Writes to standard output. A reader that went away (`hilt transcript …
 /// | head`) ends the program quietly with the shell's code for a broken
@@ -170,6 +171,42 @@ enum Command {
         )]
         client_suffix: Option<String>,
     },
+    /// Watch a live broker and write what it carried: a transcript (in the
+    /// line format of `hilt transcript`) and a draft scenario with a device
+    /// per topic prefix and an expectation per message pattern.
+    ///
+    /// Each message is printed as it arrives. Ctrl-C or --duration ends the
+    /// recording; a broker that cannot be reached or goes away ends it with
+    /// exit code 2, and what was captured is written all the same.
+    Record {
+        /// The broker: mqtt://host:port (port 1883 if not given).
+        #[arg(long, value_name = "URL")]
+        broker: String,
+        /// A topic filter to subscribe to (QoS 1); give it more than once
+        /// for more. Default: `#`.
+        #[arg(long = "topic", value_name = "FILTER")]
+        topics: Vec<String>,
+        /// The folder to write `transcript.txt` and `scenario.yaml` into
+        /// (created if missing). Existing files are never overwritten.
+        #[arg(long, value_name = "DIR", default_value = "recording")]
+        out: PathBuf,
+        /// Write the transcript here instead of DIR/transcript.txt.
+        #[arg(long, value_name = "FILE")]
+        transcript: Option<PathBuf>,
+        /// Write the draft scenario here instead of DIR/scenario.yaml.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Stop after this long (`30s`, `10m`, `1h`), counted from the
+        /// broker accepting the connection. Default: until Ctrl-C.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_argument)]
+        duration: Option<std::time::Duration>,
+        /// The recorder's own MQTT client id. Default: hilt-record-<process id>.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Print no line per message (the files get every one).
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Print the JSON Schema of scenario files for this hilt's apps, for
     /// editors (docs/scenario.schema.json holds the bundled apps' one).
     Schema,
@@ -190,6 +227,11 @@ enum Command {
         #[arg(long, value_name = "URL", default_value = init::DEFAULT_HILT_GIT)]
         hilt_git: String,
     },
+}
+
+/// A duration as the scenario language writes it.
+fn parse_duration_argument(text: &str) -> Result<std::time::Duration, String> {
+    hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
 }
 
 /// `--partition`, shared by `replay` and `check`.
@@ -300,6 +342,28 @@ where
                 registry,
             )
         }
+        Command::Record {
+            broker,
+            topics,
+            out,
+            transcript,
+            scenario,
+            duration,
+            client_id,
+            quiet,
+        } => record::record(&record::RecordOptions {
+            broker,
+            filters: if topics.is_empty() {
+                vec!["#".to_string()]
+            } else {
+                topics
+            },
+            transcript: transcript.unwrap_or_else(|| out.join("transcript.txt")),
+            scenario: scenario.unwrap_or_else(|| out.join("scenario.yaml")),
+            duration,
+            client_id: client_id.unwrap_or_else(|| format!("hilt-record-{}", std::process::id())),
+            quiet,
+        }),
         Command::Schema => {
             out!("{}", hilt_scenario::schema::scenario_schema_text(registry));
             Ok(EXIT_PASSED)
