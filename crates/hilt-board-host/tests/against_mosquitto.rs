@@ -330,7 +330,16 @@ fn the_board_reconnects_when_mosquitto_comes_back() {
     let ended = board
         .serial
         .wait_for("saying the link ended", |line| line.contains("link: ended"));
-    assert_eq!(ended, "[hilt] log info link: ended: closed by the broker");
+    // The kernel closes a killed Mosquitto's sockets: with a FIN, or with a
+    // RST when bytes from the board were still unread.
+    assert!(
+        [
+            "[hilt] log info link: ended: closed by the broker",
+            "[hilt] log info link: ended: read failed (connection reset)",
+        ]
+        .contains(&ended.as_str()),
+        "{ended}"
+    );
 
     let mosquitto = Mosquitto::start(&binary, &folder, port);
     board.serial.wait_for("saying the link is up again", |line| {
