@@ -93,9 +93,8 @@ impl BoardSettings {
                 )),
                 Err(error) => problems.push(format!("HILT_BROKER={text:?}: {error}")),
             },
-            None => problems.push(
-                "HILT_BROKER is not set: the broker to connect to, as host:port".to_owned(),
-            ),
+            None => problems
+                .push("HILT_BROKER is not set: the broker to connect to, as host:port".to_owned()),
         }
         let mut app_settings = app.and_then(|app| AppSettings::new(app, &client_id));
         if let (Some(app), Some(app_settings)) = (app, app_settings.as_mut()) {

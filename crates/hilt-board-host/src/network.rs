@@ -71,8 +71,9 @@ impl Network for HostNetwork {
 /// Nagle off and the acknowledgement timeout, before the handshake.
 fn configure(socket: &tokio::net::TcpSocket, ack_timeout: Duration) -> io::Result<()> {
     socket.set_nodelay(true)?;
-    SockRef::from(socket)
-        .set_tcp_user_timeout(Some(std::time::Duration::from_millis(ack_timeout.as_millis())))
+    SockRef::from(socket).set_tcp_user_timeout(Some(std::time::Duration::from_millis(
+        ack_timeout.as_millis(),
+    )))
 }
 
 /// A connected kernel socket.

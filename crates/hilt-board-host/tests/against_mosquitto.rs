@@ -37,7 +37,9 @@ fn mosquitto_binary() -> Option<PathBuf> {
             std::env::var_os("CI").is_none(),
             "mosquitto is not installed, and CI is set: .ci/run installs it (apt-get install mosquitto)"
         );
-        eprintln!("note: mosquitto is not installed; the host board tests are skipped (they run in CI)");
+        eprintln!(
+            "note: mosquitto is not installed; the host board tests are skipped (they run in CI)"
+        );
     }
     found
 }
@@ -195,7 +197,8 @@ fn run_scenario(text: &str) {
 }
 
 fn temporary_folder(name: &str) -> PathBuf {
-    let folder = std::env::temp_dir().join(format!("hilt-board-host-{name}-{}", std::process::id()));
+    let folder =
+        std::env::temp_dir().join(format!("hilt-board-host-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     folder
 }
@@ -219,9 +222,9 @@ fn the_thermometer_publishes_through_the_glue_to_mosquitto() {
             ("HILT_INTERVAL", "1s"),
         ],
     );
-    let connected = board
-        .serial
-        .wait_for("saying the link is up", |line| line.contains("link: connected"));
+    let connected = board.serial.wait_for("saying the link is up", |line| {
+        line.contains("link: connected")
+    });
     assert_eq!(
         connected,
         format!("[hilt] log info link: connected to 127.0.0.1:{port}")
@@ -269,9 +272,9 @@ fn remote_led_hears_its_peer_through_the_glue() {
             ("HILT_PEER", "green"),
         ],
     );
-    board
-        .serial
-        .wait_for("saying the link is up", |line| line.contains("link: connected"));
+    board.serial.wait_for("saying the link is up", |line| {
+        line.contains("link: connected")
+    });
     run_scenario(&format!(
         r#"
 name: the host board's remote LED, through Mosquitto
@@ -319,12 +322,12 @@ fn the_board_reconnects_when_mosquitto_comes_back() {
             ("HILT_INTERVAL", "1s"),
         ],
     );
-    board
-        .serial
-        .wait_for("saying the link is up", |line| line.contains("link: connected"));
-    board
-        .serial
-        .wait_for("mirroring a publish", |line| line.starts_with("[hilt] publish "));
+    board.serial.wait_for("saying the link is up", |line| {
+        line.contains("link: connected")
+    });
+    board.serial.wait_for("mirroring a publish", |line| {
+        line.starts_with("[hilt] publish ")
+    });
 
     mosquitto.stop();
     let ended = board
@@ -342,9 +345,11 @@ fn the_board_reconnects_when_mosquitto_comes_back() {
     );
 
     let mosquitto = Mosquitto::start(&binary, &folder, port);
-    board.serial.wait_for("saying the link is up again", |line| {
-        line.contains("link: connected")
-    });
+    board
+        .serial
+        .wait_for("saying the link is up again", |line| {
+            line.contains("link: connected")
+        });
     board.serial.wait_for("saying the session is back", |line| {
         line == "[hilt] log info thermometer: connected"
     });
