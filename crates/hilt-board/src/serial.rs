@@ -176,3 +176,96 @@ impl ReceiveMirror {
         self.skipping = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::string::String;
+    use std::vec::Vec;
+
+    use hilt_firmware::mqtt::codec::{QoS, encode};
+
+    use super::*;
+
+    /// A serial port that keeps its lines.
+    #[derive(Default)]
+    struct Lines {
+        current: String,
+        lines: Vec<String>,
+    }
+
+    impl Write for Lines {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            self.current.push_str(text);
+            Ok(())
+        }
+    }
+
+    impl Serial for Lines {
+        fn end_line(&mut self) {
+            self.lines.push(core::mem::take(&mut self.current));
+        }
+    }
+
+    fn publish(topic: &str, payload: &[u8]) -> Vec<u8> {
+        let packet = Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            payload,
+        });
+        let mut bytes = std::vec![0u8; 256];
+        let length = encode(&packet, &mut bytes).unwrap();
+        bytes.truncate(length);
+        bytes
+    }
+
+    #[test]
+    fn a_publish_is_mirrored_once_however_often_the_buffer_is_looked_at() {
+        let mut serial = Lines::default();
+        let mut mirror = TransmitMirror::default();
+        let mut buffer = publish("a/b", b"1");
+        mirror.log_new(&mut serial, &buffer);
+        mirror.log_new(&mut serial, &buffer);
+        // Half of the first packet went out; the second is new.
+        let half = buffer.len() / 2;
+        buffer.drain(..half);
+        mirror.consumed(half);
+        buffer.extend(publish("a/c", b"2"));
+        mirror.log_new(&mut serial, &buffer);
+        assert_eq!(
+            serial.lines,
+            [
+                "[hilt] publish a/b qos=0 retain=0 payload=1",
+                "[hilt] publish a/c qos=0 retain=0 payload=2",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_received_publish_split_across_reads_is_mirrored_when_complete() {
+        let mut serial = Lines::default();
+        let mut mirror = ReceiveMirror::default();
+        let bytes = publish("green/btn/0", b"0");
+        let (first, second) = bytes.split_at(3);
+        mirror.feed(&mut serial, first);
+        assert!(serial.lines.is_empty());
+        mirror.feed(&mut serial, second);
+        assert_eq!(
+            serial.lines,
+            ["[hilt] received green/btn/0 qos=0 retain=0 payload=0"]
+        );
+    }
+
+    #[test]
+    fn a_log_line_cannot_be_broken_by_a_newline() {
+        let mut serial = Lines::default();
+        log(&mut serial, LogLevel::Warn, format_args!("bad\ntopic"));
+        assert_eq!(serial.lines.len(), 1);
+        assert!(serial.lines[0].starts_with("[hilt] log warn bad"));
+        assert!(!serial.lines[0].contains('\n'));
+    }
+}
