@@ -59,7 +59,7 @@ pub enum InitError {
 
 /// The project's files, as templates: `{{name}}` is the package name,
 /// `{{crate}}` the same as a Rust identifier, `{{hilt}}`,
-/// `{{hilt_firmware}}` and `{{hilt_grammar}}` the dependency
+/// `{{hilt_firmware}}`, `{{hilt_board}}` and `{{hilt_grammar}}` the dependency
 /// specifications. (hilt's patched broker, hilt-rumqttd, comes with hilt.)
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -128,10 +128,6 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/project/image/src/settings.rs"),
     ),
     (
-        "image/src/clock.rs",
-        include_str!("../templates/project/image/src/clock.rs"),
-    ),
-    (
         "image/src/link.rs",
         include_str!("../templates/project/image/src/link.rs"),
     ),
@@ -190,6 +186,7 @@ pub fn project_files(
         ("{{crate}}", crate_name),
         ("{{hilt}}", dependency("crates/hilt")),
         ("{{hilt_firmware}}", dependency("crates/hilt-firmware")),
+        ("{{hilt_board}}", dependency("crates/hilt-board")),
         ("{{hilt_grammar}}", dependency("crates/hilt-grammar")),
     ];
     Ok(TEMPLATES

@@ -1,0 +1,291 @@
+//! The host board: its settings, read as the image's build reads them, and
+//! the chosen app built on hilt-sim's parts as the simulation builds it
+//! (crates/hilt-runner/src/bundled.rs), kept on real time.
+
+use hilt_firmware::app::{Firmware, LogLine, Node};
+use hilt_firmware::apps::light_status::LightStatus;
+use hilt_firmware::apps::node_manager::NodeManager;
+use hilt_firmware::apps::remote_led::RemoteLed;
+use hilt_firmware::apps::sensor_data::SensorData;
+use hilt_firmware::apps::thermometer::Thermometer;
+use hilt_firmware::apps::{AppSettings, BOARD_APPS};
+use hilt_firmware::ds18b20::Ds18b20;
+use hilt_firmware::onewire::OneWire;
+use hilt_firmware::pins;
+use hilt_firmware::settings::{self, VariableReading};
+use hilt_firmware::time::Instant;
+use hilt_firmware::tsl2591::Tsl2591;
+use hilt_grammar::parse_broker_address;
+use hilt_sim::clock::{VirtualClock, VirtualDelay};
+use hilt_sim::ds18b20::Ds18b20Model;
+use hilt_sim::gpio::{Button, Led};
+use hilt_sim::i2c::I2cBus;
+use hilt_sim::onewire::OneWireLine;
+use hilt_sim::platform::PlatformControl;
+use hilt_sim::tsl2591::Tsl2591Model;
+
+/// The temperature of the simulated DS18B20, in °C: fixed, because the
+/// point of the host board is the network glue, not the sensor.
+pub const THERMOMETER_CELSIUS: f64 = 21.5;
+/// The simulated DS18B20's serial number.
+const DS18B20_SERIAL: u64 = 0x00B0_A4D0_0001;
+
+/// What the board runs and where it connects.
+#[derive(Debug)]
+pub struct BoardSettings {
+    pub app: &'static str,
+    pub client_id: String,
+    pub broker_host: String,
+    pub broker_port: u16,
+    pub app_settings: AppSettings,
+}
+
+impl BoardSettings {
+    /// Reads `HILT_APP`, `HILT_BROKER`, `HILT_CLIENT_ID` and the app's
+    /// `HILT_<KEY>` settings through `variable`; every problem found, each
+    /// naming its variable, when any is wrong.
+    pub fn from_env(variable: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let app = match variable("HILT_APP") {
+            Some(name) => match BOARD_APPS.iter().find(|app| **app == name) {
+                Some(app) => Some(*app),
+                None => {
+                    problems.push(format!(
+                        "HILT_APP={name:?} is no board app; one of {}",
+                        BOARD_APPS.join(", ")
+                    ));
+                    None
+                }
+            },
+            None => {
+                problems.push(format!(
+                    "HILT_APP is not set: the app to run, one of {}",
+                    BOARD_APPS.join(", ")
+                ));
+                None
+            }
+        };
+        let client_id = match variable("HILT_CLIENT_ID") {
+            Some(text) => {
+                if let Err(error) = settings::client_id(&text) {
+                    problems.push(format!("HILT_CLIENT_ID={text:?}: {error}"));
+                }
+                text
+            }
+            None => {
+                problems.push(
+                    "HILT_CLIENT_ID is not set: the board's MQTT client id, which also names \
+                     its topics"
+                        .to_owned(),
+                );
+                String::new()
+            }
+        };
+        let mut broker = (String::new(), 1883);
+        match variable("HILT_BROKER") {
+            Some(text) => match parse_broker_address(&text) {
+                Ok(address) if address.is_dns_name_or_ipv4() => {
+                    broker = (address.host.to_owned(), address.port);
+                }
+                Ok(_) => problems.push(format!(
+                    "HILT_BROKER={text:?}: the board reaches its broker by DNS name or IPv4 \
+                     address"
+                )),
+                Err(error) => problems.push(format!("HILT_BROKER={text:?}: {error}")),
+            },
+            None => problems
+                .push("HILT_BROKER is not set: the broker to connect to, as host:port".to_owned()),
+        }
+        let mut app_settings = app.and_then(|app| AppSettings::new(app, &client_id));
+        if let (Some(app), Some(app_settings)) = (app, app_settings.as_mut()) {
+            settings::read_variables(
+                app_settings,
+                |key| variable(&key.variable().to_string()),
+                |key, reading| match reading {
+                    VariableReading::Unset | VariableReading::Accepted(_) => {}
+                    VariableReading::Missing => problems.push(format!(
+                        "{} is not set: the {app} app cannot run without `{}`",
+                        key.variable(),
+                        key.name
+                    )),
+                    VariableReading::Refused { value, error } => {
+                        problems.push(format!("{}={value:?}: {error}", key.variable()));
+                    }
+                },
+            );
+        }
+        match (app, app_settings) {
+            (Some(app), Some(app_settings)) if problems.is_empty() => Ok(BoardSettings {
+                app,
+                client_id,
+                broker_host: broker.0,
+                broker_port: broker.1,
+                app_settings,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+/// The app of `settings` on simulated parts, booted at `boot`.
+pub fn build(settings: &BoardSettings, boot: Instant) -> OnRealTime {
+    let clock = VirtualClock::new();
+    clock.advance_to(boot);
+    let mut platform = None;
+    let node: Box<dyn Firmware> = match settings.app_settings.clone() {
+        AppSettings::Thermometer(config) => {
+            let line = OneWireLine::new(clock.clone());
+            let sensor = Ds18b20Model::attach(&line, DS18B20_SERIAL);
+            // Cannot fail: the temperature is within the part's range.
+            let _ = sensor.set_temperature(THERMOMETER_CELSIUS);
+            let master = Ds18b20::new(OneWire::new(
+                line.master_pin(),
+                VirtualDelay::new(clock.clone()),
+            ));
+            Box::new(Node::new(Thermometer::new(config, master, boot), boot))
+        }
+        AppSettings::RemoteLed(config) => {
+            // A button nobody presses and an LED nobody looks at: the
+            // messages are what the host board is for.
+            let button = Button::new(pins::BUTTON.gpio, clock.clone());
+            let led = Led::new(pins::LED.gpio, clock.clone());
+            Box::new(Node::new(
+                RemoteLed::new(
+                    config,
+                    button.line().input_pin(),
+                    led.line().output_pin(),
+                    boot,
+                ),
+                boot,
+            ))
+        }
+        AppSettings::SensorData(config) => {
+            let bus = I2cBus::new();
+            Tsl2591Model::attach(&bus, clock.clone());
+            let sensor = Tsl2591::new(bus.master());
+            Box::new(Node::new(SensorData::new(config, sensor, boot), boot))
+        }
+        AppSettings::LightStatus(config) => {
+            let led = Led::new(pins::LED.gpio, clock.clone());
+            Box::new(Node::new(
+                LightStatus::new(config, led.line().output_pin(), boot),
+                boot,
+            ))
+        }
+        AppSettings::NodeManager(config) => {
+            let led = Led::new(pins::LED.gpio, clock.clone());
+            let control = PlatformControl::new(clock.clone(), hilt_firmware::VERSION);
+            let chip = control.firmware_handle();
+            platform = Some(control);
+            Box::new(Node::new(
+                NodeManager::new(config, led.line().output_pin(), chip, boot),
+                boot,
+            ))
+        }
+        AppSettings::Monitor(_) => unreachable!("BOARD_APPS has no monitor"),
+    };
+    OnRealTime {
+        node,
+        clock,
+        platform,
+    }
+}
+
+/// The app, with its simulated parts' clock kept on real time: each call
+/// that hands the node the time first moves the parts' clock there, so a
+/// DS18B20 conversion takes its 750 ms of wall time.
+///
+/// The chip's services of node-manager are simulated too; when the app
+/// asks for a reset, or its watchdog bites, the host board says so and
+/// stops (a chip would restart; the host build has nothing to restart it).
+pub struct OnRealTime {
+    node: Box<dyn Firmware>,
+    clock: VirtualClock,
+    platform: Option<PlatformControl>,
+}
+
+impl std::fmt::Debug for OnRealTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnRealTime")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The exit status of a host board whose app reset the (simulated) chip.
+const RESET_EXIT_CODE: i32 = 3;
+
+impl OnRealTime {
+    fn at(&mut self, now: Instant) {
+        self.clock.advance_to(now);
+        if let Some(platform) = &self.platform {
+            let cause = if platform.take_reset_request() {
+                Some("software reset")
+            } else if platform
+                .watchdog_deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
+                Some("watchdog reset")
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                println!(
+                    "{} log warn board: {cause}; the host board stops (a chip restarts here)",
+                    hilt_firmware::serial_log::PREFIX
+                );
+                std::process::exit(RESET_EXIT_CODE);
+            }
+        }
+    }
+}
+
+impl Firmware for OnRealTime {
+    fn poll(&mut self, now: Instant) -> Instant {
+        self.at(now);
+        let next = self.node.poll(now);
+        // A reset asked for in this poll stops the board now, not at the
+        // next poll.
+        self.at(now);
+        next
+    }
+
+    fn receive(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        self.at(now);
+        self.node.receive(now, bytes)
+    }
+
+    fn transmit_buffer(&self) -> &[u8] {
+        self.node.transmit_buffer()
+    }
+
+    fn consume_transmit(&mut self, count: usize) {
+        self.node.consume_transmit(count);
+    }
+
+    fn wants_link(&self, now: Instant) -> bool {
+        self.node.wants_link(now)
+    }
+
+    fn wants_close(&self) -> bool {
+        self.node.wants_close()
+    }
+
+    fn link_up(&mut self, now: Instant) {
+        self.at(now);
+        self.node.link_up(now);
+    }
+
+    fn link_down(&mut self, now: Instant) {
+        self.at(now);
+        self.node.link_down(now);
+    }
+
+    fn pop_log(&mut self) -> Option<LogLine> {
+        self.node.pop_log()
+    }
+
+    fn disconnect(&mut self) {
+        self.node.disconnect();
+    }
+}
