@@ -8,8 +8,12 @@
 //! generic over the network stack ([`network::Network`]) and the serial port
 //! ([`serial::Serial`]): the ESP32-C3 image (`firmware/`) runs them over
 //! embassy-net and its UART, and `hilt-board-host` over the host kernel's
-//! TCP and stdout, so the code a chip runs between its radio and the
-//! firmware core is the code hilt runs in its tests.
+//! TCP, or over embassy-net on a TAP device, and stdout, so the code a chip
+//! runs between its radio and the firmware core is the code hilt runs in
+//! its tests.
+//!
+//! With the `embassy-net` feature, [`embassy`] is the network over
+//! embassy-net that both the image and hilt-board-host's TAP backend use.
 //!
 //! `no_std` and allocation-free, like the firmware core. Time is
 //! embassy-time's ([`clock`]): the chip's timer on a board, the std driver
@@ -18,6 +22,8 @@
 #![no_std]
 
 pub mod clock;
+#[cfg(feature = "embassy-net")]
+pub mod embassy;
 pub mod link;
 pub mod network;
 pub mod serial;
