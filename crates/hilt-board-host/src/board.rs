@@ -2,6 +2,8 @@
 //! the chosen app built on hilt-sim's parts as the simulation builds it
 //! (crates/hilt-runner/src/bundled.rs), kept on real time.
 
+use std::net::Ipv4Addr;
+
 use hilt_firmware::app::{Firmware, LogLine, Node};
 use hilt_firmware::apps::light_status::LightStatus;
 use hilt_firmware::apps::node_manager::NodeManager;
@@ -38,6 +40,118 @@ pub struct BoardSettings {
     pub broker_host: String,
     pub broker_port: u16,
     pub app_settings: AppSettings,
+    pub network: NetworkSettings,
+}
+
+/// The network stack the board runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkSettings {
+    /// The host kernel's TCP/IP stack (`HILT_NETWORK=kernel`, the default).
+    Kernel,
+    /// embassy-net, as on the chip, on a TAP device (`HILT_NETWORK=tap`).
+    Tap(TapSettings),
+}
+
+/// embassy-net's static IPv4 configuration on a TAP device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TapSettings {
+    /// The TAP device (`HILT_TAP`, `tap0` by default), which must exist and
+    /// be up, with the host's address on it.
+    pub interface: String,
+    /// The board's address and prefix length (`HILT_TAP_ADDRESS`,
+    /// `192.168.69.2/24` by default).
+    pub address: Ipv4Addr,
+    pub prefix_length: u8,
+    /// The default gateway (`HILT_TAP_GATEWAY`, `192.168.69.1` by default;
+    /// `none` for none).
+    pub gateway: Option<Ipv4Addr>,
+    /// The DNS servers embassy-net asks (`HILT_TAP_DNS`, comma-separated,
+    /// at most [`TapSettings::MAX_DNS_SERVERS`]; none by default).
+    pub dns_servers: Vec<Ipv4Addr>,
+}
+
+impl TapSettings {
+    /// As many as embassy-net's static configuration holds.
+    pub const MAX_DNS_SERVERS: usize = 3;
+}
+
+impl NetworkSettings {
+    /// Reads `HILT_NETWORK` and, for `tap`, the `HILT_TAP*` settings;
+    /// problems go to `problems`.
+    fn from_env(variable: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
+        match variable("HILT_NETWORK").as_deref() {
+            None | Some("kernel") => NetworkSettings::Kernel,
+            Some("tap") => {
+                let interface = variable("HILT_TAP").unwrap_or_else(|| "tap0".to_owned());
+                if interface.is_empty() || interface.len() >= 16 {
+                    problems.push(format!(
+                        "HILT_TAP={interface:?}: an interface name is 1 to 15 characters"
+                    ));
+                }
+                let (address, prefix_length) = match variable("HILT_TAP_ADDRESS") {
+                    None => (Ipv4Addr::new(192, 168, 69, 2), 24),
+                    Some(text) => parse_cidr(&text).unwrap_or_else(|| {
+                        problems.push(format!(
+                            "HILT_TAP_ADDRESS={text:?}: not an IPv4 address with a prefix \
+                             length, such as 192.168.69.2/24"
+                        ));
+                        (Ipv4Addr::UNSPECIFIED, 0)
+                    }),
+                };
+                let gateway = match variable("HILT_TAP_GATEWAY").as_deref() {
+                    None => Some(Ipv4Addr::new(192, 168, 69, 1)),
+                    Some("none") => None,
+                    Some(text) => match text.parse() {
+                        Ok(gateway) => Some(gateway),
+                        Err(_) => {
+                            problems.push(format!(
+                                "HILT_TAP_GATEWAY={text:?}: not an IPv4 address (or `none`)"
+                            ));
+                            None
+                        }
+                    },
+                };
+                let mut dns_servers = Vec::new();
+                if let Some(text) = variable("HILT_TAP_DNS") {
+                    for server in text.split(',').filter(|server| !server.is_empty()) {
+                        match server.trim().parse() {
+                            Ok(server) => dns_servers.push(server),
+                            Err(_) => problems.push(format!(
+                                "HILT_TAP_DNS={text:?}: {server:?} is not an IPv4 address"
+                            )),
+                        }
+                    }
+                    if dns_servers.len() > TapSettings::MAX_DNS_SERVERS {
+                        problems.push(format!(
+                            "HILT_TAP_DNS={text:?}: at most {} servers",
+                            TapSettings::MAX_DNS_SERVERS
+                        ));
+                    }
+                }
+                NetworkSettings::Tap(TapSettings {
+                    interface,
+                    address,
+                    prefix_length,
+                    gateway,
+                    dns_servers,
+                })
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "HILT_NETWORK={other:?}: `kernel` (the host's TCP) or `tap` (embassy-net \
+                     on a TAP device)"
+                ));
+                NetworkSettings::Kernel
+            }
+        }
+    }
+}
+
+/// `a.b.c.d/n`, with `n` at most 32.
+fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
+    let (address, prefix_length) = text.split_once('/')?;
+    let prefix_length: u8 = prefix_length.parse().ok()?;
+    (prefix_length <= 32).then_some((address.parse().ok()?, prefix_length))
 }
 
 impl BoardSettings {
@@ -96,6 +210,7 @@ impl BoardSettings {
             None => problems
                 .push("HILT_BROKER is not set: the broker to connect to, as host:port".to_owned()),
         }
+        let network = NetworkSettings::from_env(&variable, &mut problems);
         let mut app_settings = app.and_then(|app| AppSettings::new(app, &client_id));
         if let (Some(app), Some(app_settings)) = (app, app_settings.as_mut()) {
             settings::read_variables(
@@ -121,6 +236,7 @@ impl BoardSettings {
                 broker_host: broker.0,
                 broker_port: broker.1,
                 app_settings,
+                network,
             }),
             _ => Err(problems),
         }

@@ -1,5 +1,7 @@
 //! hilt-board-host: the board glue of the ESP32-C3 image (hilt-board) run on
-//! the host, over the kernel's TCP, against a real broker.
+//! the host, against a real broker, over one of two networks: the kernel's
+//! TCP, or embassy-net (the image's IP stack, with hilt-board's adapter to
+//! it) on a TAP device.
 //!
 //! It runs one of the firmware core's reference apps as the image does, on
 //! hilt-sim's simulated parts in real time, and prints the board's serial
@@ -14,10 +16,15 @@
 //!   `remote-led`, `sensor-data`, `light-status`, `node-manager`);
 //! - `HILT_BROKER`: the broker, `host:port` (a DNS name or an IPv4 address);
 //! - `HILT_CLIENT_ID`: the MQTT client id, which also names the topics;
-//! - `HILT_<KEY>`: the app's `config:` keys (`HILT_INTERVAL=1s`).
+//! - `HILT_<KEY>`: the app's `config:` keys (`HILT_INTERVAL=1s`);
+//! - `HILT_NETWORK`: `kernel` (the default) or `tap`, and for `tap`:
+//!   `HILT_TAP` (the device, `tap0`), `HILT_TAP_ADDRESS` (the board's
+//!   address, `192.168.69.2/24`), `HILT_TAP_GATEWAY` (`192.168.69.1`, or
+//!   `none`) and `HILT_TAP_DNS` (DNS servers, comma-separated; none).
 
 mod board;
 mod network;
+mod tap;
 
 use std::fmt;
 use std::io::Write as _;
@@ -27,7 +34,7 @@ use hilt_board::link::Broker;
 use hilt_board::serial::Serial;
 use hilt_firmware::app::LogLevel;
 
-use crate::board::BoardSettings;
+use crate::board::{BoardSettings, NetworkSettings};
 use crate::network::HostNetwork;
 
 fn main() -> ExitCode {
@@ -56,13 +63,14 @@ fn main() -> ExitCode {
         &mut serial,
         LogLevel::Info,
         format_args!(
-            "{} {}: app {} as {}, broker {}:{}",
+            "{} {}: app {} as {}, broker {}:{}, {}",
             env!("CARGO_PKG_NAME"),
             env!("CARGO_PKG_VERSION"),
             settings.app,
             settings.client_id,
             settings.broker_host,
-            settings.broker_port
+            settings.broker_port,
+            NetworkName(&settings.network),
         ),
     );
     let mut node = board::build(&settings, hilt_board::clock::now());
@@ -70,12 +78,41 @@ fn main() -> ExitCode {
         host: &settings.broker_host,
         port: settings.broker_port,
     };
-    runtime.block_on(hilt_board::link::run(
-        &HostNetwork,
-        &mut serial,
-        &mut node,
-        broker,
-    ))
+    match &settings.network {
+        NetworkSettings::Kernel => runtime.block_on(hilt_board::link::run(
+            &HostNetwork,
+            &mut serial,
+            &mut node,
+            broker,
+        )),
+        NetworkSettings::Tap(tap) => {
+            match tap::run(tap, &runtime, &mut serial, &mut node, broker) {
+                Err(error) => {
+                    eprintln!(
+                        "hilt-board-host: cannot open the TAP device {:?}: {error}",
+                        tap.interface
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// The network, as the first log line names it.
+struct NetworkName<'a>(&'a NetworkSettings);
+
+impl fmt::Display for NetworkName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            NetworkSettings::Kernel => write!(f, "over the kernel's TCP"),
+            NetworkSettings::Tap(tap) => write!(
+                f,
+                "over embassy-net on {} as {}/{}",
+                tap.interface, tap.address, tap.prefix_length
+            ),
+        }
+    }
 }
 
 /// The serial port of the host build: stdout, one line at a time, flushed

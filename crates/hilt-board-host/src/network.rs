@@ -1,9 +1,9 @@
 //! The host kernel's TCP as the board glue's network.
 //!
-//! The kernel's stack is a real IP stack that needs no privileges: over
-//! loopback it reaches a broker on the same machine as a board reaches one
-//! over WiFi. (A TAP device with embassy-net on it would run smoltcp as the
-//! chip does, but needs CAP_NET_ADMIN, which CI may not have.) Each of the
+//! The kernel's stack is a real IP stack that needs no privileges and no
+//! namespace: over loopback it reaches a broker on the same machine as a
+//! board reaches one over WiFi. (The TAP backend, [`crate::tap`], runs the
+//! chip's own stack, embassy-net and smoltcp, instead.) Each of the
 //! glue's demands maps onto a socket option: Nagle off is `TCP_NODELAY`,
 //! smoltcp's acknowledgement timeout is `TCP_USER_TIMEOUT`, an abort is a
 //! close with a zero linger (a RST).
