@@ -6,8 +6,10 @@
 //! Each test re-runs itself in a new user and network namespace
 //! (`unshare -rn`, which needs no privileges), where it creates `tap0` with
 //! the host's address 192.168.69.1/24 and starts Mosquitto on that address
-//! and on loopback; the board is 192.168.69.2. The namespace is fresh, so
-//! the fixed port is free, and it goes away with the test.
+//! and on loopback; the board is 192.168.69.2. The DNS tests add a small
+//! DNS server on the host's address, which embassy-net's DNS socket asks.
+//! The namespace is fresh, so the fixed ports are free, and it goes away
+//! with the test.
 //!
 //! With `CI` set (as in `.ci/run`, which installs Mosquitto and iproute2) a
 //! missing Mosquitto, `unshare` or TAP device fails these tests; elsewhere
@@ -15,8 +17,14 @@
 
 mod support;
 
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use simple_dns::rdata::{A, RData};
+use simple_dns::{CLASS, Packet, PacketFlag, RCODE, ResourceRecord};
 
 use support::{HostBoard, Mosquitto, mosquitto_binary, run_scenario, temporary_folder};
 
@@ -125,6 +133,126 @@ fn start_board(settings: &[(&str, &str)]) -> HostBoard {
     ];
     all.extend_from_slice(settings);
     HostBoard::start_with(&all)
+}
+
+/// The name the test DNS server knows: the broker, at the host's address.
+const BROKER_NAME: &str = "broker.hilt.test";
+
+/// A DNS server on the TAP device's host address, port 53, for
+/// embassy-net's DNS socket: it answers [`BROKER_NAME`] with the host's
+/// address and any other name with NXDOMAIN, and sends every name it was
+/// asked down the returned channel.
+fn start_dns_server() -> Receiver<String> {
+    let socket = UdpSocket::bind((HOST_ADDRESS, 53)).expect("port 53 is free in the namespace");
+    let (asked, names) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0; 512];
+        loop {
+            let Ok((length, from)) = socket.recv_from(&mut buffer) else {
+                return;
+            };
+            let Ok(query) = Packet::parse(&buffer[..length]) else {
+                continue;
+            };
+            let mut reply = Packet::new_reply(query.id());
+            reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
+            for question in &query.questions {
+                let name = question.qname.to_string();
+                if name == BROKER_NAME {
+                    reply.answers.push(ResourceRecord::new(
+                        question.qname.clone(),
+                        CLASS::IN,
+                        60,
+                        RData::A(A::from(HOST_ADDRESS.parse::<Ipv4Addr>().unwrap())),
+                    ));
+                } else {
+                    *reply.rcode_mut() = RCODE::NameError;
+                }
+                reply.questions.push(question.clone());
+                let _ = asked.send(name);
+            }
+            if let Ok(bytes) = reply.build_bytes_vec() {
+                let _ = socket.send_to(&bytes, from);
+            }
+        }
+    });
+    names
+}
+
+#[test]
+fn the_board_finds_its_broker_by_dns_over_embassy_net() {
+    in_namespace(
+        "the_board_finds_its_broker_by_dns_over_embassy_net",
+        |binary| {
+            set_up_tap();
+            let asked = start_dns_server();
+            let folder = temporary_folder("tap-dns");
+            let mosquitto = start_mosquitto(binary, &folder);
+            let broker = format!("{BROKER_NAME}:{PORT}");
+            let mut board = start_board(&[
+                ("HILT_BROKER", broker.as_str()),
+                ("HILT_TAP_DNS", HOST_ADDRESS),
+                ("HILT_APP", "thermometer"),
+                ("HILT_CLIENT_ID", "probe"),
+                ("HILT_INTERVAL", "1s"),
+            ]);
+            let connected = board.serial.wait_for("saying the link is up", |line| {
+                line.contains("link: connected")
+            });
+            assert_eq!(
+                connected,
+                format!("[hilt] log info link: connected to {HOST_ADDRESS}:{PORT}")
+            );
+            assert_eq!(
+                asked.recv_timeout(Duration::from_secs(1)).as_deref(),
+                Ok(BROKER_NAME)
+            );
+            run_scenario(&format!(
+                r#"
+name: the host board's thermometer, its broker found by DNS over embassy-net
+time: real
+broker: {{ url: "mqtt://127.0.0.1:{PORT}" }}
+devices:
+  probe:
+    external: true
+    client_id: probe
+steps:
+  - expect: {{ topic: devices/probe/temperature/degrees, within: 3s }}
+"#
+            ));
+            drop(board);
+            mosquitto.stop();
+            let _ = std::fs::remove_dir_all(folder);
+        },
+    );
+}
+
+#[test]
+fn an_unknown_broker_name_is_reported_over_embassy_net() {
+    in_namespace(
+        "an_unknown_broker_name_is_reported_over_embassy_net",
+        |_| {
+            set_up_tap();
+            let asked = start_dns_server();
+            let mut board = start_board(&[
+                ("HILT_BROKER", "nowhere.hilt.test:1883"),
+                ("HILT_TAP_DNS", HOST_ADDRESS),
+                ("HILT_APP", "thermometer"),
+                ("HILT_CLIENT_ID", "probe"),
+            ]);
+            let refused = board.serial.wait_for("saying it cannot connect", |line| {
+                line.contains("link: cannot connect")
+            });
+            assert_eq!(
+                refused,
+                "[hilt] log warn link: cannot connect: DNS lookup of the broker failed"
+            );
+            assert_eq!(
+                asked.recv_timeout(Duration::from_secs(1)).as_deref(),
+                Ok("nowhere.hilt.test")
+            );
+        },
+    );
 }
 
 #[test]
