@@ -405,3 +405,96 @@ impl Firmware for OnRealTime {
         self.node.disconnect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(variables: &[(&str, &str)]) -> Result<BoardSettings, Vec<String>> {
+        let base = [
+            ("HILT_APP", "thermometer"),
+            ("HILT_CLIENT_ID", "probe"),
+            ("HILT_BROKER", "192.168.69.1:1883"),
+        ];
+        BoardSettings::from_env(|name| {
+            variables
+                .iter()
+                .chain(base.iter())
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_kernel_network_is_the_default() {
+        assert_eq!(settings(&[]).unwrap().network, NetworkSettings::Kernel);
+        assert_eq!(
+            settings(&[("HILT_NETWORK", "kernel")]).unwrap().network,
+            NetworkSettings::Kernel
+        );
+    }
+
+    #[test]
+    fn a_tap_network_has_defaults_for_its_addresses() {
+        assert_eq!(
+            settings(&[("HILT_NETWORK", "tap")]).unwrap().network,
+            NetworkSettings::Tap(TapSettings {
+                interface: "tap0".to_owned(),
+                address: Ipv4Addr::new(192, 168, 69, 2),
+                prefix_length: 24,
+                gateway: Some(Ipv4Addr::new(192, 168, 69, 1)),
+                dns_servers: Vec::new(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_tap_network_takes_its_settings() {
+        assert_eq!(
+            settings(&[
+                ("HILT_NETWORK", "tap"),
+                ("HILT_TAP", "board1"),
+                ("HILT_TAP_ADDRESS", "10.0.0.7/8"),
+                ("HILT_TAP_GATEWAY", "none"),
+                ("HILT_TAP_DNS", "10.0.0.1, 10.0.0.2"),
+            ])
+            .unwrap()
+            .network,
+            NetworkSettings::Tap(TapSettings {
+                interface: "board1".to_owned(),
+                address: Ipv4Addr::new(10, 0, 0, 7),
+                prefix_length: 8,
+                gateway: None,
+                dns_servers: vec![Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)],
+            })
+        );
+    }
+
+    #[test]
+    fn bad_network_settings_are_each_named() {
+        let problems = settings(&[
+            ("HILT_NETWORK", "tap"),
+            ("HILT_TAP", "a-name-far-too-long"),
+            ("HILT_TAP_ADDRESS", "192.168.69.2/33"),
+            ("HILT_TAP_GATEWAY", "gateway"),
+            ("HILT_TAP_DNS", "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,dns"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                r#"HILT_TAP="a-name-far-too-long": an interface name is 1 to 15 characters"#,
+                r#"HILT_TAP_ADDRESS="192.168.69.2/33": not an IPv4 address with a prefix length, such as 192.168.69.2/24"#,
+                r#"HILT_TAP_GATEWAY="gateway": not an IPv4 address (or `none`)"#,
+                r#"HILT_TAP_DNS="1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,dns": "dns" is not an IPv4 address"#,
+                r#"HILT_TAP_DNS="1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,dns": at most 3 servers"#,
+            ]
+        );
+        assert_eq!(
+            settings(&[("HILT_NETWORK", "wifi")]).unwrap_err(),
+            [
+                r#"HILT_NETWORK="wifi": `kernel` (the host's TCP) or `tap` (embassy-net on a TAP device)"#
+            ]
+        );
+    }
+}

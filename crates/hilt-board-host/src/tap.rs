@@ -63,7 +63,12 @@ pub fn run(
     // smoltcp) and the glue share one thread, as they share the chip's
     // executor; the TAP device's readiness comes from async-io's reactor.
     runtime.block_on(async {
-        match select(runner.run(), hilt_board::link::run(&network, serial, node, broker)).await {
+        match select(
+            runner.run(),
+            hilt_board::link::run(&network, serial, node, broker),
+        )
+        .await
+        {
             Either::First(never) | Either::Second(never) => never,
         }
     })

@@ -8,9 +8,7 @@
 
 mod support;
 
-use support::{
-    HostBoard, Mosquitto, free_port, mosquitto_binary, run_scenario, temporary_folder,
-};
+use support::{HostBoard, Mosquitto, free_port, mosquitto_binary, run_scenario, temporary_folder};
 
 #[test]
 fn the_thermometer_publishes_through_the_glue_to_mosquitto() {

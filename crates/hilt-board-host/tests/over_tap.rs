@@ -108,8 +108,15 @@ fn set_up_tap() {
         &["link", "set", "tap0", "up"],
         &["link", "set", "lo", "up"],
     ] {
-        let output = Command::new("ip").args(arguments).output().expect("ip runs");
-        assert!(output.status.success(), "ip {arguments:?}: {}", describe(&output));
+        let output = Command::new("ip")
+            .args(arguments)
+            .output()
+            .expect("ip runs");
+        assert!(
+            output.status.success(),
+            "ip {arguments:?}: {}",
+            describe(&output)
+        );
     }
 }
 
@@ -269,9 +276,9 @@ fn the_thermometer_publishes_over_embassy_net_on_a_tap_device() {
                 ("HILT_UNIT", "C"),
                 ("HILT_INTERVAL", "1s"),
             ]);
-            let started = board
-                .serial
-                .wait_for("naming the network", |line| line.contains("hilt-board-host"));
+            let started = board.serial.wait_for("naming the network", |line| {
+                line.contains("hilt-board-host")
+            });
             assert!(
                 started.ends_with(", over embassy-net on tap0 as 192.168.69.2/24"),
                 "{started}"

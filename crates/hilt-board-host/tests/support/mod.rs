@@ -214,4 +214,3 @@ pub fn temporary_folder(name: &str) -> PathBuf {
     std::fs::create_dir_all(&folder).unwrap();
     folder
 }
-
