@@ -298,6 +298,11 @@ impl Build {
                         accepted.push(format!("({:?}, {value:?})", key.name));
                     }
                     VariableReading::Missing => problems.push(missing(app, key)),
+                    // A secret (`password`) is never shown, not even when
+                    // it is refused.
+                    VariableReading::Refused { error, .. } if key.secret => {
+                        problems.push(format!("{}: {error}", key.variable()));
+                    }
                     VariableReading::Refused { value, error } => {
                         problems.push(format!("{}={value:?}: {error}", key.variable()));
                     }

@@ -12,14 +12,15 @@
 //! - the IP stack (embassy-net, DHCP and DNS) ([`net_task`]);
 //! - the main task, which waits for the network once at boot (as the
 //!   tutorials' firmware does before its main loop), builds the app and
-//!   drives it over a TCP link to the broker (link.rs), mirroring every
-//!   message and log line to the serial port (serial.rs).
+//!   drives it over a TCP link to the broker with the board glue of
+//!   hilt-board, the code hilt's tests run over the host's TCP (link.rs
+//!   gives it embassy-net), mirroring every message and log line to the
+//!   serial port (serial.rs).
 
 #![no_std]
 #![no_main]
 
 mod board;
-mod clock;
 mod link;
 mod platform;
 mod serial;
@@ -120,7 +121,7 @@ async fn main(spawner: Spawner) -> ! {
         ),
     }
 
-    let mut node = board::build(chip, clock::now());
+    let mut node = board::build(chip, hilt_board::clock::now());
     link::run(stack, &mut node).await
 }
 

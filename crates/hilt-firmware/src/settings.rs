@@ -25,7 +25,7 @@ use heapless::String;
 use hilt_grammar::duration::{DurationError, parse_duration};
 
 use crate::mqtt::codec::QoS;
-use crate::mqtt::session::MAX_CLIENT_ID_LEN;
+use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_CREDENTIAL_LEN, SessionOptions};
 use crate::mqtt::topic::{TopicError, validate_filter, validate_topic_name};
 use crate::time::Duration;
 
@@ -46,6 +46,14 @@ pub struct SettingKey {
     /// `name`); an image has no device name and keeps the app's default,
     /// the client id, so the Wokwi export writes it when the two differ.
     pub defaults_to_device_name: bool,
+    /// Its value is a board's name, which the board's topics are made of
+    /// (remote-led's `name` and `peer`): giving every board of a run a
+    /// suffix (`hilt wokwi --client-suffix`) gives these values the same
+    /// one, so the run's topics are its own.
+    pub names_a_board: bool,
+    /// Its value is a secret (`password`): what hilt writes (transcripts,
+    /// reports, exported files, build messages) never shows it.
+    pub secret: bool,
 }
 
 impl SettingKey {
@@ -55,6 +63,8 @@ impl SettingKey {
             name,
             required: false,
             defaults_to_device_name: false,
+            names_a_board: false,
+            secret: false,
         }
     }
 
@@ -71,6 +81,23 @@ impl SettingKey {
         SettingKey {
             defaults_to_device_name: true,
             ..SettingKey::optional(name)
+        }
+    }
+
+    /// The same key, whose value names a board (see
+    /// [`SettingKey::names_a_board`]).
+    pub const fn naming_a_board(self) -> Self {
+        SettingKey {
+            names_a_board: true,
+            ..self
+        }
+    }
+
+    /// The same key, whose value is a secret (see [`SettingKey::secret`]).
+    pub const fn secret(self) -> Self {
+        SettingKey {
+            secret: true,
+            ..self
         }
     }
 
@@ -147,6 +174,9 @@ pub enum SettingError<'v> {
     /// Not a sensor id (1 to `max` bytes, no `"`, which would end the
     /// JSON string it is published in).
     NotASensorId { max: usize },
+    /// Not a user name or password: longer than `max` bytes or holding a
+    /// NUL. The value is not quoted, since it may be a secret.
+    NotACredential { max: usize },
 }
 
 impl fmt::Display for SettingError<'_> {
@@ -192,6 +222,9 @@ impl fmt::Display for SettingError<'_> {
             }
             SettingError::NotASensorId { max } => {
                 write!(f, "must be 1 to {max} characters without quotes")
+            }
+            SettingError::NotACredential { max } => {
+                write!(f, "must be at most {max} bytes, without NUL characters")
             }
         }
     }
@@ -243,6 +276,53 @@ pub fn read_variables<S, V>(
         };
         reading(key, outcome);
     }
+}
+
+/// The `username` and `password` settings every board app takes, sent in
+/// CONNECT when given (a broker with a password file or a user list asks
+/// for them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: Option<String<MAX_CREDENTIAL_LEN>>,
+    pub password: Option<String<MAX_CREDENTIAL_LEN>>,
+}
+
+impl Credentials {
+    /// The two keys, for an app's [`Settings::keys`]; `password` is
+    /// [`SettingKey::secret`].
+    pub const USERNAME: SettingKey = SettingKey::optional("username");
+    pub const PASSWORD: SettingKey = SettingKey::optional("password").secret();
+
+    /// Sets `username` or `password`; `None` for any other key, which the
+    /// app then reads itself.
+    pub fn set<'v>(&mut self, key: &str, value: &'v str) -> Option<Result<(), SettingError<'v>>> {
+        let field = match key {
+            "username" => &mut self.username,
+            "password" => &mut self.password,
+            _ => return None,
+        };
+        Some(credential(value).map(|value| *field = Some(value)))
+    }
+
+    /// Puts them into the session's options.
+    pub fn apply(&self, options: &mut SessionOptions) {
+        options.username.clone_from(&self.username);
+        options.password.clone_from(&self.password);
+    }
+}
+
+/// A user name or password: at most [`MAX_CREDENTIAL_LEN`] bytes, no NUL
+/// (MQTT strings cannot hold one). Empty is allowed; some brokers take an
+/// empty password.
+pub fn credential(value: &str) -> Result<String<MAX_CREDENTIAL_LEN>, SettingError<'_>> {
+    if value.contains('\0') {
+        return Err(SettingError::NotACredential {
+            max: MAX_CREDENTIAL_LEN,
+        });
+    }
+    String::try_from(value).map_err(|_| SettingError::NotACredential {
+        max: MAX_CREDENTIAL_LEN,
+    })
 }
 
 /// A duration that must pass: `60s`, `500ms`, `1m30s`.

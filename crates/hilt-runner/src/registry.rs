@@ -773,7 +773,7 @@ mod tests {
             messages(problems),
             [
                 "unknown config key 'pear' for app remote-led; did you mean 'peer'? \
-              expected one of peer, name, period, keepalive"
+              expected one of peer, name, period, keepalive, username, password"
             ]
         );
     }

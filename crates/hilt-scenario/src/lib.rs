@@ -15,7 +15,8 @@
 //! part or config key is rejected before anything runs. Every problem is a
 //! [`Diagnostic`] that renders as `file:line:column: message`.
 //!
-//! [`schema`] writes the language as a JSON Schema, for editors.
+//! [`schema`] writes the language as a JSON Schema, for editors; [`draft`]
+//! writes a draft scenario from messages seen on a live broker (`hilt record`).
 //!
 //! [`duration`] and [`topic`] are public because apps checking their own
 //! `config:` and the runner writing reports need the same rules.
@@ -25,6 +26,7 @@ use std::path::Path;
 pub mod ast;
 pub mod describe;
 mod diagnostic;
+pub mod draft;
 pub mod duration;
 mod file;
 mod json;

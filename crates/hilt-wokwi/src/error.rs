@@ -108,10 +108,14 @@ pub enum Why {
         hilt_firmware::settings::VariableName(.key)
     )]
     MissingSetting { app: String, key: String },
-    #[error("{variable}={value:?} would stop the image build: {reason}")]
+    #[error(
+        "{variable}{} would stop the image build: {reason}",
+        .value.as_ref().map(|value| format!("={value:?}")).unwrap_or_default()
+    )]
     SettingRefused {
         variable: String,
-        value: String,
+        /// The value as written; `None` for a secret, which is never shown.
+        value: Option<String>,
         reason: String,
     },
     #[error(

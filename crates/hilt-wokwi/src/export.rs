@@ -58,6 +58,11 @@ pub struct Export {
     /// (`HILT_BROKER`) and WiFi are the Wokwi setup's, not the scenario's,
     /// and are not here.
     pub build_env: Vec<(String, String)>,
+    /// The `HILT_*` variables of secret settings (`password`) the scenario
+    /// gives: checked like the others, but never written; the image build
+    /// takes them from its own environment (a CI secret), and the header's
+    /// `# hilt-secret:` lines name them.
+    pub secret_env: Vec<String>,
     /// hilt's longest device time for the scenario plus [`BOOT_ALLOWANCE`]:
     /// the `--timeout` to give wokwi-cli.
     pub timeout: Duration,
@@ -212,7 +217,7 @@ pub fn export_from(
         time_passed_at: None,
         longest: Duration::ZERO,
     };
-    let build_env = exporter.build_env(device, app);
+    let (build_env, secret_env) = exporter.build_env(device, app);
     for part in &app_parts {
         // The Wokwi board would answer the app's sensor with silence.
         if part.kind == PartKind::Tsl2591 {
@@ -241,7 +246,7 @@ pub fn export_from(
             device,
             app,
             &image,
-            &build_env,
+            (&build_env, &secret_env),
             timeout,
             &exporter.approximations,
         ),
@@ -251,6 +256,7 @@ pub fn export_from(
         scenario: scenario_out,
         app: app.clone(),
         build_env,
+        secret_env,
         timeout,
         approximations: exporter.approximations,
     })
@@ -271,13 +277,18 @@ fn header(
     device: &Device,
     app: &str,
     image: &WokwiImage,
-    build_env: &[(String, String)],
+    (build_env, secret_env): (&[(String, String)], &[String]),
     timeout: Duration,
     approximations: &[Approximation],
 ) -> Vec<String> {
     let settings: Vec<String> = build_env
         .iter()
         .map(|(name, value)| format!("{name}={}", shell_word(value)))
+        .collect();
+    // A secret is passed on from the build's environment, by name.
+    let passed_on: Vec<String> = secret_env
+        .iter()
+        .map(|name| format!("{name}=\"${name}\""))
         .collect();
     let mut lines = vec![
         format!(
@@ -292,10 +303,21 @@ fn header(
         ),
         format!(
             "  {} HILT_BROKER=<host:port> {}",
-            settings.join(" "),
+            settings
+                .iter()
+                .chain(&passed_on)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
             image.build.command
         ),
     ];
+    if !secret_env.is_empty() {
+        lines.push(format!(
+            "  ({} from the environment: a secret, so not written here)",
+            secret_env.join(", ")
+        ));
+    }
     if let Some(copy) = image.build.copy_command() {
         lines.push(format!("  {copy}"));
     }
@@ -312,6 +334,7 @@ fn header(
             .iter()
             .map(|setting| format!("hilt-env: {setting}")),
     );
+    lines.extend(secret_env.iter().map(|name| format!("hilt-secret: {name}")));
     lines.push(format!("hilt-timeout-ms: {}", timeout.as_millis()));
     if !approximations.is_empty() {
         lines.push(String::new());
@@ -371,8 +394,11 @@ impl Exporter<'_> {
     /// one firmware/build.rs reads them with: a value the image build would
     /// refuse, a key the image does not have, and a key whose value is not
     /// one text are refused here, at their line.
-    fn build_env(&mut self, device: &Device, app: &str) -> Vec<(String, String)> {
+    /// Secret settings (`password`) are checked the same way, but only
+    /// their variables' names are returned, in the second list.
+    fn build_env(&mut self, device: &Device, app: &str) -> (Vec<(String, String)>, Vec<String>) {
         let mut env = vec![("HILT_CLIENT_ID".to_owned(), device.client_id.clone())];
+        let mut secrets = Vec::new();
         if let Err(error) = settings::client_id(&device.client_id) {
             self.refuse(
                 device.location.line,
@@ -383,7 +409,7 @@ impl Exporter<'_> {
             );
         }
         let DeviceKind::Simulated { config, .. } = &device.kind else {
-            return env;
+            return (env, secrets);
         };
         let mut settings = self.image.settings(&device.client_id);
         for entry in &config.entries {
@@ -407,12 +433,13 @@ impl Exporter<'_> {
                 continue;
             };
             match settings.set(key.name, text) {
+                Ok(()) if key.secret => secrets.push(key.variable().to_string()),
                 Ok(()) => env.push((key.variable().to_string(), text.clone())),
                 Err(error) => self.refuse(
                     entry.key_location.line,
                     Why::SettingRefused {
                         variable: key.variable().to_string(),
-                        value: text.clone(),
+                        value: if key.secret { None } else { Some(text.clone()) },
                         reason: error.to_string(),
                     },
                 ),
@@ -440,7 +467,7 @@ impl Exporter<'_> {
                 env.push((key.variable().to_string(), device.name.clone()));
             }
         }
-        env
+        (env, secrets)
     }
 
     fn push(&mut self, name: Option<String>, action: Action) {

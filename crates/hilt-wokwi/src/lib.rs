@@ -89,6 +89,7 @@
 mod error;
 mod export;
 mod image;
+mod isolate;
 mod parts;
 mod wokwi;
 
@@ -98,5 +99,6 @@ pub use export::{
     MIN_SAMPLE_GAP, export, export_from, export_with, serial_line_end,
 };
 pub use image::{BundledImages, ImageBuild, Images, PANIC_TEXT, WiredPart, Wiring, WokwiImage};
+pub use isolate::{MAX_CLIENT_SUFFIX_LEN, SuffixError, with_client_suffix};
 pub use parts::{BOARD_PINS, PartIds};
 pub use wokwi::{Action, ControlValue, WokwiScenario, WokwiStep, wokwi_duration};

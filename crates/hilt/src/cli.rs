@@ -1,11 +1,12 @@
 //! The command line: replay, check and print transcripts of scenario files,
-//! export them to Wokwi, print their JSON Schema (`schema`), and start a
-//! project (`init`).
+//! export them to Wokwi, print their JSON Schema (`schema`), start a
+//! project (`init`), and record a live broker into a transcript and a draft
+//! scenario (`record`).
 //!
 //! Exit codes: 0 when every scenario passed (or, for `check`, is valid),
 //! and when a `--partition` takes no file; 1 when some scenario failed an
 //! expectation; 2 for invalid input (usage errors included) or a harness
-//! error.
+//! error, and for `record`, a broker that cannot be reached or goes away.
 
 use std::fs::File;
 use std::io::{BufRead as _, Seek as _};
@@ -23,7 +24,7 @@ use crate::partition::Partition;
 use crate::report::progress::Progress;
 use crate::report::style::{Palette, Tone};
 use crate::report::{Entry, EntryKind, Format, ReportOptions, Reports, Totals};
-use crate::{in_order, init};
+use crate::{in_order, init, record};
 
 /// Writes to standard output. A reader that went away (`hilt transcript …
 /// | head`) ends the program quietly with the shell's code for a broken
@@ -161,6 +162,54 @@ enum Command {
         /// listing each, instead of refusing the scenario.
         #[arg(long)]
         approximate: bool,
+        /// Append this to every board's client id, to the settings that
+        /// name a board (remote-led's `peer`) and to topic levels that are
+        /// those names, so that runs sharing a public broker at once cannot
+        /// disturb each other (CI: a run id). The exported `# hilt-env:`
+        /// lines carry the suffixed ids into the image build.
+        #[arg(
+            long,
+            value_name = "SUFFIX",
+            env = "HILT_CLIENT_SUFFIX",
+            allow_hyphen_values = true
+        )]
+        client_suffix: Option<String>,
+    },
+    /// Watch a live broker and write what it carried: a transcript (in the
+    /// line format of `hilt transcript`) and a draft scenario with a device
+    /// per topic prefix and an expectation per message pattern.
+    ///
+    /// Each message is printed as it arrives. Ctrl-C or --duration ends the
+    /// recording; a broker that cannot be reached or goes away ends it with
+    /// exit code 2, and what was captured is written all the same.
+    Record {
+        /// The broker: mqtt://host:port (port 1883 if not given).
+        #[arg(long, value_name = "URL")]
+        broker: String,
+        /// A topic filter to subscribe to (QoS 1); give it more than once
+        /// for more. Default: `#`.
+        #[arg(long = "topic", value_name = "FILTER")]
+        topics: Vec<String>,
+        /// The folder to write `transcript.txt` and `scenario.yaml` into
+        /// (created if missing). Existing files are never overwritten.
+        #[arg(long, value_name = "DIR", default_value = "recording")]
+        out: PathBuf,
+        /// Write the transcript here instead of DIR/transcript.txt.
+        #[arg(long, value_name = "FILE")]
+        transcript: Option<PathBuf>,
+        /// Write the draft scenario here instead of DIR/scenario.yaml.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Stop after this long (`30s`, `10m`, `1h`), counted from the
+        /// broker accepting the connection. Default: until Ctrl-C.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_argument)]
+        duration: Option<std::time::Duration>,
+        /// The recorder's own MQTT client id. Default: hilt-record-<process id>.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Print no line per message (the files get every one).
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Print the JSON Schema of scenario files for this hilt's apps, for
     /// editors (docs/scenario.schema.json holds the bundled apps' one).
@@ -182,6 +231,11 @@ enum Command {
         #[arg(long, value_name = "URL", default_value = init::DEFAULT_HILT_GIT)]
         hilt_git: String,
     },
+}
+
+/// A duration as the scenario language writes it.
+fn parse_duration_argument(text: &str) -> Result<std::time::Duration, String> {
+    hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
 }
 
 /// `--partition`, shared by `replay` and `check`.
@@ -290,14 +344,43 @@ where
             scenario,
             output,
             approximate,
+            client_suffix,
         } => {
             let fidelity = if approximate {
                 hilt_wokwi::Fidelity::Weakened
             } else {
                 hilt_wokwi::Fidelity::Faithful
             };
-            wokwi(&scenario, output.as_deref(), fidelity, registry)
+            wokwi(
+                &scenario,
+                output.as_deref(),
+                fidelity,
+                client_suffix.as_deref(),
+                registry,
+            )
         }
+        Command::Record {
+            broker,
+            topics,
+            out,
+            transcript,
+            scenario,
+            duration,
+            client_id,
+            quiet,
+        } => record::record(&record::RecordOptions {
+            broker,
+            filters: if topics.is_empty() {
+                vec!["#".to_string()]
+            } else {
+                topics
+            },
+            transcript: transcript.unwrap_or_else(|| out.join("transcript.txt")),
+            scenario: scenario.unwrap_or_else(|| out.join("scenario.yaml")),
+            duration,
+            client_id: client_id.unwrap_or_else(|| format!("hilt-record-{}", std::process::id())),
+            quiet,
+        }),
         Command::Schema => {
             out!("{}", hilt_scenario::schema::scenario_schema_text(registry));
             Ok(EXIT_PASSED)
@@ -890,15 +973,25 @@ fn wokwi(
     file: &std::path::Path,
     output: Option<&std::path::Path>,
     fidelity: hilt_wokwi::Fidelity,
+    client_suffix: Option<&str>,
     registry: &Registry,
 ) -> anyhow::Result<u8> {
-    let scenario = match hilt_runner::load(file, registry) {
+    let mut scenario = match hilt_runner::load(file, registry) {
         Ok(scenario) => scenario,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
             return Ok(EXIT_INVALID);
         }
     };
+    if let Some(suffix) = client_suffix {
+        match hilt_wokwi::with_client_suffix(&scenario, registry, suffix) {
+            Ok(suffixed) => scenario = suffixed,
+            Err(error) => {
+                eprintln!("hilt: {error}");
+                return Ok(EXIT_INVALID);
+            }
+        }
+    }
     // The registry knows each app's image: hilt's own for the bundled board
     // apps, and whatever a user's app registers (`SimulatedApp::wokwi_image`).
     let exported = match hilt_wokwi::export_from(&scenario, registry, registry, fidelity) {

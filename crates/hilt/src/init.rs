@@ -57,10 +57,19 @@ pub enum InitError {
     },
 }
 
+/// A dependency specification, `{ ... }`, with hilt-board's `embassy-net`
+/// feature on.
+fn with_embassy_net(specification: String) -> String {
+    match specification.strip_suffix(" }") {
+        Some(start) => format!("{start}, features = [\"embassy-net\"] }}"),
+        None => specification,
+    }
+}
+
 /// The project's files, as templates: `{{name}}` is the package name,
 /// `{{crate}}` the same as a Rust identifier, `{{hilt}}`,
-/// `{{hilt_firmware}}` and `{{hilt_grammar}}` the dependency
-/// specifications. (hilt's patched broker, hilt-rumqttd, comes with hilt.)
+/// `{{hilt_firmware}}`, `{{hilt_board}}` (with its `embassy-net` feature) and
+/// `{{hilt_grammar}}` the dependency specifications. (hilt's patched broker, hilt-rumqttd, comes with hilt.)
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
@@ -128,10 +137,6 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/project/image/src/settings.rs"),
     ),
     (
-        "image/src/clock.rs",
-        include_str!("../templates/project/image/src/clock.rs"),
-    ),
-    (
         "image/src/link.rs",
         include_str!("../templates/project/image/src/link.rs"),
     ),
@@ -190,6 +195,11 @@ pub fn project_files(
         ("{{crate}}", crate_name),
         ("{{hilt}}", dependency("crates/hilt")),
         ("{{hilt_firmware}}", dependency("crates/hilt-firmware")),
+        // The image runs the glue over hilt-board's adapter to embassy-net.
+        (
+            "{{hilt_board}}",
+            with_embassy_net(dependency("crates/hilt-board")),
+        ),
         ("{{hilt_grammar}}", dependency("crates/hilt-grammar")),
     ];
     Ok(TEMPLATES

@@ -37,6 +37,7 @@ mod filter;
 mod in_order;
 pub mod init;
 mod partition;
+mod record;
 mod report;
 
 pub use cli::run;

@@ -44,7 +44,7 @@ use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{
     MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, SessionState, Will, truncated,
 };
-use crate::settings::{self, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// Longest UUID (or other topic prefix); the `uuid` setting refuses a longer
@@ -71,6 +71,8 @@ pub struct LightStatusConfig {
     /// `keepalive`: 60s (the tutorial's umqtt uses none, which rumqttd
     /// refuses).
     pub keep_alive: Duration,
+    /// `username` and `password`: sent in CONNECT when given.
+    pub credentials: Credentials,
     /// `connect_timeout`: the bounded wait for the link and CONNACK; 10s,
     /// the tutorial's 10 one-second WiFi tries.
     pub connect_timeout: Duration,
@@ -90,6 +92,7 @@ impl LightStatusConfig {
             interval: Duration::from_secs(1),
             initially_on: true,
             keep_alive: Duration::from_secs(60),
+            credentials: Credentials::default(),
             connect_timeout: Duration::from_secs(10),
             restart_delay: Duration::from_secs(5),
             max_link_attempts: 10,
@@ -102,6 +105,8 @@ impl LightStatusConfig {
         SettingKey::optional("interval"),
         SettingKey::optional("initially_on"),
         SettingKey::optional("keepalive"),
+        Credentials::USERNAME,
+        Credentials::PASSWORD,
         SettingKey::optional("connect_timeout"),
         SettingKey::optional("restart_delay"),
         SettingKey::optional("max_link_attempts"),
@@ -120,6 +125,9 @@ impl Settings for LightStatusConfig {
     }
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
         match key {
             "uuid" => self.uuid = settings::topic_level(value)?,
             "interval" => self.interval = settings::positive_duration(value)?,
@@ -302,6 +310,7 @@ impl<Led: OutputPin> App for LightStatus<Led> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
+        self.config.credentials.apply(&mut options);
         options.connect_timeout = self.config.connect_timeout;
         options.reconnect_initial_delay = self.config.restart_delay;
         options.reconnect_max_delay = self.config.restart_delay;

@@ -136,6 +136,45 @@ mod tests {
     }
 
     #[test]
+    fn every_board_app_sends_the_user_name_and_password_it_is_given() {
+        for app in BOARD_APPS {
+            let mut settings = AppSettings::new(app, "board").unwrap();
+            let keys = settings.keys();
+            let password = keys.iter().find(|key| key.name == "password");
+            assert!(password.is_some_and(|key| key.secret), "{app}");
+            assert!(
+                keys.iter().any(|key| key.name == "username" && !key.secret),
+                "{app}"
+            );
+            assert_eq!(settings.set("username", "alice"), Ok(()), "{app}");
+            assert_eq!(settings.set("password", "s3cret"), Ok(()), "{app}");
+            let credentials = match &settings {
+                AppSettings::Thermometer(config) => &config.credentials,
+                AppSettings::RemoteLed(config) => &config.credentials,
+                AppSettings::SensorData(config) => &config.credentials,
+                AppSettings::LightStatus(config) => &config.credentials,
+                AppSettings::NodeManager(config) => &config.credentials,
+                AppSettings::Monitor(config) => &config.credentials,
+            };
+            assert_eq!(credentials.username.as_deref(), Some("alice"), "{app}");
+            assert_eq!(credentials.password.as_deref(), Some("s3cret"), "{app}");
+        }
+    }
+
+    #[test]
+    fn a_refused_password_is_never_quoted() {
+        extern crate std;
+        use std::string::ToString;
+        let mut settings = AppSettings::new("thermometer", "board").unwrap();
+        let long = "p4ssw0rd-".repeat(8);
+        let error = settings.set("password", &long).unwrap_err();
+        let message = error.to_string();
+        assert_eq!(message, "must be at most 64 bytes, without NUL characters");
+        assert!(!message.contains("p4ssw0rd"));
+        assert!(settings.set("password", "a\0b").is_err());
+    }
+
+    #[test]
     fn a_refused_value_changes_nothing() {
         let mut settings = AppSettings::new("node-manager", "board").unwrap();
         assert!(settings.set("blinky_hz", "51").is_err());

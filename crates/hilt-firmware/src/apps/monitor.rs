@@ -18,7 +18,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
-use crate::settings::{self, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// Longest report: topic, payload and the JSON around them.
@@ -40,6 +40,8 @@ pub struct MonitorConfig {
     /// `clean_session`: false keeps the subscription and queued QoS 1/2
     /// messages at the broker while the monitor is away; true.
     pub clean_session: bool,
+    /// `username` and `password`: sent in CONNECT when given.
+    pub credentials: Credentials,
 }
 
 impl MonitorConfig {
@@ -52,6 +54,7 @@ impl MonitorConfig {
             qos: QoS::AtMostOnce,
             report_topic,
             clean_session: true,
+            credentials: Credentials::default(),
         }
     }
 
@@ -61,6 +64,8 @@ impl MonitorConfig {
         SettingKey::optional("qos"),
         SettingKey::optional("report_topic"),
         SettingKey::optional("clean_session"),
+        Credentials::USERNAME,
+        Credentials::PASSWORD,
     ];
 }
 
@@ -70,6 +75,9 @@ impl Settings for MonitorConfig {
     }
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
         match key {
             "filter" => self.filter = settings::topic_filter(value)?,
             "qos" => self.qos = settings::qos(value)?,
@@ -97,6 +105,7 @@ impl App for Monitor {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.clean_session = self.config.clean_session;
+        self.config.credentials.apply(&mut options);
         options
     }
 

@@ -15,7 +15,7 @@ use heapless::String;
 use crate::app::{App, Context, LogLevel, Message};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
-use crate::settings::{self, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// The remote LED's settings; `config:` in a scenario, `HILT_<KEY>` in an
@@ -33,6 +33,8 @@ pub struct RemoteLedConfig {
     pub period: Duration,
     /// `keepalive`: 60s, as in the tutorial.
     pub keep_alive: Duration,
+    /// `username` and `password`: sent in CONNECT when given.
+    pub credentials: Credentials,
 }
 
 impl RemoteLedConfig {
@@ -43,15 +45,18 @@ impl RemoteLedConfig {
             peer: truncated(peer),
             period: Duration::from_millis(500),
             keep_alive: Duration::from_secs(60),
+            credentials: Credentials::default(),
         }
     }
 
     /// The keys, in the order their problems are reported.
     pub const KEYS: &'static [SettingKey] = &[
-        SettingKey::required("peer"),
-        SettingKey::device_name("name"),
+        SettingKey::required("peer").naming_a_board(),
+        SettingKey::device_name("name").naming_a_board(),
         SettingKey::optional("period"),
         SettingKey::optional("keepalive"),
+        Credentials::USERNAME,
+        Credentials::PASSWORD,
     ];
 }
 
@@ -61,6 +66,9 @@ impl Settings for RemoteLedConfig {
     }
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
         match key {
             "peer" => self.peer = settings::topic_level(value)?,
             "name" => self.name = settings::topic_level(value)?,
@@ -111,6 +119,7 @@ impl<Button: InputPin, Led: OutputPin> App for RemoteLed<Button, Led> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
+        self.config.credentials.apply(&mut options);
         options
     }
 

@@ -45,7 +45,7 @@ use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
 use crate::sensors::{LightSensor, LightSensorError};
-use crate::settings::{self, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// Longest sensor id; the `sensor_id` setting refuses a longer one rather
@@ -82,6 +82,8 @@ pub struct SensorDataConfig {
     pub decimals: u8,
     /// `keepalive`: 60s.
     pub keep_alive: Duration,
+    /// `username` and `password`: sent in CONNECT when given.
+    pub credentials: Credentials,
 }
 
 impl SensorDataConfig {
@@ -94,6 +96,7 @@ impl SensorDataConfig {
             qos: QoS::AtMostOnce,
             decimals: 2,
             keep_alive: Duration::from_secs(60),
+            credentials: Credentials::default(),
         }
     }
 
@@ -105,6 +108,8 @@ impl SensorDataConfig {
         SettingKey::optional("qos"),
         SettingKey::optional("decimals"),
         SettingKey::optional("keepalive"),
+        Credentials::USERNAME,
+        Credentials::PASSWORD,
     ];
 }
 
@@ -114,6 +119,9 @@ impl Settings for SensorDataConfig {
     }
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
         match key {
             "sensor_id" => self.sensor_id = sensor_id(value)?,
             "topic" => self.topic = settings::topic_name(value)?,
@@ -349,6 +357,7 @@ impl<S: LightSensor> App for SensorData<S> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
+        self.config.credentials.apply(&mut options);
         options
     }
 

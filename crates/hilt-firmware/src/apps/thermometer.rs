@@ -34,7 +34,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::ds18b20::{Ds18b20, Ds18b20Error};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
-use crate::settings::{self, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
 use crate::time::{Duration, Instant};
 
 /// Which scale to publish.
@@ -77,6 +77,8 @@ pub struct ThermometerConfig {
     pub interval: Duration,
     /// `keepalive`: 60s by default.
     pub keep_alive: Duration,
+    /// `username` and `password`: sent in CONNECT when given.
+    pub credentials: Credentials,
 }
 
 impl ThermometerConfig {
@@ -86,6 +88,7 @@ impl ThermometerConfig {
             unit: Unit::Fahrenheit,
             interval: Duration::from_secs(60),
             keep_alive: Duration::from_secs(60),
+            credentials: Credentials::default(),
         }
     }
 
@@ -94,6 +97,8 @@ impl ThermometerConfig {
         SettingKey::optional("unit"),
         SettingKey::optional("interval"),
         SettingKey::optional("keepalive"),
+        Credentials::USERNAME,
+        Credentials::PASSWORD,
     ];
 }
 
@@ -103,6 +108,9 @@ impl Settings for ThermometerConfig {
     }
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
+        if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
         match key {
             "unit" => self.unit = Unit::from_setting(value)?,
             "interval" => self.interval = settings::positive_duration(value)?,
@@ -326,6 +334,7 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
+        self.config.credentials.apply(&mut options);
         options
     }
 

@@ -26,6 +26,8 @@ use crate::time::{Duration, Instant};
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 /// Longest topic the session stores for queued messages, wills and filters.
 pub const MAX_TOPIC_LEN: usize = 128;
+/// Longest user name and longest password the session sends.
+pub const MAX_CREDENTIAL_LEN: usize = 64;
 /// Largest payload of a queued QoS 1/2 message or a will.
 pub const MAX_QUEUED_PAYLOAD_LEN: usize = 512;
 /// QoS 1 and 2 messages that can wait for their acknowledgement at once.
@@ -54,6 +56,12 @@ pub struct SessionOptions {
     pub reconnect_max_delay: Duration,
     /// How long to wait for CONNACK before giving up on a link.
     pub connect_timeout: Duration,
+    /// The user name sent in CONNECT, if the broker wants one.
+    pub username: Option<String<MAX_CREDENTIAL_LEN>>,
+    /// The password sent in CONNECT. MQTT 3.1.1 carries a password only
+    /// after a user name, so a password without one goes with an empty
+    /// user name.
+    pub password: Option<String<MAX_CREDENTIAL_LEN>>,
 }
 
 impl SessionOptions {
@@ -70,6 +78,8 @@ impl SessionOptions {
             reconnect_initial_delay: Duration::from_secs(1),
             reconnect_max_delay: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            username: None,
+            password: None,
         }
     }
 }
@@ -290,10 +300,19 @@ impl Session {
                 .unwrap_or(u16::MAX),
             clean_session: self.options.clean_session,
             will,
-            username: None,
-            password: None,
+            username: match (&self.options.username, &self.options.password) {
+                (Some(username), _) => Some(username.as_str()),
+                (None, Some(_)) => Some(""),
+                (None, None) => None,
+            },
+            password: self
+                .options
+                .password
+                .as_ref()
+                .map(|password| password.as_bytes()),
         });
-        // CONNECT of a bounded client id and will always fits the empty buffer.
+        // CONNECT of a bounded client id, will and credentials always fits
+        // the empty buffer.
         let _ = append_packet(&mut self.transmit, &connect);
         self.last_transmit_at = now;
         self.state = SessionState::Connecting {
@@ -1060,6 +1079,46 @@ mod tests {
         assert!(session.wants_close());
         session.link_down(at(0));
         assert!(!session.wants_link(at(0)));
+    }
+
+    /// The user name and password of CONNECT, as sent.
+    fn sent_credentials(
+        options: SessionOptions,
+    ) -> (Option<std::string::String>, Option<std::vec::Vec<u8>>) {
+        extern crate std;
+        let mut session = Session::new(options, at(0));
+        session.link_up(at(0));
+        let mut credentials = (None, None);
+        take_sent(&mut session, |packet| {
+            if let Packet::Connect(connect) = packet {
+                credentials = (
+                    connect.username.map(std::string::String::from),
+                    connect.password.map(<[u8]>::to_vec),
+                );
+            }
+        });
+        credentials
+    }
+
+    #[test]
+    fn connect_carries_the_user_name_and_password_when_given() {
+        assert_eq!(sent_credentials(SessionOptions::new("probe")), (None, None));
+        let mut options = SessionOptions::new("probe");
+        options.username = Some(truncated("alice"));
+        options.password = Some(truncated("s3cret"));
+        assert_eq!(
+            sent_credentials(options.clone()),
+            (Some("alice".into()), Some(b"s3cret".to_vec()))
+        );
+        options.password = None;
+        assert_eq!(sent_credentials(options), (Some("alice".into()), None));
+        // MQTT 3.1.1 has no password without a user name: an empty one goes.
+        let mut options = SessionOptions::new("probe");
+        options.password = Some(truncated("s3cret"));
+        assert_eq!(
+            sent_credentials(options),
+            (Some("".into()), Some(b"s3cret".to_vec()))
+        );
     }
 
     #[test]

@@ -1505,10 +1505,21 @@ impl World {
                     Some(will) => format!(", will {} {}", will.topic, quote_payload(will.payload)),
                     None => String::new(),
                 };
+                // The password is a secret: the transcript says one was
+                // sent, never what it was.
+                let username_text = connect
+                    .username
+                    .map(|username| format!(", username {}", quote_payload(username.as_bytes())))
+                    .unwrap_or_default();
+                let password_text = if connect.password.is_some() {
+                    ", password hidden"
+                } else {
+                    ""
+                };
                 self.transcript.push(
                     at,
                     format!(
-                        "{name} CONNECT client id {}, keepalive {}s, clean session {}{will_text}",
+                        "{name} CONNECT client id {}, keepalive {}s, clean session {}{username_text}{password_text}{will_text}",
                         connect.client_id, connect.keep_alive_seconds, connect.clean_session
                     ),
                 );

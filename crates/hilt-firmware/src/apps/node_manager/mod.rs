@@ -61,6 +61,20 @@
 //! far apart never add up to safe mode; a board in safe mode stays in it
 //! until its next reset (e.g. a `reboot` command).
 //!
+//! With `watchdog_feed: mqtt` (MQBoard's way) the loop does not feed the
+//! watchdog; a round trip through the broker does. Every quarter of
+//! `watchdog_timeout` while connected the board publishes an empty QoS 0
+//! message to its own command topic `<p>/mqb/cmd/ping/`[`WATCHDOG_ID`]; when
+//! the broker hands it back (the board subscribes to `<p>/mqb/cmd/#`), the
+//! board feeds the watchdog and sends no reply. A board that has lost the
+//! broker, or whose network stack hangs while its loop runs on, is then
+//! reset by the watchdog. Such a reset is not a crash: once round trips
+//! are half a timeout overdue the app marks it in retained memory
+//! (`words[3]` = [`BROKER_LOST_MARK`]), and the next boot leaves the crash
+//! counter as it was and logs why it reset. The first round trip after
+//! boot must come within `watchdog_timeout`, so choose a timeout longer
+//! than joining the network and connecting take.
+//!
 //! **Blinky.** The LED toggles at `blinky_hz` (1 Hz: on 500ms, off 500ms),
 //! starting lit at boot; a new rate restarts the pattern, lit, at once.
 //! 0 turns it off (dark). The rate comes from `<p>/blinky/hz` or `set`;
@@ -93,9 +107,12 @@ use crate::time::{Duration, Instant};
 
 pub use self::blinky::MAX_BLINKY_HZ;
 pub use self::commands::MAX_SYSINFO_INTERVAL;
-pub use self::health::{RETAINED_MAGIC, WORD_BOOTS, WORD_CRASHES, WORD_MAGIC};
+pub use self::health::{
+    BROKER_LOST_MARK, RETAINED_MAGIC, WATCHDOG_ID, WORD_BOOTS, WORD_BROKER_LOST, WORD_CRASHES,
+    WORD_MAGIC,
+};
 pub use self::remote_log::LOG_BUFFER_LINES;
-pub use self::settings::{DEFAULT_PREFIX, MAX_PREFIX_LEN, NodeManagerConfig};
+pub use self::settings::{DEFAULT_PREFIX, MAX_PREFIX_LEN, NodeManagerConfig, WatchdogFeed};
 
 /// The longest the app sleeps when nothing else is due.
 const IDLE_POLL: Duration = Duration::from_secs(60);
@@ -119,6 +136,16 @@ pub struct NodeManager<L, P> {
     safe_mode: bool,
     /// The crash counter has been cleared after `healthy_after`.
     healthy: bool,
+    /// This boot followed a watchdog reset for a lost broker.
+    reset_for_lost_broker: bool,
+    /// `watchdog_feed: mqtt`: when the last round trip came back (boot at
+    /// first), when the next ping is due, and whether the lost broker has
+    /// been marked in retained memory.
+    last_round_trip: Instant,
+    next_watchdog_ping_at: Instant,
+    broker_lost_marked: bool,
+    /// `<prefix>/mqb/cmd/ping/<WATCHDOG_ID>`.
+    watchdog_topic: String<MAX_TOPIC_LEN>,
     boot_announced: bool,
     was_connected: bool,
     status_topic: String<MAX_TOPIC_LEN>,
@@ -147,6 +174,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             reset_cause,
             crashes,
             boots,
+            reset_for_lost_broker,
         } = health::count_boot(&mut platform);
         let safe_mode = config.safe_mode_after > 0 && crashes >= config.safe_mode_after;
         if !config.watchdog_timeout.is_zero() {
@@ -166,6 +194,11 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             sysinfo_topic: topic("sysinfo"),
             blinky_topic: topic("blinky/hz"),
             command_filter: topic("mqb/cmd/#"),
+            watchdog_topic: {
+                let mut topic = topic("mqb/cmd/ping/");
+                let _ = topic.push_str(WATCHDOG_ID);
+                topic
+            },
             command_prefix: topic("mqb/cmd/"),
             reply_prefix: topic("mqb/reply/"),
             config,
@@ -177,6 +210,10 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             boots,
             safe_mode,
             healthy: false,
+            reset_for_lost_broker,
+            last_round_trip: boot,
+            next_watchdog_ping_at: boot,
+            broker_lost_marked: false,
             boot_announced: false,
             was_connected: false,
             remote_log: RemoteLog::default(),
@@ -260,6 +297,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
+        self.config.credentials.apply(&mut options);
         options.will = Some(Will {
             topic: truncated(&self.status_topic),
             payload: Vec::from_slice(b"{\"state\": \"offline\"}").unwrap_or_default(),
@@ -305,6 +343,12 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
     }
 
     fn on_message(&mut self, context: &mut Context<'_>, message: &Message<'_>) {
+        if self.config.watchdog_feed == WatchdogFeed::Mqtt
+            && message.topic == self.watchdog_topic.as_str()
+        {
+            self.on_round_trip(context.now);
+            return;
+        }
         if message.topic == self.blinky_topic.as_str() {
             if self.safe_mode {
                 self.log(
@@ -334,9 +378,14 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
     fn poll(&mut self, context: &mut Context<'_>) -> Instant {
         let now = context.now;
         let watchdog = !self.config.watchdog_timeout.is_zero();
-        if watchdog {
-            self.platform.feed_watchdog();
-        }
+        let watchdog_ping_at = match self.config.watchdog_feed {
+            _ if !watchdog => None,
+            WatchdogFeed::Loop => {
+                self.platform.feed_watchdog();
+                None
+            }
+            WatchdogFeed::Mqtt => Some(self.watchdog_round_trip(context)),
+        };
         self.announce_boot(context);
 
         if self.was_connected && !context.mqtt.is_connected() {
@@ -388,6 +437,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
             self.next_toggle_at,
             self.next_sysinfo_at,
             (!self.healthy).then_some(healthy_at),
+            watchdog_ping_at,
             match self.reboot {
                 Reboot::Pending { deadline } => Some(deadline),
                 _ => None,

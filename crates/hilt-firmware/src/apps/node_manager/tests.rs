@@ -7,6 +7,7 @@ use std::vec::Vec as StdVec;
 use super::*;
 use crate::apps::test_harness::{FakePin, Harness, at};
 use crate::platform::{MemoryFigures, RetainedMemory};
+use crate::settings::Settings;
 
 #[derive(Debug)]
 struct FakePlatform {
@@ -614,4 +615,151 @@ fn garbage_commands_and_rates_never_panic() {
     let hz = harness.app().blinky_hz();
     assert!((0.0..=MAX_BLINKY_HZ).contains(&hz));
     harness.run_for(Duration::from_secs(5));
+}
+
+fn fed_by_mqtt() -> NodeManagerConfig {
+    let mut config = NodeManagerConfig::new("n");
+    config.blinky_hz = 0.0;
+    config.sysinfo_interval = Duration::ZERO;
+    config.watchdog_feed = WatchdogFeed::Mqtt;
+    config
+}
+
+const WATCHDOG_TOPIC: &str = "esp32/test/mqb/cmd/ping/0F00D";
+
+/// Runs the board until `end`, handing each watchdog ping back to it at
+/// once, as the broker does for a board subscribed to its own commands.
+fn run_echoing_pings(harness: &mut Harness<Manager>, end: Instant) {
+    let mut echoed = 0;
+    while harness.now < end {
+        let next = harness.step();
+        let pings = harness.sent_on(WATCHDOG_TOPIC);
+        for _ in echoed..pings.len() {
+            harness.deliver(WATCHDOG_TOPIC, b"");
+        }
+        echoed = pings.len();
+        harness.now = next.max(harness.now).min(end);
+    }
+}
+
+#[test]
+fn fed_by_mqtt_only_a_round_trip_through_the_broker_feeds_the_watchdog() {
+    let mut harness = boot_with(
+        fed_by_mqtt(),
+        FakePlatform::booted_by(ResetCause::PowerOn, RetainedMemory::default()),
+    );
+    // Without the broker handing the pings back, polling feeds nothing.
+    harness.run_until(at(3.0));
+    assert_eq!(harness.app().platform().feeds, 0);
+    let pings = harness.sent_on(WATCHDOG_TOPIC);
+    assert!(!pings.is_empty(), "a ping goes out once connected");
+    assert!(
+        pings
+            .iter()
+            .all(|ping| ping.payload.is_empty() && ping.qos == QoS::AtMostOnce && !ping.retain)
+    );
+
+    let mut harness = boot_with(
+        fed_by_mqtt(),
+        FakePlatform::booted_by(ResetCause::PowerOn, RetainedMemory::default()),
+    );
+    run_echoing_pings(&mut harness, at(60.0));
+    let pings = harness.sent_on(WATCHDOG_TOPIC);
+    // One ping every quarter of the 8s timeout.
+    assert!((29..=31).contains(&pings.len()), "{} pings", pings.len());
+    for pair in pings.windows(2) {
+        assert_eq!(pair[1].at - pair[0].at, Duration::from_secs(2));
+    }
+    assert_eq!(harness.app().platform().feeds as usize, pings.len());
+    assert!(
+        harness.sent_on("esp32/test/mqb/reply/0F00D").is_empty(),
+        "the watchdog's own ping gets no reply"
+    );
+    assert_eq!(harness.app().platform().memory.words[WORD_BROKER_LOST], 0);
+}
+
+#[test]
+fn fed_by_mqtt_a_lost_broker_is_marked_and_its_reset_is_no_crash() {
+    let memory = RetainedMemory {
+        words: [RETAINED_MAGIC, 1, 5, 0, 0, 0, 0, 0],
+    };
+    let mut harness = boot_with(
+        fed_by_mqtt(),
+        FakePlatform::booted_by(ResetCause::PowerOn, memory),
+    );
+    run_echoing_pings(&mut harness, at(10.0));
+    harness.broker_up = false;
+    harness.cut_link();
+    let lost_at = harness.now;
+    let last_feed = harness.app().platform().feeds;
+    assert_eq!(harness.app().platform().memory.words[WORD_BROKER_LOST], 0);
+    // Half a timeout (4s) after the last round trip, which came at most a
+    // ping interval (2s) before the cut, the lost broker is marked, and
+    // nothing feeds the watchdog meanwhile.
+    harness.run_until(lost_at + Duration::from_secs(4));
+    assert_eq!(
+        harness.app().platform().memory.words[WORD_BROKER_LOST],
+        BROKER_LOST_MARK
+    );
+    assert_eq!(harness.app().platform().feeds, last_feed);
+
+    // The watchdog resets the board: not a crash, and the board says why.
+    let memory = harness.app().platform().memory;
+    let mut rebooted = boot_with(
+        fed_by_mqtt(),
+        FakePlatform::booted_by(ResetCause::Watchdog, memory),
+    );
+    assert_eq!(
+        (rebooted.app().crashes(), rebooted.app().safe_mode()),
+        (0, false)
+    );
+    assert_eq!(rebooted.app().platform().memory.words[WORD_BROKER_LOST], 0);
+    rebooted.run_until(at(1.0));
+    assert!(rebooted.logged("after its MQTT round trip stopped; not counted as a crash"));
+
+    // A watchdog reset without the mark (the loop hung) is a crash.
+    let mut memory = memory;
+    memory.words[WORD_BROKER_LOST] = 0;
+    let hung = boot_with(
+        fed_by_mqtt(),
+        FakePlatform::booted_by(ResetCause::Watchdog, memory),
+    );
+    assert_eq!(hung.app().crashes(), 1);
+}
+
+#[test]
+fn fed_by_mqtt_a_round_trip_after_the_outage_clears_the_mark() {
+    let mut harness = boot_with(
+        fed_by_mqtt(),
+        FakePlatform::booted_by(ResetCause::PowerOn, RetainedMemory::default()),
+    );
+    run_echoing_pings(&mut harness, at(4.0));
+    harness.broker_up = false;
+    harness.cut_link();
+    harness.run_until(at(9.0));
+    assert_eq!(
+        harness.app().platform().memory.words[WORD_BROKER_LOST],
+        BROKER_LOST_MARK
+    );
+    let feeds_before = harness.app().platform().feeds;
+    harness.broker_up = true;
+    // The session reconnects within its backoff, then pings again.
+    run_echoing_pings(&mut harness, at(60.0));
+    assert!(harness.app().platform().feeds > feeds_before);
+    assert_eq!(harness.app().platform().memory.words[WORD_BROKER_LOST], 0);
+}
+
+#[test]
+fn the_watchdog_feed_setting_reads_loop_or_mqtt() {
+    let mut config = NodeManagerConfig::new("n");
+    assert_eq!(config.watchdog_feed, WatchdogFeed::Loop);
+    assert_eq!(config.set("watchdog_feed", "mqtt"), Ok(()));
+    assert_eq!(config.watchdog_feed, WatchdogFeed::Mqtt);
+    assert_eq!(config.set("watchdog_feed", "loop"), Ok(()));
+    assert_eq!(config.watchdog_feed, WatchdogFeed::Loop);
+    let error = config.set("watchdog_feed", "MQTT").unwrap_err();
+    assert_eq!(
+        std::format!("{error}"),
+        "'MQTT' is not a watchdog feed; use loop or mqtt"
+    );
 }

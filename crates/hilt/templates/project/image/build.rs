@@ -242,6 +242,11 @@ impl Build {
                     accepted.push(format!("({:?}, {value:?})", key.name));
                 }
                 VariableReading::Missing => problems.push(missing(key)),
+                // A secret (a password) is never shown, not even when it
+                // is refused.
+                VariableReading::Refused { error, .. } if key.secret => {
+                    problems.push(format!("{}: {error}", key.variable()));
+                }
                 VariableReading::Refused { value, error } => {
                     problems.push(format!("{}={value:?}: {error}", key.variable()));
                 }

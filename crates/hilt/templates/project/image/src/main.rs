@@ -3,8 +3,10 @@
 //! It runs the app of app/, unchanged, on a real ESP32-C3-DevKitM-1 (or
 //! Wokwi's simulation of one): its settings come from `HILT_*` environment
 //! variables at build time (build.rs), its parts from app/src/pins.rs
-//! (board.rs). The glue is hilt's own image's (firmware/ in hilt's
-//! repository): clock.rs, link.rs and serial.rs are copies of it.
+//! (board.rs). The glue is hilt's own image's: the socket loop and serial
+//! mirror are hilt-board's, the code hilt's tests run over the host's TCP,
+//! and link.rs and serial.rs (embassy-net and the UART under it) are copies
+//! of firmware/src's in hilt's repository.
 //!
 //! What runs:
 //!
@@ -13,14 +15,14 @@
 //! - the IP stack (embassy-net, DHCP and DNS) ([`net_task`]);
 //! - the main task, which waits for the network once at boot (as the
 //!   tutorials' firmware does before its main loop), builds the app and
-//!   drives it over a TCP link to the broker (link.rs), mirroring every
-//!   message and log line to the serial port (serial.rs).
+//!   drives it over a TCP link to the broker with hilt-board's glue
+//!   (link.rs gives it embassy-net), mirroring every message and log line
+//!   to the serial port (serial.rs).
 
 #![no_std]
 #![no_main]
 
 mod board;
-mod clock;
 mod link;
 mod serial;
 mod settings;
@@ -118,7 +120,7 @@ async fn main(spawner: Spawner) -> ! {
         ),
     }
 
-    let mut node = board::build(chip, clock::now());
+    let mut node = board::build(chip, hilt_board::clock::now());
     link::run(stack, &mut node).await
 }
 

@@ -1,11 +1,11 @@
-//! Device time: the one place the image reads a clock.
+//! Device time: the one place the glue reads a clock.
 //!
 //! The firmware core never reads a clock; it is handed an
-//! [`Instant`](hilt_firmware::time::Instant) (microseconds since boot), in
-//! the simulation from the virtual clock and here from embassy-time, which
-//! esp-rtos drives from a hardware timer. Keeping the conversion in one
-//! module keeps both directions (reading now, sleeping until a deadline)
-//! on the same time base.
+//! [`Instant`] (microseconds since boot), in the simulation from the virtual
+//! clock and on a board from embassy-time, driven by the chip's timer (or,
+//! on the host, by embassy-time's std driver). Keeping the conversion in
+//! one module keeps both directions (reading now, sleeping until a
+//! deadline) on the same time base.
 
 use hilt_firmware::time::Instant;
 
