@@ -223,6 +223,8 @@ devices:
   probe:
     external: true
     client_id: probe
+    # The board connects to Mosquitto itself, past hilt's listener.
+    connects_to: broker
 steps:
   - expect: {{ topic: devices/probe/temperature/degrees, within: 3s }}
 "#
@@ -299,6 +301,8 @@ devices:
   probe:
     external: true
     client_id: probe
+    # The board connects to Mosquitto itself, past hilt's listener.
+    connects_to: broker
 steps:
   - expect: {{ topic: devices/probe/temperature/degrees, json: {{ degrees: 21.5, unit: C }}, within: 5s }}
   - expect: {{ topic: devices/probe/temperature/degrees, count: 2, within: 2500ms }}
@@ -343,6 +347,8 @@ devices:
   blue:
     external: true
     client_id: blue
+    # The board connects to Mosquitto itself, past hilt's listener.
+    connects_to: broker
 steps:
   - expect: {{ topic: blue/btn/0, payload: "1", within: 3s }}
   - publish: {{ topic: green/btn/0, payload: "0" }}
@@ -421,6 +427,8 @@ devices:
   probe:
     external: true
     client_id: probe
+    # The board connects to Mosquitto itself, past hilt's listener.
+    connects_to: broker
 steps:
   - expect: {{ topic: devices/probe/temperature/degrees, within: 3s }}
 "#

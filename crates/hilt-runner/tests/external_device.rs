@@ -542,6 +542,56 @@ steps:
 }
 
 #[test]
+fn a_device_may_connect_to_the_broker_itself_past_hilt() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let address = broker.address();
+    let board = std::thread::spawn(move || {
+        // It reaches the broker directly, as a Wokwi simulation reaches a
+        // public one, and stops when the broker goes away.
+        let mut board = RawClient::open(address);
+        board.connect("esp32-bench", None);
+        board.expect_connack();
+        // A reading every 200ms, the read timeout.
+        board.set_read_timeout(Duration::from_millis(200));
+        loop {
+            board.publish_qos0("bench/temperature", b"21.5");
+            if board.try_receive() == Some(Received::Closed) {
+                return;
+            }
+        }
+    });
+    let text = format!(
+        r#"
+name: a board on the bench that connects to the broker itself
+time: real
+broker: {{ url: "mqtt://{address}" }}
+devices:
+  bench:
+    external: true
+    client_id: esp32-bench
+    connects_to: broker
+steps:
+  - expect: {{ topic: bench/temperature, payload: "21.5", within: 5s }}
+"#
+    );
+    let (outcome, listening) = run_with_device(&text, |_| {});
+    drop(broker);
+    board.join().unwrap();
+    assert_passed(&outcome);
+    assert_eq!(
+        listening, None,
+        "no device connects to hilt, so it does not listen"
+    );
+    // hilt saw it only through its own subscription.
+    let reading = outcome
+        .messages
+        .iter()
+        .find(|message| message.topic == "bench/temperature")
+        .unwrap();
+    assert_eq!(reading.source, "external");
+}
+
+#[test]
 fn a_missing_answer_from_an_external_device_fails_in_wall_time() {
     let broker = EmbeddedBroker::start().unwrap();
     let text = format!(

@@ -182,6 +182,14 @@ pub enum DeviceKind {
         /// device has not connected this long after the run starts; 30s
         /// unless the file says otherwise.
         connect_within: Duration,
+        /// True (`connects_to: hilt`, the default): the device connects to
+        /// hilt's listener and is relayed. False (`connects_to: broker`,
+        /// only with `broker: { url }`): it connects to the broker itself,
+        /// past hilt, as a Wokwi simulation reaching a public broker must;
+        /// hilt then sees its messages only through its own subscription
+        /// (logged as `external`), and cannot apply faults to it, wait for
+        /// it or tell its messages apart.
+        through_hilt: bool,
     },
 }
 

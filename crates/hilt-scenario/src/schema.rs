@@ -24,7 +24,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::validate::devices::{DEVICE_KEYS, EXTERNAL_DEVICE_KEYS, MAX_CLIENT_ID_LENGTH};
+use crate::validate::devices::{
+    CONNECTS_TO, DEVICE_KEYS, EXTERNAL_DEVICE_KEYS, MAX_CLIENT_ID_LENGTH,
+};
 use crate::validate::expectations::{
     BLINK_EXPECTATION_KEYS, EXPECTATION_FORMS, LED_EXPECTATION_KEYS, LED_STATES,
     MESSAGE_EXPECTATION_KEYS, PIN_EXPECTATION_KEYS, PIN_LEVELS, SINCE_VALUES,
@@ -371,6 +373,12 @@ fn device_key(key: &str, apps: &[String]) -> Value {
             "An external device must connect to hilt this long after the run starts, or the \
              run is an error naming it; 30s by default.",
             duration(),
+        ),
+        "connects_to" => described(
+            "hilt (the default): the external device connects to hilt, which relays it to the \
+             broker. broker: it connects to the broker itself (only with broker: { url }), so \
+             hilt cannot wait for it, fault its link or tell its messages apart.",
+            choice(CONNECTS_TO),
         ),
         "count" => described(
             "Makes this entry a fleet of that many devices of one app, named \

@@ -67,6 +67,7 @@ pub(crate) fn validate(
         fleets: Vec::new(),
         seed: 0,
         devices_readable: true,
+        broker_url: false,
     };
     let scenario = validator.scenario(root);
     match scenario {
@@ -87,6 +88,10 @@ pub(crate) fn validate(
 struct KnownDevice {
     name: String,
     external: bool,
+    /// An external device that connects to the broker itself, past hilt
+    /// (`connects_to: broker`): hilt sees neither its connection nor who
+    /// published what.
+    past_hilt: bool,
     app: Option<String>,
     /// `None` when the app is unknown: the problem is reported once, at the
     /// device, and steps naming its parts are not checked further.
@@ -131,6 +136,9 @@ struct Validator<'a> {
     /// False when `devices:` is missing or unreadable; steps' device names
     /// are then not checked, to avoid one error per step for one mistake.
     devices_readable: bool,
+    /// Whether `broker:` names a broker hilt does not run, which an
+    /// external device may reach without hilt (`connects_to: broker`).
+    broker_url: bool,
 }
 
 impl Validator<'_> {
@@ -236,6 +244,7 @@ impl Validator<'_> {
             },
             None => (Some(BrokerChoice::Embedded), Some(None)),
         };
+        self.broker_url = matches!(broker, Some(BrokerChoice::External { .. }));
         let devices = match map.get_node("devices") {
             Some(node) => self.devices(node),
             None => {

@@ -164,6 +164,7 @@ const REFUSED_BY_THE_SCHEMA: &[&str] = &[
     "bad_topic_filter",
     "blink_contradictions",
     "bom_then_problem",
+    "connects_to_mistakes",
     "count_negative",
     "device_bad_name",
     "duplicate_client_id",
@@ -236,6 +237,10 @@ const LEFT_TO_THE_VALIDATOR: &[(&str, &str)] = &[
         "which devices are external",
     ),
     ("fleet_clashes", "names and client ids across devices"),
+    (
+        "past_hilt_steps",
+        "which external devices connect to the broker itself",
+    ),
     ("fleet_patterns", "placeholders and client ids of members"),
     ("fleet_steps", "which names are fleets"),
     ("unknown_device", "which devices the file has"),

@@ -316,11 +316,16 @@ fn external_devices_relayed_by_hilt() {
     let scenario = load_valid("external_relay.yaml");
     assert_eq!(scenario.broker, BrokerChoice::Embedded);
     assert_eq!(scenario.listen, Some("127.0.0.1:1883".parse().unwrap()));
-    let DeviceKind::External { connect_within } = scenario.devices[0].kind else {
+    let DeviceKind::External {
+        connect_within,
+        through_hilt,
+    } = scenario.devices[0].kind
+    else {
         panic!("{:?}", scenario.devices[0].kind);
     };
     assert_eq!(connect_within, Duration::from_secs(60));
-    let DeviceKind::External { connect_within } = scenario.devices[1].kind else {
+    assert!(through_hilt);
+    let DeviceKind::External { connect_within, .. } = scenario.devices[1].kind else {
         panic!("{:?}", scenario.devices[1].kind);
     };
     assert_eq!(connect_within, hilt_scenario::DEFAULT_CONNECT_WITHIN);
@@ -348,6 +353,25 @@ fn external_devices_relayed_by_hilt() {
     };
     assert_eq!(change.device.device, "bench");
     assert_eq!(change.link_up, Some(false));
+}
+
+#[test]
+fn an_external_device_may_connect_to_the_broker_itself() {
+    let scenario = load_valid("external_past_hilt.yaml");
+    assert!(matches!(
+        scenario.devices[0].kind,
+        DeviceKind::External {
+            through_hilt: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        scenario.devices[1].kind,
+        DeviceKind::External {
+            through_hilt: true,
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -440,10 +440,15 @@ impl World {
             pending_clients: BTreeMap::new(),
         };
         world.connect_harness()?;
-        let has_external = scenario
-            .devices
-            .iter()
-            .any(|device| matches!(device.kind, DeviceKind::External { .. }));
+        let has_external = scenario.devices.iter().any(|device| {
+            matches!(
+                device.kind,
+                DeviceKind::External {
+                    through_hilt: true,
+                    ..
+                }
+            )
+        });
         if has_external {
             let address = scenario
                 .listen
@@ -455,7 +460,13 @@ impl World {
             world.listening = Some(bound);
         }
         for (index, device) in scenario.devices.iter().enumerate() {
-            if let DeviceKind::External { connect_within } = &device.kind {
+            // A device that connects to the broker itself is not hilt's to
+            // relay: only the harness's `#` subscription sees its messages.
+            if let DeviceKind::External {
+                connect_within,
+                through_hilt: true,
+            } = &device.kind
+            {
                 world.add_external_device(index, device, *connect_within, scenario.seed);
                 continue;
             }

@@ -171,6 +171,12 @@ impl Draft {
                 text,
                 "    client_id: {client_id}   # a placeholder: the board's own MQTT client id"
             );
+            // The board was recorded on that broker, so it replays there;
+            // pointed at hilt instead, it gets faults, waits and `from:`.
+            text.push_str(
+                "    connects_to: broker   # the board connects to the broker itself; \
+                 remove to connect it to hilt\n",
+            );
             for pattern in patterns {
                 steps.push((device.name.as_str(), pattern));
             }

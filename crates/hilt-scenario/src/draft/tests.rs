@@ -137,7 +137,14 @@ fn a_recording_drafts_a_valid_scenario() {
         .devices
         .iter()
         .map(|device| {
-            assert!(matches!(device.kind, DeviceKind::External));
+            // Recorded on the broker, so it replays there, past hilt.
+            assert!(matches!(
+                device.kind,
+                DeviceKind::External {
+                    through_hilt: false,
+                    ..
+                }
+            ));
             (device.name.as_str(), device.client_id.as_str())
         })
         .collect();
@@ -238,6 +245,7 @@ devices:
   lab:
     external: true
     client_id: TODO-lab   # a placeholder: the board's own MQTT client id
+    connects_to: broker   # the board connects to the broker itself; remove to connect it to hilt
 
 steps:
   # lab/temp from lab: 3 messages, at most 1s apart.

@@ -15,7 +15,11 @@ use super::parts::StartingSetting;
 use super::*;
 
 pub(crate) const DEVICE_KEYS: &[&str] = &["app", "client_id", "config", "parts", "external"];
-pub(crate) const EXTERNAL_DEVICE_KEYS: &[&str] = &["external", "client_id", "connect_within"];
+pub(crate) const EXTERNAL_DEVICE_KEYS: &[&str] =
+    &["external", "client_id", "connect_within", "connects_to"];
+/// Where an external device connects: to hilt (which relays it), or to the
+/// broker itself.
+pub(crate) const CONNECTS_TO: &[&str] = &["hilt", "broker"];
 /// The longest client id accepted. MQTT 3.1.1 only promises 23 bytes, but
 /// every broker hilt talks to takes more, and readable ids need the room.
 pub(crate) const MAX_CLIENT_ID_LENGTH: usize = 64;
@@ -74,6 +78,7 @@ impl Validator<'_> {
         let mut known = KnownDevice {
             name: name.clone(),
             external: false,
+            past_hilt: false,
             app: None,
             parts: None,
             fleet: None,
@@ -130,17 +135,45 @@ impl Validator<'_> {
         let client_id = self.client_id(map, &name, at);
 
         if known.external {
+            let connects_to = optional(
+                map.get_node("connects_to")
+                    .map(|node| self.choice(node, "connects_to", CONNECTS_TO)),
+            );
+            let past_hilt = connects_to == Some(Some("broker"));
+            if past_hilt && !self.broker_url {
+                let at = map.get_node("connects_to").map_or(at, location);
+                self.error(
+                    at,
+                    format!(
+                        "device '{name}' connects to the broker itself, which needs \
+                         `broker: {{ url: ... }}`: the embedded broker listens on a private \
+                         port; remove `connects_to: broker` and connect the device to hilt"
+                    ),
+                );
+            }
+            known.past_hilt = past_hilt;
             self.remember(known);
             let connect_within = optional(
                 map.get_node("connect_within")
                     .map(|node| self.duration(node, "connect_within")),
             );
+            if past_hilt && let Some(node) = map.get_node("connect_within") {
+                self.error(
+                    location(node),
+                    format!(
+                        "device '{name}' connects to the broker itself (`connects_to: broker`), \
+                         so hilt cannot see it connect; remove `connect_within`"
+                    ),
+                );
+            }
+            let connects_to = connects_to?;
             return Some(Device {
                 name,
                 location: at,
                 client_id: client_id?,
                 kind: DeviceKind::External {
                     connect_within: connect_within?.unwrap_or(crate::DEFAULT_CONNECT_WITHIN),
+                    through_hilt: connects_to != Some("broker"),
                 },
             })
             .filter(|_| name_ok);

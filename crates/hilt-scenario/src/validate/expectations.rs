@@ -223,6 +223,17 @@ impl Validator<'_> {
         // connects to hilt, which relays to the broker), so they carry its
         // name like a simulated device's.
         let known = &self.devices[named.entry()];
+        if known.past_hilt {
+            self.error(
+                at,
+                format!(
+                    "device '{name}' connects to the broker itself (`connects_to: broker`), \
+                     and hilt cannot tell which such client published a message, so `from` \
+                     cannot name it; match its messages by topic, or connect it to hilt"
+                ),
+            );
+            return None;
+        }
         match (named, &known.fleet) {
             // A fleet whose count could not be read was reported there.
             (Named::Entry(_), Some(fleet)) if fleet.count == 0 => None,

@@ -80,6 +80,7 @@ impl Validator<'_> {
         let known = KnownDevice {
             name: name.clone(),
             external: false,
+            past_hilt: false,
             app: app.clone(),
             parts: app
                 .as_deref()

@@ -79,6 +79,7 @@ impl Validator<'_> {
         let device = KnownDevice {
             name: device_name.to_string(),
             external: false,
+            past_hilt: false,
             app: device.app.clone(),
             parts: None,
             fleet: None,

@@ -231,6 +231,17 @@ impl Validator<'_> {
                 );
                 return None;
             }
+            Runs::Outside | Runs::Either if device.past_hilt => {
+                self.error(
+                    at,
+                    format!(
+                        "device '{name}' connects to the broker itself (`connects_to: broker`), \
+                         so hilt cannot see its connection and {step} cannot name it; connect \
+                         it to hilt instead"
+                    ),
+                );
+                return None;
+            }
             Runs::Outside if !device.external => {
                 self.error(
                     at,
