@@ -65,6 +65,57 @@ steps:
     let _ = std::fs::remove_dir_all(folder);
 }
 
+/// The board connects to hilt's listener, and hilt relays it to Mosquitto
+/// through a device link: its messages are its own (`from: probe`), with
+/// the QoS it sent, and hilt waits for it to connect.
+#[test]
+fn the_thermometer_reaches_mosquitto_through_hilts_listener() {
+    let Some(binary) = mosquitto_binary() else {
+        return;
+    };
+    let folder = temporary_folder("thermometer-relayed");
+    let broker_port = free_port();
+    let listen_port = free_port();
+    let mosquitto = Mosquitto::start(&binary, &folder, broker_port);
+    // Nothing listens at `listen_port` until the run starts: the board's
+    // first attempts are refused, and its session backs off and retries,
+    // as a board started before the test harness would.
+    let mut board = HostBoard::start(
+        listen_port,
+        &[
+            ("HILT_APP", "thermometer"),
+            ("HILT_CLIENT_ID", "probe"),
+            ("HILT_UNIT", "C"),
+            ("HILT_INTERVAL", "1s"),
+        ],
+    );
+    run_scenario(&format!(
+        r#"
+name: the host board's thermometer, relayed by hilt to Mosquitto
+time: real
+broker: {{ url: "mqtt://127.0.0.1:{broker_port}", listen: "127.0.0.1:{listen_port}" }}
+devices:
+  probe:
+    external: true
+    client_id: probe
+steps:
+  - wait: {{ connected: probe, within: 20s }}
+  - expect: {{ topic: devices/probe/temperature/degrees, from: probe, qos: 0, json: {{ degrees: 21.5, unit: C }}, within: 5s }}
+  - expect: {{ topic: devices/probe/temperature/degrees, from: probe, count: 2, within: 2500ms }}
+"#
+    ));
+    let connected = board.serial.wait_for("saying the link is up", |line| {
+        line.contains("link: connected")
+    });
+    assert_eq!(
+        connected,
+        format!("[hilt] log info link: connected to 127.0.0.1:{listen_port}")
+    );
+    drop(board);
+    mosquitto.stop();
+    let _ = std::fs::remove_dir_all(folder);
+}
+
 #[test]
 fn remote_led_hears_its_peer_through_the_glue() {
     let Some(binary) = mosquitto_binary() else {
