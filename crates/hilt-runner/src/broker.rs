@@ -60,6 +60,11 @@ pub struct EmbeddedBroker {
     number: usize,
     address: SocketAddr,
     max_connections: usize,
+    /// User name -> password, when the broker asks for them (rumqttd's
+    /// static `auth`); `None`: anyone may connect.
+    users: Option<std::collections::HashMap<String, String>>,
+    /// The harness's own user name and password, added to `users`.
+    harness_login: Option<(String, String)>,
     running: Option<Running>,
 }
 
@@ -96,13 +101,44 @@ impl EmbeddedBroker {
     /// to `max_connections` connections at once (rumqttd allocates its
     /// tables for that many up front).
     pub fn start_with_capacity(max_connections: usize) -> Result<EmbeddedBroker, BrokerStartError> {
+        EmbeddedBroker::start_with_users(max_connections, None)
+    }
+
+    /// [`EmbeddedBroker::start_with_capacity`], asking every client for a
+    /// user name and password from `users` (user name -> password) when
+    /// given: a client without them, or with wrong ones, gets CONNACK
+    /// return code 4 (rumqttd patch 9) and is disconnected.
+    pub fn start_with_users(
+        max_connections: usize,
+        mut users: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<EmbeddedBroker, BrokerStartError> {
         install_panic_recorder();
+        // The harness's client logs in too, as a user of its own whose name
+        // and password nobody can guess: the broker listens on loopback,
+        // where other local programs could otherwise use them.
+        let harness_login = users.as_mut().map(|users| {
+            let mut secret = [0u8; 24];
+            // Without the OS's randomness the login is still unique to the
+            // run, only guessable: the process id and the time.
+            if getrandom::getrandom(&mut secret).is_err() {
+                let fallback = format!("{}{:?}", std::process::id(), std::time::SystemTime::now());
+                for (byte, from) in secret.iter_mut().zip(fallback.bytes().cycle()) {
+                    *byte = from;
+                }
+            }
+            let hex: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
+            let login = (format!("hilt-harness-{}", &hex[..16]), hex[16..].to_owned());
+            users.insert(login.0.clone(), login.1.clone());
+            login
+        });
         let number = NEXT_BROKER_NUMBER.fetch_add(1, Ordering::Relaxed);
         lock_panics().insert(number, Vec::new());
         let mut broker = EmbeddedBroker {
             number,
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_connections,
+            users,
+            harness_login,
             running: None,
         };
         for _ in 0..START_ATTEMPTS {
@@ -124,6 +160,19 @@ impl EmbeddedBroker {
     /// Where the broker listens.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The user name and password the harness's own client logs in with,
+    /// when the broker asks for them.
+    pub fn harness_login(&self) -> Option<(&str, &str)> {
+        self.harness_login
+            .as_ref()
+            .map(|(name, password)| (name.as_str(), password.as_str()))
+    }
+
+    /// Whether it asks clients for a user name and password.
+    pub fn requires_login(&self) -> bool {
+        self.users.is_some()
     }
 
     /// Whether it is up (not stopped by [`EmbeddedBroker::stop`]).
@@ -218,7 +267,7 @@ impl EmbeddedBroker {
                 connection_timeout_ms: 60_000,
                 max_payload_size: 256 * 1024,
                 max_inflight_count: 100,
-                auth: None,
+                auth: self.users.clone(),
                 external_auth: None,
                 dynamic_filters: true,
             },
@@ -364,5 +413,9 @@ fn try_connect(address: SocketAddr) -> std::io::Result<bool> {
     stream.write_all(&buffer[..length])?;
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply)?;
-    Ok(matches!(codec::decode(&reply), Ok((Packet::ConnAck(ack), _)) if ack.return_code == 0))
+    // Any CONNACK shows the broker answers CONNECT: a broker with users
+    // refuses the probe, which has no user name (code 4).
+    Ok(
+        matches!(codec::decode(&reply), Ok((Packet::ConnAck(ack), _)) if ack.return_code == 0 || ack.return_code == 4),
+    )
 }

@@ -201,7 +201,14 @@ pub fn run_scenario_with(
     }
     let (address, embedded) = match &scenario.broker {
         BrokerChoice::Embedded => {
-            match EmbeddedBroker::start_with_capacity(connections_needed(scenario)) {
+            let users = (!scenario.broker_users.is_empty()).then(|| {
+                scenario
+                    .broker_users
+                    .iter()
+                    .map(|user| (user.name.clone(), user.password.clone()))
+                    .collect()
+            });
+            match EmbeddedBroker::start_with_users(connections_needed(scenario), users) {
                 Ok(broker) => (broker.address(), Some(broker)),
                 Err(error) => {
                     outcome.verdict = Verdict::error(error);

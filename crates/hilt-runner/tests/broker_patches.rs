@@ -305,3 +305,45 @@ fn a_zero_keep_alive_is_accepted() {
     client.send(&Packet::PingReq);
     assert_eq!(client.receive(), Received::PingResp);
 }
+
+/// Patch 9: unpatched, a client with a wrong password (or none, when the
+/// broker has users) was disconnected without a CONNACK, so it could not
+/// tell a refusal from a broken network. Now it hears return code 4.
+#[test]
+fn a_refused_login_gets_connack_4_before_the_close() {
+    let users = std::collections::HashMap::from([("alice".to_owned(), "s3cret".to_owned())]);
+    let broker = EmbeddedBroker::start_with_users(16, Some(users)).unwrap();
+    let connect = |username: Option<&'static str>, password: Option<&'static [u8]>| {
+        let mut client = RawClient::open(broker.address());
+        client.send(&Packet::Connect(Connect {
+            client_id: "login",
+            keep_alive_seconds: 10,
+            clean_session: true,
+            will: None,
+            username,
+            password,
+        }));
+        client
+    };
+    for (username, password) in [
+        (Some("alice"), Some(b"wrong".as_slice())),
+        (Some("mallory"), Some(b"s3cret".as_slice())),
+        (None, None),
+    ] {
+        let mut client = connect(username, password);
+        assert_eq!(
+            client.receive(),
+            Received::ConnAck { return_code: 4 },
+            "{username:?}"
+        );
+        assert_eq!(client.receive(), Received::Closed, "{username:?}");
+    }
+    let mut client = connect(Some("alice"), Some(b"s3cret"));
+    client.expect_connack();
+    client.send(&Packet::PingReq);
+    assert_eq!(client.receive(), Received::PingResp);
+    // The harness logs in with a login of its own.
+    let (name, password) = broker.harness_login().expect("a broker with users has one");
+    assert!(name.starts_with("hilt-harness-"));
+    assert!(password.len() >= 32);
+}

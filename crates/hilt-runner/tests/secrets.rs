@@ -74,3 +74,46 @@ fn the_wokwi_export_names_the_password_variable_but_never_writes_it() {
         }
     }
 }
+
+/// A board with a wrong password is refused with CONNACK 4, as the
+/// transcript shows, and backs off: each try waits twice as long as the
+/// one before, up to the session's 30s, instead of hammering the broker.
+#[test]
+fn a_refused_board_backs_off_and_the_transcript_says_why() {
+    let registry = Registry::with_bundled_apps();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/security/wrong_credentials_back_off.yaml");
+    let scenario = hilt_runner::load(&file, &registry).expect("valid");
+    let outcome = run_scenario(&scenario, &registry);
+    assert!(outcome.passed(), "{}", outcome.report());
+    let transcript = outcome.transcript.render();
+    let refusals: Vec<f64> = transcript
+        .lines()
+        .filter(|line| {
+            line.contains(
+                "wrong refused by the broker: CONNACK return code 4 (bad user name or password)",
+            )
+        })
+        .map(|line| {
+            let seconds = line.split_whitespace().next().expect("a time");
+            seconds.trim_end_matches('s').parse().expect("seconds")
+        })
+        .collect();
+    assert!(refusals.len() >= 5, "{transcript}");
+    let gaps: Vec<f64> = refusals.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]) {
+        assert!((gap - expected).abs() < 1e-6, "gaps {gaps:?}");
+    }
+    assert!(
+        transcript.contains("anonymous refused by the broker: CONNACK return code 4"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("good refused"), "{transcript}");
+    for password in ["correct-horse", "battery-staple"] {
+        assert!(!transcript.contains(password));
+        assert!(
+            !format!("{:?}", scenario.broker_users).contains(password),
+            "a broker user's Debug hides the password"
+        );
+    }
+}

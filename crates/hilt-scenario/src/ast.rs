@@ -35,6 +35,9 @@ pub struct Scenario {
     /// broker. `None`: a free port on 127.0.0.1, chosen when the run starts.
     /// Only a scenario with external devices listens at all.
     pub listen: Option<std::net::SocketAddr>,
+    /// `broker: { users: { alice: s3cret } }` (an addition): who may
+    /// connect to the embedded broker. Empty: anyone (no credentials asked).
+    pub broker_users: Vec<BrokerUser>,
     /// Devices in file order; names are unique. A fleet's members are
     /// here as ordinary devices, one after another, where the fleet is
     /// written.
@@ -142,6 +145,23 @@ impl Publishers {
 pub enum TimeMode {
     Virtual,
     Real,
+}
+
+/// A user of the embedded broker. The password is a secret: its `Debug`
+/// does not show it, and nothing hilt writes does.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BrokerUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerUser")
+            .field("name", &self.name)
+            .field("password", &"(hidden)")
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

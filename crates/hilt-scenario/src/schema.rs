@@ -299,13 +299,27 @@ fn top_level_key(key: &str) -> Value {
                      0 takes a free one). By default a free port on 127.0.0.1.",
                     json!({ "type": "string", "pattern": LISTEN_PATTERN }),
                 ),
+                "users" => described(
+                    "Who may connect to the embedded broker: user names and their passwords \
+                     (`{ alice: s3cret }`). A device without them, or with wrong ones, is \
+                     refused with CONNACK 4. Not with url.",
+                    json!({
+                        "type": "object",
+                        "additionalProperties": { "type": ["string", "number", "boolean"] },
+                    }),
+                ),
                 other => no_schema("the broker key", other),
             });
-            map["anyOf"] = json!([{ "required": ["url"] }, { "required": ["listen"] }]);
+            map["anyOf"] = json!([
+                { "required": ["url"] },
+                { "required": ["listen"] },
+                { "required": ["users"] },
+            ]);
+            map["not"] = json!({ "required": ["url", "users"] });
             described(
                 "embedded (the default): hilt runs its own MQTT broker. { url: mqtt://host:port \
                  }: use a broker that is already running. listen: where external devices \
-                 connect to hilt.",
+                 connect to hilt. users: who may connect to the embedded broker.",
                 json!({ "oneOf": [{ "const": EMBEDDED_BROKER }, map] }),
             )
         }

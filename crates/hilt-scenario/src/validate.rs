@@ -24,8 +24,8 @@ use crate::duration::parse_duration;
 use crate::raw::{CharacterIndex, describe, location, quote, scalar_location};
 use crate::scalar::core_bool;
 use crate::{
-    BrokerChoice, Catalog, Diagnostic, Diagnostics, Fleet, Location, PartDescription, Scenario,
-    StepKind, TimeMode,
+    BrokerChoice, BrokerUser, Catalog, Diagnostic, Diagnostics, Fleet, Location, PartDescription,
+    Scenario, StepKind, TimeMode,
 };
 
 pub(crate) mod devices;
@@ -44,7 +44,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
 pub(crate) const TIME_MODES: &[&str] = &["virtual", "real"];
 /// `broker:` is `embedded` (the default) or a map with these keys.
 pub(crate) const EMBEDDED_BROKER: &str = "embedded";
-pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen"];
+pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen", "users"];
 /// A blink rate is measured over this long unless the step gives `for:`.
 const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
 /// How long a message expectation waits when it gives no `within:`.
@@ -237,12 +237,12 @@ impl Validator<'_> {
         // Spreads in `parts:` are drawn from it (an invalid seed is
         // reported; 0 stands in so the devices are still checked).
         self.seed = seed.unwrap_or(0);
-        let (broker, listen) = match map.get_node("broker") {
+        let (broker, listen, broker_users) = match map.get_node("broker") {
             Some(node) => match self.broker(node) {
-                Some((broker, listen)) => (Some(broker), Some(listen)),
-                None => (None, None),
+                Some((broker, listen, users)) => (Some(broker), Some(listen), Some(users)),
+                None => (None, None, None),
             },
-            None => (Some(BrokerChoice::Embedded), Some(None)),
+            None => (Some(BrokerChoice::Embedded), Some(None), Some(Vec::new())),
         };
         self.broker_url = matches!(broker, Some(BrokerChoice::External { .. }));
         let devices = match map.get_node("devices") {
@@ -302,6 +302,7 @@ impl Validator<'_> {
             seed: seed?,
             broker: broker?,
             listen: listen?,
+            broker_users: broker_users?,
             devices: devices?,
             fleets: std::mem::take(&mut self.fleets),
             steps: steps?,
@@ -348,24 +349,44 @@ impl Validator<'_> {
     /// `broker:`: `embedded`, or a map of `url:` (a broker hilt does not
     /// run) and `listen:` (where external devices connect to hilt), each
     /// optional; with neither the map says nothing and is an error.
-    fn broker(&mut self, node: &Node) -> Option<(BrokerChoice, Option<std::net::SocketAddr>)> {
+    #[allow(clippy::type_complexity)]
+    fn broker(
+        &mut self,
+        node: &Node,
+    ) -> Option<(BrokerChoice, Option<std::net::SocketAddr>, Vec<BrokerUser>)> {
         match node {
             Node::Scalar(scalar) if scalar.as_str() == EMBEDDED_BROKER => {
-                Some((BrokerChoice::Embedded, None))
+                Some((BrokerChoice::Embedded, None, Vec::new()))
             }
             Node::Mapping(map) => {
                 self.unknown_keys(map, BROKER_KEYS, "in `broker`");
                 let url_node = map.get_node("url");
                 let listen_node = map.get_node("listen");
-                if url_node.is_none() && listen_node.is_none() {
+                let users_node = map.get_node("users");
+                if url_node.is_none() && listen_node.is_none() && users_node.is_none() {
                     self.error(
                         location(node),
-                        "`broker` needs 'url' (a broker hilt does not run) or 'listen' (where \
-                         external devices connect to hilt), like \
-                         `broker: { url: mqtt://127.0.0.1:1883 }`",
+                        "`broker` needs 'url' (a broker hilt does not run), 'listen' (where \
+                         external devices connect to hilt) or 'users' (who may connect to the \
+                         embedded broker), like `broker: { url: mqtt://127.0.0.1:1883 }`",
                     );
                     return None;
                 }
+                let users = match users_node {
+                    None => Some(Vec::new()),
+                    Some(_) if url_node.is_some() => {
+                        self.error(
+                            location(users_node.expect("checked")),
+                            "`users` sets who may connect to the embedded broker, but this \
+                             scenario uses a broker hilt does not run; give that broker its \
+                             users (Mosquitto: a password_file) instead",
+                        );
+                        // Reported; the rest of the file is still checked
+                        // against the broker it names.
+                        Some(Vec::new())
+                    }
+                    Some(users_node) => self.broker_users(users_node),
+                };
                 let broker = match url_node {
                     None => Some(BrokerChoice::Embedded),
                     Some(url_node) => {
@@ -398,7 +419,7 @@ impl Validator<'_> {
                         }
                     }
                 };
-                Some((broker?, listen?))
+                Some((broker?, listen?, users?))
             }
             _ => {
                 self.error(
@@ -412,6 +433,57 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+
+    /// `users: { alice: s3cret, bob: hunter2 }`: user names and their
+    /// passwords, each one text. A password is never quoted in a problem.
+    fn broker_users(&mut self, node: &Node) -> Option<Vec<BrokerUser>> {
+        let Node::Mapping(map) = node else {
+            self.error(
+                location(node),
+                format!(
+                    "`users` must map user names to passwords, like \
+                     `users: {{ alice: s3cret }}`; got {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        };
+        let mut users = Vec::new();
+        let mut valid = true;
+        for (key, value) in map.iter() {
+            let name = key.as_str().to_owned();
+            match value {
+                Node::Scalar(password) if !password.as_str().contains('\0') => {
+                    users.push(BrokerUser {
+                        name,
+                        password: password.as_str().to_owned(),
+                    });
+                }
+                Node::Scalar(_) => {
+                    valid = false;
+                    self.error(
+                        location(value),
+                        format!(
+                            "the password of user {} holds a NUL character",
+                            quote(&name)
+                        ),
+                    );
+                }
+                other => {
+                    valid = false;
+                    self.error(
+                        location(other),
+                        format!(
+                            "the password of user {} must be one text; got {}",
+                            quote(&name),
+                            describe(other)
+                        ),
+                    );
+                }
+            }
+        }
+        valid.then_some(users)
     }
 
     fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {

@@ -158,6 +158,8 @@ fn every_valid_file_of_the_corpus_fits_the_test_catalogs_schema() {
 /// Invalid files whose every mistake, or one of them, is one of shape.
 const REFUSED_BY_THE_SCHEMA: &[&str] = &[
     "bad_broker_url",
+    "broker_users_mistakes",
+    "broker_users_with_url",
     "bad_duration",
     "bad_top_level_values",
     "broker_map_empty",

@@ -455,3 +455,83 @@ fn verbose_and_json_together_are_a_usage_error() {
     );
     assert!(output.stdout.is_empty());
 }
+
+/// Every file `hilt replay` can write, for a scenario whose devices and
+/// broker have passwords, searched for them: none may hold one. The
+/// scenario is run passing and failing (a failure report quotes messages
+/// and steps), with JSON lines, JUnit, CSV and HTML.
+#[test]
+fn no_report_holds_a_password() {
+    const PASSWORDS: [&str; 2] = ["correct-horse", "battery-staple"];
+    let folder = tempfile::tempdir().unwrap();
+    let scenario = std::fs::read_to_string(
+        repository_root().join("scenarios/security/wrong_credentials_back_off.yaml"),
+    )
+    .unwrap();
+    std::fs::write(folder.path().join("passes.yaml"), &scenario).unwrap();
+    // Failing: the good board's reading in Celsius, which it is not.
+    let failing = scenario.replace("json: { unit: F }", "json: { unit: C }");
+    assert_ne!(failing, scenario);
+    std::fs::write(folder.path().join("fails.yaml"), failing).unwrap();
+    let output = hilt_in(
+        folder.path(),
+        &[
+            "replay",
+            "--keep-going",
+            "--format",
+            "json",
+            "--junit",
+            "junit.xml",
+            "--csv",
+            "messages.csv",
+            "--html",
+            "html",
+            "passes.yaml",
+            "fails.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let mut written = vec![
+        ("stdout".to_owned(), text(&output.stdout)),
+        ("stderr".to_owned(), text(&output.stderr)),
+    ];
+    let mut folders = vec![folder.path().to_path_buf()];
+    while let Some(current) = folders.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension != "yaml")
+            {
+                written.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    let names: Vec<&str> = written.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in ["junit.xml", "messages.csv", "index.html"] {
+        assert!(
+            names.iter().any(|name| name.ends_with(expected)),
+            "{expected} was written: {names:?}"
+        );
+    }
+    assert!(
+        written
+            .iter()
+            .any(|(_, contents)| contents.contains("password hidden")),
+        "some output shows the CONNECT with its password hidden"
+    );
+    for (name, contents) in &written {
+        for password in PASSWORDS {
+            assert!(
+                !contents.contains(password),
+                "{name} holds the password {password}"
+            );
+        }
+    }
+}

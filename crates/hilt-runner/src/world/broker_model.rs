@@ -189,6 +189,17 @@ impl BrokerModel {
         awaited
     }
 
+    /// The broker refused `connection`'s CONNECT (its credentials): it
+    /// took over no session and gave it no subscriptions.
+    pub(super) fn on_connect_refused(&mut self, connection: ConnectionId) {
+        for session in self.persistent_sessions.values_mut() {
+            if session.connection == Some(connection) {
+                session.connection = None;
+            }
+        }
+        self.subscriptions.remove_connection(connection);
+    }
+
     /// SUBSCRIBE owes SUBACK, and the retained messages the filters match:
     /// for every filter the connection did not have, and, if the broker
     /// does so, for the ones it already had too.

@@ -86,6 +86,11 @@ impl World {
         self.endpoints.insert(harness_id, Endpoint::Harness);
         self.broker_model.on_connection_opened(harness_id);
         self.harness.connected(connection);
+        let login = self
+            .broker
+            .as_ref()
+            .and_then(|broker| broker.harness_login())
+            .map(|(name, password)| (name.to_owned(), password.to_owned()));
         self.harness.send(&Packet::Connect(Connect {
             client_id: HARNESS_CLIENT_ID,
             // Upstream rumqttd refuses keepalive 0 (hilt's copy accepts it,
@@ -94,8 +99,8 @@ impl World {
             keep_alive_seconds: u16::MAX,
             clean_session: true,
             will: None,
-            username: None,
-            password: None,
+            username: login.as_ref().map(|(name, _)| name.as_str()),
+            password: login.as_ref().map(|(_, password)| password.as_bytes()),
         }))?;
         self.await_all(vec![Awaited::Reply {
             connection: harness_id,

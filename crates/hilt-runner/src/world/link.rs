@@ -33,6 +33,11 @@ pub(super) struct Link {
     pub(super) will: Option<Will>,
     /// The device time of the last packet the broker received.
     pub(super) last_heard: Instant,
+    /// The CONNECT carried a user name or password.
+    pub(super) sent_login: bool,
+    /// The broker refused the login with this CONNACK return code; the
+    /// device hears it, in its turn, and closes.
+    pub(super) refused: Option<u8>,
 }
 
 impl Link {

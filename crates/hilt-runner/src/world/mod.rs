@@ -1208,6 +1208,8 @@ impl World {
                         keep_alive: None,
                         will: None,
                         last_heard: device_now,
+                        sent_login: false,
+                        refused: None,
                     },
                     device_now,
                 );
@@ -1272,6 +1274,17 @@ impl World {
             LinkState::Open(link) | LinkState::Disconnecting(link) if device.link.is_up() => {
                 self.endpoints.remove(&link.connection.id());
                 self.broker_model.on_connection_closed(link.connection.id());
+                if let Some(return_code) = link.refused {
+                    link.connection.close();
+                    self.transcript.push(
+                        device_now,
+                        format!(
+                            "{name} refused by the broker: CONNACK return code {return_code} ({}); it closes its connection",
+                            connect_refusal_meaning(return_code)
+                        ),
+                    );
+                    return Ok(());
+                }
                 // After a DISCONNECT the will is already discarded.
                 if link.will.is_none() {
                     link.connection.close();
@@ -1535,6 +1548,7 @@ impl World {
                     ),
                 );
                 if let Some(link) = self.devices[index].link.state.link_mut() {
+                    link.sent_login = connect.username.is_some() || connect.password.is_some();
                     link.keep_alive = (connect.keep_alive_seconds > 0)
                         .then(|| Duration::from_secs(u64::from(connect.keep_alive_seconds)));
                     link.will = connect.will.as_ref().map(|will| Will {
@@ -1652,6 +1666,31 @@ impl World {
                 let Ok((packet, _)) = codec::decode(&bytes) else {
                     return Ok(());
                 };
+                if let (Packet::ConnAck(ack), Some(&Endpoint::Device(index))) =
+                    (&packet, self.endpoints.get(&connection))
+                    && refuses_credentials(ack.return_code)
+                    && self.login_was_asked_or_given(index)
+                {
+                    // The broker's answer to a device's user name and
+                    // password: what a scenario about credentials checks,
+                    // so a line of the transcript, not a harness error.
+                    // The device hears it in its turn, and the transcript
+                    // says so when it closes (`close_device_link`), so the
+                    // lines keep the devices' order whatever order the
+                    // broker's answers arrive in. The broker closes the
+                    // connection next; a refused client has no will and no
+                    // keepalive.
+                    let cause = awaited.take(connection, &packet);
+                    awaited.add(cause.unwrap_or(0), vec![Awaited::Close { connection }]);
+                    self.broker_model.on_connect_refused(connection);
+                    if let Some(link) = self.devices[index].link.state.link_mut() {
+                        link.will = None;
+                        link.keep_alive = None;
+                        link.refused = Some(ack.return_code);
+                    }
+                    self.hand_to_device(index, cause, connection, bytes, group);
+                    return Ok(());
+                }
                 if let (Packet::ConnAck(ack), Some(Endpoint::Device(index))) =
                     (&packet, self.endpoints.get(&connection))
                     && ack.return_code != 0
@@ -1685,16 +1724,9 @@ impl World {
                     self.record_message(message);
                 }
                 match self.endpoints.get(&connection).copied() {
-                    Some(Endpoint::Device(index)) => match group {
-                        Some(group) => group.stage(cause, index, connection, bytes),
-                        None => {
-                            let device = &mut self.devices[index];
-                            // A cut link loses what the broker sends.
-                            if let Some(arrives) = device.link.inbound_arrival(self.now) {
-                                device.inbound.push_back((arrives, bytes));
-                            }
-                        }
-                    },
+                    Some(Endpoint::Device(index)) => {
+                        self.hand_to_device(index, cause, connection, bytes, group);
+                    }
                     Some(Endpoint::Harness) => {
                         if let Packet::PubRel(id) = packet {
                             self.harness.send(&Packet::PubComp(id))?;
@@ -1732,7 +1764,21 @@ impl World {
                     Some(Endpoint::Device(index)) => {
                         let disconnecting =
                             matches!(self.devices[index].link.state, LinkState::Disconnecting(_));
-                        if disconnecting && self.devices[index].external.is_some() {
+                        let refused =
+                            self.devices[index]
+                                .link
+                                .state
+                                .link_mut()
+                                .is_some_and(|link| {
+                                    link.connection.id() == connection && link.refused.is_some()
+                                });
+                        if refused {
+                            // The close after a refused login, which the
+                            // device has yet to hear of: the CONNACK is on
+                            // its way to it (staged by connection), and it
+                            // closes its own side in its turn.
+                            self.endpoints.insert(connection, Endpoint::Device(index));
+                        } else if disconnecting && self.devices[index].external.is_some() {
                             self.relay_disconnected(index);
                         } else if disconnecting {
                             // The close the device asked for: it closes
@@ -1826,6 +1872,45 @@ impl World {
 
     /// The broker closed a device's connection. The device hears of it if
     /// its network is up; otherwise it finds out by its own keepalive.
+    /// Whether device `index`'s CONNECT took part in a login: it sent a
+    /// user name or password, or the embedded broker asks for them. Only
+    /// then is a refusal (4, 5) the answer to credentials; a broker that
+    /// refuses a device that neither gave nor was asked for any is not
+    /// one hilt can trust, and that stays a harness error.
+    fn login_was_asked_or_given(&mut self, index: usize) -> bool {
+        let asked = self
+            .broker
+            .as_ref()
+            .is_some_and(|broker| broker.requires_login());
+        let given = self.devices[index]
+            .link
+            .state
+            .link_mut()
+            .is_some_and(|link| link.sent_login);
+        asked || given
+    }
+
+    /// What the broker sent device `index`: staged by `cause` when a group
+    /// is in flight, else queued for the device (a cut link loses it).
+    fn hand_to_device(
+        &mut self,
+        index: usize,
+        cause: Option<u32>,
+        connection: ConnectionId,
+        bytes: Vec<u8>,
+        group: Option<&mut Group>,
+    ) {
+        match group {
+            Some(group) => group.stage(cause, index, connection, bytes),
+            None => {
+                let device = &mut self.devices[index];
+                if let Some(arrives) = device.link.inbound_arrival(self.now) {
+                    device.inbound.push_back((arrives, bytes));
+                }
+            }
+        }
+    }
+
     fn broker_closed_device_link(&mut self, index: usize, reason: &str) {
         let at = self.devices[index].clock.now().max(self.now);
         let device = &mut self.devices[index];
@@ -1867,6 +1952,12 @@ impl HarnessError {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// CONNACK return codes that answer a client's user name and password
+/// (MQTT 3.1.1, 3.2.2.3): 4, bad user name or password; 5, not authorized.
+fn refuses_credentials(return_code: u8) -> bool {
+    matches!(return_code, 4 | 5)
 }
 
 /// What a CONNACK return code means (MQTT 3.1.1 §3.2.2.3).

@@ -203,7 +203,19 @@ where
 
     Span::current().record("client_id", &connect.client_id);
 
-    handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
+    // hilt patch (PATCHES.md, 9): a client whose user name and password the
+    // broker refuses gets CONNACK return code 4 (bad user name or
+    // password) before the connection closes, as MQTT 3.1.1 (3.2.2.3) has
+    // it; upstream closed the connection without a word, so the client
+    // could not tell a refusal from a broken network.
+    if let Err(error) = handle_auth(config.clone(), login.as_ref(), &connect.client_id).await {
+        let ack = ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::BadUserNamePassword,
+        };
+        network.write(Packet::ConnAck(ack, None)).await?;
+        return Err(error);
+    }
 
     // hilt patch (PATCHES.md, 8): a keep alive of zero turns keep alive off
     // (MQTT 3.1.1, 3.1.2.10) and is accepted, as MicroPython's umqtt sends
