@@ -100,8 +100,8 @@ enum Command {
         #[arg(long)]
         keep_going: bool,
         /// Run against this broker (mqtt://host:port) instead of the
-        /// embedded one. Scenarios with `broker:` steps need the embedded
-        /// broker and are skipped.
+        /// embedded one. Scenarios with `broker:` steps or `broker: { users }`
+        /// need the embedded broker and are skipped.
         #[arg(long, value_name = "URL")]
         broker: Option<String>,
         #[command(flatten)]
@@ -792,23 +792,30 @@ fn replay_one(
 ) -> anyhow::Result<Finished> {
     let mut scenario = scenario.clone();
     if let Some(broker) = broker {
-        if scenario
+        let needs_embedded = if scenario
             .steps
             .iter()
             .any(|step| matches!(step.kind, StepKind::Broker(_)))
         {
-            const REASON: &str = "its `broker:` steps need the embedded broker";
+            Some("its `broker:` steps need the embedded broker")
+        } else if !scenario.broker_users.is_empty() {
+            // Another broker has users of its own, which hilt cannot set.
+            Some("its `broker: { users }` need the embedded broker")
+        } else {
+            None
+        };
+        if let Some(reason) = needs_embedded {
             return Ok(Finished {
                 status: Status::Skipped,
                 text: format!(
-                    " {}  {}  ({REASON})\n",
+                    " {}  {}  ({reason})\n",
                     scenario.file.display(),
                     scenario.name
                 ),
                 file: scenario.file.clone(),
                 name: scenario.name.clone(),
                 outcome: None,
-                skipped_because: Some(REASON),
+                skipped_because: Some(reason),
                 transcript: None,
                 csv_rows: None,
             });

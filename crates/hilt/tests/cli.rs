@@ -813,3 +813,31 @@ fn listen_takes_an_ip_address_and_a_port() {
         "{stderr}"
     );
 }
+
+/// A scenario whose embedded broker has users cannot run on another
+/// broker, whose users hilt cannot set: `--broker` skips it, saying why,
+/// before connecting anywhere (port 9 has no broker).
+#[test]
+fn replay_on_another_broker_skips_a_scenario_with_broker_users() {
+    let output = hilt(&[
+        "replay",
+        "--broker",
+        "mqtt://127.0.0.1:9",
+        "scenarios/security/wrong_credentials_back_off.yaml",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("(its `broker: { users }` need the embedded broker)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0 passed, 0 failed, 0 errors, 1 skipped"),
+        "{stdout}"
+    );
+}
