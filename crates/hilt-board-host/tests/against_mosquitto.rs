@@ -8,7 +8,10 @@
 
 mod support;
 
-use support::{HostBoard, Mosquitto, free_port, mosquitto_binary, run_scenario, temporary_folder};
+use support::{
+    HostBoard, Mosquitto, THERMOMETER_STEPS, free_port, mosquitto_binary, probe_scenario,
+    run_scenario, temporary_folder,
+};
 
 #[test]
 fn the_thermometer_publishes_through_the_glue_to_mosquitto() {
@@ -29,37 +32,13 @@ fn the_thermometer_publishes_through_the_glue_to_mosquitto() {
             ("HILT_INTERVAL", "1s"),
         ],
     );
-    let connected = board.serial.wait_for("saying the link is up", |line| {
-        line.contains("link: connected")
-    });
-    assert_eq!(
-        connected,
-        format!("[hilt] log info link: connected to 127.0.0.1:{port}")
-    );
-    run_scenario(&format!(
-        r#"
-name: the host board's thermometer, through Mosquitto
-time: real
-broker: {{ url: "mqtt://127.0.0.1:{port}" }}
-devices:
-  probe:
-    external: true
-    client_id: probe
-    # The board connects to Mosquitto itself, past hilt's listener.
-    connects_to: broker
-steps:
-  - expect: {{ topic: devices/probe/temperature/degrees, json: {{ degrees: 21.5, unit: C }}, within: 5s }}
-  - expect: {{ topic: devices/probe/temperature/degrees, count: 2, within: 2500ms }}
-"#
+    board.serial.expect_link_up_to(&format!("127.0.0.1:{port}"));
+    run_scenario(&probe_scenario(
+        "the host board's thermometer, through Mosquitto",
+        port,
+        THERMOMETER_STEPS,
     ));
-    // What the scenario saw is what the serial mirror says was sent.
-    let published = board.serial.wait_for("mirroring a publish", |line| {
-        line.starts_with("[hilt] publish devices/probe/temperature/degrees ")
-    });
-    assert_eq!(
-        published,
-        r#"[hilt] publish devices/probe/temperature/degrees qos=0 retain=0 payload={"degrees": 21.5, "unit": "C"}"#
-    );
+    board.serial.expect_reading_mirrored();
     drop(board);
     mosquitto.stop();
     let _ = std::fs::remove_dir_all(folder);
@@ -104,13 +83,9 @@ steps:
   - expect: {{ topic: devices/probe/temperature/degrees, from: probe, count: 2, within: 2500ms }}
 "#
     ));
-    let connected = board.serial.wait_for("saying the link is up", |line| {
-        line.contains("link: connected")
-    });
-    assert_eq!(
-        connected,
-        format!("[hilt] log info link: connected to 127.0.0.1:{listen_port}")
-    );
+    board
+        .serial
+        .expect_link_up_to(&format!("127.0.0.1:{listen_port}"));
     drop(board);
     mosquitto.stop();
     let _ = std::fs::remove_dir_all(folder);
@@ -216,20 +191,10 @@ fn the_board_reconnects_when_mosquitto_comes_back() {
         line == "[hilt] log info thermometer: connected"
     });
     // And the broker hears the board again: a scenario sees its readings.
-    run_scenario(&format!(
-        r#"
-name: the host board's thermometer after Mosquitto came back
-time: real
-broker: {{ url: "mqtt://127.0.0.1:{port}" }}
-devices:
-  probe:
-    external: true
-    client_id: probe
-    # The board connects to Mosquitto itself, past hilt's listener.
-    connects_to: broker
-steps:
-  - expect: {{ topic: devices/probe/temperature/degrees, within: 3s }}
-"#
+    run_scenario(&probe_scenario(
+        "the host board's thermometer after Mosquitto came back",
+        port,
+        "  - expect: { topic: devices/probe/temperature/degrees, within: 3s }",
     ));
     drop(board);
     mosquitto.stop();

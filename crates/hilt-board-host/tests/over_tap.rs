@@ -26,7 +26,10 @@ use std::time::Duration;
 use simple_dns::rdata::{A, RData};
 use simple_dns::{CLASS, Packet, PacketFlag, RCODE, ResourceRecord};
 
-use support::{HostBoard, Mosquitto, mosquitto_binary, run_scenario, temporary_folder};
+use support::{
+    HostBoard, Mosquitto, THERMOMETER_STEPS, mosquitto_binary, probe_scenario, run_scenario,
+    temporary_folder,
+};
 
 /// Set in the copy of a test that runs inside the namespace.
 const INSIDE: &str = "HILT_TAP_TEST_INSIDE";
@@ -203,31 +206,17 @@ fn the_board_finds_its_broker_by_dns_over_embassy_net() {
                 ("HILT_CLIENT_ID", "probe"),
                 ("HILT_INTERVAL", "1s"),
             ]);
-            let connected = board.serial.wait_for("saying the link is up", |line| {
-                line.contains("link: connected")
-            });
-            assert_eq!(
-                connected,
-                format!("[hilt] log info link: connected to {HOST_ADDRESS}:{PORT}")
-            );
+            board
+                .serial
+                .expect_link_up_to(&format!("{HOST_ADDRESS}:{PORT}"));
             assert_eq!(
                 asked.recv_timeout(Duration::from_secs(1)).as_deref(),
                 Ok(BROKER_NAME)
             );
-            run_scenario(&format!(
-                r#"
-name: the host board's thermometer, its broker found by DNS over embassy-net
-time: real
-broker: {{ url: "mqtt://127.0.0.1:{PORT}" }}
-devices:
-  probe:
-    external: true
-    client_id: probe
-    # The board connects to Mosquitto itself, past hilt's listener.
-    connects_to: broker
-steps:
-  - expect: {{ topic: devices/probe/temperature/degrees, within: 3s }}
-"#
+            run_scenario(&probe_scenario(
+                "the host board's thermometer, its broker found by DNS over embassy-net",
+                PORT,
+                "  - expect: { topic: devices/probe/temperature/degrees, within: 3s }",
             ));
             drop(board);
             mosquitto.stop();
@@ -285,36 +274,15 @@ fn the_thermometer_publishes_over_embassy_net_on_a_tap_device() {
                 started.ends_with(", over embassy-net on tap0 as 192.168.69.2/24"),
                 "{started}"
             );
-            let connected = board.serial.wait_for("saying the link is up", |line| {
-                line.contains("link: connected")
-            });
-            assert_eq!(
-                connected,
-                format!("[hilt] log info link: connected to {HOST_ADDRESS}:{PORT}")
-            );
-            run_scenario(&format!(
-                r#"
-name: the host board's thermometer, over embassy-net on a TAP device
-time: real
-broker: {{ url: "mqtt://127.0.0.1:{PORT}" }}
-devices:
-  probe:
-    external: true
-    client_id: probe
-    # The board connects to Mosquitto itself, past hilt's listener.
-    connects_to: broker
-steps:
-  - expect: {{ topic: devices/probe/temperature/degrees, json: {{ degrees: 21.5, unit: C }}, within: 5s }}
-  - expect: {{ topic: devices/probe/temperature/degrees, count: 2, within: 2500ms }}
-"#
+            board
+                .serial
+                .expect_link_up_to(&format!("{HOST_ADDRESS}:{PORT}"));
+            run_scenario(&probe_scenario(
+                "the host board's thermometer, over embassy-net on a TAP device",
+                PORT,
+                THERMOMETER_STEPS,
             ));
-            let published = board.serial.wait_for("mirroring a publish", |line| {
-                line.starts_with("[hilt] publish devices/probe/temperature/degrees ")
-            });
-            assert_eq!(
-                published,
-                r#"[hilt] publish devices/probe/temperature/degrees qos=0 retain=0 payload={"degrees": 21.5, "unit": "C"}"#
-            );
+            board.serial.expect_reading_mirrored();
             drop(board);
             mosquitto.stop();
             let _ = std::fs::remove_dir_all(folder);
@@ -418,20 +386,10 @@ fn the_board_reconnects_over_embassy_net_when_mosquitto_comes_back() {
             board.serial.wait_for("saying the session is back", |line| {
                 line == "[hilt] log info thermometer: connected"
             });
-            run_scenario(&format!(
-                r#"
-name: the host board's thermometer after Mosquitto came back, over a TAP device
-time: real
-broker: {{ url: "mqtt://127.0.0.1:{PORT}" }}
-devices:
-  probe:
-    external: true
-    client_id: probe
-    # The board connects to Mosquitto itself, past hilt's listener.
-    connects_to: broker
-steps:
-  - expect: {{ topic: devices/probe/temperature/degrees, within: 3s }}
-"#
+            run_scenario(&probe_scenario(
+                "the host board's thermometer after Mosquitto came back, over a TAP device",
+                PORT,
+                "  - expect: { topic: devices/probe/temperature/degrees, within: 3s }",
             ));
             drop(board);
             mosquitto.stop();

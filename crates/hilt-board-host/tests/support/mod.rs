@@ -97,6 +97,59 @@ impl Lines {
     }
 }
 
+impl Lines {
+    /// Waits for the glue's line saying the link is up, and checks that it
+    /// names the broker at `address` (`host:port`).
+    pub fn expect_link_up_to(&mut self, address: &str) {
+        let connected = self.wait_for("saying the link is up", |line| {
+            line.contains("link: connected")
+        });
+        assert_eq!(
+            connected,
+            format!("[hilt] log info link: connected to {address}")
+        );
+    }
+
+    /// Waits for the serial mirror of the thermometer's next publish, and
+    /// checks it is the host board's reading (21.5 °C, `HILT_UNIT=C`): what
+    /// a scenario saw is what the board says it sent.
+    pub fn expect_reading_mirrored(&mut self) {
+        let published = self.wait_for("mirroring a publish", |line| {
+            line.starts_with("[hilt] publish devices/probe/temperature/degrees ")
+        });
+        assert_eq!(
+            published,
+            r#"[hilt] publish devices/probe/temperature/degrees qos=0 retain=0 payload={"degrees": 21.5, "unit": "C"}"#
+        );
+    }
+}
+
+/// The steps that check the host board's thermometer readings: 21.5 °C in
+/// Celsius, one a second.
+pub const THERMOMETER_STEPS: &str = "  - expect: { topic: devices/probe/temperature/degrees, json: { degrees: 21.5, unit: C }, within: 5s }
+  - expect: { topic: devices/probe/temperature/degrees, count: 2, within: 2500ms }";
+
+/// A real-time scenario named `name` whose one device is the host board
+/// `probe`, connected to Mosquitto at 127.0.0.1:`port` itself, with
+/// `steps` (YAML list items, one per line).
+pub fn probe_scenario(name: &str, port: u16, steps: &str) -> String {
+    format!(
+        r#"
+name: {name}
+time: real
+broker: {{ url: "mqtt://127.0.0.1:{port}" }}
+devices:
+  probe:
+    external: true
+    client_id: probe
+    # The board connects to Mosquitto itself, past hilt's listener.
+    connects_to: broker
+steps:
+{steps}
+"#
+    )
+}
+
 /// A private Mosquitto, stopped when dropped.
 pub struct Mosquitto {
     child: Child,

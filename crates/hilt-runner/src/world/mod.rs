@@ -1764,14 +1764,9 @@ impl World {
                     Some(Endpoint::Device(index)) => {
                         let disconnecting =
                             matches!(self.devices[index].link.state, LinkState::Disconnecting(_));
-                        let refused =
-                            self.devices[index]
-                                .link
-                                .state
-                                .link_mut()
-                                .is_some_and(|link| {
-                                    link.connection.id() == connection && link.refused.is_some()
-                                });
+                        let refused = self.devices[index].link.state.link().is_some_and(|link| {
+                            link.connection.id() == connection && link.refused.is_some()
+                        });
                         if refused {
                             // The close after a refused login, which the
                             // device has yet to hear of: the CONNACK is on
@@ -1870,14 +1865,12 @@ impl World {
         }
     }
 
-    /// The broker closed a device's connection. The device hears of it if
-    /// its network is up; otherwise it finds out by its own keepalive.
     /// Whether device `index`'s CONNECT took part in a login: it sent a
     /// user name or password, or the embedded broker asks for them. Only
     /// then is a refusal (4, 5) the answer to credentials; a broker that
     /// refuses a device that neither gave nor was asked for any is not
     /// one hilt can trust, and that stays a harness error.
-    fn login_was_asked_or_given(&mut self, index: usize) -> bool {
+    fn login_was_asked_or_given(&self, index: usize) -> bool {
         let asked = self
             .broker
             .as_ref()
@@ -1885,7 +1878,7 @@ impl World {
         let given = self.devices[index]
             .link
             .state
-            .link_mut()
+            .link()
             .is_some_and(|link| link.sent_login);
         asked || given
     }
@@ -1911,6 +1904,8 @@ impl World {
         }
     }
 
+    /// The broker closed a device's connection. The device hears of it if
+    /// its network is up; otherwise it finds out by its own keepalive.
     fn broker_closed_device_link(&mut self, index: usize, reason: &str) {
         let at = self.devices[index].clock.now().max(self.now);
         let device = &mut self.devices[index];
