@@ -14,7 +14,9 @@
 use heapless::{Deque, String, Vec};
 
 use crate::mqtt::codec::{self, DecodeError, QoS};
-use crate::mqtt::session::{PublishError, Session, SessionEvent, SessionOptions, SubscribeError};
+use crate::mqtt::session::{
+    PublishError, Session, SessionEvent, SessionOptions, SubscribeError, TlsOptions,
+};
 use crate::time::Instant;
 
 /// Bytes of received data the node buffers while a packet is incomplete.
@@ -186,6 +188,12 @@ pub trait Firmware {
     fn pop_log(&mut self) -> Option<LogLine>;
     /// Closes the MQTT session cleanly (DISCONNECT), e.g. before a reset.
     fn disconnect(&mut self);
+    /// How the link must be secured: TLS with these options, or plain TCP
+    /// for `None` (the default). The owner of the link reads it when it
+    /// opens one; the node's own bytes are the same either way.
+    fn tls(&self) -> Option<&TlsOptions> {
+        None
+    }
 }
 
 /// The firmware of a chip that is between two boots: the old firmware has
@@ -401,6 +409,10 @@ impl<A: App> Firmware for Node<A> {
             self.process_received(now);
         }
         taken
+    }
+
+    fn tls(&self) -> Option<&TlsOptions> {
+        self.session.options().tls.as_ref()
     }
 
     fn transmit_buffer(&self) -> &[u8] {

@@ -25,7 +25,9 @@ use heapless::String;
 use hilt_grammar::duration::{DurationError, parse_duration};
 
 use crate::mqtt::codec::QoS;
-use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_CREDENTIAL_LEN, SessionOptions};
+use crate::mqtt::session::{
+    MAX_CLIENT_ID_LEN, MAX_CREDENTIAL_LEN, MAX_SERVER_NAME_LEN, SessionOptions, TlsOptions,
+};
 use crate::mqtt::topic::{TopicError, validate_filter, validate_topic_name};
 use crate::time::Duration;
 
@@ -177,6 +179,8 @@ pub enum SettingError<'v> {
     /// Not a user name or password: longer than `max` bytes or holding a
     /// NUL. The value is not quoted, since it may be a secret.
     NotACredential { max: usize },
+    /// Not a host name a certificate could carry, or longer than `max`.
+    NotAServerName { value: &'v str, max: usize },
 }
 
 impl fmt::Display for SettingError<'_> {
@@ -223,6 +227,10 @@ impl fmt::Display for SettingError<'_> {
             SettingError::NotASensorId { max } => {
                 write!(f, "must be 1 to {max} characters without quotes")
             }
+            SettingError::NotAServerName { value, max } => write!(
+                f,
+                "'{value}' is not a host name of at most {max} bytes (letters, digits, '-' and '.')"
+            ),
             SettingError::NotACredential { max } => {
                 write!(f, "must be at most {max} bytes, without NUL characters")
             }
@@ -309,6 +317,62 @@ impl Credentials {
         options.username.clone_from(&self.username);
         options.password.clone_from(&self.password);
     }
+}
+
+/// The `tls` and `tls_server_name` settings every board app takes: whether
+/// the link to the broker runs over TLS 1.3, and the name the broker's
+/// certificate must carry (the broker's host name when not given). The
+/// certificate authority to trust is not a setting: the chip image has it
+/// built in, and a simulation trusts the run's own test authority.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub enabled: bool,
+    pub server_name: Option<String<MAX_SERVER_NAME_LEN>>,
+}
+
+impl Tls {
+    /// The two keys, for an app's [`Settings::keys`].
+    pub const ENABLED: SettingKey = SettingKey::optional("tls");
+    pub const SERVER_NAME: SettingKey = SettingKey::optional("tls_server_name");
+
+    /// Sets `tls` or `tls_server_name`; `None` for any other key.
+    pub fn set<'v>(&mut self, key: &str, value: &'v str) -> Option<Result<(), SettingError<'v>>> {
+        match key {
+            "tls" => Some(boolean(value).map(|enabled| self.enabled = enabled)),
+            "tls_server_name" => Some(server_name(value).map(|name| self.server_name = Some(name))),
+            _ => None,
+        }
+    }
+
+    /// Puts them into the session's options, where the board's network
+    /// glue (and the simulation's link) read how to open the link.
+    pub fn apply(&self, options: &mut SessionOptions) {
+        options.tls = self.enabled.then(|| TlsOptions {
+            server_name: self.server_name.clone(),
+        });
+    }
+}
+
+/// A DNS name a certificate can be issued for: 1 to
+/// [`MAX_SERVER_NAME_LEN`] bytes of letters, digits, `-` and `.`, no empty
+/// label. (An IP address is a name too: its digits and dots pass.)
+pub fn server_name(value: &str) -> Result<String<MAX_SERVER_NAME_LEN>, SettingError<'_>> {
+    let labels_ok = value.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !labels_ok {
+        return Err(SettingError::NotAServerName {
+            value,
+            max: MAX_SERVER_NAME_LEN,
+        });
+    }
+    String::try_from(value).map_err(|_| SettingError::NotAServerName {
+        value,
+        max: MAX_SERVER_NAME_LEN,
+    })
 }
 
 /// A user name or password: at most [`MAX_CREDENTIAL_LEN`] bytes, no NUL

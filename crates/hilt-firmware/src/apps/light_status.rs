@@ -44,7 +44,7 @@ use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{
     MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, SessionState, Will, truncated,
 };
-use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings, Tls};
 use crate::time::{Duration, Instant};
 
 /// Longest UUID (or other topic prefix); the `uuid` setting refuses a longer
@@ -73,6 +73,8 @@ pub struct LightStatusConfig {
     pub keep_alive: Duration,
     /// `username` and `password`: sent in CONNECT when given.
     pub credentials: Credentials,
+    /// `tls` and `tls_server_name`: TLS 1.3 to the broker when on.
+    pub tls: Tls,
     /// `connect_timeout`: the bounded wait for the link and CONNACK; 10s,
     /// the tutorial's 10 one-second WiFi tries.
     pub connect_timeout: Duration,
@@ -93,6 +95,7 @@ impl LightStatusConfig {
             initially_on: true,
             keep_alive: Duration::from_secs(60),
             credentials: Credentials::default(),
+            tls: Tls::default(),
             connect_timeout: Duration::from_secs(10),
             restart_delay: Duration::from_secs(5),
             max_link_attempts: 10,
@@ -107,6 +110,8 @@ impl LightStatusConfig {
         SettingKey::optional("keepalive"),
         Credentials::USERNAME,
         Credentials::PASSWORD,
+        Tls::ENABLED,
+        Tls::SERVER_NAME,
         SettingKey::optional("connect_timeout"),
         SettingKey::optional("restart_delay"),
         SettingKey::optional("max_link_attempts"),
@@ -126,6 +131,9 @@ impl Settings for LightStatusConfig {
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
+        if let Some(result) = self.tls.set(key, value) {
             return result;
         }
         match key {
@@ -311,6 +319,7 @@ impl<Led: OutputPin> App for LightStatus<Led> {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
         self.config.credentials.apply(&mut options);
+        self.config.tls.apply(&mut options);
         options.connect_timeout = self.config.connect_timeout;
         options.reconnect_initial_delay = self.config.restart_delay;
         options.reconnect_max_delay = self.config.restart_delay;

@@ -18,7 +18,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
-use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings, Tls};
 use crate::time::{Duration, Instant};
 
 /// Longest report: topic, payload and the JSON around them.
@@ -42,6 +42,8 @@ pub struct MonitorConfig {
     pub clean_session: bool,
     /// `username` and `password`: sent in CONNECT when given.
     pub credentials: Credentials,
+    /// `tls` and `tls_server_name`: TLS 1.3 to the broker when on.
+    pub tls: Tls,
 }
 
 impl MonitorConfig {
@@ -55,6 +57,7 @@ impl MonitorConfig {
             report_topic,
             clean_session: true,
             credentials: Credentials::default(),
+            tls: Tls::default(),
         }
     }
 
@@ -66,6 +69,8 @@ impl MonitorConfig {
         SettingKey::optional("clean_session"),
         Credentials::USERNAME,
         Credentials::PASSWORD,
+        Tls::ENABLED,
+        Tls::SERVER_NAME,
     ];
 }
 
@@ -76,6 +81,9 @@ impl Settings for MonitorConfig {
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
+        if let Some(result) = self.tls.set(key, value) {
             return result;
         }
         match key {
@@ -106,6 +114,7 @@ impl App for Monitor {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.clean_session = self.config.clean_session;
         self.config.credentials.apply(&mut options);
+        self.config.tls.apply(&mut options);
         options
     }
 

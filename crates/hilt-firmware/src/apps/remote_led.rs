@@ -15,7 +15,7 @@ use heapless::String;
 use crate::app::{App, Context, LogLevel, Message};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
-use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings, Tls};
 use crate::time::{Duration, Instant};
 
 /// The remote LED's settings; `config:` in a scenario, `HILT_<KEY>` in an
@@ -35,6 +35,8 @@ pub struct RemoteLedConfig {
     pub keep_alive: Duration,
     /// `username` and `password`: sent in CONNECT when given.
     pub credentials: Credentials,
+    /// `tls` and `tls_server_name`: TLS 1.3 to the broker when on.
+    pub tls: Tls,
 }
 
 impl RemoteLedConfig {
@@ -46,6 +48,7 @@ impl RemoteLedConfig {
             period: Duration::from_millis(500),
             keep_alive: Duration::from_secs(60),
             credentials: Credentials::default(),
+            tls: Tls::default(),
         }
     }
 
@@ -57,6 +60,8 @@ impl RemoteLedConfig {
         SettingKey::optional("keepalive"),
         Credentials::USERNAME,
         Credentials::PASSWORD,
+        Tls::ENABLED,
+        Tls::SERVER_NAME,
     ];
 }
 
@@ -67,6 +72,9 @@ impl Settings for RemoteLedConfig {
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
+        if let Some(result) = self.tls.set(key, value) {
             return result;
         }
         match key {
@@ -120,6 +128,7 @@ impl<Button: InputPin, Led: OutputPin> App for RemoteLed<Button, Led> {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
         self.config.credentials.apply(&mut options);
+        self.config.tls.apply(&mut options);
         options
     }
 

@@ -45,7 +45,7 @@ use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
 use crate::sensors::{LightSensor, LightSensorError};
-use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings, Tls};
 use crate::time::{Duration, Instant};
 
 /// Longest sensor id; the `sensor_id` setting refuses a longer one rather
@@ -84,6 +84,8 @@ pub struct SensorDataConfig {
     pub keep_alive: Duration,
     /// `username` and `password`: sent in CONNECT when given.
     pub credentials: Credentials,
+    /// `tls` and `tls_server_name`: TLS 1.3 to the broker when on.
+    pub tls: Tls,
 }
 
 impl SensorDataConfig {
@@ -97,6 +99,7 @@ impl SensorDataConfig {
             decimals: 2,
             keep_alive: Duration::from_secs(60),
             credentials: Credentials::default(),
+            tls: Tls::default(),
         }
     }
 
@@ -110,6 +113,8 @@ impl SensorDataConfig {
         SettingKey::optional("keepalive"),
         Credentials::USERNAME,
         Credentials::PASSWORD,
+        Tls::ENABLED,
+        Tls::SERVER_NAME,
     ];
 }
 
@@ -120,6 +125,9 @@ impl Settings for SensorDataConfig {
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
+        if let Some(result) = self.tls.set(key, value) {
             return result;
         }
         match key {
@@ -358,6 +366,7 @@ impl<S: LightSensor> App for SensorData<S> {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
         self.config.credentials.apply(&mut options);
+        self.config.tls.apply(&mut options);
         options
     }
 

@@ -34,7 +34,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::ds18b20::{Ds18b20, Ds18b20Error};
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, MAX_TOPIC_LEN, SessionOptions, truncated};
-use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings, Tls};
 use crate::time::{Duration, Instant};
 
 /// Which scale to publish.
@@ -79,6 +79,8 @@ pub struct ThermometerConfig {
     pub keep_alive: Duration,
     /// `username` and `password`: sent in CONNECT when given.
     pub credentials: Credentials,
+    /// `tls` and `tls_server_name`: TLS 1.3 to the broker when on.
+    pub tls: Tls,
 }
 
 impl ThermometerConfig {
@@ -89,6 +91,7 @@ impl ThermometerConfig {
             interval: Duration::from_secs(60),
             keep_alive: Duration::from_secs(60),
             credentials: Credentials::default(),
+            tls: Tls::default(),
         }
     }
 
@@ -99,6 +102,8 @@ impl ThermometerConfig {
         SettingKey::optional("keepalive"),
         Credentials::USERNAME,
         Credentials::PASSWORD,
+        Tls::ENABLED,
+        Tls::SERVER_NAME,
     ];
 }
 
@@ -109,6 +114,9 @@ impl Settings for ThermometerConfig {
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
+        if let Some(result) = self.tls.set(key, value) {
             return result;
         }
         match key {
@@ -335,6 +343,7 @@ impl<S: TemperatureSensor> App for Thermometer<S> {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
         self.config.credentials.apply(&mut options);
+        self.config.tls.apply(&mut options);
         options
     }
 

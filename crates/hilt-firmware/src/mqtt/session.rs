@@ -28,6 +28,8 @@ pub const MAX_CLIENT_ID_LEN: usize = 64;
 pub const MAX_TOPIC_LEN: usize = 128;
 /// Longest user name and longest password the session sends.
 pub const MAX_CREDENTIAL_LEN: usize = 64;
+/// Longest name the broker's certificate is checked against.
+pub const MAX_SERVER_NAME_LEN: usize = 64;
 /// Largest payload of a queued QoS 1/2 message or a will.
 pub const MAX_QUEUED_PAYLOAD_LEN: usize = 512;
 /// QoS 1 and 2 messages that can wait for their acknowledgement at once.
@@ -62,6 +64,18 @@ pub struct SessionOptions {
     /// after a user name, so a password without one goes with an empty
     /// user name.
     pub password: Option<String<MAX_CREDENTIAL_LEN>>,
+    /// The link runs over TLS 1.3 when given. The session itself never sees
+    /// it: whoever owns the link (the board's network glue, the simulation)
+    /// reads it and puts TLS between the session's bytes and the socket.
+    pub tls: Option<TlsOptions>,
+}
+
+/// How the link's TLS checks the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// The name the broker's certificate must carry; the broker's host
+    /// name when `None`.
+    pub server_name: Option<String<MAX_SERVER_NAME_LEN>>,
 }
 
 impl SessionOptions {
@@ -80,6 +94,7 @@ impl SessionOptions {
             connect_timeout: Duration::from_secs(10),
             username: None,
             password: None,
+            tls: None,
         }
     }
 }

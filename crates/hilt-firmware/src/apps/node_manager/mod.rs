@@ -298,6 +298,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
         self.config.credentials.apply(&mut options);
+        self.config.tls.apply(&mut options);
         options.will = Some(Will {
             topic: truncated(&self.status_topic),
             payload: Vec::from_slice(b"{\"state\": \"offline\"}").unwrap_or_default(),

@@ -8,7 +8,7 @@ use heapless::String;
 use super::MAX_BLINKY_HZ;
 use crate::app::LogLevel;
 use crate::mqtt::session::{MAX_CLIENT_ID_LEN, truncated};
-use crate::settings::{self, Credentials, SettingError, SettingKey, Settings};
+use crate::settings::{self, Credentials, SettingError, SettingKey, Settings, Tls};
 use crate::time::Duration;
 
 /// Longest prefix; a longer one is refused (it could not be kept whole).
@@ -27,6 +27,8 @@ pub struct NodeManagerConfig {
     pub keep_alive: Duration,
     /// `username` and `password`: sent in CONNECT when given.
     pub credentials: Credentials,
+    /// `tls` and `tls_server_name`: TLS 1.3 to the broker when on.
+    pub tls: Tls,
     /// `sysinfo_interval`: 60s; zero turns periodic sysinfo off.
     pub sysinfo_interval: Duration,
     /// `blinky_hz`: 1 Hz; 0 is off.
@@ -54,6 +56,7 @@ impl NodeManagerConfig {
             prefix: truncated(DEFAULT_PREFIX),
             keep_alive: Duration::from_secs(60),
             credentials: Credentials::default(),
+            tls: Tls::default(),
             sysinfo_interval: Duration::from_secs(60),
             blinky_hz: 1.0,
             log_level: LogLevel::Info,
@@ -69,6 +72,8 @@ impl NodeManagerConfig {
         SettingKey::optional("keepalive"),
         Credentials::USERNAME,
         Credentials::PASSWORD,
+        Tls::ENABLED,
+        Tls::SERVER_NAME,
         SettingKey::optional("sysinfo_interval"),
         SettingKey::optional("blinky_hz"),
         SettingKey::optional("log_level"),
@@ -86,6 +91,9 @@ impl Settings for NodeManagerConfig {
 
     fn set<'v>(&mut self, key: &str, value: &'v str) -> Result<(), SettingError<'v>> {
         if let Some(result) = self.credentials.set(key, value) {
+            return result;
+        }
+        if let Some(result) = self.tls.set(key, value) {
             return result;
         }
         match key {
