@@ -52,6 +52,7 @@ mod recording;
 mod registry;
 mod run;
 mod scenario_tests;
+pub mod tls;
 mod transcript;
 mod world;
 
