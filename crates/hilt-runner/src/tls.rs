@@ -63,6 +63,7 @@ impl ServerCertificate {
 /// Why a certificate could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
+    /// rcgen refused the parameters or could not make a key.
     #[error("could not make a test certificate: {0}")]
     Generate(#[from] rcgen::Error),
 }
