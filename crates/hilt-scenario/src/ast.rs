@@ -38,6 +38,12 @@ pub struct Scenario {
     /// `broker: { users: { alice: s3cret } }` (an addition): who may
     /// connect to the embedded broker. Empty: anyone (no credentials asked).
     pub broker_users: Vec<BrokerUser>,
+    /// `broker: { tls: true }` (an addition): the broker's side speaks TLS.
+    /// hilt makes a test certificate authority for the run, which every
+    /// simulated board trusts; each link ends its device's TLS with a
+    /// certificate that authority issued (the MQTT inside stays visible),
+    /// and hilt's own connection to the broker is TLS as well.
+    pub broker_tls: bool,
     /// Devices in file order; names are unique. A fleet's members are
     /// here as ordinary devices, one after another, where the fleet is
     /// written.

@@ -308,18 +308,27 @@ fn top_level_key(key: &str) -> Value {
                         "additionalProperties": { "type": ["string", "number", "boolean"] },
                     }),
                 ),
+                "tls" => described(
+                    "The broker's side speaks TLS: hilt makes a test certificate authority \
+                     for the run, which simulated boards trust, and each link ends its \
+                     device's TLS with a certificate from it (the MQTT inside stays visible). \
+                     Boards need `tls: true` in their config.",
+                    boolean(),
+                ),
                 other => no_schema("the broker key", other),
             });
             map["anyOf"] = json!([
                 { "required": ["url"] },
                 { "required": ["listen"] },
                 { "required": ["users"] },
+                { "required": ["tls"] },
             ]);
             map["not"] = json!({ "required": ["url", "users"] });
             described(
                 "embedded (the default): hilt runs its own MQTT broker. { url: mqtt://host:port \
                  }: use a broker that is already running. listen: where external devices \
-                 connect to hilt. users: who may connect to the embedded broker.",
+                 connect to hilt. users: who may connect to the embedded broker. tls: the \
+                 broker's side speaks TLS.",
                 json!({ "oneOf": [{ "const": EMBEDDED_BROKER }, map] }),
             )
         }

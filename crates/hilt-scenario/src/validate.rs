@@ -44,7 +44,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
 pub(crate) const TIME_MODES: &[&str] = &["virtual", "real"];
 /// `broker:` is `embedded` (the default) or a map with these keys.
 pub(crate) const EMBEDDED_BROKER: &str = "embedded";
-pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen", "users"];
+pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen", "users", "tls"];
 /// A blink rate is measured over this long unless the step gives `for:`.
 const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
 /// How long a message expectation waits when it gives no `within:`.
@@ -237,12 +237,19 @@ impl Validator<'_> {
         // Spreads in `parts:` are drawn from it (an invalid seed is
         // reported; 0 stands in so the devices are still checked).
         self.seed = seed.unwrap_or(0);
-        let (broker, listen, broker_users) = match map.get_node("broker") {
+        let (broker, listen, broker_users, broker_tls) = match map.get_node("broker") {
             Some(node) => match self.broker(node) {
-                Some((broker, listen, users)) => (Some(broker), Some(listen), Some(users)),
-                None => (None, None, None),
+                Some((broker, listen, users, tls)) => {
+                    (Some(broker), Some(listen), Some(users), Some(tls))
+                }
+                None => (None, None, None, None),
             },
-            None => (Some(BrokerChoice::Embedded), Some(None), Some(Vec::new())),
+            None => (
+                Some(BrokerChoice::Embedded),
+                Some(None),
+                Some(Vec::new()),
+                Some(false),
+            ),
         };
         self.broker_url = matches!(broker, Some(BrokerChoice::External { .. }));
         let devices = match map.get_node("devices") {
@@ -303,6 +310,7 @@ impl Validator<'_> {
             broker: broker?,
             listen: listen?,
             broker_users: broker_users?,
+            broker_tls: broker_tls?,
             devices: devices?,
             fleets: std::mem::take(&mut self.fleets),
             steps: steps?,
@@ -353,25 +361,52 @@ impl Validator<'_> {
     fn broker(
         &mut self,
         node: &Node,
-    ) -> Option<(BrokerChoice, Option<std::net::SocketAddr>, Vec<BrokerUser>)> {
+    ) -> Option<(
+        BrokerChoice,
+        Option<std::net::SocketAddr>,
+        Vec<BrokerUser>,
+        bool,
+    )> {
         match node {
             Node::Scalar(scalar) if scalar.as_str() == EMBEDDED_BROKER => {
-                Some((BrokerChoice::Embedded, None, Vec::new()))
+                Some((BrokerChoice::Embedded, None, Vec::new(), false))
             }
             Node::Mapping(map) => {
                 self.unknown_keys(map, BROKER_KEYS, "in `broker`");
                 let url_node = map.get_node("url");
                 let listen_node = map.get_node("listen");
                 let users_node = map.get_node("users");
-                if url_node.is_none() && listen_node.is_none() && users_node.is_none() {
+                let tls_node = map.get_node("tls");
+                if url_node.is_none()
+                    && listen_node.is_none()
+                    && users_node.is_none()
+                    && tls_node.is_none()
+                {
                     self.error(
                         location(node),
                         "`broker` needs 'url' (a broker hilt does not run), 'listen' (where \
-                         external devices connect to hilt) or 'users' (who may connect to the \
-                         embedded broker), like `broker: { url: mqtt://127.0.0.1:1883 }`",
+                         external devices connect to hilt), 'users' (who may connect to the \
+                         embedded broker) or 'tls' (the broker's side speaks TLS), like \
+                         `broker: { url: mqtt://127.0.0.1:1883 }`",
                     );
                     return None;
                 }
+                let tls = match tls_node {
+                    None => Some(false),
+                    Some(tls_node) => match tls_node
+                        .as_scalar()
+                        .and_then(|scalar| core_bool(scalar.as_str()))
+                    {
+                        Some(tls) => Some(tls),
+                        None => {
+                            self.error(
+                                location(tls_node),
+                                format!("`tls` must be true or false; got {}", describe(tls_node)),
+                            );
+                            None
+                        }
+                    },
+                };
                 let users = match users_node {
                     None => Some(Vec::new()),
                     Some(_) if url_node.is_some() => {
@@ -419,7 +454,7 @@ impl Validator<'_> {
                         }
                     }
                 };
-                Some((broker?, listen?, users?))
+                Some((broker?, listen?, users?, tls?))
             }
             _ => {
                 self.error(
