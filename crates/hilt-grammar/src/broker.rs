@@ -1,21 +1,27 @@
-//! Broker addresses: `host:port`, or the same behind `mqtt://`.
+//! Broker addresses: `host:port`, or the same behind `mqtt://` or `mqtts://`.
 //!
 //! A scenario names its broker as a URL (`broker: { url:
-//! mqtt://127.0.0.1:1883 }`, `hilt replay --broker mqtt://...`), which
+//! mqtt://127.0.0.1:1883 }`, `hilt replay --broker mqtts://...`), which
 //! [`parse_broker_url`] reads. The firmware image is built with
 //! `HILT_BROKER=broker.hivemq.com:1883`, which [`parse_broker_address`]
 //! reads; it takes the `mqtt://` form too, so a URL copied from a scenario
 //! works there. Both are the one grammar:
 //!
-//! - an optional `mqtt://` (no TLS: `mqtts://` is refused with its reason);
+//! - a scheme: `mqtt://` (plain TCP) or, in a URL only, `mqtts://` (MQTT
+//!   over TLS: hilt's own connections to a broker). A board's address has
+//!   no `mqtts://`, since whether a board speaks TLS is its `tls` setting;
 //! - a host: a DNS name, an IPv4 address, or an IPv6 address in brackets
 //!   (`[::1]`); no user, path or query;
-//! - an optional `:port`, 1 to 65535, [`DEFAULT_MQTT_PORT`] when left out.
+//! - an optional `:port`, 1 to 65535; when left out [`DEFAULT_MQTT_PORT`],
+//!   or [`DEFAULT_MQTTS_PORT`] after `mqtts://`.
 
 use core::fmt;
 
 /// MQTT's registered port, used when an address gives none.
 pub const DEFAULT_MQTT_PORT: u16 = 1883;
+
+/// MQTT over TLS's registered port, used when an `mqtts://` URL gives none.
+pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
 /// The longest DNS name, in bytes.
 const MAX_DNS_NAME_LEN: usize = 253;
@@ -26,6 +32,8 @@ pub struct BrokerAddress<'a> {
     /// The DNS name or IP address, without the brackets of an IPv6 address.
     pub host: &'a str,
     pub port: u16,
+    /// Whether the address came as `mqtts://`: the connection speaks TLS.
+    pub tls: bool,
 }
 
 impl BrokerAddress<'_> {
@@ -45,9 +53,11 @@ impl BrokerAddress<'_> {
 /// Why a text is not a broker address; borrows the piece it quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BrokerAddressError<'a> {
-    /// `mqtts://`: hilt and the image speak plain MQTT over TCP.
+    /// `mqtts://` where a board's address was expected: a board turns TLS
+    /// on with its `tls` setting, not with the address.
     Tls,
-    /// A URL was expected and the text does not start with `mqtt://`.
+    /// A URL was expected and the text does not start with `mqtt://` or
+    /// `mqtts://`.
     NotMqttUrl,
     /// Another scheme in front of an address (`tcp://`).
     OtherScheme,
@@ -68,10 +78,14 @@ impl fmt::Display for BrokerAddressError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BrokerAddressError::Tls => {
-                f.write_str("TLS (mqtts://) is not supported; use mqtt://host:port")
+                f.write_str(
+                    "a board's broker address takes no mqtts://; write host:port and turn TLS on with the app's `tls` setting",
+                )
             }
             BrokerAddressError::NotMqttUrl => {
-                f.write_str("write it as mqtt://host:port, like mqtt://127.0.0.1:1883")
+                f.write_str(
+                    "write it as mqtt://host:port or mqtts://host:port, like mqtt://127.0.0.1:1883",
+                )
             }
             BrokerAddressError::OtherScheme => {
                 f.write_str("write it as host:port or mqtt://host:port, like 127.0.0.1:1883")
@@ -84,7 +98,7 @@ impl fmt::Display for BrokerAddressError<'_> {
             }
             BrokerAddressError::MissingHost => f.write_str("the host is missing"),
             BrokerAddressError::NotHostAndPort { url: true } => {
-                f.write_str("only mqtt://host:port is supported, without user, path or query")
+                f.write_str("only mqtt(s)://host:port is supported, without user, path or query")
             }
             BrokerAddressError::NotHostAndPort { url: false } => {
                 f.write_str("only host:port is supported, without user, path or query")
@@ -100,30 +114,39 @@ impl fmt::Display for BrokerAddressError<'_> {
 
 impl core::error::Error for BrokerAddressError<'_> {}
 
-/// `mqtt://host[:port]`, as a scenario's `broker: { url: ... }` and the
-/// CLI's `--broker` write it.
+/// `mqtt://host[:port]` or `mqtts://host[:port]`, as a scenario's
+/// `broker: { url: ... }` and the CLI's `--broker` write it.
 pub fn parse_broker_url(url: &str) -> Result<BrokerAddress<'_>, BrokerAddressError<'_>> {
-    match url.strip_prefix("mqtt://") {
-        Some(rest) => host_and_port(rest, true),
-        None if url.starts_with("mqtts://") => Err(BrokerAddressError::Tls),
-        None => Err(BrokerAddressError::NotMqttUrl),
+    if let Some(rest) = url.strip_prefix("mqtt://") {
+        host_and_port(rest, true, false)
+    } else if let Some(rest) = url.strip_prefix("mqtts://") {
+        host_and_port(rest, true, true)
+    } else {
+        Err(BrokerAddressError::NotMqttUrl)
     }
 }
 
 /// `host[:port]` or `mqtt://host[:port]`, as the image's `HILT_BROKER`
 /// holds it.
 pub fn parse_broker_address(text: &str) -> Result<BrokerAddress<'_>, BrokerAddressError<'_>> {
-    if text.starts_with("mqtt://") || text.starts_with("mqtts://") {
+    if text.starts_with("mqtts://") {
+        return Err(BrokerAddressError::Tls);
+    }
+    if text.starts_with("mqtt://") {
         return parse_broker_url(text);
     }
     if text.contains("://") {
         return Err(BrokerAddressError::OtherScheme);
     }
-    host_and_port(text, false)
+    host_and_port(text, false, false)
 }
 
 /// What follows the scheme: `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn host_and_port(rest: &str, url: bool) -> Result<BrokerAddress<'_>, BrokerAddressError<'_>> {
+fn host_and_port(
+    rest: &str,
+    url: bool,
+    tls: bool,
+) -> Result<BrokerAddress<'_>, BrokerAddressError<'_>> {
     let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
         // An IPv6 address: [::1]:1883
         let (host, after) = bracketed
@@ -153,6 +176,7 @@ fn host_and_port(rest: &str, url: bool) -> Result<BrokerAddress<'_>, BrokerAddre
         return Err(BrokerAddressError::NotHostAndPort { url });
     }
     let port = match port {
+        None if tls => DEFAULT_MQTTS_PORT,
         None => DEFAULT_MQTT_PORT,
         Some(port) => port
             .parse::<u16>()
@@ -160,7 +184,7 @@ fn host_and_port(rest: &str, url: bool) -> Result<BrokerAddress<'_>, BrokerAddre
             .filter(|port| *port != 0)
             .ok_or(BrokerAddressError::BadPort { port })?,
     };
-    Ok(BrokerAddress { host, port })
+    Ok(BrokerAddress { host, port, tls })
 }
 
 /// User text in a message: in single quotes, escaped as Rust's `{:?}`
@@ -191,7 +215,19 @@ mod tests {
     use super::*;
 
     fn address(host: &str, port: u16) -> BrokerAddress<'_> {
-        BrokerAddress { host, port }
+        BrokerAddress {
+            host,
+            port,
+            tls: false,
+        }
+    }
+
+    fn tls_address(host: &str, port: u16) -> BrokerAddress<'_> {
+        BrokerAddress {
+            host,
+            port,
+            tls: true,
+        }
     }
 
     #[test]
@@ -209,10 +245,20 @@ mod tests {
             Ok(address("::1", 1884))
         );
         assert_eq!(parse_broker_url("mqtt://[::1]"), Ok(address("::1", 1883)));
+        assert_eq!(
+            parse_broker_url("mqtts://broker.local"),
+            Ok(tls_address("broker.local", 8883))
+        );
+        assert_eq!(
+            parse_broker_url("mqtts://127.0.0.1:18883"),
+            Ok(tls_address("127.0.0.1", 18883))
+        );
         for bad in [
             "tcp://a:1",
             "a:1",
-            "mqtts://a:8883",
+            "mqtts://",
+            "mqtts://a:0",
+            "mqtts://user@a",
             "mqtt://",
             "mqtt://:1883",
             "mqtt://a:0",
@@ -279,8 +325,14 @@ mod tests {
     fn messages() {
         let message = |url: &str| parse_broker_url(url).unwrap_err().to_string();
         assert_eq!(
-            message("mqtts://broker.local:8883"),
-            "TLS (mqtts://) is not supported; use mqtt://host:port"
+            parse_broker_address("mqtts://broker.local:8883")
+                .unwrap_err()
+                .to_string(),
+            "a board's broker address takes no mqtts://; write host:port and turn TLS on with the app's `tls` setting"
+        );
+        assert_eq!(
+            message("tcp://a"),
+            "write it as mqtt://host:port or mqtts://host:port, like mqtt://127.0.0.1:1883"
         );
         assert_eq!(message("mqtt://[::1]x"), "unexpected 'x' after the address");
         assert_eq!(

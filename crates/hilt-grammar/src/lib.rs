@@ -22,6 +22,7 @@ pub mod broker;
 pub mod duration;
 
 pub use broker::{
-    BrokerAddress, BrokerAddressError, DEFAULT_MQTT_PORT, parse_broker_address, parse_broker_url,
+    BrokerAddress, BrokerAddressError, DEFAULT_MQTT_PORT, DEFAULT_MQTTS_PORT, parse_broker_address,
+    parse_broker_url,
 };
 pub use duration::{DurationError, WrittenDuration, parse_duration};

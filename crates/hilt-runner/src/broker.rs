@@ -12,6 +12,13 @@
 //! the server does, a client's reconnection can no longer panic the broker
 //! or have the wrong will published, and a link's late end no longer closes
 //! the connection that took its place.
+//!
+//! With TLS ([`EmbeddedBroker::start_with_tls`]) rumqttd's listener speaks
+//! TLS with a certificate from the run's test authority, read from PEM
+//! files in a temporary folder that lives as long as the broker (rumqttd
+//! reads them again for every connection it accepts), and in-process
+//! connections are TLS too, ended on the broker's runtime with the same
+//! certificate before rumqttd serves the MQTT inside.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -25,6 +32,8 @@ use rumqttd::protocol::v4::V4;
 use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
 
 use hilt_firmware::mqtt::codec::{self, Connect, Packet};
+
+use crate::tls::{BROKER_NAME, ClientTls, ServerCertificate, TestAuthority};
 
 /// How often to try a fresh port when rumqttd fails to bind one.
 const START_ATTEMPTS: usize = 5;
@@ -47,6 +56,12 @@ pub enum BrokerStartError {
     /// rumqttd never answered a CONNECT on the ports tried.
     #[error("the embedded broker did not come up on 127.0.0.1 after {START_ATTEMPTS} ports")]
     NotListening,
+    /// The broker's TLS certificate could not be made or configured.
+    #[error("cannot set up the embedded broker's TLS: {0}")]
+    Tls(String),
+    /// The broker's certificate and key could not be written for rumqttd.
+    #[error("cannot write the embedded broker's certificate files: {0}")]
+    TlsFiles(std::io::Error),
 }
 
 /// A running in-process rumqttd, listening for MQTT 3.1.1 on 127.0.0.1.
@@ -65,7 +80,20 @@ pub struct EmbeddedBroker {
     users: Option<std::collections::HashMap<String, String>>,
     /// The harness's own user name and password, added to `users`.
     harness_login: Option<(String, String)>,
+    /// Its TLS, when it listens with TLS.
+    tls: Option<ListenerTls>,
     running: Option<Running>,
+}
+
+/// What a broker that listens with TLS keeps.
+struct ListenerTls {
+    /// Holds `certificate.pem` and `key.pem`, which rumqttd reads.
+    folder: tempfile::TempDir,
+    /// Ends the TLS of in-process connections, with the same certificate.
+    acceptor: tokio_rustls::TlsAcceptor,
+    /// What a client trusts to reach it: the run's authority, for
+    /// [`BROKER_NAME`].
+    client: ClientTls,
 }
 
 /// The threads of a broker that is up.
@@ -110,7 +138,52 @@ impl EmbeddedBroker {
     /// return code 4 (rumqttd patch 9) and is disconnected.
     pub fn start_with_users(
         max_connections: usize,
+        users: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<EmbeddedBroker, BrokerStartError> {
+        EmbeddedBroker::start_configured(max_connections, users, None)
+    }
+
+    /// [`EmbeddedBroker::start_with_users`], listening with TLS: it presents
+    /// a certificate `authority` issues for [`BROKER_NAME`] and 127.0.0.1,
+    /// on its listener and on in-process connections alike. Clients reach
+    /// it with [`EmbeddedBroker::client_tls`].
+    pub fn start_with_tls(
+        max_connections: usize,
+        users: Option<std::collections::HashMap<String, String>>,
+        authority: &TestAuthority,
+    ) -> Result<EmbeddedBroker, BrokerStartError> {
+        let tls_error = |error: &dyn std::fmt::Display| BrokerStartError::Tls(error.to_string());
+        let identity = authority
+            .server_certificate(ServerCertificate::Valid)
+            .map_err(|error| tls_error(&error))?;
+        let folder = tempfile::Builder::new()
+            .prefix("hilt-broker-tls-")
+            .tempdir()
+            .map_err(BrokerStartError::TlsFiles)?;
+        std::fs::write(
+            folder.path().join("certificate.pem"),
+            &identity.certificate_pem,
+        )
+        .map_err(BrokerStartError::TlsFiles)?;
+        std::fs::write(folder.path().join("key.pem"), &identity.key_pem)
+            .map_err(BrokerStartError::TlsFiles)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(
+            crate::tls::server_config(&identity).map_err(|error| tls_error(&error))?,
+        );
+        let client = ClientTls::trusting([authority.certificate_der().clone()], BROKER_NAME)
+            .map_err(|error| tls_error(&error))?;
+        let tls = ListenerTls {
+            folder,
+            acceptor,
+            client,
+        };
+        EmbeddedBroker::start_configured(max_connections, users, Some(tls))
+    }
+
+    fn start_configured(
+        max_connections: usize,
         mut users: Option<std::collections::HashMap<String, String>>,
+        tls: Option<ListenerTls>,
     ) -> Result<EmbeddedBroker, BrokerStartError> {
         install_panic_recorder();
         // The harness's client logs in too, as a user of its own whose name
@@ -139,6 +212,7 @@ impl EmbeddedBroker {
             max_connections,
             users,
             harness_login,
+            tls,
             running: None,
         };
         for _ in 0..START_ATTEMPTS {
@@ -170,6 +244,12 @@ impl EmbeddedBroker {
             .map(|(name, password)| (name.as_str(), password.as_str()))
     }
 
+    /// What a client trusts to reach it over TLS, when it listens with TLS:
+    /// hilt's own connections to it use this.
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref().map(|tls| &tls.client)
+    }
+
     /// Whether it asks clients for a user name and password.
     pub fn requires_login(&self) -> bool {
         self.users.is_some()
@@ -190,7 +270,22 @@ impl EmbeddedBroker {
             return Err(std::io::ErrorKind::ConnectionRefused.into());
         };
         let (ours, theirs) = tokio::io::duplex(IN_PROCESS_BUFFER);
-        running.runtime.spawn(running.streams.serve(theirs));
+        match &self.tls {
+            None => {
+                running.runtime.spawn(running.streams.serve(theirs));
+            }
+            Some(tls) => {
+                let acceptor = tls.acceptor.clone();
+                let streams = running.streams.clone();
+                running.runtime.spawn(async move {
+                    // A failed handshake ends the connection, as rumqttd's
+                    // listener ends one; the client sees its own error.
+                    if let Ok(stream) = acceptor.accept(theirs).await {
+                        streams.serve(stream).await;
+                    }
+                });
+            }
+        }
         Ok(ours)
     }
 
@@ -261,7 +356,21 @@ impl EmbeddedBroker {
         let settings = ServerSettings {
             name: "hilt-v4".to_owned(),
             listen: self.address,
-            tls: None,
+            tls: self.tls.as_ref().map(|tls| rumqttd::TlsConfig::Rustls {
+                capath: None,
+                certpath: tls
+                    .folder
+                    .path()
+                    .join("certificate.pem")
+                    .to_string_lossy()
+                    .into_owned(),
+                keypath: tls
+                    .folder
+                    .path()
+                    .join("key.pem")
+                    .to_string_lossy()
+                    .into_owned(),
+            }),
             next_connection_delay_ms: 0,
             connections: ConnectionSettings {
                 connection_timeout_ms: 60_000,
@@ -280,7 +389,7 @@ impl EmbeddedBroker {
             router,
             streams,
         };
-        if answers_connect(self.address) {
+        if answers_connect(self.address, self.client_tls()) {
             Ok(Some(running))
         } else {
             running.stop();
@@ -379,7 +488,7 @@ fn free_loopback_port() -> std::io::Result<SocketAddr> {
 }
 
 /// True once a CONNECT to `address` is answered with a CONNACK.
-fn answers_connect(address: SocketAddr) -> bool {
+fn answers_connect(address: SocketAddr, tls: Option<&ClientTls>) -> bool {
     let deadline = std::time::Instant::now() + READY_TIMEOUT;
     // Polling is the only way: rumqttd says nothing when it is listening.
     // Its listener is usually up within a fraction of a millisecond, so the
@@ -387,7 +496,7 @@ fn answers_connect(address: SocketAddr) -> bool {
     // half the wall time of a short scenario).
     let mut pause = Duration::from_micros(100);
     while std::time::Instant::now() < deadline {
-        if let Ok(true) = try_connect(address) {
+        if let Ok(true) = try_connect(address, tls) {
             return true;
         }
         std::thread::sleep(pause);
@@ -396,9 +505,18 @@ fn answers_connect(address: SocketAddr) -> bool {
     false
 }
 
-fn try_connect(address: SocketAddr) -> std::io::Result<bool> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200))?;
+fn try_connect(address: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<bool> {
+    let stream = TcpStream::connect_timeout(&address, Duration::from_millis(200))?;
     stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.set_write_timeout(Some(Duration::from_millis(500)))?;
+    match tls {
+        None => connect_and_read_connack(stream),
+        Some(tls) => connect_and_read_connack(tls.blocking(stream).map_err(std::io::Error::other)?),
+    }
+}
+
+/// Sends the probe's CONNECT on `stream` and reads the answer.
+fn connect_and_read_connack(mut stream: impl Read + Write) -> std::io::Result<bool> {
     let connect = Packet::Connect(Connect {
         client_id: "hilt-readiness-probe",
         keep_alive_seconds: 10,
@@ -411,6 +529,7 @@ fn try_connect(address: SocketAddr) -> std::io::Result<bool> {
     let length =
         codec::encode(&connect, &mut buffer).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     stream.write_all(&buffer[..length])?;
+    stream.flush()?;
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply)?;
     // Any CONNACK shows the broker answers CONNECT: a broker with users

@@ -14,6 +14,11 @@
 //! never sets TCP_NODELAY on its side, and without our immediate ACKs its
 //! small writes wait on Nagle against our delayed ACK (measured here: ~44 ms
 //! per QoS 1 round trip instead of ~0.2 ms).
+//!
+//! When the broker listens with TLS (`broker: { tls: true }`, an
+//! `mqtts://` URL) the hub is given a [`ClientTls`], and every connection
+//! it opens to the broker, over TCP or in process, speaks TLS: the reader
+//! and the writer are then the two halves of one rustls stream.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,14 +27,55 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use hilt_firmware::mqtt::codec::{self, DecodeError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use crate::tls::ClientTls;
+
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the run reaches its broker, beyond its address, and the test
+/// authority of a run whose broker side speaks TLS.
+#[derive(Default)]
+pub struct BrokerAccess {
+    /// The TLS every connection hilt opens to the broker speaks (the
+    /// harness's client, each device's link, each external device's
+    /// relay): the embedded broker's with `broker: { tls: true }`, or an
+    /// `mqtts://` broker's.
+    pub tls: Option<ClientTls>,
+    /// The user name and password the harness's own client logs in with.
+    pub harness_login: Option<(String, String)>,
+    /// Whether the broker asks clients for a user name and password: the
+    /// embedded broker with `broker: { users }`, or an external broker
+    /// replaying such a scenario. A refusal (CONNACK 4 or 5) of a device is
+    /// then the answer to its credentials, not a harness error.
+    pub asks_for_login: bool,
+    /// The run's test certificate authority, made once per run when the
+    /// scenario says `broker: { tls: true }`: the embedded broker's
+    /// certificate is from it, and every simulated board trusts it.
+    pub authority: Option<crate::tls::TestAuthority>,
+}
+
+impl std::fmt::Debug for BrokerAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerAccess")
+            .field("tls", &self.tls)
+            .field(
+                "harness_login",
+                &self
+                    .harness_login
+                    .as_ref()
+                    .map(|(name, _)| (name, "(hidden)")),
+            )
+            .field("asks_for_login", &self.asks_for_login)
+            .field("authority", &self.authority.is_some())
+            .finish()
+    }
+}
 
 /// Identifies one TCP connection for the life of a run: ids are handed out
 /// in the order connections are opened and never reused, so ordering by id
@@ -95,6 +141,9 @@ pub struct Hub {
     next_id: Arc<AtomicU64>,
     /// The task accepting external devices' connections, if listening.
     listener: Option<JoinHandle<()>>,
+    /// The TLS every connection to the broker speaks, if it listens with
+    /// TLS. Connections external devices open to hilt's listener do not.
+    tls: Option<ClientTls>,
 }
 
 impl Hub {
@@ -113,7 +162,13 @@ impl Hub {
             receiver,
             next_id: Arc::new(AtomicU64::new(0)),
             listener: None,
+            tls: None,
         })
+    }
+
+    /// Every connection opened to the broker from now on speaks `tls`.
+    pub fn use_tls(&mut self, tls: ClientTls) {
+        self.tls = Some(tls);
     }
 
     fn next_id(&self) -> ConnectionId {
@@ -180,6 +235,9 @@ impl Hub {
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
         })?;
         stream.set_nodelay(true)?;
+        if let Some(tls) = self.tls.clone() {
+            return self.connect_tls(&tls, QuickAck(stream));
+        }
         let id = self.next_id();
         let (reader, writer) = stream.into_split();
         let sender = self.sender.clone();
@@ -202,19 +260,53 @@ impl Hub {
 
     /// Takes on a connection to a broker in this process (its end of an
     /// in-process stream), read by the same poller as a TCP connection.
-    pub fn adopt(&mut self, stream: DuplexStream) -> BrokerConnection {
+    pub fn adopt(&mut self, stream: DuplexStream) -> std::io::Result<BrokerConnection> {
+        if let Some(tls) = self.tls.clone() {
+            return self.connect_tls(&tls, stream);
+        }
         let id = self.next_id();
         let (reader, writer) = tokio::io::split(stream);
         let sender = self.sender.clone();
         let reader = self
             .runtime
             .spawn(read_packets(id, reader, sender, Peer::Broker, |_: &_| {}));
-        BrokerConnection {
+        Ok(BrokerConnection {
             id,
             runtime: self.runtime.handle().clone(),
             writer: Some(Writer::InProcess(writer)),
             reader,
-        }
+        })
+    }
+
+    /// Runs the TLS handshake over `stream` (bounded, as a TCP connect is)
+    /// and starts the connection's reader on the TLS stream.
+    fn connect_tls<S>(&mut self, tls: &ClientTls, stream: S) -> std::io::Result<BrokerConnection>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let stream = self.runtime.block_on(async {
+            tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(stream))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the TLS handshake did not finish",
+                    )
+                })?
+        })?;
+        let stream: Box<dyn TlsStream> = Box::new(stream);
+        let id = self.next_id();
+        let (reader, writer) = tokio::io::split(stream);
+        let sender = self.sender.clone();
+        let reader = self
+            .runtime
+            .spawn(read_packets(id, reader, sender, Peer::Broker, |_: &_| {}));
+        Ok(BrokerConnection {
+            id,
+            runtime: self.runtime.handle().clone(),
+            writer: Some(Writer::Tls(writer)),
+            reader,
+        })
     }
 
     /// Waits up to `timeout` for the next packet or close on any connection.
@@ -265,11 +357,69 @@ pub struct BrokerConnection {
     reader: JoinHandle<()>,
 }
 
+/// A TLS stream to the broker, over TCP or in process.
+trait TlsStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> TlsStream for S {}
+
 /// The sending half of a connection.
-#[derive(Debug)]
 enum Writer {
     Tcp(OwnedWriteHalf),
     InProcess(WriteHalf<DuplexStream>),
+    Tls(WriteHalf<Box<dyn TlsStream>>),
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Writer::Tcp(_) => "Tcp",
+            Writer::InProcess(_) => "InProcess",
+            Writer::Tls(_) => "Tls",
+        })
+    }
+}
+
+/// A TCP stream under TLS that sets TCP_QUICKACK after every read, as the
+/// plain connections' readers do (the reader sees only the TLS stream).
+struct QuickAck(TcpStream);
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buffer.filled().len();
+        let poll = std::pin::Pin::new(&mut self.0).poll_read(context, buffer);
+        if matches!(poll, std::task::Poll::Ready(Ok(()))) && buffer.filled().len() > before {
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(context, bytes)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(context)
+    }
 }
 
 impl BrokerConnection {
@@ -283,6 +433,14 @@ impl BrokerConnection {
             None => return Err(std::io::ErrorKind::NotConnected.into()),
             Some(Writer::InProcess(writer)) => {
                 return self.runtime.block_on(writer.write_all(bytes));
+            }
+            // rustls holds what it is given until it is flushed into
+            // records on the stream below.
+            Some(Writer::Tls(writer)) => {
+                return self.runtime.block_on(async {
+                    writer.write_all(bytes).await?;
+                    writer.flush().await
+                });
             }
             Some(Writer::Tcp(writer)) => writer,
         };
@@ -336,7 +494,14 @@ async fn read_packets<R: AsyncRead + Unpin>(
             // whether it had unread data, which is a matter of wall-clock
             // timing: to the device, and to the transcript, both are the
             // broker closing the connection.
-            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+            // Over TLS, a broker that drops the connection without TLS's
+            // close_notify (rumqttd, Mosquitto) is the same close.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
                 break closed;
             }
             Ok(read) => read,
@@ -367,12 +532,25 @@ async fn read_packets<R: AsyncRead + Unpin>(
                         .take(16)
                         .map(|byte| format!("{byte:02x}"))
                         .collect();
+                    // A TLS record (an alert or a handshake, version 3.x)
+                    // where MQTT was expected: the peer speaks TLS.
+                    let tls = match pending[consumed..] {
+                        [0x15 | 0x16, 0x03, ..] => {
+                            "; that is TLS: the broker listens with TLS, so use mqtts://"
+                        }
+                        _ => "",
+                    };
                     let _ = sender.send(Inbound::Closed {
                         connection: id,
                         reason: format!(
-                            "{} sent a malformed packet: {error} (it starts {})",
+                            "{} sent a malformed packet: {error} (it starts {}){}",
                             peer.name(),
-                            start.join(" ")
+                            start.join(" "),
+                            if matches!(peer, Peer::Broker) {
+                                tls
+                            } else {
+                                ""
+                            }
                         ),
                     });
                     return;

@@ -14,10 +14,12 @@ use hilt_scenario::{
 };
 
 use crate::broker::EmbeddedBroker;
+use crate::connection::BrokerAccess;
 use crate::matching::{MemberTally, message_fits};
 use crate::message_log::{EachTallied, MessageLog, Retention, SHOWN_IN_REPORT, TrackerId};
 use crate::recording::Recording;
 use crate::registry::{Part, Registry};
+use crate::tls::{ClientTls, TestAuthority};
 use crate::transcript::{LoggedMessage, Transcript, format_time};
 use crate::world::{HarnessError, World, after};
 
@@ -43,6 +45,10 @@ pub enum RunError {
     /// The embedded broker did not start.
     #[error(transparent)]
     BrokerStart(#[from] crate::broker::BrokerStartError),
+    /// The run's test certificate authority, or hilt's TLS toward the
+    /// broker, could not be made (an unreadable `--broker-ca`, say).
+    #[error("{0}")]
+    Tls(String),
     /// The external broker's host name did not resolve.
     #[error("cannot resolve the broker address {url}")]
     UnresolvedBroker {
@@ -199,6 +205,18 @@ pub fn run_scenario_with(
         outcome.verdict = Verdict::error(shortage);
         return outcome;
     }
+    let mut access = BrokerAccess::default();
+    // One authority per run: the embedded broker's certificate is from
+    // it, and so are the device side's.
+    if scenario.broker_tls {
+        match TestAuthority::generate("hilt test authority") {
+            Ok(authority) => access.authority = Some(authority),
+            Err(error) => {
+                outcome.verdict = Verdict::error(RunError::Tls(error.to_string()));
+                return outcome;
+            }
+        }
+    }
     let (address, embedded) = match &scenario.broker {
         BrokerChoice::Embedded => {
             let users = (!scenario.broker_users.is_empty()).then(|| {
@@ -208,15 +226,53 @@ pub fn run_scenario_with(
                     .map(|user| (user.name.clone(), user.password.clone()))
                     .collect()
             });
-            match EmbeddedBroker::start_with_users(connections_needed(scenario), users) {
-                Ok(broker) => (broker.address(), Some(broker)),
+            let started = match &access.authority {
+                Some(authority) => {
+                    EmbeddedBroker::start_with_tls(connections_needed(scenario), users, authority)
+                }
+                None => EmbeddedBroker::start_with_users(connections_needed(scenario), users),
+            };
+            match started {
+                Ok(broker) => {
+                    access.tls = broker.client_tls().cloned();
+                    access.harness_login = broker
+                        .harness_login()
+                        .map(|(name, password)| (name.to_owned(), password.to_owned()));
+                    access.asks_for_login = broker.requires_login();
+                    (broker.address(), Some(broker))
+                }
                 Err(error) => {
                     outcome.verdict = Verdict::error(error);
                     return outcome;
                 }
             }
         }
-        BrokerChoice::External { host, port, url } => {
+        BrokerChoice::External {
+            host,
+            port,
+            url,
+            tls,
+            ca,
+            login,
+        } => {
+            if *tls {
+                let client = match ca {
+                    Some(ca) => ClientTls::trusting_file(ca, host),
+                    None => ClientTls::trusting_public_roots(host),
+                };
+                match client {
+                    Ok(client) => access.tls = Some(client),
+                    Err(error) => {
+                        outcome.verdict = Verdict::error(RunError::Tls(error.to_string()));
+                        return outcome;
+                    }
+                }
+            }
+            access.harness_login = login
+                .as_ref()
+                .map(|login| (login.name.clone(), login.password.clone()));
+            // The scenario's users are expected to exist on that broker.
+            access.asks_for_login = !scenario.broker_users.is_empty();
             match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
                 .map(|mut a| a.next())
             {
@@ -229,7 +285,7 @@ pub fn run_scenario_with(
             }
         }
     };
-    run_in_world(scenario, registry, address, embedded, recording)
+    run_in_world(scenario, registry, address, embedded, access, recording)
 }
 
 /// Runs `scenario` against the broker at `address` (`embedded`, if the run
@@ -239,10 +295,11 @@ fn run_in_world(
     registry: &Registry,
     address: std::net::SocketAddr,
     embedded: Option<EmbeddedBroker>,
+    access: BrokerAccess,
     recording: Recording,
 ) -> RunOutcome {
     let mut outcome = RunOutcome::not_run(scenario);
-    let mut world = match World::new(address, embedded, scenario, registry) {
+    let mut world = match World::new(address, embedded, access, scenario, registry) {
         Ok(world) => world,
         Err(error) => {
             outcome.verdict = Verdict::error(error);
@@ -1044,6 +1101,7 @@ steps:
                 &registry,
                 broker.address(),
                 Some(broker),
+                BrokerAccess::default(),
                 Recording::in_memory(),
             )
         };

@@ -15,7 +15,10 @@ use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, date_time_ymd,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 /// The name the broker's certificate carries unless a step says otherwise:
 /// a simulation's broker is on loopback.
@@ -181,6 +184,169 @@ impl TestAuthority {
                 .issue(&[BROKER_NAME, "127.0.0.1"], 2025, 2045),
         }
     }
+}
+
+/// The TLS a client of the broker speaks: hilt's own connections (the
+/// harness's client, each device's link, each external device's relay)
+/// when the broker listens with TLS. Cheap to clone.
+#[derive(Clone)]
+pub struct ClientTls {
+    config: std::sync::Arc<rustls::ClientConfig>,
+    connector: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why hilt cannot speak TLS to a broker as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientTlsError {
+    /// The CA file cannot be read.
+    #[error("cannot read the CA file {}: {source}", path.display())]
+    CaUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The CA file holds no PEM certificate, or a malformed one.
+    #[error(
+        "the CA file {} holds no usable certificate (expected PEM, `-----BEGIN CERTIFICATE-----`): {reason}",
+        path.display()
+    )]
+    CaNotPem {
+        /// The file.
+        path: PathBuf,
+        /// What the reader or rustls said.
+        reason: String,
+    },
+    /// The broker's host is neither a DNS name nor an IP address, so its
+    /// certificate cannot be checked against it.
+    #[error("the broker's host {host:?} cannot be checked against a certificate: {reason}")]
+    ServerName {
+        /// The host.
+        host: String,
+        /// rustls's reason.
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error("cannot configure TLS: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+impl ClientTls {
+    /// Trusts `authorities` for a broker whose certificate names `host`
+    /// (a DNS name or an IP address).
+    pub fn trusting(
+        authorities: impl IntoIterator<Item = CertificateDer<'static>>,
+        host: &str,
+    ) -> Result<ClientTls, ClientTlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for authority in authorities {
+            roots.add(authority)?;
+        }
+        ClientTls::with_roots(roots, host)
+    }
+
+    /// Trusts the certificates of the PEM file at `path` (`--broker-ca`,
+    /// `broker: { ca }`), for a broker whose certificate names `host`.
+    pub fn trusting_file(path: &Path, host: &str) -> Result<ClientTls, ClientTlsError> {
+        let text = std::fs::read(path).map_err(|source| ClientTlsError::CaUnreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+        let not_pem = |reason: String| ClientTlsError::CaNotPem {
+            path: path.to_owned(),
+            reason,
+        };
+        let certificates = CertificateDer::pem_slice_iter(&text)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| not_pem(error.to_string()))?;
+        if certificates.is_empty() {
+            return Err(not_pem("none found".to_owned()));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|error| not_pem(error.to_string()))?;
+        }
+        ClientTls::with_roots(roots, host)
+    }
+
+    /// Trusts the Mozilla root authorities (webpki-roots), as a client of a
+    /// public broker does, for a broker whose certificate names `host`.
+    pub fn trusting_public_roots(host: &str) -> Result<ClientTls, ClientTlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        ClientTls::with_roots(roots, host)
+    }
+
+    fn with_roots(roots: rustls::RootCertStore, host: &str) -> Result<ClientTls, ClientTlsError> {
+        let server_name =
+            ServerName::try_from(host.to_owned()).map_err(|error| ClientTlsError::ServerName {
+                host: host.to_owned(),
+                reason: error.to_string(),
+            })?;
+        // The provider is named, not taken from the process's default, so
+        // that a program linking another provider too cannot change it.
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let config = std::sync::Arc::new(config);
+        Ok(ClientTls {
+            connector: tokio_rustls::TlsConnector::from(config.clone()),
+            config,
+            server_name,
+        })
+    }
+
+    /// The client's side of a TLS connection over a blocking `stream`;
+    /// the handshake happens with the first read or write.
+    pub(crate) fn blocking<S: std::io::Read + std::io::Write>(
+        &self,
+        stream: S,
+    ) -> Result<rustls::StreamOwned<rustls::ClientConnection, S>, rustls::Error> {
+        let connection =
+            rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())?;
+        Ok(rustls::StreamOwned::new(connection, stream))
+    }
+
+    /// Runs the handshake over `stream` as the client.
+    pub(crate) async fn connect<S>(
+        &self,
+        stream: S,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<S>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        self.connector
+            .connect(self.server_name.clone(), stream)
+            .await
+    }
+}
+
+/// The TLS server configuration for `identity`, as the embedded broker's
+/// side of an in-process connection ends it.
+pub(crate) fn server_config(
+    identity: &ServerIdentity,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, rustls::Error> {
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    Ok(std::sync::Arc::new(config))
 }
 
 #[cfg(test)]

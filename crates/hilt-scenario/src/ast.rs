@@ -179,6 +179,18 @@ pub enum BrokerChoice {
         url: String,
         host: String,
         port: u16,
+        /// `mqtts://`: hilt's own connections to it speak TLS.
+        tls: bool,
+        /// The certificate authority (a PEM file) hilt trusts for the
+        /// broker's certificate over TLS: `broker: { ca }`, relative to
+        /// the scenario file, or `--broker-ca`. `None`: the broker's
+        /// certificate must chain to one of the Mozilla roots (a public
+        /// broker's).
+        ca: Option<PathBuf>,
+        /// The user name and password hilt's own client logs in with
+        /// (`--broker-username`, `--broker-password`); never from a file.
+        /// `None`: it sends none.
+        login: Option<BrokerUser>,
     },
 }
 

@@ -37,7 +37,7 @@ mod suggest;
 pub mod topic;
 mod validate;
 
-pub use validate::{parse_broker_url, parse_listen_address};
+pub use validate::{BrokerUrl, parse_broker_url, parse_listen_address};
 
 pub use ast::*;
 pub use describe::StepDescription;

@@ -289,9 +289,16 @@ fn top_level_key(key: &str) -> Value {
         "broker" => {
             let mut map = object_of(BROKER_KEYS, |key| match key {
                 "url" => described(
-                    "mqtt://host:port (port 1883 by default; IPv6 hosts in brackets). \
-                     TLS, users, paths and queries are not supported.",
-                    json!({ "type": "string", "pattern": "^mqtt://" }),
+                    "mqtt://host:port (port 1883 by default; IPv6 hosts in brackets), or \
+                     mqtts://host:port for TLS (port 8883 by default). Users, paths and \
+                     queries are not supported.",
+                    json!({ "type": "string", "pattern": "^mqtts?://" }),
+                ),
+                "ca" => described(
+                    "With an mqtts:// url: the certificate authority to trust for the \
+                     broker's certificate, a PEM file relative to the scenario file. \
+                     Without it, the broker's certificate must chain to a public root.",
+                    json!({ "type": "string", "minLength": 1 }),
                 ),
                 "listen" => described(
                     "Where hilt accepts external devices' connections, which it relays to \
@@ -324,9 +331,11 @@ fn top_level_key(key: &str) -> Value {
                 { "required": ["tls"] },
             ]);
             map["not"] = json!({ "required": ["url", "users"] });
+            map["dependencies"] = json!({ "ca": ["url"] });
             described(
                 "embedded (the default): hilt runs its own MQTT broker. { url: mqtt://host:port \
-                 }: use a broker that is already running. listen: where external devices \
+                 }: use a broker that is already running (mqtts:// for TLS, with ca: the \
+                 authority to trust). listen: where external devices \
                  connect to hilt. users: who may connect to the embedded broker. tls: the \
                  broker's side speaks TLS.",
                 json!({ "oneOf": [{ "const": EMBEDDED_BROKER }, map] }),

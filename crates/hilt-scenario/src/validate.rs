@@ -14,7 +14,7 @@
 //! validator's state, durations and broker urls.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use marked_yaml::Node;
@@ -44,7 +44,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
 pub(crate) const TIME_MODES: &[&str] = &["virtual", "real"];
 /// `broker:` is `embedded` (the default) or a map with these keys.
 pub(crate) const EMBEDDED_BROKER: &str = "embedded";
-pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen", "users", "tls"];
+pub(crate) const BROKER_KEYS: &[&str] = &["url", "listen", "users", "tls", "ca"];
 /// A blink rate is measured over this long unless the step gives `for:`.
 const DEFAULT_BLINK_WINDOW: Duration = Duration::from_secs(2);
 /// How long a message expectation waits when it gives no `within:`.
@@ -422,12 +422,23 @@ impl Validator<'_> {
                     }
                     Some(users_node) => self.broker_users(users_node),
                 };
+                let ca = match map.get_node("ca") {
+                    None => Some(None),
+                    Some(ca_node) => self.broker_ca(ca_node, url_node),
+                };
                 let broker = match url_node {
                     None => Some(BrokerChoice::Embedded),
                     Some(url_node) => {
                         let url = self.text(url_node, "url")?;
                         match parse_broker_url(&url) {
-                            Ok((host, port)) => Some(BrokerChoice::External { url, host, port }),
+                            Ok(parsed) => Some(BrokerChoice::External {
+                                url,
+                                host: parsed.host,
+                                port: parsed.port,
+                                tls: parsed.tls,
+                                ca: ca.clone().flatten(),
+                                login: None,
+                            }),
                             Err(reason) => {
                                 self.error(
                                     location(url_node),
@@ -454,6 +465,7 @@ impl Validator<'_> {
                         }
                     }
                 };
+                ca?;
                 Some((broker?, listen?, users?, tls?))
             }
             _ => {
@@ -463,6 +475,53 @@ impl Validator<'_> {
                         "`broker` must be `embedded` or `{{ url: mqtt://host:port }}` and/or \
                          `{{ listen: 127.0.0.1:1883 }}`; got {}",
                         describe(node)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `ca: certs/ca.pem`: the authority to trust for an `mqtts://` url's
+    /// certificate, a file relative to the scenario's, which must exist.
+    /// `Some(None)` when there is none to read because of another problem
+    /// already reported; `None` when the key itself is wrong.
+    fn broker_ca(&mut self, node: &Node, url_node: Option<&Node>) -> Option<Option<PathBuf>> {
+        let text = self.text(node, "ca")?;
+        let mqtts = url_node
+            .and_then(Node::as_scalar)
+            .is_some_and(|url| url.as_str().starts_with("mqtts://"));
+        if !mqtts {
+            self.error(
+                location(node),
+                "`ca` is the certificate authority to trust for a broker spoken to over TLS; \
+                 it needs `url: mqtts://host:port` beside it",
+            );
+            return None;
+        }
+        let path = match self.file.parent() {
+            Some(folder) => folder.join(&text),
+            None => PathBuf::from(&text),
+        };
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.is_file() => Some(Some(path)),
+            Ok(_) => {
+                self.error(
+                    location(node),
+                    format!(
+                        "the CA file {} is not a file",
+                        quote(&path.display().to_string())
+                    ),
+                );
+                None
+            }
+            Err(error) => {
+                self.error(
+                    location(node),
+                    format!(
+                        "cannot read the CA file {}: {}",
+                        quote(&path.display().to_string()),
+                        crate::file_problem(&path, &error)
                     ),
                 );
                 None
@@ -549,12 +608,28 @@ pub fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> 
     })
 }
 
-/// Splits `mqtt://host[:port]` into host and port (1883 by default), or says
-/// what is wrong with it. The grammar is `hilt_grammar::broker`'s, which the
-/// firmware image's `HILT_BROKER` is read with too.
-pub fn parse_broker_url(url: &str) -> Result<(String, u16), String> {
+/// A broker URL's parts, as [`parse_broker_url`] reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// The DNS name or IP address, without an IPv6 address's brackets.
+    pub host: String,
+    /// The port: the URL's, or 1883 (`mqtt://`) or 8883 (`mqtts://`).
+    pub port: u16,
+    /// `mqtts://`: the connection speaks TLS.
+    pub tls: bool,
+}
+
+/// Splits `mqtt://host[:port]` or `mqtts://host[:port]` into host and port
+/// (1883, or 8883 for `mqtts://`, by default), or says what is wrong with
+/// it. The grammar is `hilt_grammar::broker`'s, which the firmware image's
+/// `HILT_BROKER` is read with too.
+pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, String> {
     hilt_grammar::parse_broker_url(url)
-        .map(|address| (address.host.to_string(), address.port))
+        .map(|address| BrokerUrl {
+            host: address.host.to_string(),
+            port: address.port,
+            tls: address.tls,
+        })
         .map_err(|error| error.to_string())
 }
 
@@ -568,7 +643,19 @@ mod tests {
     fn broker_urls_come_from_the_grammar() {
         assert_eq!(
             parse_broker_url("mqtt://[::1]"),
-            Ok(("::1".to_string(), 1883))
+            Ok(BrokerUrl {
+                host: "::1".to_string(),
+                port: 1883,
+                tls: false
+            })
+        );
+        assert_eq!(
+            parse_broker_url("mqtts://broker.local"),
+            Ok(BrokerUrl {
+                host: "broker.local".to_string(),
+                port: 8883,
+                tls: true
+            })
         );
         let error = hilt_grammar::parse_broker_url("tcp://a:1").unwrap_err();
         assert_eq!(parse_broker_url("tcp://a:1"), Err(error.to_string()));

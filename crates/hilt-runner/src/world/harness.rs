@@ -86,11 +86,7 @@ impl World {
         self.endpoints.insert(harness_id, Endpoint::Harness);
         self.broker_model.on_connection_opened(harness_id);
         self.harness.connected(connection);
-        let login = self
-            .broker
-            .as_ref()
-            .and_then(|broker| broker.harness_login())
-            .map(|(name, password)| (name.to_owned(), password.to_owned()));
+        let login = self.harness_login.clone();
         self.harness.send(&Packet::Connect(Connect {
             client_id: HARNESS_CLIENT_ID,
             // Upstream rumqttd refuses keepalive 0 (hilt's copy accepts it,

@@ -217,6 +217,19 @@ pub enum HarnessError {
         /// The likeliest cause.
         hint: String,
     },
+    /// The broker refused the harness's own CONNECT: hilt's login (none,
+    /// or `--broker-username`'s) is not one it lets in.
+    #[error(
+        "the broker refused hilt's own connection (CONNACK return code {return_code}: {meaning}); {hint}"
+    )]
+    HarnessRefused {
+        /// The CONNACK return code, 1 to 5.
+        return_code: u8,
+        /// What MQTT 3.1.1 says the code means.
+        meaning: &'static str,
+        /// What to do about it.
+        hint: &'static str,
+    },
     /// The broker answered a device's CONNECT with a refusal.
     #[error("the broker refused {device}'s CONNECT (CONNACK return code {return_code}: {meaning})")]
     ConnectRefused {
@@ -390,6 +403,12 @@ pub struct World {
     listening: Option<SocketAddr>,
     /// Connections to the listener that have not sent their CONNECT yet.
     pending_clients: BTreeMap<ConnectionId, PendingClient>,
+    /// The harness's own login, the broker's asking for logins, and the
+    /// run's test authority (`BrokerAccess`; its TLS is the hub's).
+    harness_login: Option<(String, String)>,
+    broker_asks_for_login: bool,
+    /// The run's test certificate authority, with `broker: { tls: true }`.
+    authority: Option<crate::tls::TestAuthority>,
 }
 
 impl std::fmt::Debug for World {
@@ -403,10 +422,12 @@ impl std::fmt::Debug for World {
 impl World {
     /// Connects the harness client to the broker at `broker_address` and
     /// builds (but does not yet run) the scenario's simulated devices.
-    /// `broker` is the embedded broker, if the run owns one.
+    /// `broker` is the embedded broker, if the run owns one; `access` how
+    /// hilt's connections reach it (TLS, the harness's login).
     pub fn new(
         broker_address: SocketAddr,
         broker: Option<EmbeddedBroker>,
+        access: crate::connection::BrokerAccess,
         scenario: &hilt_scenario::Scenario,
         registry: &Registry,
     ) -> Result<World, HarnessError> {
@@ -419,13 +440,17 @@ impl World {
         // An external broker re-sends retained messages on a repeated
         // subscription, as MQTT 3.1.1 says; the embedded rumqttd does not.
         let broker_model = BrokerModel::new(broker.is_none());
+        let mut hub = Hub::new().map_err(HarnessError::Poller)?;
+        if let Some(tls) = access.tls {
+            hub.use_tls(tls);
+        }
         let mut world = World {
             now: Instant::BOOT,
             clocking,
             broker_address,
             broker,
             registry: registry.clone(),
-            hub: Hub::new().map_err(HarnessError::Poller)?,
+            hub,
             harness: HarnessClient::default(),
             devices: Vec::new(),
             orphans_made: 0,
@@ -438,6 +463,9 @@ impl World {
             steps: scenario.steps.len(),
             listening: None,
             pending_clients: BTreeMap::new(),
+            harness_login: access.harness_login,
+            broker_asks_for_login: access.asks_for_login,
+            authority: access.authority,
         };
         world.connect_harness()?;
         let has_external = scenario.devices.iter().any(|device| {
@@ -550,6 +578,14 @@ impl World {
     /// Where external devices connect to hilt, if the scenario has any.
     pub fn listening(&self) -> Option<SocketAddr> {
         self.listening
+    }
+
+    /// The run's test certificate authority, made once per run with
+    /// `broker: { tls: true }`: the embedded broker's certificate is from
+    /// it, and the device side's certificates are to be too.
+    #[allow(dead_code)] // The device side's TLS takes it next.
+    pub(crate) fn authority(&self) -> Option<&crate::tls::TestAuthority> {
+        self.authority.as_ref()
     }
 
     /// Whether the external device `name` is connected through hilt: its
@@ -1254,7 +1290,7 @@ impl World {
         match &self.broker {
             Some(broker) => {
                 let stream = broker.connect_in_process()?;
-                Ok(self.hub.adopt(stream))
+                self.hub.adopt(stream)
             }
             None => self.hub.connect(self.broker_address),
         }
@@ -1691,6 +1727,21 @@ impl World {
                     self.hand_to_device(index, cause, connection, bytes, group);
                     return Ok(());
                 }
+                if let (Packet::ConnAck(ack), Some(Endpoint::Harness)) =
+                    (&packet, self.endpoints.get(&connection))
+                    && ack.return_code != 0
+                {
+                    let hint = if self.harness_login.is_some() {
+                        "check the user name and password given with --broker-username and --broker-password"
+                    } else {
+                        "a broker that asks for logins needs one for hilt: --broker-username and --broker-password"
+                    };
+                    return Err(HarnessError::HarnessRefused {
+                        return_code: ack.return_code,
+                        meaning: connect_refusal_meaning(ack.return_code),
+                        hint,
+                    });
+                }
                 if let (Packet::ConnAck(ack), Some(Endpoint::Device(index))) =
                     (&packet, self.endpoints.get(&connection))
                     && ack.return_code != 0
@@ -1871,10 +1922,7 @@ impl World {
     /// refuses a device that neither gave nor was asked for any is not
     /// one hilt can trust, and that stays a harness error.
     fn login_was_asked_or_given(&self, index: usize) -> bool {
-        let asked = self
-            .broker
-            .as_ref()
-            .is_some_and(|broker| broker.requires_login());
+        let asked = self.broker_asks_for_login;
         let given = self.devices[index]
             .link
             .state
