@@ -194,3 +194,32 @@ fn hilt_logs_in_to_a_broker_that_asks_and_a_refused_login_names_the_connack_code
     assert!(!outcome.report().contains(password));
     assert!(!outcome.transcript.render().contains(password));
 }
+
+/// The devices' and the harness's connections to the embedded broker are
+/// in process; with TLS those are TLS too: a plain CONNECT on one is
+/// answered by the end of the connection, not a CONNACK.
+#[test]
+fn an_in_process_connection_to_the_tls_broker_speaks_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (broker, _folder, _ca) = tls_broker(None);
+    let mut stream = broker.connect_in_process().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let connect = [
+        0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0a, 0x00, 0x01, b'p',
+    ];
+    let reply = runtime.block_on(async {
+        stream.write_all(&connect).await.unwrap();
+        let mut reply = Vec::new();
+        // The acceptor refuses the bytes and drops the stream, which ends
+        // this read; the bound only keeps a broken broker from hanging it.
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply))
+            .await
+            .expect("the connection ends")
+            .map(|_| reply)
+    });
+    let answered = matches!(&reply, Ok(bytes) if bytes.first() == Some(&0x20));
+    assert!(!answered, "a plain CONNECT was answered: {reply:?}");
+}

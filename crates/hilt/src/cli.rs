@@ -99,11 +99,16 @@ enum Command {
         /// nothing runs if any file is invalid.
         #[arg(long)]
         keep_going: bool,
-        /// Run against this broker (mqtt://host:port) instead of the
-        /// embedded one. Scenarios with `broker:` steps or `broker: { users }`
-        /// need the embedded broker and are skipped.
+        /// Run against this broker (mqtt://host:port, or mqtts://host:port
+        /// for TLS, port 8883 by default) instead of the embedded one.
+        /// Scenarios with `broker:` steps need the embedded broker and are
+        /// skipped; so are those with `broker: { users }` unless
+        /// --broker-username says the broker asks for logins (their users
+        /// are then expected to exist on it).
         #[arg(long, value_name = "URL")]
         broker: Option<String>,
+        #[command(flatten)]
+        broker_access: BrokerAccessArguments,
         #[command(flatten)]
         listen: ListenArgument,
         /// Write every message of every run to this CSV file, one row each
@@ -214,6 +219,17 @@ enum Command {
     /// Print the JSON Schema of scenario files for this hilt's apps, for
     /// editors (docs/scenario.schema.json holds the bundled apps' one).
     Schema,
+    /// Write a fresh test certificate authority and a server certificate it
+    /// issued, for a broker to listen with TLS on this machine (Mosquitto's
+    /// cafile, certfile and keyfile): DIR/ca.pem, DIR/server.pem (for
+    /// localhost and 127.0.0.1, valid 2025 to 2045) and DIR/server-key.pem.
+    /// The authority's own key is not kept, so it can issue nothing else.
+    /// Existing files are never overwritten.
+    TestCa {
+        /// The folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Write a new project to start from into DIR: a no_std firmware app
     /// with its unit tests, its registration, a scenario run as a test, the
     /// project's own hilt command line, an ESP32-C3 image crate with Wokwi
@@ -236,6 +252,30 @@ enum Command {
 /// A duration as the scenario language writes it.
 fn parse_duration_argument(text: &str) -> Result<std::time::Duration, String> {
     hilt_scenario::duration::parse_duration(text).map_err(|error| error.to_string())
+}
+
+/// How hilt's own connections reach a `--broker`.
+#[derive(clap::Args, Debug)]
+struct BrokerAccessArguments {
+    /// With an mqtts:// --broker: the certificate authority (a PEM file)
+    /// to trust for the broker's certificate. Default: the public roots.
+    #[arg(long, value_name = "PATH", requires = "broker")]
+    broker_ca: Option<PathBuf>,
+    /// The user name hilt's own client logs in to --broker with. The
+    /// scenarios' `broker: { users }` are then expected to exist there too.
+    #[arg(long, value_name = "NAME", requires = "broker")]
+    broker_username: Option<String>,
+    /// The password of --broker-username. Better given in the environment
+    /// (HILT_BROKER_PASSWORD) than on the command line, where other users
+    /// of the machine can see it. Never printed.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "HILT_BROKER_PASSWORD",
+        hide_env_values = true,
+        requires = "broker_username"
+    )]
+    broker_password: Option<String>,
 }
 
 /// `--partition`, shared by `replay` and `check`.
@@ -306,6 +346,7 @@ where
             junit,
             keep_going,
             broker,
+            broker_access,
             listen,
             csv,
             jobs,
@@ -320,6 +361,7 @@ where
                 quiet,
                 keep_going,
                 broker,
+                broker_access,
                 listen: listen.listen,
                 csv,
                 jobs,
@@ -381,6 +423,7 @@ where
             client_id: client_id.unwrap_or_else(|| format!("hilt-record-{}", std::process::id())),
             quiet,
         }),
+        Command::TestCa { out } => test_ca(&out),
         Command::Schema => {
             out!("{}", hilt_scenario::schema::scenario_schema_text(registry));
             Ok(EXIT_PASSED)
@@ -498,6 +541,7 @@ struct ReplayOptions {
     quiet: bool,
     keep_going: bool,
     broker: Option<String>,
+    broker_access: BrokerAccessArguments,
     listen: Option<std::net::SocketAddr>,
     csv: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
@@ -560,15 +604,7 @@ fn replay(
     report_options: ReportOptions,
 ) -> anyhow::Result<u8> {
     let broker = match &options.broker {
-        Some(url) => {
-            let (host, port) = hilt_scenario::parse_broker_url(url)
-                .map_err(|problem| anyhow::anyhow!("--broker {url}: {problem}"))?;
-            Some(BrokerChoice::External {
-                url: url.clone(),
-                host,
-                port,
-            })
-        }
+        Some(url) => Some(external_broker(url, &options.broker_access)?),
         None => None,
     };
     let mut reports = Reports::new(report_options);
@@ -776,6 +812,88 @@ fn replay(
     Ok(totals.exit_code)
 }
 
+/// `hilt test-ca`: writes the authority's certificate, a server
+/// certificate and its key into `folder`, none of them over an existing
+/// file.
+fn test_ca(folder: &Path) -> anyhow::Result<u8> {
+    use hilt_runner::tls::{ServerCertificate, TestAuthority};
+    let authority = TestAuthority::generate("hilt test authority")?;
+    let server = authority.server_certificate(ServerCertificate::Valid)?;
+    let files = [
+        ("ca.pem", authority.certificate_pem(), false),
+        ("server.pem", server.certificate_pem.clone(), false),
+        ("server-key.pem", server.key_pem.clone(), true),
+    ];
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    // All or nothing: every file is checked before any is written.
+    for (name, _, _) in &files {
+        let path = folder.join(name);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            anyhow::bail!(
+                "{} exists already; remove it or choose another --out",
+                path.display()
+            );
+        }
+    }
+    for (name, text, secret) in &files {
+        let path = folder.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        // `create_new`: a file that appeared meanwhile is not overwritten.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if *secret {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = secret;
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        outln!("wrote {}", path.display());
+    }
+    Ok(EXIT_PASSED)
+}
+
+/// The broker `--broker` and its access flags name.
+fn external_broker(url: &str, access: &BrokerAccessArguments) -> anyhow::Result<BrokerChoice> {
+    let parsed = hilt_scenario::parse_broker_url(url)
+        .map_err(|problem| anyhow::anyhow!("--broker {url}: {problem}"))?;
+    if let Some(ca) = &access.broker_ca {
+        if !parsed.tls {
+            anyhow::bail!(
+                "--broker-ca is the authority to trust over TLS; write the broker as mqtts://{}:{}",
+                parsed.host,
+                parsed.port
+            );
+        }
+        // Read now, so that a wrong path stops the replay before it runs
+        // anything rather than failing every scenario.
+        std::fs::metadata(ca).with_context(|| format!("--broker-ca {}", ca.display()))?;
+    }
+    let login = match (&access.broker_username, &access.broker_password) {
+        (Some(name), Some(password)) => Some(hilt_scenario::BrokerUser {
+            name: name.clone(),
+            password: password.clone(),
+        }),
+        (Some(_), None) => anyhow::bail!(
+            "--broker-username needs its password: set HILT_BROKER_PASSWORD (or give --broker-password)"
+        ),
+        _ => None,
+    };
+    Ok(BrokerChoice::External {
+        url: url.to_owned(),
+        host: parsed.host,
+        port: parsed.port,
+        tls: parsed.tls,
+        ca: access.broker_ca.clone(),
+        login,
+    })
+}
+
 /// Runs one scenario (on `broker` if given) and writes what `replay`
 /// prints for it: its line, its report unless it passed, and with
 /// `transcript` its transcript; with `csv`, its rows. With `progress`, it
@@ -798,9 +916,15 @@ fn replay_one(
             .any(|step| matches!(step.kind, StepKind::Broker(_)))
         {
             Some("its `broker:` steps need the embedded broker")
-        } else if !scenario.broker_users.is_empty() {
-            // Another broker has users of its own, which hilt cannot set.
-            Some("its `broker: { users }` need the embedded broker")
+        } else if !scenario.broker_users.is_empty()
+            && !matches!(broker, BrokerChoice::External { login: Some(_), .. })
+        {
+            // Another broker has users of its own, which hilt cannot set;
+            // a login for hilt says that broker asks for them, and the
+            // scenario's are then expected to be among them.
+            Some(
+                "its `broker: { users }` need the embedded broker, or --broker-username for a broker that has those users",
+            )
         } else {
             None
         };

@@ -71,8 +71,14 @@ struct Recording {
 /// exit code: 0, or 2 when the broker could not be reached or went away
 /// (what was captured is written all the same).
 pub(crate) fn record(options: &RecordOptions) -> anyhow::Result<u8> {
-    let (host, port) =
+    let hilt_scenario::BrokerUrl { host, port, tls } =
         hilt_scenario::parse_broker_url(&options.broker).map_err(|error| anyhow::anyhow!(error))?;
+    if tls {
+        anyhow::bail!(
+            "--broker {}: `hilt record` speaks plain MQTT; mqtts:// is for `hilt replay`",
+            options.broker
+        );
+    }
     for filter in &options.filters {
         hilt_scenario::topic::validate_filter(filter)
             .map_err(|error| anyhow::anyhow!("--topic {filter:?}: {error}"))?;

@@ -833,7 +833,9 @@ fn replay_on_another_broker_skips_a_scenario_with_broker_users() {
         text(&output.stderr)
     );
     assert!(
-        stdout.contains("(its `broker: { users }` need the embedded broker)"),
+        stdout.contains(
+            "(its `broker: { users }` need the embedded broker, or --broker-username for a broker that has those users)"
+        ),
         "{stdout}"
     );
     assert!(
