@@ -384,6 +384,9 @@ fn external_device_and_broker() {
             url: "mqtt://127.0.0.1:1884".to_string(),
             host: "127.0.0.1".to_string(),
             port: 1884,
+            tls: false,
+            ca: None,
+            login: None,
         }
     );
     let bench = &scenario.devices[0];
@@ -514,7 +517,55 @@ fn external_broker_under_virtual_time() {
             url: "mqtt://[::1]".to_string(),
             host: "::1".to_string(),
             port: 1883,
+            tls: false,
+            ca: None,
+            login: None,
         }
+    );
+}
+
+/// `mqtts://` with a CA file, which is found beside the scenario file;
+/// `ca` without `mqtts://`, or naming no file, is reported at its line.
+#[test]
+fn an_mqtts_broker_with_the_ca_to_trust() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("ca.pem"), "not read by the validator\n").unwrap();
+    let file = folder.path().join("tls.yaml");
+    let write_and_load = |broker: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "name: over TLS\nbroker: {broker}\ndevices: {{ probe: {{ app: thermometer }} }}\nsteps: []\n"
+            ),
+        )
+        .unwrap();
+        load(&file, &TestCatalog)
+    };
+    let scenario = write_and_load("{ url: \"mqtts://broker.local\", ca: ca.pem }").unwrap();
+    assert_eq!(
+        scenario.broker,
+        BrokerChoice::External {
+            url: "mqtts://broker.local".to_string(),
+            host: "broker.local".to_string(),
+            port: 8883,
+            tls: true,
+            ca: Some(folder.path().join("ca.pem")),
+            login: None,
+        }
+    );
+    let problems = |broker: &str| write_and_load(broker).unwrap_err().to_string();
+    let plain = problems("{ url: \"mqtt://broker.local\", ca: ca.pem }");
+    assert!(
+        plain.contains("tls.yaml:2:")
+            && plain.contains("it needs `url: mqtts://host:port` beside it"),
+        "{plain}"
+    );
+    let missing = problems("{ url: \"mqtts://broker.local\", ca: missing.pem }");
+    assert!(
+        missing.contains("tls.yaml:2:")
+            && missing.contains("cannot read the CA file")
+            && missing.contains("missing.pem"),
+        "{missing}"
     );
 }
 
