@@ -440,3 +440,139 @@ impl Firmware for TlsBoard {
         self.node.tls()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::ServerCertificate;
+    use crate::world::link_tls::BrokerTls;
+
+    /// A node that writes one message once its link is up and keeps what
+    /// it is sent.
+    #[derive(Debug, Default)]
+    struct Speaker {
+        transmit: Vec<u8>,
+        heard: Vec<u8>,
+        link_ups: u32,
+        link_downs: u32,
+    }
+
+    impl Firmware for Speaker {
+        fn poll(&mut self, now: Instant) -> Instant {
+            now + Duration::from_secs(60)
+        }
+        fn receive(&mut self, _now: Instant, bytes: &[u8]) -> usize {
+            self.heard.extend_from_slice(bytes);
+            bytes.len()
+        }
+        fn transmit_buffer(&self) -> &[u8] {
+            &self.transmit
+        }
+        fn consume_transmit(&mut self, count: usize) {
+            self.transmit.drain(..count);
+        }
+        fn wants_link(&self, _now: Instant) -> bool {
+            true
+        }
+        fn wants_close(&self) -> bool {
+            false
+        }
+        fn link_up(&mut self, _now: Instant) {
+            self.link_ups += 1;
+            self.transmit
+                .extend_from_slice(b"CONNECT with password correct-horse");
+        }
+        fn link_down(&mut self, _now: Instant) {
+            self.link_downs += 1;
+        }
+        fn pop_log(&mut self) -> Option<LogLine> {
+            None
+        }
+        fn disconnect(&mut self) {}
+    }
+
+    /// Runs a board against the broker's side until neither has anything
+    /// to send: what the board put on the wire, what the broker's side
+    /// read inside it, and the board's log.
+    fn shake_hands(broker: &BrokerTls, board: &mut TlsBoard) -> (Vec<u8>, Vec<u8>, Vec<String>) {
+        let mut link = broker.accept().unwrap();
+        let now = Instant::BOOT;
+        board.link_up(now);
+        let mut wire = Vec::new();
+        let mut plaintext = Vec::new();
+        for _ in 0..10 {
+            board.poll(now);
+            let sent = board.transmit_buffer().to_vec();
+            board.consume_transmit(sent.len());
+            if sent.is_empty() {
+                break;
+            }
+            wire.extend_from_slice(&sent);
+            let read = link.read_from_device(&sent);
+            plaintext.extend_from_slice(&read.plaintext);
+            if read.failure.is_some() {
+                break;
+            }
+            board.receive(now, &read.reply);
+        }
+        let mut log = Vec::new();
+        while let Some(line) = board.pop_log() {
+            log.push(line.text.to_string());
+        }
+        (wire, plaintext, log)
+    }
+
+    fn board(trusted: Rc<Vec<u8>>) -> TlsBoard {
+        let options = TlsOptions { server_name: None };
+        TlsBoard::new(Box::new(Speaker::default()), &options, trusted, 7)
+    }
+
+    #[test]
+    fn the_board_shakes_hands_and_its_bytes_are_encrypted_on_the_wire() {
+        let broker = BrokerTls::new().unwrap();
+        let mut board = board(broker.trusted_by_boards.clone());
+        let (wire, plaintext, log) = shake_hands(&broker, &mut board);
+        assert_eq!(log, ["tls: connected to localhost (TLS 1.3)"]);
+        assert_eq!(plaintext, b"CONNECT with password correct-horse");
+        let on_the_wire = String::from_utf8_lossy(&wire);
+        assert!(!on_the_wire.contains("correct-horse"), "{on_the_wire}");
+        // TLS 1.3 application data records (content type 23) carried it.
+        assert!(wire.windows(3).any(|record| record == [23, 3, 3]));
+    }
+
+    #[test]
+    fn a_board_refuses_each_certificate_it_must_not_trust_and_tells_its_node() {
+        for certificate in [
+            ServerCertificate::Expired,
+            ServerCertificate::WrongName,
+            ServerCertificate::UnknownAuthority,
+        ] {
+            let mut broker = BrokerTls::new().unwrap();
+            broker.present(certificate).unwrap();
+            let mut board = board(broker.trusted_by_boards.clone());
+            let (_, plaintext, log) = shake_hands(&broker, &mut board);
+            assert!(plaintext.is_empty(), "{certificate:?}");
+            assert_eq!(
+                log,
+                ["tls: handshake failed: InvalidCertificate"],
+                "{certificate:?}"
+            );
+            assert!(board.wants_close(), "{certificate:?}");
+            board.link_down(Instant::BOOT);
+            assert!(!board.wants_close(), "{certificate:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_seed_sends_the_same_bytes() {
+        let broker = BrokerTls::new().unwrap();
+        let hello = || {
+            let mut board = board(broker.trusted_by_boards.clone());
+            board.link_up(Instant::BOOT);
+            board.transmit_buffer().to_vec()
+        };
+        let first = hello();
+        assert!(!first.is_empty());
+        assert_eq!(first, hello());
+    }
+}
