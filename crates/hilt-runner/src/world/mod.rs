@@ -1295,9 +1295,13 @@ impl World {
                 self.endpoints
                     .insert(connection.id(), Endpoint::Device(index));
                 self.broker_model.on_connection_opened(connection.id());
+                // An external device's bytes come from hilt's listener,
+                // which reads its CONNECT to know who it is: it speaks plain
+                // MQTT to hilt, so its link has no TLS to end.
                 let tls = self
                     .broker_tls
                     .as_ref()
+                    .filter(|_| self.devices[index].external.is_none())
                     .map(BrokerTls::accept)
                     .transpose()?;
                 let device = &mut self.devices[index];
