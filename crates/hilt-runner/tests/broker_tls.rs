@@ -96,7 +96,17 @@ fn tls_broker(users: Option<&[(&str, &str)]>) -> (EmbeddedBroker, tempfile::Temp
 
 #[test]
 fn a_scenario_with_broker_tls_runs_against_the_embedded_broker_over_tls() {
-    let scenario = parse(&SCENARIO.replace("devices:", "broker: { tls: true }\ndevices:"));
+    // The board speaks TLS to its link (`tls: true`), as a board must with
+    // `broker: { tls: true }`; hilt's own connections to the embedded
+    // broker speak TLS too.
+    let scenario = parse(
+        &SCENARIO
+            .replace("devices:", "broker: { tls: true }\ndevices:")
+            .replace(
+                "config: { interval: 10s }",
+                "config: { tls: true, interval: 10s }",
+            ),
+    );
     assert!(scenario.broker_tls);
     let outcome = run(&scenario);
     assert_passed(&outcome);
