@@ -265,7 +265,7 @@ fn github_actions_gets_annotations_and_a_step_summary() {
             &"::error file=mixed/bad/unknown_config_key.yaml,line=6,col=7,\
               title=hilt%3A invalid scenario file::unknown config key 'units' for app \
               thermometer; did you mean 'unit'? expected one of unit, interval, keepalive, \
-              username, password"
+              username, password, tls, tls_server_name"
         ),
         "{stdout}"
     );
