@@ -60,9 +60,11 @@ pub struct EmbeddedBroker {
     number: usize,
     address: SocketAddr,
     max_connections: usize,
-    /// User name -> password, when the broker asks for them (rumqttd's
-    /// static `auth`); `None`: anyone may connect.
-    users: Option<std::collections::HashMap<String, String>>,
+    /// User name -> password, when the broker asks for them; `None`:
+    /// anyone may connect. rumqttd reads them through an auth handler
+    /// (`external_auth`) rather than its static list, so that a user can be
+    /// revoked while it runs ([`EmbeddedBroker::revoke`]).
+    users: Option<std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>>,
     /// The harness's own user name and password, added to `users`.
     harness_login: Option<(String, String)>,
     running: Option<Running>,
@@ -137,7 +139,7 @@ impl EmbeddedBroker {
             number,
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_connections,
-            users,
+            users: users.map(|users| std::sync::Arc::new(std::sync::RwLock::new(users))),
             harness_login,
             running: None,
         };
@@ -173,6 +175,18 @@ impl EmbeddedBroker {
     /// Whether it asks clients for a user name and password.
     pub fn requires_login(&self) -> bool {
         self.users.is_some()
+    }
+
+    /// Forgets `user`: from now on the broker refuses her login (CONNACK 4),
+    /// across restarts too. Her open connections are not closed here; the
+    /// runner, which knows which links logged in as her, closes them.
+    pub fn revoke(&mut self, user: &str) {
+        if let Some(users) = &self.users {
+            users
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(user);
+        }
     }
 
     /// Whether it is up (not stopped by [`EmbeddedBroker::stop`]).
@@ -267,8 +281,8 @@ impl EmbeddedBroker {
                 connection_timeout_ms: 60_000,
                 max_payload_size: 256 * 1024,
                 max_inflight_count: 100,
-                auth: self.users.clone(),
-                external_auth: None,
+                auth: None,
+                external_auth: self.users.clone().map(auth_handler),
                 dynamic_filters: true,
             },
         };
@@ -418,4 +432,30 @@ fn try_connect(address: SocketAddr) -> std::io::Result<bool> {
     Ok(
         matches!(codec::decode(&reply), Ok((Packet::ConnAck(ack), _)) if ack.return_code == 0 || ack.return_code == 4),
     )
+}
+
+/// rumqttd's auth handler over a user list that can change while it runs:
+/// a login is let in when its password is the user's, compared in constant
+/// time as rumqttd's own static list does.
+fn auth_handler(
+    users: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
+) -> rumqttd::AuthHandler {
+    std::sync::Arc::new(move |_client_id, user, password| {
+        let let_in = users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&user)
+            .is_some_and(|stored| constant_time_equal(stored.as_bytes(), password.as_bytes()));
+        Box::pin(std::future::ready(let_in))
+    })
+}
+
+/// Whether `a` and `b` are equal, taking as long whatever the first
+/// difference (only the lengths may be told apart).
+fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .fold(0u8, |difference, (x, y)| difference | (x ^ y))
+            == 0
 }

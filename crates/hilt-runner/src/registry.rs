@@ -773,7 +773,8 @@ mod tests {
             messages(problems),
             [
                 "unknown config key 'pear' for app remote-led; did you mean 'peer'? \
-              expected one of peer, name, period, keepalive, username, password"
+              expected one of peer, name, period, keepalive, username, password, tls, \
+              tls_server_name"
             ]
         );
     }

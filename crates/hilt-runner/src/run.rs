@@ -551,6 +551,14 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 }
                 None
             }
+            StepKind::Tls(certificate) => {
+                world.present_certificate(*certificate)?;
+                None
+            }
+            StepKind::Revoke(user) => {
+                world.revoke_user(user);
+                None
+            }
             StepKind::Hang(named) => {
                 for device in each_device(scenario, &named.device) {
                     world.hang(device);

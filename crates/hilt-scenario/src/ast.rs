@@ -296,6 +296,62 @@ pub enum StepKind {
     /// `hang: device` (an addition to the language): the device's main loop
     /// stops, as if stuck in a loop; only a watchdog or a reboot ends it.
     Hang(DeviceRef),
+    /// `tls: expired` (an addition; needs `broker: { tls: true }`): from now
+    /// on the broker's side presents this certificate to links that open.
+    Tls(TlsCertificate),
+    /// `broker: { revoke: alice }` (an addition; needs `broker: { users }`):
+    /// the embedded broker forgets the user, closes the connections that
+    /// logged in as her and refuses her from then on.
+    Revoke(String),
+}
+
+/// The certificate a `tls:` step has the broker's side present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsCertificate {
+    /// Issued by the run's authority for the broker's name: boards accept it.
+    Valid,
+    /// Issued by the run's authority, but its validity has ended.
+    Expired,
+    /// Issued by the run's authority for another name.
+    WrongName,
+    /// For the broker's name, from an authority no board trusts.
+    UnknownAuthority,
+    /// A new certificate and key from the run's authority.
+    Rotated,
+}
+
+impl TlsCertificate {
+    /// The spellings, in the order the language page lists them.
+    pub const SPELLINGS: &'static [&'static str] = &[
+        "valid",
+        "expired",
+        "wrong_name",
+        "unknown_authority",
+        "rotated",
+    ];
+
+    /// The spelling a scenario uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsCertificate::Valid => "valid",
+            TlsCertificate::Expired => "expired",
+            TlsCertificate::WrongName => "wrong_name",
+            TlsCertificate::UnknownAuthority => "unknown_authority",
+            TlsCertificate::Rotated => "rotated",
+        }
+    }
+
+    /// The certificate a spelling names.
+    pub fn from_spelling(spelling: &str) -> Option<TlsCertificate> {
+        Some(match spelling {
+            "valid" => TlsCertificate::Valid,
+            "expired" => TlsCertificate::Expired,
+            "wrong_name" => TlsCertificate::WrongName,
+            "unknown_authority" => TlsCertificate::UnknownAuthority,
+            "rotated" => TlsCertificate::Rotated,
+            _ => return None,
+        })
+    }
 }
 
 impl StepKind {

@@ -94,6 +94,8 @@ impl StepKind {
             (StepKind::Network(_), WokwiName { .. }) => "network".to_owned(),
             (StepKind::Reboot(device), _) => format!("reboot {}", device.device),
             (StepKind::Hang(device), _) => format!("hang {}", device.device),
+            (StepKind::Tls(certificate), _) => format!("tls {}", certificate.as_str()),
+            (StepKind::Revoke(user), _) => format!("broker revokes {user}"),
         }
     }
 }

@@ -639,8 +639,26 @@ fn step_value(step: &str) -> Value {
         "expect" => reference("expectation"),
         "broker" => described(
             "Stop, start or restart the embedded broker; a restart loses sessions and \
-             retained messages.",
-            choice(BROKER_ACTIONS),
+             retained messages. { revoke: user } makes it forget a user of `broker: { users }`: \
+             her connections close and her logins are refused.",
+            // if/then/else rather than oneOf, so that a misspelt action
+            // is reported as not one of the actions.
+            json!({
+                "if": { "type": "object" },
+                "then": {
+                    "properties": { "revoke": { "type": "string" } },
+                    "required": ["revoke"],
+                    "additionalProperties": false,
+                },
+                "else": choice(BROKER_ACTIONS),
+            }),
+        ),
+        "tls" => described(
+            "The certificate the broker's side presents to links that open from now on \
+             (needs `broker: { tls: true }`): valid, expired, wrong_name (for another name), \
+             unknown_authority (from an authority boards do not trust), rotated (a new \
+             certificate and key from the trusted authority).",
+            choice(crate::TlsCertificate::SPELLINGS),
         ),
         "network" => network_step(),
         "reboot" => described(

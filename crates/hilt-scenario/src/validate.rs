@@ -280,6 +280,36 @@ impl Validator<'_> {
             self.check_virtual_time(map);
         }
 
+        if let (Some(steps), Some(tls), Some(users)) = (&steps, broker_tls, &broker_users) {
+            for step in steps {
+                match &step.kind {
+                    StepKind::Tls(_) if !tls => self.error(
+                        step.location,
+                        "a `tls` step changes the certificate the broker's side presents, but \
+                         this scenario's broker does not speak TLS; add `broker: { tls: true }`",
+                    ),
+                    StepKind::Revoke(user) if !users.iter().any(|known| &known.name == user) => {
+                        let known: Vec<&str> =
+                            users.iter().map(|user| user.name.as_str()).collect();
+                        self.error(
+                            step.location,
+                            if known.is_empty() {
+                                format!(
+                                    "`revoke: {user}` needs the embedded broker to know users; \
+                                     add `broker: {{ users: {{ {user}: … }} }}`"
+                                )
+                            } else {
+                                format!(
+                                    "`revoke: {user}` names no user of the broker; it knows {}",
+                                    known.join(", ")
+                                )
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
         if let (Some(BrokerChoice::External { url, .. }), Some(steps)) = (&broker, &steps) {
             let url = url.clone();
             for step in steps {

@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod ds18b20;
+pub mod flash;
 pub mod gpio;
 pub mod i2c;
 pub mod onewire;

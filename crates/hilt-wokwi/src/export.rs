@@ -710,6 +710,8 @@ impl Exporter<'_> {
             StepKind::Network(_) => self.fault_step(line, "network"),
             StepKind::Reboot(_) => self.fault_step(line, "reboot"),
             StepKind::Hang(_) => self.fault_step(line, "hang"),
+            StepKind::Tls(_) => self.fault_step(line, "tls"),
+            StepKind::Revoke(_) => self.fault_step(line, "broker"),
             // It names an external device, which is refused above; the step
             // is refused too, as hilt's own relay is what it waits on.
             StepKind::WaitConnected(_) => self.fault_step(line, "wait: { connected }"),

@@ -795,7 +795,7 @@ fn replay_one(
         let needs_embedded = if scenario
             .steps
             .iter()
-            .any(|step| matches!(step.kind, StepKind::Broker(_)))
+            .any(|step| matches!(step.kind, StepKind::Broker(_) | StepKind::Revoke(_)))
         {
             Some("its `broker:` steps need the embedded broker")
         } else if !scenario.broker_users.is_empty() {

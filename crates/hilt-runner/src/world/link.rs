@@ -35,9 +35,13 @@ pub(super) struct Link {
     pub(super) last_heard: Instant,
     /// The CONNECT carried a user name or password.
     pub(super) sent_login: bool,
+    /// The user name the CONNECT carried, for `broker: { revoke }`.
+    pub(super) username: Option<String>,
     /// The broker refused the login with this CONNACK return code; the
     /// device hears it, in its turn, and closes.
     pub(super) refused: Option<u8>,
+    /// The broker's side of the device's TLS, with `broker: { tls: true }`.
+    pub(super) tls: Option<super::link_tls::LinkTls>,
 }
 
 impl Link {

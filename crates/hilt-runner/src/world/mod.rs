@@ -87,10 +87,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 mod broker_model;
+mod device_tls;
 mod external;
 mod group;
 mod harness;
 mod link;
+mod link_tls;
 mod owed;
 mod subscriptions;
 
@@ -99,6 +101,8 @@ use external::{ClientSide, ExternalDevice, PendingClient, RelayedClient};
 use group::Group;
 use harness::HarnessClient;
 use link::{FaultInjector, Link, LinkState, Orphan, Will};
+use link_tls::BrokerTls;
+pub use link_tls::TlsSetupError;
 use owed::{Awaited, Outstanding, Publisher};
 
 use crate::broker::EmbeddedBroker;
@@ -117,6 +121,10 @@ const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
 /// Each says what the run was waiting for or doing, in one sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// The broker's side of TLS (`broker: { tls: true }`) could not be set
+    /// up: its test authority, a certificate, or rustls's settings.
+    #[error("cannot set up the broker's TLS: {0}")]
+    Tls(#[from] TlsSetupError),
     /// The harness's own client could not open a connection to the broker.
     #[error("cannot connect to the broker at {address}: {source}")]
     BrokerUnreachable {
@@ -303,6 +311,9 @@ impl Endpoint {
 /// One device the harness runs.
 struct SimulatedDevice {
     name: String,
+    /// The device's own seed, from the scenario's: its parts' spreads, its
+    /// link's losses and its TLS handshakes draw from it.
+    seed: u64,
     identity: DeviceIdentity,
     app: String,
     config: ConfigMap,
@@ -327,6 +338,21 @@ struct SimulatedDevice {
 }
 
 impl SimulatedDevice {
+    /// Bytes from the broker reach the device at `arrives`: through the
+    /// link's TLS when it has one.
+    fn deliver(&mut self, arrives: Instant, bytes: &[u8]) {
+        let bytes = match self
+            .link
+            .state
+            .link_mut()
+            .and_then(|link| link.tls.as_mut())
+        {
+            Some(tls) => tls.encrypt_for_device(bytes),
+            None => bytes.to_vec(),
+        };
+        self.inbound.push_back((arrives, bytes));
+    }
+
     /// The earliest instant this device has something to do.
     fn next_event_at(&self) -> Option<Instant> {
         // Runs on every turn of the virtual-time loop: no allocation.
@@ -390,6 +416,8 @@ pub struct World {
     listening: Option<SocketAddr>,
     /// Connections to the listener that have not sent their CONNECT yet.
     pending_clients: BTreeMap<ConnectionId, PendingClient>,
+    /// The broker's side of TLS, with `broker: { tls: true }`.
+    broker_tls: Option<BrokerTls>,
 }
 
 impl std::fmt::Debug for World {
@@ -438,6 +466,11 @@ impl World {
             steps: scenario.steps.len(),
             listening: None,
             pending_clients: BTreeMap::new(),
+            broker_tls: if scenario.broker_tls {
+                Some(BrokerTls::new()?)
+            } else {
+                None
+            },
         };
         world.connect_harness()?;
         let has_external = scenario.devices.iter().any(|device| {
@@ -482,8 +515,10 @@ impl World {
             };
             let firmware = build_firmware(registry, app, &identity, config, &mut board)?;
             let line_cursors = vec![1; board.lines().len()];
+            let firmware = secure(firmware, world.broker_tls.as_ref(), seed);
             world.devices.push(SimulatedDevice {
                 name: device.name.clone(),
+                seed,
                 identity,
                 app: app.clone(),
                 config: config.clone(),
@@ -519,6 +554,7 @@ impl World {
         let side = Rc::new(RefCell::new(ClientSide::default()));
         self.devices.push(SimulatedDevice {
             name: device.name.clone(),
+            seed,
             identity: DeviceIdentity {
                 name: device.name.clone(),
                 client_id: device.client_id.clone(),
@@ -740,6 +776,64 @@ impl World {
     // ----- faults -----------------------------------------------------------
 
     /// `broker: stop | start | restart` on the embedded broker.
+    /// `tls: …`: links that open from now on are presented `certificate`;
+    /// those already open keep theirs, as a broker's do.
+    pub fn present_certificate(
+        &mut self,
+        certificate: hilt_scenario::TlsCertificate,
+    ) -> Result<(), HarnessError> {
+        use crate::tls::ServerCertificate;
+        use hilt_scenario::TlsCertificate;
+        let Some(tls) = self.broker_tls.as_mut() else {
+            return Ok(());
+        };
+        let kind = match certificate {
+            TlsCertificate::Valid => ServerCertificate::Valid,
+            TlsCertificate::Expired => ServerCertificate::Expired,
+            TlsCertificate::WrongName => ServerCertificate::WrongName,
+            TlsCertificate::UnknownAuthority => ServerCertificate::UnknownAuthority,
+            TlsCertificate::Rotated => ServerCertificate::Rotated,
+        };
+        tls.present(kind)?;
+        let what = match certificate {
+            TlsCertificate::Valid => "a valid certificate",
+            TlsCertificate::Expired => "an expired certificate",
+            TlsCertificate::WrongName => "a certificate for another name (other.example)",
+            TlsCertificate::UnknownAuthority => "a certificate from an authority no board trusts",
+            TlsCertificate::Rotated => "a new certificate and key (rotated)",
+        };
+        self.transcript.push(
+            self.now,
+            format!("the broker's side presents {what} to links that open from now on"),
+        );
+        Ok(())
+    }
+
+    /// `broker: { revoke: user }`: the broker refuses `user` from now on and
+    /// closes the connections that logged in as her, in device order.
+    pub fn revoke_user(&mut self, user: &str) {
+        if let Some(broker) = self.broker.as_mut() {
+            broker.revoke(user);
+        }
+        self.transcript
+            .push(self.now, format!("the broker revokes user {user}"));
+        for index in 0..self.devices.len() {
+            let logged_in_as_user = self.devices[index]
+                .link
+                .state
+                .link()
+                .is_some_and(|link| link.username.as_deref() == Some(user));
+            if logged_in_as_user {
+                let at = self.devices[index].clock.now().max(self.now);
+                let name = &self.devices[index].name;
+                let why = format!(
+                    "{name} loses its link: the broker closes the connection of revoked user {user}"
+                );
+                self.broker_side_closes(index, at, why);
+            }
+        }
+    }
+
     pub fn broker_action(&mut self, action: BrokerAction) -> Result<(), HarnessError> {
         match action {
             BrokerAction::Stop => self.stop_broker(),
@@ -885,7 +979,7 @@ impl World {
             &device.config,
             &mut device.board,
         )?;
-        device.firmware = firmware;
+        device.firmware = secure(firmware, self.broker_tls.as_ref(), device.seed);
         device.next_poll_at = device.clock.now();
         let name = device.name.clone();
         self.transcript
@@ -1201,6 +1295,15 @@ impl World {
                 self.endpoints
                     .insert(connection.id(), Endpoint::Device(index));
                 self.broker_model.on_connection_opened(connection.id());
+                // An external device's bytes come from hilt's listener,
+                // which reads its CONNECT to know who it is: it speaks plain
+                // MQTT to hilt, so its link has no TLS to end.
+                let tls = self
+                    .broker_tls
+                    .as_ref()
+                    .filter(|_| self.devices[index].external.is_none())
+                    .map(BrokerTls::accept)
+                    .transpose()?;
                 let device = &mut self.devices[index];
                 device.link.open(
                     Link {
@@ -1209,7 +1312,9 @@ impl World {
                         will: None,
                         last_heard: device_now,
                         sent_login: false,
+                        username: None,
                         refused: None,
+                        tls,
                     },
                     device_now,
                 );
@@ -1390,6 +1495,11 @@ impl World {
             }
         }
         let sent_at = device.clock.now();
+        let bytes = match self.end_device_tls(index, sent_at, bytes) {
+            Some(plaintext) => plaintext,
+            None => return,
+        };
+        let device = &mut self.devices[index];
         let mut offset = 0;
         while offset < bytes.len() {
             let length = match codec::decode(&bytes[offset..]) {
@@ -1405,6 +1515,83 @@ impl World {
                 .push_back((arrives, bytes[offset..offset + length].to_vec()));
             offset += length;
         }
+    }
+
+    /// What device `index` sent at `sent_at`, as the broker's side reads it:
+    /// over TLS, the MQTT inside (the handshake's answers go back to the
+    /// device a round trip later); `None` when the TLS failed, and the
+    /// broker's side closed the connection.
+    fn end_device_tls(
+        &mut self,
+        index: usize,
+        sent_at: Instant,
+        bytes: Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        let device = &mut self.devices[index];
+        let Some(tls) = device
+            .link
+            .state
+            .link_mut()
+            .and_then(|link| link.tls.as_mut())
+        else {
+            return Some(bytes);
+        };
+        let outcome = tls.read_from_device(&bytes);
+        let name = device.name.clone();
+        if let Some(failure) = outcome.failure {
+            self.tls_failed_at_broker(index, sent_at, &failure);
+            return None;
+        }
+        if outcome.established {
+            self.transcript.push(
+                sent_at,
+                format!("{name} TLS established with the broker's side (TLS 1.3)"),
+            );
+        }
+        let device = &mut self.devices[index];
+        if !outcome.reply.is_empty()
+            && let Some(at_broker) = device.link.outbound_arrival(sent_at)
+            && let Some(arrives) = device.link.inbound_arrival(at_broker)
+        {
+            device.inbound.push_back((arrives, outcome.reply));
+        }
+        Some(outcome.plaintext)
+    }
+
+    /// The broker's side of a device's TLS failed (a record it could not
+    /// read, or the device's alert): it closes the connection, and the
+    /// device's link goes down.
+    fn tls_failed_at_broker(&mut self, index: usize, at: Instant, failure: &str) {
+        let name = self.devices[index].name.clone();
+        let why =
+            format!("{name}'s TLS fails at the broker's side ({failure}); the connection closes");
+        self.broker_side_closes(index, at, why);
+    }
+
+    /// The broker closes device `index`'s connection at `at` for a reason
+    /// of its own (`why`, for the transcript). The device hears it when its
+    /// network is up; with it down, the broker's close waits in the link
+    /// as any other.
+    fn broker_side_closes(&mut self, index: usize, at: Instant, why: String) {
+        let device = &mut self.devices[index];
+        if !device.link.is_up() {
+            let reason = why.clone();
+            self.broker_closed_device_link(index, &reason);
+            return;
+        }
+        if let LinkState::Open(link) | LinkState::Disconnecting(link) =
+            std::mem::replace(&mut device.link.state, LinkState::Unconnected)
+        {
+            self.endpoints.remove(&link.connection.id());
+            self.broker_model.on_connection_closed(link.connection.id());
+            link.connection.close();
+        }
+        let device = &mut self.devices[index];
+        device.inbound.clear();
+        device.outbound.clear();
+        device.firmware.link_down(at);
+        device.next_poll_at = device.next_poll_at.min(at);
+        self.transcript.push(at, why);
     }
 
     /// Forwards every outbound packet of `devices` that has reached the
@@ -1506,7 +1693,7 @@ impl World {
             let device = &mut self.devices[staged.device];
             // A cut link loses what the broker sends.
             if let Some(arrives) = device.link.inbound_arrival(self.now) {
-                device.inbound.push_back((arrives, staged.bytes));
+                device.deliver(arrives, &staged.bytes);
             }
         }
         Ok(())
@@ -1549,6 +1736,7 @@ impl World {
                 );
                 if let Some(link) = self.devices[index].link.state.link_mut() {
                     link.sent_login = connect.username.is_some() || connect.password.is_some();
+                    link.username = connect.username.map(str::to_owned);
                     link.keep_alive = (connect.keep_alive_seconds > 0)
                         .then(|| Duration::from_secs(u64::from(connect.keep_alive_seconds)));
                     link.will = connect.will.as_ref().map(|will| Will {
@@ -1898,7 +2086,7 @@ impl World {
             None => {
                 let device = &mut self.devices[index];
                 if let Some(arrives) = device.link.inbound_arrival(self.now) {
-                    device.inbound.push_back((arrives, bytes));
+                    device.deliver(arrives, &bytes);
                 }
             }
         }
@@ -1965,6 +2153,28 @@ fn connect_refusal_meaning(return_code: u8) -> &'static str {
         5 => "not authorized",
         _ => "not a code MQTT 3.1.1 defines",
     }
+}
+
+/// A board whose app asks for TLS gets it between its node and its link,
+/// trusting the run's test authority (with no TLS on the broker's side it
+/// trusts nothing, and its handshake fails, as a real board's would).
+fn secure(
+    firmware: Box<dyn Firmware>,
+    broker_tls: Option<&BrokerTls>,
+    seed: u64,
+) -> Box<dyn Firmware> {
+    let Some(options) = firmware.tls().cloned() else {
+        return firmware;
+    };
+    let trusted = broker_tls
+        .map(|tls| tls.trusted_by_boards.clone())
+        .unwrap_or_default();
+    Box::new(device_tls::TlsBoard::new(
+        firmware,
+        &options,
+        trusted,
+        seed ^ 0x746C_735F_7365_6564,
+    ))
 }
 
 fn build_firmware(

@@ -11,7 +11,7 @@ use crate::suggest::did_you_mean;
 use crate::topic::validate_topic_name;
 use crate::{
     BrokerAction, ConnectedWait, DEFAULT_CONNECT_WITHIN, DeviceRef, NetworkChange, PartKind,
-    PartSetting, PublishAction, Step, StepKind,
+    PartSetting, PublishAction, Step, StepKind, TlsCertificate,
 };
 
 use super::expectations::{LED_EXPECTATION_KEYS, MESSAGE_EXPECTATION_KEYS};
@@ -20,7 +20,7 @@ use super::*;
 /// The steps this version runs, in the order the language page lists them.
 pub(crate) const SUPPORTED_STEPS: &[&str] = &[
     "wait", "press", "release", "click", "set", "publish", "expect", "broker", "network", "reboot",
-    "hang",
+    "hang", "tls",
 ];
 /// Steps of the language that this version recognises but cannot run yet.
 const UNSUPPORTED_STEPS: &[&str] = &[];
@@ -138,6 +138,11 @@ impl Validator<'_> {
             "set" => self.set(value).map(StepKind::Set),
             "publish" => self.publish(value).map(StepKind::Publish),
             "expect" => self.expect(value).map(StepKind::Expect),
+            "broker" if value.as_mapping().is_some() => self.revoke(value).map(StepKind::Revoke),
+            "tls" => self
+                .choice(value, "tls", TlsCertificate::SPELLINGS)
+                .and_then(TlsCertificate::from_spelling)
+                .map(StepKind::Tls),
             "broker" => self
                 .choice(value, "broker", BROKER_ACTIONS)
                 .map(|action| match action {
@@ -171,6 +176,20 @@ impl Validator<'_> {
             name: name?,
             kind: kind?,
         })
+    }
+
+    /// `broker: { revoke: alice }`: one user name.
+    fn revoke(&mut self, node: &Node) -> Option<String> {
+        let map = node.as_mapping()?;
+        self.unknown_keys(map, &["revoke"], "in `broker: { revoke }`");
+        let Some(user) = map.get_node("revoke") else {
+            self.error(
+                location(node),
+                "a `broker` step with a mapping revokes a user: `broker: { revoke: alice }`",
+            );
+            return None;
+        };
+        self.text(user, "revoke")
     }
 
     fn unknown_step(&mut self, key: &MarkedScalarNode, step: &MarkedMappingNode) {
