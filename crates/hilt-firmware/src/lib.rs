@@ -46,6 +46,7 @@ pub mod ds18b20;
 pub mod fake_broker;
 pub mod mqtt;
 pub mod onewire;
+pub mod partitions;
 pub mod pins;
 pub mod platform;
 pub mod sensors;

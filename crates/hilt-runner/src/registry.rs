@@ -20,6 +20,7 @@ use hilt_scenario::{
 };
 use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::{Ds18b20Handle, Ds18b20Model};
+use hilt_sim::flash::{FlashModel, SimFlash};
 use hilt_sim::gpio::{Button, Led, PinLine, SimInputPin, SimOutputPin};
 use hilt_sim::i2c::{I2cBus, I2cMaster};
 use hilt_sim::onewire::{OneWireLine, OneWireMasterPin};
@@ -572,6 +573,9 @@ pub struct Board {
     /// The I2C bus, once a part on it exists.
     i2c_bus: Option<I2cBus>,
     ds18b20_serial: u64,
+    /// The flash chip, made when the firmware first asks for it; it keeps
+    /// its contents across resets and power cycles, as the chip's does.
+    flash: Option<FlashModel>,
 }
 
 impl Board {
@@ -585,7 +589,21 @@ impl Board {
             platform: None,
             i2c_bus: None,
             ds18b20_serial: seed,
+            flash: None,
         }
+    }
+
+    /// The board's flash chip (4 MiB, erased at first; see
+    /// `hilt_firmware::partitions`), as this boot's firmware owns it.
+    pub fn flash(&mut self) -> SimFlash {
+        self.flash
+            .get_or_insert_with(|| FlashModel::new(hilt_firmware::partitions::FLASH_SIZE as usize))
+            .handle()
+    }
+
+    /// The runner's side of the flash chip, once the firmware asked for it.
+    pub fn flash_model(&self) -> Option<&FlashModel> {
+        self.flash.as_ref()
     }
 
     /// The device's clock.

@@ -1222,6 +1222,18 @@ impl World {
         if reset_requested {
             self.reset_device(index, ResetCause::Software)?;
         }
+        // Power cut during a flash write (a scenario asked for it): the
+        // write is left half done, and the board starts from power-on.
+        let power_lost = self.devices[index]
+            .board
+            .flash_model()
+            .is_some_and(hilt_sim::flash::FlashModel::take_power_loss);
+        if power_lost {
+            let name = self.devices[index].name.clone();
+            self.transcript
+                .push(self.now, format!("{name} loses power during a flash write"));
+            self.reset_device(index, ResetCause::PowerOn)?;
+        }
         Ok(worked)
     }
 
