@@ -157,3 +157,47 @@ mod tests {
 }
 #[cfg(test)]
 mod protocol_tests;
+
+/// The flash of a board that has none for updates: every operation fails,
+/// so an app built on it refuses updates and boots as slot 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoFlash;
+
+/// Why [`NoFlash`] refuses: there is nothing there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoFlashError;
+
+impl embedded_storage::nor_flash::NorFlashError for NoFlashError {
+    fn kind(&self) -> embedded_storage::nor_flash::NorFlashErrorKind {
+        embedded_storage::nor_flash::NorFlashErrorKind::OutOfBounds
+    }
+}
+
+impl embedded_storage::nor_flash::ErrorType for NoFlash {
+    type Error = NoFlashError;
+}
+
+impl embedded_storage::nor_flash::ReadNorFlash for NoFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, _offset: u32, _bytes: &mut [u8]) -> Result<(), NoFlashError> {
+        Err(NoFlashError)
+    }
+
+    fn capacity(&self) -> usize {
+        0
+    }
+}
+
+impl embedded_storage::nor_flash::NorFlash for NoFlash {
+    const WRITE_SIZE: usize = 1;
+    const ERASE_SIZE: usize = 4096;
+
+    fn erase(&mut self, _from: u32, _to: u32) -> Result<(), NoFlashError> {
+        Err(NoFlashError)
+    }
+
+    fn write(&mut self, _offset: u32, _bytes: &[u8]) -> Result<(), NoFlashError> {
+        Err(NoFlashError)
+    }
+}
