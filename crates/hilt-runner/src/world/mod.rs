@@ -1215,12 +1215,13 @@ impl World {
         }
         self.run_device(index)?;
         worked = true;
+        // A software reset, or a simulated image's panic at boot.
         let reset_requested = self.devices[index]
             .board
             .platform_control()
-            .is_some_and(|platform| platform.take_reset_request());
-        if reset_requested {
-            self.reset_device(index, ResetCause::Software)?;
+            .and_then(|platform| platform.take_reset());
+        if let Some(cause) = reset_requested {
+            self.reset_device(index, cause)?;
         }
         // Power cut during a flash write (a scenario asked for it): the
         // write is left half done, and the board starts from power-on.
