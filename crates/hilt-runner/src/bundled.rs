@@ -9,6 +9,7 @@
 //! The board apps' Wokwi image is hilt's own (firmware/, wired as
 //! `hilt_firmware::pins` and diagram.json say); monitor has none.
 
+use embedded_storage::nor_flash::NorFlash;
 use hilt_firmware::app::{Firmware, Log, LogLevel, LogLine, Node};
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
 use hilt_firmware::apps::monitor::{Monitor, MonitorConfig};
@@ -21,16 +22,15 @@ use hilt_firmware::onewire::OneWire;
 use hilt_firmware::ota::image::{AppDescriptor, SimulatedBoot};
 use hilt_firmware::ota::otadata;
 use hilt_firmware::partitions::OTA_SLOTS;
+use hilt_firmware::pins;
 use hilt_firmware::platform::Platform;
+use hilt_firmware::settings::Settings;
 use hilt_firmware::time::Instant;
+use hilt_firmware::tsl2591::Tsl2591;
+use hilt_scenario::{PartDescription, PartKind};
 use hilt_sim::flash::SimFlash;
 use hilt_sim::image::simulated_image;
 use hilt_sim::platform::SimPlatform;
-use embedded_storage::nor_flash::NorFlash;
-use hilt_firmware::pins;
-use hilt_firmware::settings::Settings;
-use hilt_firmware::tsl2591::Tsl2591;
-use hilt_scenario::{PartDescription, PartKind};
 
 use hilt_wokwi::{PartIds, WokwiImage};
 
@@ -251,14 +251,18 @@ impl SimulatedApp for NodeManagerApp {
         match descriptor.as_ref().map(|descriptor| descriptor.boots) {
             Some(SimulatedBoot::Crashes) => Box::new(StuckImage::new(
                 platform,
-                descriptor.map(|descriptor| descriptor.version).unwrap_or_default(),
+                descriptor
+                    .map(|descriptor| descriptor.version)
+                    .unwrap_or_default(),
                 SimulatedBoot::Crashes,
                 config.watchdog_timeout,
                 boot,
             )),
             Some(SimulatedBoot::Hangs) => Box::new(StuckImage::new(
                 platform,
-                descriptor.map(|descriptor| descriptor.version).unwrap_or_default(),
+                descriptor
+                    .map(|descriptor| descriptor.version)
+                    .unwrap_or_default(),
                 SimulatedBoot::Hangs,
                 config.watchdog_timeout,
                 boot,

@@ -19,7 +19,9 @@ pub fn simulated_image(project: &str, version: &str, boots: SimulatedBoot, size:
     descriptor.write_prefix(&mut prefix);
     let mut image = prefix.to_vec();
     let size = size.max(IMAGE_PREFIX_LEN);
-    image.extend((IMAGE_PREFIX_LEN..size).map(|index| (index.wrapping_mul(31) ^ (index >> 8)) as u8));
+    image.extend(
+        (IMAGE_PREFIX_LEN..size).map(|index| (index.wrapping_mul(31) ^ (index >> 8)) as u8),
+    );
     image
 }
 
@@ -42,6 +44,9 @@ mod tests {
         let descriptor = AppDescriptor::parse(&image).unwrap();
         assert_eq!(descriptor.version.as_str(), "0.2.0");
         assert_eq!(descriptor.boots, SimulatedBoot::Hangs);
-        assert_eq!(simulated_image("node-manager", "0.2.0", SimulatedBoot::Hangs, 10).len(), IMAGE_PREFIX_LEN);
+        assert_eq!(
+            simulated_image("node-manager", "0.2.0", SimulatedBoot::Hangs, 10).len(),
+            IMAGE_PREFIX_LEN
+        );
     }
 }

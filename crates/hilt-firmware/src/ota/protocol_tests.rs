@@ -280,6 +280,17 @@ fn too_big_chunks_without_an_update_and_a_second_update_are_refused() {
         ),
         ChunkOutcome::Refused(OtaError::NotRunning { seq: 5 })
     );
+    // Once: the chunks in flight behind it are ignored.
+    assert_eq!(
+        receiver.on_chunk(
+            &mut flash,
+            Instant::BOOT,
+            "u1",
+            &sha,
+            &payload(6, false, b"abc")
+        ),
+        ChunkOutcome::Ignored { seq: 6 }
+    );
     assert_eq!(
         receiver.on_chunk(
             &mut flash,

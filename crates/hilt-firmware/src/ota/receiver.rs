@@ -139,6 +139,10 @@ pub struct OtaReceiver {
     /// An update completed: its slot boots next, and nothing may write
     /// over it before the reset.
     complete: bool,
+    /// The update whose chunks were refused as "not running": its later
+    /// chunks are ignored until it starts again at chunk 0, so the sender
+    /// gets one refusal, not one per chunk in flight.
+    refused_id: Option<String<MAX_ID_LEN>>,
     block: [u8; BLOCK_LEN],
 }
 
@@ -160,6 +164,7 @@ impl OtaReceiver {
             running_slot: running_slot.min(1),
             transfer: None,
             complete: false,
+            refused_id: None,
             block: [0xFF; BLOCK_LEN],
         }
     }
@@ -193,6 +198,7 @@ impl OtaReceiver {
             return ChunkOutcome::Refused(OtaError::Complete);
         }
         if header.seq == 0 {
+            self.refused_id = None;
             if let Some(transfer) = &self.transfer {
                 let same = transfer.id == short_id(id);
                 if !same && now.saturating_since(transfer.last_chunk_at) < STALE_AFTER {
@@ -220,6 +226,10 @@ impl OtaReceiver {
             });
         }
         let Some(transfer) = self.transfer.as_mut() else {
+            if self.refused_id.as_deref() == Some(short_id(id).as_str()) {
+                return ChunkOutcome::Ignored { seq: header.seq };
+            }
+            self.refused_id = Some(short_id(id));
             return ChunkOutcome::Refused(OtaError::NotRunning { seq: header.seq });
         };
         if transfer.id != short_id(id) {
