@@ -275,7 +275,7 @@ impl OtaReceiver {
             self.complete = matches!(outcome, ChunkOutcome::Complete { .. });
             return outcome;
         }
-        if header.seq % REPLY_EVERY == 0 {
+        if header.seq.is_multiple_of(REPLY_EVERY) {
             ChunkOutcome::Progress {
                 seq: header.seq,
                 received: transfer.received,
@@ -290,7 +290,7 @@ impl OtaReceiver {
     /// board is.
     fn duplicate(&self, seq: u16) -> ChunkOutcome {
         match &self.transfer {
-            Some(transfer) if seq % REPLY_EVERY == 0 => ChunkOutcome::Progress {
+            Some(transfer) if seq.is_multiple_of(REPLY_EVERY) => ChunkOutcome::Progress {
                 seq: transfer.next_seq.saturating_sub(1),
                 received: transfer.received,
             },

@@ -68,8 +68,6 @@ impl World {
             }
             None => None,
         };
-        let mut power_cut_at = power_cut_at;
-        let mut restart_at = push.broker_restart_at_chunk;
         self.transcript.push(
             self.now,
             format!(
@@ -81,15 +79,15 @@ impl World {
             ),
         );
         self.ota_replies = Some((reply_topic, VecDeque::new()));
-        let outcome = self.run_sender(
-            &mut sender,
-            &image,
+        let mut transfer = Transfer {
+            image: &image,
             chunk_len,
-            &topic,
+            topic: &topic,
             device,
-            &mut power_cut_at,
-            &mut restart_at,
-        );
+            power_cut_at,
+            restart_at: push.broker_restart_at_chunk,
+        };
+        let outcome = self.run_sender(&mut sender, &mut transfer);
         self.ota_replies = None;
         outcome?;
         let said = match sender.state() {
@@ -104,13 +102,17 @@ impl World {
     fn run_sender(
         &mut self,
         sender: &mut OtaSender,
-        image: &[u8],
-        chunk_len: usize,
-        topic: &str,
-        device: &str,
-        power_cut_at: &mut Option<u64>,
-        restart_at: &mut Option<u64>,
+        transfer: &mut Transfer<'_>,
     ) -> Result<(), HarnessError> {
+        let Transfer {
+            image,
+            chunk_len,
+            topic,
+            device,
+            ..
+        } = *transfer;
+        let power_cut_at = &mut transfer.power_cut_at;
+        let restart_at = &mut transfer.restart_at;
         let mut payload = vec![0u8; HEADER_LEN + chunk_len];
         while *sender.state() == SenderState::Sending {
             while let Some(chunk) = sender.next_chunk() {
@@ -195,6 +197,18 @@ impl World {
         );
         Ok(())
     }
+}
+
+/// What one `ota` step sends, and its faults still to come.
+struct Transfer<'a> {
+    image: &'a [u8],
+    chunk_len: usize,
+    topic: &'a str,
+    device: &'a str,
+    /// After this chunk, power goes at the next flash operation.
+    power_cut_at: Option<u64>,
+    /// After this chunk, the broker restarts.
+    restart_at: Option<u64>,
 }
 
 /// SplitMix64: one well-spread number from a seed.
