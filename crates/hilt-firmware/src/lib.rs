@@ -19,6 +19,9 @@
 //!   keepalive, reconnect with backoff, QoS 1 and 2 flows). The session is
 //!   handed received bytes and the time, and hands back bytes to send and the
 //!   next instant it needs to run, like smoltcp's `poll`/`poll_at`.
+//! - [`ota`]: firmware updates over MQTT (MQBoard's protocol, both sides),
+//!   ESP-IDF's app descriptor and OTA data, and the bootloader's choice of
+//!   slot with rollback, all over the `embedded-storage` NOR flash traits.
 //! - [`app`]: the [`App`](app::App) trait a firmware application implements,
 //!   and [`Node`](app::Node), which joins an app to an MQTT session.
 //! - [`apps`]: the reference apps (thermometer, remote-led, sensor-data,
@@ -46,6 +49,7 @@ pub mod ds18b20;
 pub mod fake_broker;
 pub mod mqtt;
 pub mod onewire;
+pub mod ota;
 pub mod partitions;
 pub mod pins;
 pub mod platform;

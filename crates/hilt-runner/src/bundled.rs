@@ -9,7 +9,8 @@
 //! The board apps' Wokwi image is hilt's own (firmware/, wired as
 //! `hilt_firmware::pins` and diagram.json say); monitor has none.
 
-use hilt_firmware::app::{Firmware, Node};
+use embedded_storage::nor_flash::NorFlash;
+use hilt_firmware::app::{Firmware, Log, LogLevel, LogLine, Node};
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
 use hilt_firmware::apps::monitor::{Monitor, MonitorConfig};
 use hilt_firmware::apps::node_manager::{NodeManager, NodeManagerConfig};
@@ -18,10 +19,18 @@ use hilt_firmware::apps::sensor_data::{SensorData, SensorDataConfig};
 use hilt_firmware::apps::thermometer::{Thermometer, ThermometerConfig};
 use hilt_firmware::ds18b20::Ds18b20;
 use hilt_firmware::onewire::OneWire;
+use hilt_firmware::ota::image::{AppDescriptor, SimulatedBoot};
+use hilt_firmware::ota::otadata;
+use hilt_firmware::partitions::OTA_SLOTS;
 use hilt_firmware::pins;
+use hilt_firmware::platform::Platform;
 use hilt_firmware::settings::Settings;
+use hilt_firmware::time::Instant;
 use hilt_firmware::tsl2591::Tsl2591;
 use hilt_scenario::{PartDescription, PartKind};
+use hilt_sim::flash::SimFlash;
+use hilt_sim::image::simulated_image;
+use hilt_sim::platform::SimPlatform;
 
 use hilt_wokwi::{PartIds, WokwiImage};
 
@@ -223,19 +232,154 @@ impl SimulatedApp for NodeManagerApp {
         parsed
     }
 
+    /// The board boots what its flash holds: at the first boot the
+    /// factory image (this hilt's version) is flashed into slot 0, as over
+    /// USB; at every boot the bootloader's logic (`otadata::boot`, with
+    /// rollback) picks the slot, and that image's descriptor says what it
+    /// does: run node-manager, panic, or hang.
     fn build(&self, config: NodeManagerConfig, board: &mut Board) -> Box<dyn Firmware> {
+        let factory_fresh = board.flash_model().is_none();
+        let mut flash = board.flash();
+        if factory_fresh {
+            flash_factory_image(&mut flash);
+        }
+        let decision = otadata::boot(&mut flash);
+        let descriptor = AppDescriptor::read(&mut flash, OTA_SLOTS[decision.slot].start).ok();
         let led = board.led(pins::LED);
         let platform = board.platform();
         let boot = board.now();
-        Box::new(Node::new(
-            NodeManager::new(config, led, platform, boot),
-            boot,
-        ))
+        match descriptor.as_ref().map(|descriptor| descriptor.boots) {
+            Some(SimulatedBoot::Crashes) => Box::new(StuckImage::new(
+                platform,
+                descriptor
+                    .map(|descriptor| descriptor.version)
+                    .unwrap_or_default(),
+                SimulatedBoot::Crashes,
+                config.watchdog_timeout,
+                boot,
+            )),
+            Some(SimulatedBoot::Hangs) => Box::new(StuckImage::new(
+                platform,
+                descriptor
+                    .map(|descriptor| descriptor.version)
+                    .unwrap_or_default(),
+                SimulatedBoot::Hangs,
+                config.watchdog_timeout,
+                boot,
+            )),
+            _ => Box::new(Node::new(
+                NodeManager::with_flash(config, led, platform, flash, boot),
+                boot,
+            )),
+        }
     }
 
     fn wokwi_image(&self) -> Option<WokwiImage> {
         WokwiImage::bundled("node-manager", &PartIds::default())
     }
+}
+
+/// Writes the factory image (node-manager at this hilt's version) into
+/// slot 0 of a blank flash, as flashing over USB does; the OTA data stays
+/// blank, so the bootloader starts slot 0.
+fn flash_factory_image(flash: &mut SimFlash) {
+    let image = simulated_image(
+        "node-manager",
+        hilt_firmware::VERSION,
+        SimulatedBoot::Runs,
+        FACTORY_IMAGE_LEN,
+    );
+    let start = OTA_SLOTS[0].start;
+    let end = start + FACTORY_IMAGE_LEN as u32;
+    // A fresh chip accepts both; a failure would show as no descriptor.
+    let _ = NorFlash::erase(flash, start, end);
+    let _ = NorFlash::write(flash, start, &image);
+}
+
+/// The factory image's size: a whole number of sectors.
+const FACTORY_IMAGE_LEN: usize = 64 * 1024;
+
+/// The firmware of an image that never reaches its main loop: one that
+/// panics at boot, or one whose loop is stuck (only the watchdog, armed at
+/// boot as node-manager arms it, or the bootloader's when that is off,
+/// resets it).
+#[derive(Debug)]
+struct StuckImage {
+    platform: SimPlatform,
+    boots: SimulatedBoot,
+    log: Log,
+    boot: Instant,
+}
+
+/// The watchdog of an image that hangs with node-manager's own turned off:
+/// ESP-IDF's bootloader arms the RTC watchdog (9s) when rollback is on.
+const BOOTLOADER_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(9);
+
+impl StuckImage {
+    fn new(
+        mut platform: SimPlatform,
+        version: hilt_firmware::heapless::String<32>,
+        boots: SimulatedBoot,
+        watchdog_timeout: std::time::Duration,
+        boot: Instant,
+    ) -> StuckImage {
+        let mut log = Log::default();
+        match boots {
+            SimulatedBoot::Hangs => {
+                let timeout = if watchdog_timeout.is_zero() {
+                    BOOTLOADER_WATCHDOG
+                } else {
+                    watchdog_timeout
+                };
+                platform.start_watchdog(timeout);
+                log.write(
+                    boot,
+                    LogLevel::Error,
+                    format_args!("firmware {version} hangs at boot (simulated image)"),
+                );
+            }
+            _ => log.write(
+                boot,
+                LogLevel::Error,
+                format_args!("firmware {version} panics at boot (simulated image)"),
+            ),
+        }
+        StuckImage {
+            platform,
+            boots,
+            log,
+            boot,
+        }
+    }
+}
+
+impl Firmware for StuckImage {
+    fn poll(&mut self, now: Instant) -> Instant {
+        if self.boots == SimulatedBoot::Crashes {
+            self.platform.panic();
+        }
+        let _ = self.boot;
+        now + std::time::Duration::from_secs(3600)
+    }
+    fn receive(&mut self, _now: Instant, bytes: &[u8]) -> usize {
+        bytes.len()
+    }
+    fn transmit_buffer(&self) -> &[u8] {
+        &[]
+    }
+    fn consume_transmit(&mut self, _count: usize) {}
+    fn wants_link(&self, _now: Instant) -> bool {
+        false
+    }
+    fn wants_close(&self) -> bool {
+        false
+    }
+    fn link_up(&mut self, _now: Instant) {}
+    fn link_down(&mut self, _now: Instant) {}
+    fn pop_log(&mut self) -> Option<LogLine> {
+        self.log.pop()
+    }
+    fn disconnect(&mut self) {}
 }
 
 /// monitor: subscribes to `filter` and reports each message it receives on

@@ -616,6 +616,14 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 world.revoke_user(user);
                 None
             }
+            StepKind::Ota(push) => {
+                let prefix = match &push.prefix {
+                    Some(prefix) => prefix.clone(),
+                    None => world.device_prefix(&push.device.device),
+                };
+                world.ota_push(push, &prefix)?;
+                None
+            }
             StepKind::Hang(named) => {
                 for device in each_device(scenario, &named.device) {
                     world.hang(device);

@@ -315,6 +315,55 @@ pub enum StepKind {
     /// the embedded broker forgets the user, closes the connections that
     /// logged in as her and refuses her from then on.
     Revoke(String),
+    /// `ota: { device, version, boots, size, chunk, ... }` (an addition): the
+    /// harness pushes a firmware image to node-manager over MQTT with the
+    /// sender `hilt ota` uses.
+    Ota(OtaPush),
+}
+
+/// What a simulated image does at boot (`boots:` of an `ota` step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtaBoots {
+    Runs,
+    Crashes,
+    Hangs,
+}
+
+impl OtaBoots {
+    /// The spellings, in the order the language page lists them.
+    pub const SPELLINGS: &'static [&'static str] = &["runs", "crashes", "hangs"];
+}
+
+/// Where an `ota` step cuts the board's power.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerCut {
+    /// During the first flash operation after chunk N is sent.
+    AtChunk(u64),
+    /// At a chunk chosen from the device's seed (the same every run).
+    Random,
+}
+
+/// `ota:`: one firmware update pushed to a device over MQTT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtaPush {
+    pub device: DeviceRef,
+    /// The board's topic prefix; the device's `config: prefix` (or
+    /// node-manager's default) when absent.
+    pub prefix: Option<String>,
+    /// The command id (`<prefix>/mqb/cmd/ota/<id>/...`).
+    pub id: String,
+    /// The version in the image's app descriptor.
+    pub version: String,
+    pub boots: OtaBoots,
+    /// Bytes in the image.
+    pub size: u64,
+    /// Bytes of image per chunk.
+    pub chunk: u64,
+    /// The topic names another SHA-256 than the image's.
+    pub corrupt: bool,
+    pub power_cut: Option<PowerCut>,
+    /// The broker restarts once chunk N has been sent.
+    pub broker_restart_at_chunk: Option<u64>,
 }
 
 /// The certificate a `tls:` step has the broker's side present.

@@ -96,6 +96,10 @@ impl StepKind {
             (StepKind::Hang(device), _) => format!("hang {}", device.device),
             (StepKind::Tls(certificate), _) => format!("tls {}", certificate.as_str()),
             (StepKind::Revoke(user), _) => format!("broker revokes {user}"),
+            (StepKind::Ota(push), _) => format!(
+                "ota {} version {} ({} bytes)",
+                push.device.device, push.version, push.size
+            ),
         }
     }
 }

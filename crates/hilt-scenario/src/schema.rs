@@ -34,8 +34,8 @@ use crate::validate::expectations::{
 use crate::validate::fleets::{FLEET_KEYS, MAX_FLEET_MEMBERS};
 use crate::validate::parts::{MAX_TEMPERATURE, MIN_TEMPERATURE, SPREAD_KEYS, faults, properties};
 use crate::validate::steps::{
-    BROKER_ACTIONS, LINK_STATES, MAX_REPEAT, NETWORK_KEYS, PUBLISH_KEYS, SUPPORTED_STEPS,
-    WAIT_CONNECTED_KEYS,
+    BROKER_ACTIONS, BYTE_SIZE_PATTERN, LINK_STATES, MAX_REPEAT, NETWORK_KEYS, OTA_KEYS,
+    PUBLISH_KEYS, SUPPORTED_STEPS, WAIT_CONNECTED_KEYS,
 };
 use crate::validate::{BROKER_KEYS, EMBEDDED_BROKER, TIME_MODES, TOP_LEVEL_KEYS};
 use crate::{Catalog, PartKind};
@@ -670,6 +670,7 @@ fn step_value(step: &str) -> Value {
             choice(crate::TlsCertificate::SPELLINGS),
         ),
         "network" => network_step(),
+        "ota" => ota_step(),
         "reboot" => described(
             "Power-cycle a device (or every member of a fleet): the firmware starts from \
              scratch.",
@@ -772,6 +773,59 @@ fn publish_step() -> Value {
     );
     schema["required"] = json!(["topic"]);
     schema["not"] = json!({ "required": ["payload", "json"] });
+    schema
+}
+
+fn ota_step() -> Value {
+    let size = |text: &str| {
+        described(
+            text,
+            json!({ "type": ["integer", "string"], "minimum": 1, "pattern": BYTE_SIZE_PATTERN }),
+        )
+    };
+    let mut schema = described(
+        "Push a firmware image to a node-manager board over MQTT (MQBoard's OTA protocol, the \
+         sender hilt ota uses): a simulated image of this version that runs, crashes or hangs \
+         at boot. The step ends when the board has answered the last chunk, refused the update \
+         or gone silent; expectations check its replies and status.",
+        object_of(OTA_KEYS, |key| match key {
+            "device" => described("The board to update.", device_name()),
+            "prefix" => described(
+                "The board's topic prefix; its config: prefix (or esp32/test) by default.",
+                json!({ "type": "string", "minLength": 1 }),
+            ),
+            "id" => described(
+                "The command id, in the command and reply topics; ota by default.",
+                json!({ "type": "string", "minLength": 1 }),
+            ),
+            "version" => described(
+                "The version the image's app descriptor says.",
+                json!({ "type": ["string", "number"] }),
+            ),
+            "boots" => described(
+                "What the image does at boot: runs, crashes (panics), hangs (the watchdog resets it); runs by default.",
+                choice(crate::OtaBoots::SPELLINGS),
+            ),
+            "size" => {
+                size("Bytes in the image (1 to 1966080): 4096, 64KiB, 1MiB; 64KiB by default.")
+            }
+            "chunk" => size("Bytes of image per MQTT message (1 to 1900); 1KiB by default."),
+            "corrupt" => described(
+                "The topic names another SHA-256 than the image's; false by default.",
+                boolean(),
+            ),
+            "power_cut_at_chunk" => described(
+                "Cut the board's power during the first flash erase or write after chunk N is sent; random picks N from the device's seed.",
+                json!({ "anyOf": [{ "type": "integer", "minimum": 0 }, { "const": "random" }] }),
+            ),
+            "broker_restart_at_chunk" => described(
+                "Restart the broker once chunk N is sent; the sender goes on after it.",
+                json!({ "type": "integer", "minimum": 0 }),
+            ),
+            other => no_schema("the ota key", other),
+        }),
+    );
+    schema["required"] = json!(["device", "version"]);
     schema
 }
 

@@ -17,6 +17,7 @@ pub mod ds18b20;
 pub mod flash;
 pub mod gpio;
 pub mod i2c;
+pub mod image;
 pub mod onewire;
 pub mod platform;
 pub mod tsl2591;

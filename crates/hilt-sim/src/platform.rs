@@ -31,6 +31,8 @@ struct PlatformState {
     /// Timeout and last feed, once the firmware armed the watchdog.
     watchdog: Option<(Duration, Instant)>,
     reset_requested: bool,
+    /// Why the requested reset happens: software, or a simulated panic.
+    requested_cause: ResetCause,
 }
 
 /// The runner's side of one device's chip services.
@@ -52,6 +54,7 @@ impl PlatformControl {
                 retained: RetainedMemory::default(),
                 watchdog: None,
                 reset_requested: false,
+                requested_cause: ResetCause::Software,
             })),
         }
     }
@@ -93,6 +96,13 @@ impl PlatformControl {
         std::mem::take(&mut self.state.borrow_mut().reset_requested)
     }
 
+    /// The reset the firmware asked for, if it did (software, or a
+    /// simulated panic); asking clears it.
+    pub fn take_reset(&self) -> Option<ResetCause> {
+        let mut state = self.state.borrow_mut();
+        std::mem::take(&mut state.reset_requested).then_some(state.requested_cause)
+    }
+
     /// Retained memory as of the last reset.
     pub fn retained_at_last_reset(&self) -> RetainedMemory {
         self.state.borrow().retained
@@ -113,6 +123,16 @@ impl Drop for SimPlatform {
     /// The chip resets: what the firmware left in retained memory stays.
     fn drop(&mut self) {
         self.state.borrow_mut().retained = self.retained;
+    }
+}
+
+impl SimPlatform {
+    /// The firmware panics: the chip resets with [`ResetCause::Panic`] once
+    /// the current poll returns (a simulated image that crashes at boot).
+    pub fn panic(&mut self) {
+        let mut state = self.state.borrow_mut();
+        state.reset_requested = true;
+        state.requested_cause = ResetCause::Panic;
     }
 }
 
@@ -138,7 +158,9 @@ impl Platform for SimPlatform {
     }
 
     fn request_reset(&mut self) {
-        self.state.borrow_mut().reset_requested = true;
+        let mut state = self.state.borrow_mut();
+        state.reset_requested = true;
+        state.requested_cause = ResetCause::Software;
     }
 
     fn memory(&self) -> MemoryFigures {

@@ -712,6 +712,7 @@ impl Exporter<'_> {
             StepKind::Hang(_) => self.fault_step(line, "hang"),
             StepKind::Tls(_) => self.fault_step(line, "tls"),
             StepKind::Revoke(_) => self.fault_step(line, "broker"),
+            StepKind::Ota(_) => self.fault_step(line, "ota"),
             // It names an external device, which is refused above; the step
             // is refused too, as hilt's own relay is what it waits on.
             StepKind::WaitConnected(_) => self.fault_step(line, "wait: { connected }"),

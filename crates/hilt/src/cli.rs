@@ -24,7 +24,7 @@ use crate::partition::Partition;
 use crate::report::progress::Progress;
 use crate::report::style::{Palette, Tone};
 use crate::report::{Entry, EntryKind, Format, ReportOptions, Reports, Totals};
-use crate::{in_order, init, record};
+use crate::{in_order, init, ota, record};
 
 /// Writes to standard output. A reader that went away (`hilt transcript …
 /// | head`) ends the program quietly with the shell's code for a broken
@@ -215,6 +215,32 @@ enum Command {
         /// Print no line per message (the files get every one).
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Push a firmware image to a node-manager board over MQTT (MQBoard's
+    /// OTA protocol): chunks on <PREFIX>/mqb/cmd/ota/<ID>/<sha256>, QoS 1,
+    /// paced by the board's replies on <PREFIX>/mqb/reply/<ID>. Exit code
+    /// 0 once the board took the image (it then reboots into it); 2 when it
+    /// refused, went silent, or the broker could not be reached.
+    Ota {
+        /// The broker: mqtt://host:port (port 1883 if not given).
+        #[arg(long, value_name = "URL")]
+        broker: String,
+        /// The board's topic prefix (its `prefix` setting).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: String,
+        /// The image file (an ESP app image, with its app descriptor).
+        image: PathBuf,
+        /// The command id, in the command and reply topics.
+        #[arg(long, value_name = "ID", default_value = "ota")]
+        id: String,
+        /// Bytes of image per message; the board's receive buffer holds
+        /// about 1900 with the topic.
+        #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+        chunk: usize,
+        /// Seconds of silence after which the sender goes back to the
+        /// last acknowledged chunk (it gives up after 8 of these).
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        resend_after: u64,
     },
     /// Print the JSON Schema of scenario files for this hilt's apps, for
     /// editors (docs/scenario.schema.json holds the bundled apps' one).
@@ -424,6 +450,21 @@ where
             quiet,
         }),
         Command::TestCa { out } => test_ca(&out),
+        Command::Ota {
+            broker,
+            prefix,
+            image,
+            id,
+            chunk,
+            resend_after,
+        } => ota::ota(&ota::OtaOptions {
+            broker,
+            prefix,
+            image,
+            id,
+            chunk,
+            resend_after: std::time::Duration::from_secs(resend_after.max(1)),
+        }),
         Command::Schema => {
             out!("{}", hilt_scenario::schema::scenario_schema_text(registry));
             Ok(EXIT_PASSED)

@@ -36,6 +36,7 @@ mod cli;
 mod filter;
 mod in_order;
 pub mod init;
+mod ota;
 mod partition;
 mod record;
 mod report;

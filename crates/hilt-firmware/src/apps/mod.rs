@@ -11,7 +11,7 @@
 //! (see [`settings`](crate::settings)); [`AppSettings`] picks one by the
 //! app's name.
 
-mod json;
+pub(crate) mod json;
 pub mod light_status;
 pub mod monitor;
 pub mod node_manager;

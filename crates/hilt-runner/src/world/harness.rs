@@ -181,6 +181,20 @@ impl World {
         qos: u8,
         retain: bool,
     ) -> Result<(), HarnessError> {
+        self.harness_publish_described(topic, payload, qos, retain, None)
+    }
+
+    /// [`World::harness_publish`], written in the transcript as
+    /// `description` instead of as a message when one is given (an OTA
+    /// chunk's bytes say nothing to a reader).
+    pub(super) fn harness_publish_described(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        description: Option<String>,
+    ) -> Result<(), HarnessError> {
         let harness_id = self.harness.id()?;
         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.harness.next_packet_id());
@@ -197,14 +211,17 @@ impl World {
         let awaited = self
             .broker_model
             .on_publish(Publisher::Connection(harness_id), &publish);
-        self.record_message(LoggedMessage {
-            at: self.now,
-            source: "harness".to_owned(),
-            topic: topic.to_owned(),
-            payload: payload.to_vec(),
-            qos: qos.as_u8(),
-            retain,
-        });
+        match description {
+            Some(description) => self.transcript.push(self.now, description),
+            None => self.record_message(LoggedMessage {
+                at: self.now,
+                source: "harness".to_owned(),
+                topic: topic.to_owned(),
+                payload: payload.to_vec(),
+                qos: qos.as_u8(),
+                retain,
+            }),
+        }
         if let (QoS::ExactlyOnce, Some(id)) = (qos, packet_id) {
             // Our side of QoS 2: PUBREC first, then PUBREL → PUBCOMP. Brokers
             // may hold the message back until PUBREL (rumqttd, Mosquitto), so

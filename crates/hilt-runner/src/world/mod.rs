@@ -93,6 +93,7 @@ mod group;
 mod harness;
 mod link;
 mod link_tls;
+mod ota;
 mod owed;
 mod subscriptions;
 
@@ -121,6 +122,9 @@ const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
 /// Each says what the run was waiting for or doing, in one sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// An `ota` step could not do what it was asked.
+    #[error("ota: {0}")]
+    Ota(String),
     /// The broker's side of TLS (`broker: { tls: true }`) could not be set
     /// up: its test authority, a certificate, or rustls's settings.
     #[error("cannot set up the broker's TLS: {0}")]
@@ -437,6 +441,9 @@ pub struct World {
     /// one test authority (`BrokerAccess::authority`), whose certificate
     /// the embedded broker presents too.
     broker_tls: Option<BrokerTls>,
+    /// While an `ota` step runs: its reply topic and the replies not yet
+    /// read.
+    ota_replies: Option<(String, VecDeque<Vec<u8>>)>,
 }
 
 impl std::fmt::Debug for World {
@@ -482,6 +489,7 @@ impl World {
             harness: HarnessClient::default(),
             devices: Vec::new(),
             orphans_made: 0,
+            ota_replies: None,
             endpoints: BTreeMap::new(),
             broker_model,
             log: MessageLog::default(),
@@ -1241,12 +1249,13 @@ impl World {
         }
         self.run_device(index)?;
         worked = true;
+        // A software reset, or a simulated image's panic at boot.
         let reset_requested = self.devices[index]
             .board
             .platform_control()
-            .is_some_and(|platform| platform.take_reset_request());
-        if reset_requested {
-            self.reset_device(index, ResetCause::Software)?;
+            .and_then(|platform| platform.take_reset());
+        if let Some(cause) = reset_requested {
+            self.reset_device(index, cause)?;
         }
         // Power cut during a flash write (a scenario asked for it): the
         // write is left half done, and the board starts from power-on.
@@ -1821,6 +1830,11 @@ impl World {
     /// Logs a message and puts it in the transcript. What it does to the
     /// broker's state is the broker model's business.
     fn record_message(&mut self, message: LoggedMessage) {
+        if let Some((topic, replies)) = &mut self.ota_replies
+            && *topic == message.topic
+        {
+            replies.push_back(message.payload.clone());
+        }
         self.transcript.message(&message);
         self.log.push(self.now, message);
     }

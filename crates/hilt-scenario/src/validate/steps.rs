@@ -10,8 +10,8 @@ use crate::scalar::decimal_number;
 use crate::suggest::did_you_mean;
 use crate::topic::validate_topic_name;
 use crate::{
-    BrokerAction, ConnectedWait, DEFAULT_CONNECT_WITHIN, DeviceRef, NetworkChange, PartKind,
-    PartSetting, PublishAction, Step, StepKind, TlsCertificate,
+    BrokerAction, ConnectedWait, DEFAULT_CONNECT_WITHIN, DeviceRef, NetworkChange, OtaBoots,
+    OtaPush, PartKind, PartSetting, PowerCut, PublishAction, Step, StepKind, TlsCertificate,
 };
 
 use super::expectations::{LED_EXPECTATION_KEYS, MESSAGE_EXPECTATION_KEYS};
@@ -20,7 +20,7 @@ use super::*;
 /// The steps this version runs, in the order the language page lists them.
 pub(crate) const SUPPORTED_STEPS: &[&str] = &[
     "wait", "press", "release", "click", "set", "publish", "expect", "broker", "network", "reboot",
-    "hang", "tls",
+    "hang", "tls", "ota",
 ];
 /// Steps of the language that this version recognises but cannot run yet.
 const UNSUPPORTED_STEPS: &[&str] = &[];
@@ -28,6 +28,24 @@ const UNSUPPORTED_STEPS: &[&str] = &[];
 pub(crate) const WAIT_CONNECTED_KEYS: &[&str] = &["connected", "within"];
 pub(crate) const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
 pub(crate) const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
+/// The keys of an `ota` step.
+pub(crate) const OTA_KEYS: &[&str] = &[
+    "device",
+    "prefix",
+    "id",
+    "version",
+    "boots",
+    "size",
+    "chunk",
+    "corrupt",
+    "power_cut_at_chunk",
+    "broker_restart_at_chunk",
+];
+/// The largest image an `ota` step makes: an app slot's size.
+pub(crate) const MAX_OTA_SIZE: u64 = 0x1E_0000;
+/// The largest chunk: node-manager's receive buffer holds 2 KiB with the
+/// topic.
+pub(crate) const MAX_OTA_CHUNK: u64 = 1900;
 /// What a `broker` step does.
 pub(crate) const BROKER_ACTIONS: &[&str] = &["stop", "start", "restart"];
 /// What `link:` of a `network` step sets.
@@ -44,6 +62,27 @@ enum Runs {
 }
 /// The most publishes one `publish` step may repeat: a flood, not a hang.
 pub(crate) const MAX_REPEAT: u64 = 100_000;
+
+/// `4096`, `512B`, `64KiB`, `1MiB`: whole bytes.
+pub(crate) fn parse_byte_size(text: &str) -> Option<u64> {
+    let (digits, unit) = match text.find(|character: char| !character.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let multiplier = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        _ => return None,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(multiplier)
+}
+
+/// The pattern of a size in the JSON Schema, as `parse_byte_size` reads it.
+pub(crate) const BYTE_SIZE_PATTERN: &str = r"^[0-9]+ ?(B|KiB|MiB)?$";
 
 impl Validator<'_> {
     pub(super) fn steps(&mut self, node: &Node) -> Option<Vec<Step>> {
@@ -157,6 +196,7 @@ impl Validator<'_> {
             "hang" => self
                 .named_device(value, "`hang`", Runs::ByHilt)
                 .map(StepKind::Hang),
+            "ota" => self.ota(value).map(StepKind::Ota),
             unsupported => {
                 self.error(
                     scalar_location(key),
@@ -348,6 +388,118 @@ impl Validator<'_> {
             latency: latency?,
             drop: drop?,
         })
+    }
+
+    fn ota(&mut self, node: &Node) -> Option<OtaPush> {
+        let map = self.step_map(
+            node,
+            "ota",
+            "`ota: { device: node, version: 0.2.0, boots: runs, size: 64KiB }`",
+        )?;
+        self.unknown_keys(map, OTA_KEYS, "in an `ota` step");
+        let device = match map.get_node("device") {
+            Some(value) => self.named_device(value, "`ota`", Runs::ByHilt),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "an `ota` step needs `device:`, the board to update",
+                );
+                None
+            }
+        };
+        let version = match map.get_node("version") {
+            Some(value) => self.one_line_text(value, "version"),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "an `ota` step needs `version:`, the version the new image says it is",
+                );
+                None
+            }
+        };
+        let prefix = optional(
+            map.get_node("prefix")
+                .map(|value| self.one_line_text(value, "prefix")),
+        );
+        let id = optional(
+            map.get_node("id")
+                .map(|value| self.one_line_text(value, "id")),
+        );
+        let boots = optional(map.get_node("boots").map(|value| {
+            self.choice(value, "boots", OtaBoots::SPELLINGS)
+                .map(|spelling| match spelling {
+                    "crashes" => OtaBoots::Crashes,
+                    "hangs" => OtaBoots::Hangs,
+                    _ => OtaBoots::Runs,
+                })
+        }));
+        let size = optional(
+            map.get_node("size")
+                .map(|value| self.byte_size(value, "size", 1, MAX_OTA_SIZE)),
+        );
+        let chunk = optional(
+            map.get_node("chunk")
+                .map(|value| self.byte_size(value, "chunk", 1, MAX_OTA_CHUNK)),
+        );
+        let corrupt = optional(
+            map.get_node("corrupt")
+                .map(|value| self.boolean(value, "corrupt")),
+        );
+        let power_cut = optional(map.get_node("power_cut_at_chunk").map(|value| {
+            if value
+                .as_scalar()
+                .is_some_and(|scalar| scalar.as_str() == "random")
+            {
+                Some(PowerCut::Random)
+            } else {
+                self.whole_number(value, "power_cut_at_chunk", 0, u64::from(u16::MAX))
+                    .map(PowerCut::AtChunk)
+            }
+        }));
+        let broker_restart_at_chunk =
+            optional(map.get_node("broker_restart_at_chunk").map(|value| {
+                self.whole_number(value, "broker_restart_at_chunk", 0, u64::from(u16::MAX))
+            }));
+        let size = size?.unwrap_or(64 * 1024);
+        let chunk = chunk?.unwrap_or(1024);
+        if size.div_ceil(chunk) > 0x8000 {
+            self.error(
+                location_of_map(map),
+                format!("an image of {size} bytes in chunks of {chunk} needs more than 32768 chunks; use larger chunks"),
+            );
+            return None;
+        }
+        Some(OtaPush {
+            device: device?,
+            prefix: prefix?,
+            id: id?.unwrap_or_else(|| "ota".to_owned()),
+            version: version?,
+            boots: boots?.unwrap_or(OtaBoots::Runs),
+            size,
+            chunk,
+            corrupt: corrupt?.unwrap_or(false),
+            power_cut: power_cut?,
+            broker_restart_at_chunk: broker_restart_at_chunk?,
+        })
+    }
+
+    /// A number of bytes: `4096`, `64KiB`, `1MiB`, `512B`.
+    fn byte_size(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
+        let scalar = self.scalar(node, what, "a size, like 1024 or 64KiB")?;
+        let value = parse_byte_size(scalar.as_str().trim());
+        match value {
+            Some(value) if (min..=max).contains(&value) => Some(value),
+            _ => {
+                self.error(
+                    location(node),
+                    format!(
+                        "`{what}` must be a size from {min} to {max} bytes, like 1024, 64KiB or 1MiB; got {}",
+                        quote(scalar.as_str())
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A probability: a number from 0 to 1, or a percentage like `10%`.

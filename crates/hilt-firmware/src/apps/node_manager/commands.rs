@@ -4,6 +4,7 @@
 use core::fmt::{self, Write as _};
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage::nor_flash::NorFlash;
 use heapless::{String, Vec};
 
 use super::blinky::parse_blinky_hz;
@@ -21,7 +22,7 @@ use crate::time::{Duration, Instant};
 pub const MAX_SYSINFO_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// How long a `reboot` waits for the broker to acknowledge its reply.
-const REBOOT_GRACE: Duration = Duration::from_secs(2);
+pub(super) const REBOOT_GRACE: Duration = Duration::from_secs(2);
 /// Settings one `set` may change at once.
 const MAX_SET_PAIRS: usize = 4;
 
@@ -69,16 +70,16 @@ enum Setting {
     LogLevel(LogLevel),
 }
 
-type ErrorText = String<160>;
+pub(super) type ErrorText = String<160>;
 
-fn error_text(arguments: fmt::Arguments<'_>) -> ErrorText {
+pub(super) fn error_text(arguments: fmt::Arguments<'_>) -> ErrorText {
     let mut text = String::new();
     let _ = TruncatingWriter(&mut text).write_fmt(arguments);
     text
 }
 
 /// `{"error": "<text>"}`.
-fn error_payload(text: &str) -> String<PAYLOAD_LEN> {
+pub(super) fn error_payload(text: &str) -> String<PAYLOAD_LEN> {
     let mut payload = String::new();
     let _ = payload.push_str("{\"error\": ");
     let _ = json::write_string(&mut payload, text);
@@ -181,7 +182,7 @@ fn parse_settings(payload: &[u8]) -> Result<Vec<Setting, MAX_SET_PAIRS>, SetErro
     Ok(settings)
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn on_command(
         &mut self,
         context: &mut Context<'_>,
@@ -217,6 +218,13 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
                     json::shown(id, QUOTED_CHARS)
                 ),
             );
+            return;
+        }
+        if verb == "ota" {
+            // Every chunk is a command: logged by the update itself, not
+            // one line per chunk.
+            let sha = levels.next().unwrap_or("");
+            self.on_ota(context, &reply_topic, id, sha, payload);
             return;
         }
         self.log(

@@ -6,6 +6,7 @@
 use core::fmt::Write as _;
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage::nor_flash::NorFlash;
 use heapless::String;
 
 use super::NodeManager;
@@ -79,7 +80,7 @@ pub(super) fn count_boot(platform: &mut impl Platform) -> BootRecord {
     }
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn announce_boot(&mut self, context: &mut Context<'_>) {
         if self.boot_announced {
             return;
@@ -87,7 +88,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         self.boot_announced = true;
         let (boots, cause, crashes) = (self.boots, self.reset_cause.as_str(), self.crashes);
         let mut version: String<32> = String::new();
-        let _ = TruncatingWriter(&mut version).write_str(self.platform.firmware_version());
+        let _ = TruncatingWriter(&mut version).write_str(self.firmware_version());
         self.log(
             context,
             LogLevel::Info,

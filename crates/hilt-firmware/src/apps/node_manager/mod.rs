@@ -84,6 +84,7 @@
 mod blinky;
 mod commands;
 mod health;
+mod ota;
 mod remote_log;
 mod settings;
 mod status;
@@ -93,6 +94,7 @@ mod tests;
 use core::fmt::Write as _;
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage::nor_flash::NorFlash;
 use heapless::{String, Vec};
 
 use self::commands::Reboot;
@@ -102,6 +104,7 @@ use crate::app::{App, Context, LogLevel, Message};
 use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::mqtt::session::{MAX_TOPIC_LEN, SessionOptions, Will, truncated};
+use crate::ota::NoFlash;
 use crate::platform::{Platform, ResetCause};
 use crate::time::{Duration, Instant};
 
@@ -124,7 +127,7 @@ const QUOTED_CHARS: usize = 32;
 
 /// The node-manager app; see the module documentation.
 #[derive(Debug)]
-pub struct NodeManager<L, P> {
+pub struct NodeManager<L, P, F = NoFlash> {
     config: NodeManagerConfig,
     led: L,
     platform: P,
@@ -163,13 +166,32 @@ pub struct NodeManager<L, P> {
     next_toggle_at: Option<Instant>,
     next_sysinfo_at: Option<Instant>,
     reboot: Reboot,
+    /// Firmware updates: the flash, the running image and its trial.
+    updates: self::ota::Updates<F>,
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform> NodeManager<L, P, NoFlash> {
+    /// A board without flash for updates (`ota` is refused), booting at
+    /// `boot`; see [`NodeManager::with_flash`].
+    pub fn new(config: NodeManagerConfig, led: L, platform: P, boot: Instant) -> Self {
+        NodeManager::with_flash(config, led, platform, NoFlash, boot)
+    }
+}
+
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     /// A board booting at `boot`: reads the reset cause, updates the crash
     /// counter in retained memory, decides on safe mode, arms the watchdog
-    /// and starts blinking (unless in safe mode).
-    pub fn new(config: NodeManagerConfig, led: L, mut platform: P, boot: Instant) -> Self {
+    /// and starts blinking (unless in safe mode). `flash` holds the OTA
+    /// data and the app slots (`crate::partitions`): the running image's
+    /// descriptor gives the firmware version, and updates go to the other
+    /// slot.
+    pub fn with_flash(
+        config: NodeManagerConfig,
+        led: L,
+        mut platform: P,
+        flash: F,
+        boot: Instant,
+    ) -> Self {
         let BootRecord {
             reset_cause,
             crashes,
@@ -222,6 +244,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             next_toggle_at: None,
             next_sysinfo_at,
             reboot: Reboot::None,
+            updates: self::ota::Updates::at_boot(flash),
         };
         app.restart_blink(boot);
         app
@@ -293,7 +316,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
     }
 }
 
-impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
@@ -410,6 +433,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
             );
         }
         self.periodic_sysinfo(context);
+        let trial_deadline = self.run_trial(context);
 
         if let Reboot::Pending { deadline } = self.reboot
             && (context.mqtt.queued_messages() == 0 || now >= deadline)
@@ -438,6 +462,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
             self.next_toggle_at,
             self.next_sysinfo_at,
             (!self.healthy).then_some(healthy_at),
+            trial_deadline,
             watchdog_ping_at,
             match self.reboot {
                 Reboot::Pending { deadline } => Some(deadline),

@@ -4,6 +4,7 @@
 use core::fmt::Write as _;
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage::nor_flash::NorFlash;
 use heapless::String;
 
 use super::{NodeManager, PAYLOAD_LEN, QUOTED_CHARS};
@@ -12,7 +13,7 @@ use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::platform::Platform;
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn status_payload(&self) -> String<PAYLOAD_LEN> {
         let mut payload = String::new();
         let _ = write!(
@@ -24,8 +25,9 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         );
         let _ = json::write_string(
             &mut payload,
-            json::shown(self.platform.firmware_version(), QUOTED_CHARS),
+            json::shown(self.firmware_version(), QUOTED_CHARS),
         );
+        self.write_update_status(&mut payload);
         let _ = payload.push('}');
         payload
     }
@@ -43,7 +45,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         );
         let _ = json::write_string(
             &mut payload,
-            json::shown(self.platform.firmware_version(), QUOTED_CHARS),
+            json::shown(self.firmware_version(), QUOTED_CHARS),
         );
         let _ = write!(
             payload,
