@@ -2,6 +2,7 @@
 //! the `set` command change.
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage_async::nor_flash::NorFlash;
 
 use super::{NodeManager, QUOTED_CHARS};
 use crate::app::{Context, LogLevel};
@@ -28,7 +29,7 @@ pub(super) fn parse_blinky_hz(text: &str) -> Option<f32> {
     json::parse_finite_f32(json::unquoted(text)).filter(|hz| (0.0..=MAX_BLINKY_HZ).contains(hz))
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     fn set_led(&mut self, on: bool) {
         self.led_on = on;
         let result = if on {

@@ -4,6 +4,7 @@
 use core::fmt::{self, Write as _};
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage_async::nor_flash::NorFlash;
 use heapless::{String, Vec};
 
 use super::blinky::parse_blinky_hz;
@@ -63,7 +64,7 @@ fn parse_interval(text: &str) -> Option<Duration> {
 
 /// One change a `set` command asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Setting {
+pub(super) enum Setting {
     BlinkyHz(f32),
     SysinfoInterval(Duration),
     LogLevel(LogLevel),
@@ -88,7 +89,7 @@ fn error_payload(text: &str) -> String<PAYLOAD_LEN> {
 
 /// Why a `set` was refused; borrows the payload it quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SetError<'a> {
+pub(super) enum SetError<'a> {
     Malformed,
     TooManyPairs,
     NothingToSet,
@@ -132,7 +133,7 @@ impl fmt::Display for SetError<'_> {
     }
 }
 
-fn setting<'a>(key: &'a str, value: &'a str) -> Result<Setting, SetError<'a>> {
+pub(super) fn setting<'a>(key: &'a str, value: &'a str) -> Result<Setting, SetError<'a>> {
     match key {
         "blinky_hz" => parse_blinky_hz(value)
             .map(Setting::BlinkyHz)
@@ -181,7 +182,7 @@ fn parse_settings(payload: &[u8]) -> Result<Vec<Setting, MAX_SET_PAIRS>, SetErro
     Ok(settings)
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn on_command(
         &mut self,
         context: &mut Context<'_>,
@@ -273,6 +274,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         };
         let mut reply: String<PAYLOAD_LEN> = truncated("{\"ok\": true");
         for setting in settings {
+            self.persist(context, setting);
             match setting {
                 Setting::BlinkyHz(hz) => {
                     self.set_blinky_hz(context, hz);

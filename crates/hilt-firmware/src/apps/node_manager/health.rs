@@ -6,6 +6,7 @@
 use core::fmt::Write as _;
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage_async::nor_flash::NorFlash;
 use heapless::String;
 
 use super::NodeManager;
@@ -79,7 +80,7 @@ pub(super) fn count_boot(platform: &mut impl Platform) -> BootRecord {
     }
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn announce_boot(&mut self, context: &mut Context<'_>) {
         if self.boot_announced {
             return;
@@ -95,6 +96,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
                 "node-manager: boot {boots} since power-on, reset cause {cause}, firmware {version}"
             ),
         );
+        self.announce_stored_settings(context);
         if self.reset_for_lost_broker {
             self.log(
                 context,
@@ -154,7 +156,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
     /// The watchdog's ping came back through the broker: the board and its
     /// link both work.
     pub(super) fn on_round_trip(&mut self, now: Instant) {
-        self.platform.feed_watchdog();
+        self.feed_watchdog(now);
         self.last_round_trip = now;
         if core::mem::take(&mut self.broker_lost_marked) {
             self.platform.retained_memory().words[WORD_BROKER_LOST] = 0;

@@ -83,19 +83,26 @@
 
 mod blinky;
 mod commands;
+mod crash_log;
+#[cfg(test)]
+mod crash_log_tests;
 mod health;
 mod remote_log;
 mod settings;
 mod status;
+mod stored_settings;
 #[cfg(test)]
 mod tests;
 
 use core::fmt::Write as _;
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage_async::nor_flash::NorFlash;
 use heapless::{String, Vec};
 
 use self::commands::Reboot;
+use self::crash_log::{Activity, CrashLog};
+use self::stored_settings::SettingsState;
 use self::health::BootRecord;
 use self::remote_log::{FLUSH_RETRY, RemoteLog};
 use crate::app::{App, Context, LogLevel, Message};
@@ -107,12 +114,16 @@ use crate::time::{Duration, Instant};
 
 pub use self::blinky::MAX_BLINKY_HZ;
 pub use self::commands::MAX_SYSINFO_INTERVAL;
+pub use self::crash_log::{WORD_CRASH, WORD_CRASH_AT, WORD_CRASH_BOOT, WORD_LAST_FEED};
 pub use self::health::{
     BROKER_LOST_MARK, RETAINED_MAGIC, WATCHDOG_ID, WORD_BOOTS, WORD_BROKER_LOST, WORD_CRASHES,
     WORD_MAGIC,
 };
 pub use self::remote_log::LOG_BUFFER_LINES;
 pub use self::settings::{DEFAULT_PREFIX, MAX_PREFIX_LEN, NodeManagerConfig, WatchdogFeed};
+pub use self::stored_settings::{
+    NoFlash, STORED_KEYS, SettingsStore, StoreError, StoredSetting, block_on,
+};
 
 /// The longest the app sleeps when nothing else is due.
 const IDLE_POLL: Duration = Duration::from_secs(60);
@@ -124,7 +135,7 @@ const QUOTED_CHARS: usize = 32;
 
 /// The node-manager app; see the module documentation.
 #[derive(Debug)]
-pub struct NodeManager<L, P> {
+pub struct NodeManager<L, P, F: NorFlash = NoFlash> {
     config: NodeManagerConfig,
     led: L,
     platform: P,
@@ -163,19 +174,58 @@ pub struct NodeManager<L, P> {
     next_toggle_at: Option<Instant>,
     next_sysinfo_at: Option<Instant>,
     reboot: Reboot,
+    /// Settings kept in flash (none without flash), and what was in it at
+    /// boot.
+    settings_store: Option<stored_settings::SettingsStore<F>>,
+    settings_state: SettingsState,
+    crash_log: CrashLog,
 }
 
 impl<L: OutputPin, P: Platform> NodeManager<L, P> {
-    /// A board booting at `boot`: reads the reset cause, updates the crash
-    /// counter in retained memory, decides on safe mode, arms the watchdog
-    /// and starts blinking (unless in safe mode).
-    pub fn new(config: NodeManagerConfig, led: L, mut platform: P, boot: Instant) -> Self {
+    /// A board without flash for settings booting at `boot`: see
+    /// [`NodeManager::with_flash`]; nothing `set` changes is kept.
+    pub fn new(config: NodeManagerConfig, led: L, platform: P, boot: Instant) -> Self {
+        NodeManager::boot(config, led, platform, None, boot)
+    }
+}
+
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
+    /// A board booting at `boot`: reads the settings kept in `flash` (the
+    /// whole chip; the store is in `partitions::SETTINGS`) over `config`,
+    /// reads the reset cause, updates the crash counter and the crash log
+    /// in retained memory, decides on safe mode, arms the watchdog and
+    /// starts blinking (unless in safe mode).
+    pub fn with_flash(
+        config: NodeManagerConfig,
+        led: L,
+        platform: P,
+        flash: F,
+        boot: Instant,
+    ) -> Self {
+        NodeManager::boot(config, led, platform, Some(flash), boot)
+    }
+
+    fn boot(
+        mut config: NodeManagerConfig,
+        led: L,
+        mut platform: P,
+        flash: Option<F>,
+        boot: Instant,
+    ) -> Self {
+        let (settings_store, settings_state) = stored_settings::open(flash, &mut config);
         let BootRecord {
             reset_cause,
             crashes,
             boots,
             reset_for_lost_broker,
         } = health::count_boot(&mut platform);
+        let crash = crash_log::record_boot(
+            &mut platform,
+            reset_cause,
+            reset_for_lost_broker,
+            boots,
+            config.watchdog_timeout,
+        );
         let safe_mode = config.safe_mode_after > 0 && crashes >= config.safe_mode_after;
         if !config.watchdog_timeout.is_zero() {
             platform.start_watchdog(config.watchdog_timeout);
@@ -188,6 +238,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         };
         let next_sysinfo_at = (!safe_mode && !config.sysinfo_interval.is_zero())
             .then(|| boot + config.sysinfo_interval);
+        let crash_topic = topic("crash");
         let mut app = NodeManager {
             status_topic: topic("status"),
             log_topic: topic("log"),
@@ -222,6 +273,9 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
             next_toggle_at: None,
             next_sysinfo_at,
             reboot: Reboot::None,
+            settings_store,
+            settings_state,
+            crash_log: CrashLog::new(crash_topic, crash),
         };
         app.restart_blink(boot);
         app
@@ -293,7 +347,7 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
     }
 }
 
-impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
     fn session_options(&self) -> SessionOptions {
         let mut options = SessionOptions::new(&self.config.client_id);
         options.keep_alive = self.config.keep_alive;
@@ -309,6 +363,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
     }
 
     fn on_connected(&mut self, context: &mut Context<'_>) {
+        self.enter(Activity::Connected);
         self.announce_boot(context);
         self.was_connected = true;
         let mut subscribed = context.subscribe(&self.command_filter, QoS::AtLeastOnce);
@@ -335,6 +390,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
                 format_args!("node-manager: status not sent: {error}"),
             );
         }
+        self.publish_crash(context);
         let log_topic = self.log_topic.clone();
         self.log(
             context,
@@ -344,6 +400,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
     }
 
     fn on_message(&mut self, context: &mut Context<'_>, message: &Message<'_>) {
+        self.enter(Activity::Message);
         if self.config.watchdog_feed == WatchdogFeed::Mqtt
             && message.topic == self.watchdog_topic.as_str()
         {
@@ -378,11 +435,12 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
 
     fn poll(&mut self, context: &mut Context<'_>) -> Instant {
         let now = context.now;
+        self.enter(Activity::Poll);
         let watchdog = !self.config.watchdog_timeout.is_zero();
         let watchdog_ping_at = match self.config.watchdog_feed {
             _ if !watchdog => None,
             WatchdogFeed::Loop => {
-                self.platform.feed_watchdog();
+                self.feed_watchdog(now);
                 None
             }
             WatchdogFeed::Mqtt => Some(self.watchdog_round_trip(context)),
@@ -400,6 +458,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
 
         let healthy_at = self.boot + self.config.healthy_after;
         self.clear_crashes_when_healthy(context, healthy_at);
+        self.clear_crash_when_acknowledged(context);
 
         self.blink(now);
         if core::mem::take(&mut self.led_failed) {
@@ -450,6 +509,7 @@ impl<L: OutputPin, P: Platform> App for NodeManager<L, P> {
         {
             next = next.min(deadline);
         }
+        self.leave();
         next
     }
 }

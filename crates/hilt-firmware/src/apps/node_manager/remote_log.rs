@@ -4,6 +4,7 @@
 use core::fmt::{self, Write as _};
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage_async::nor_flash::NorFlash;
 use heapless::{Deque, String};
 
 use super::NodeManager;
@@ -50,7 +51,7 @@ fn level_letter(level: LogLevel) -> char {
     }
 }
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     /// Writes a line to the device log and, if `level` is at least as
     /// important as `log_level`, to the remote log.
     pub fn log(

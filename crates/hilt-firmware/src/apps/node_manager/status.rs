@@ -4,6 +4,7 @@
 use core::fmt::Write as _;
 
 use embedded_hal::digital::OutputPin;
+use embedded_storage_async::nor_flash::NorFlash;
 use heapless::String;
 
 use super::{NodeManager, PAYLOAD_LEN, QUOTED_CHARS};
@@ -12,7 +13,7 @@ use crate::apps::json;
 use crate::mqtt::codec::QoS;
 use crate::platform::Platform;
 
-impl<L: OutputPin, P: Platform> NodeManager<L, P> {
+impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn status_payload(&self) -> String<PAYLOAD_LEN> {
         let mut payload = String::new();
         let _ = write!(
@@ -47,12 +48,13 @@ impl<L: OutputPin, P: Platform> NodeManager<L, P> {
         );
         let _ = write!(
             payload,
-            ", \"safe_mode\": {}, \"crashes\": {}, \"boots\": {}, \"connects\": {}, \"log_lines_dropped\": {}}}",
+            ", \"safe_mode\": {}, \"crashes\": {}, \"boots\": {}, \"connects\": {}, \"log_lines_dropped\": {}, \"settings_store\": \"{}\"}}",
             self.safe_mode,
             self.crashes,
             self.boots,
             context.mqtt.statistics().connects,
-            self.remote_log.dropped_total
+            self.remote_log.dropped_total,
+            self.settings_state.as_str()
         );
         payload
     }
