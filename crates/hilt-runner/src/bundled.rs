@@ -202,7 +202,8 @@ impl SimulatedApp for LightStatusApp {
 }
 
 /// node-manager: remote log, commands with replies, sysinfo, a watchdog,
-/// safe mode after repeated crashes, and an LED blinking at an MQTT-set rate.
+/// safe mode after repeated crashes, a crash log, settings kept in flash,
+/// and an LED blinking at an MQTT-set rate.
 #[derive(Debug)]
 pub struct NodeManagerApp;
 
@@ -226,9 +227,12 @@ impl SimulatedApp for NodeManagerApp {
     fn build(&self, config: NodeManagerConfig, board: &mut Board) -> Box<dyn Firmware> {
         let led = board.led(pins::LED);
         let platform = board.platform();
+        // The whole chip; the app keeps its settings in
+        // `partitions::SETTINGS`, which survives resets and power cycles.
+        let flash = board.flash();
         let boot = board.now();
         Box::new(Node::new(
-            NodeManager::new(config, led, platform, boot),
+            NodeManager::with_flash(config, led, platform, flash, boot),
             boot,
         ))
     }

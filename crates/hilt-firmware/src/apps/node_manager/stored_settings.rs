@@ -3,7 +3,10 @@
 //! ([`crate::partitions::SETTINGS`]), as a sequential-storage map, and read
 //! back at boot over the `config:` defaults.
 //!
-//! **Item format.** One map item per setting. The key is the setting's
+//! **Item format.** The region is this store's when it holds the item
+//! [`FORMAT_KEY`] = [`FORMAT_VERSION`] (`format` = `1`), written before the
+//! first setting; an erased region is an empty store. One map item per
+//! setting. The key is the setting's
 //! name as `set` spells it (`blinky_hz`, `sysinfo_interval`, `log_level`),
 //! stored as sequential-storage stores a `heapless::String`: its length as
 //! a little-endian `u16`, then the UTF-8 bytes. The value is the setting in
@@ -13,6 +16,13 @@
 //! adds its own item header (length and CRC) and page markers, and keeps
 //! only the newest item of a key. Reading a value back goes through the same
 //! parser as `set`, so a stored value means what the command meant.
+//!
+//! **Corruption.** sequential-storage repairs what a power cut leaves
+//! (a torn item is skipped: the key keeps its older value), but it reads a
+//! region of garbage as an empty map. So the store checks for itself: a
+//! region that is neither erased nor marked with the format item, a format
+//! it does not know, or a value `set` would refuse is corrupt, and the app
+//! then uses its defaults, says so, and erases the region.
 //!
 //! sequential-storage's API is async over embedded-storage-async; flash on
 //! the chip (esp-storage) and in the simulation (hilt-sim's flash model)
@@ -52,8 +62,17 @@ const BUFFER_LEN: usize = 64;
 /// second poll.
 const MAX_POLLS: u32 = 1_000_000;
 
+/// The key of the item that marks the region as this store's.
+pub const FORMAT_KEY: &str = "format";
+/// Its value: the version of this item format.
+pub const FORMAT_VERSION: &str = "1";
+
 type Key = String<KEY_LEN>;
 type Map<F> = MapStorage<Key, F, Cache<Uncached, Uncached, Uncached, Key>>;
+
+fn key(name: &str) -> Key {
+    String::try_from(name).unwrap_or_default()
+}
 
 /// A stored setting: its key and its value as text.
 pub type StoredSetting = (&'static str, String<VALUE_LEN>);
@@ -117,7 +136,9 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, StoreError> {
 
 /// The settings store on `flash`; see the module documentation.
 pub struct SettingsStore<F: NorFlash> {
-    map: Map<F>,
+    flash: F,
+    /// The format item is in the region.
+    marked: bool,
 }
 
 impl<F: NorFlash> fmt::Debug for SettingsStore<F> {
@@ -132,12 +153,31 @@ impl<F: NorFlash> SettingsStore<F> {
     /// The store in `partitions::SETTINGS` of `flash`, the whole chip.
     pub fn new(flash: F) -> Self {
         SettingsStore {
-            map: MapStorage::new(
-                flash,
-                MapConfig::new(partitions::SETTINGS),
-                Cache::new_uncached(),
-            ),
+            flash,
+            marked: false,
         }
+    }
+
+    /// The map over the region, for one operation (nothing is cached
+    /// between operations, so the map is cheap to make).
+    fn map(&mut self) -> Map<&mut F> {
+        MapStorage::new(
+            &mut self.flash,
+            MapConfig::new(partitions::SETTINGS),
+            Cache::new_uncached(),
+        )
+    }
+
+    /// True when every byte of the region reads erased (`0xFF`).
+    fn region_is_erased(&mut self) -> Result<bool, StoreError> {
+        let mut chunk = [0u8; BUFFER_LEN];
+        for offset in partitions::SETTINGS.step_by(BUFFER_LEN) {
+            block_on(self.flash.read(offset, &mut chunk))?.map_err(|_| StoreError::Flash)?;
+            if chunk.iter().any(|&byte| byte != 0xFF) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Every stored setting, checked with `check` (the `set` parser: true
@@ -149,49 +189,62 @@ impl<F: NorFlash> SettingsStore<F> {
     ) -> Result<Vec<StoredSetting, { STORED_KEYS.len() }>, StoreError> {
         let mut settings = Vec::new();
         let mut buffer = [0u8; BUFFER_LEN];
-        for key in STORED_KEYS {
-            let fetched = block_on(
-                self.map
-                    .fetch_item::<&[u8]>(&mut buffer, &String::try_from(key).unwrap_or_default()),
-            )??;
+        if self.region_is_erased()? {
+            return Ok(settings);
+        }
+        let format = block_on(self.map().fetch_item::<&[u8]>(&mut buffer, &key(FORMAT_KEY)))??;
+        if format != Some(FORMAT_VERSION.as_bytes()) {
+            return Err(StoreError::Corrupted);
+        }
+        self.marked = true;
+        for key_name in STORED_KEYS {
+            let fetched =
+                block_on(self.map().fetch_item::<&[u8]>(&mut buffer, &key(key_name)))??;
             let Some(bytes) = fetched else {
                 continue;
             };
             let value = core::str::from_utf8(bytes)
                 .ok()
-                .filter(|value| check(key, value))
+                .filter(|value| check(key_name, value))
                 .and_then(|value| String::try_from(value).ok())
-                .ok_or(StoreError::BadValue(key))?;
+                .ok_or(StoreError::BadValue(key_name))?;
             // Cannot overflow: at most one value per key.
-            let _ = settings.push((key, value));
+            let _ = settings.push((key_name, value));
         }
         Ok(settings)
     }
 
     /// Keeps `value` for `key` (one of [`STORED_KEYS`]), replacing the
     /// stored one.
-    pub fn store(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        let key = Key::try_from(key).map_err(|_| StoreError::TooLong)?;
+    pub fn store(&mut self, key_name: &str, value: &str) -> Result<(), StoreError> {
+        let key = Key::try_from(key_name).map_err(|_| StoreError::TooLong)?;
         if value.len() > VALUE_LEN {
             return Err(StoreError::TooLong);
         }
         let mut buffer = [0u8; BUFFER_LEN];
-        block_on(
-            self.map
-                .store_item(&mut buffer, &key, &value.as_bytes()),
-        )??;
+        if !self.marked {
+            let format = self::key(FORMAT_KEY);
+            block_on(self.map().store_item(
+                &mut buffer,
+                &format,
+                &FORMAT_VERSION.as_bytes(),
+            ))??;
+            self.marked = true;
+        }
+        block_on(self.map().store_item(&mut buffer, &key, &value.as_bytes()))??;
         Ok(())
     }
 
     /// Erases the region: a fresh, empty store.
     pub fn erase(&mut self) -> Result<(), StoreError> {
-        block_on(self.map.erase_all())??;
+        self.marked = false;
+        block_on(self.map().erase_all())??;
         Ok(())
     }
 
     /// The flash back, e.g. to inspect it in a test.
     pub fn into_flash(self) -> F {
-        self.map.destroy().0
+        self.flash
     }
 }
 
