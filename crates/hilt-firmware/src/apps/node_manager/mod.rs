@@ -92,6 +92,8 @@ mod settings;
 mod status;
 mod stored_settings;
 #[cfg(test)]
+mod stored_settings_tests;
+#[cfg(test)]
 mod tests;
 
 use core::fmt::Write as _;
