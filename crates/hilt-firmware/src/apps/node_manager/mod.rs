@@ -10,6 +10,7 @@
 //! | `<p>/status` | out, retained | 1 | `{"state": "online", "safe_mode": false, "reset_cause": "power_on", "crashes": 0, "firmware_version": "0.1.0"}` after every connect; the last will is `{"state": "offline"}` (retained, QoS 1) |
 //! | `<p>/log` | out | 0 | one log line per message, e.g. `I 11214 node-manager: connected, logging to esp32/test/log` |
 //! | `<p>/sysinfo` | out | 0 | the sysinfo object below, every `sysinfo_interval` (60s) from boot |
+//! | `<p>/crash` | out | 1 | the last crash, once after the next connect: `{"reason": "watchdog", "at_ms": 13000, "place": "main loop, after poll", "boot": 1}` |
 //! | `<p>/mqb/cmd/<verb>/<id>` | in (`<p>/mqb/cmd/#`) | 1 | a command; levels after `<id>` are ignored (MQBoard puts a sequence number there) |
 //! | `<p>/mqb/reply/<id>` | out | 1 | the command's JSON reply |
 //! | `<p>/blinky/hz` | in | 0 | the blink rate, a number: `4`, `2.5`, `0` (off) |
@@ -17,13 +18,17 @@
 //! **Commands.** `ping` → `{"pong": true}`. `sysinfo` →
 //! `{"uptime": 61, "free_bytes": 101424, "largest_free_block": 94752,
 //! "reset_cause": "power_on", "firmware_version": "0.1.0", "safe_mode": false,
-//! "crashes": 0, "boots": 1, "connects": 1, "log_lines_dropped": 0}`
+//! "crashes": 0, "boots": 1, "connects": 1, "log_lines_dropped": 0,
+//! "settings_store": "ok"}`
 //! (uptime in whole seconds since boot; memory from the platform; `crashes`
 //! are the consecutive crashes before this boot, `boots` the boots since
-//! power-on). `reboot` → `{"rebooting": true}`, then, once the broker has
+//! power-on; `settings_store` what the settings store held at boot: `ok`,
+//! `corrupt`, `unreadable`, or `none` without flash). `reboot` → `{"rebooting": true}`, then, once the broker has
 //! acknowledged the reply (or after 2s without that), the app asks the
 //! platform for a software reset; the will then marks the board offline.
-//! `set` changes settings at run time (not kept across a reset), with the
+//! `set` changes settings at run time, and on a board with flash
+//! ([`NodeManager::with_flash`]) keeps them across resets and power cycles
+//! (below), with the
 //! payload either a JSON object `{"blinky_hz": 2.5, "log_level": "debug"}`
 //! or one `key=value` (`blinky_hz=4`). Keys: `blinky_hz` (a number from 0
 //! to [`MAX_BLINKY_HZ`]), `sysinfo_interval` (whole seconds, 0 = off, at
@@ -74,6 +79,36 @@
 //! counter as it was and logs why it reset. The first round trip after
 //! boot must come within `watchdog_timeout`, so choose a timeout longer
 //! than joining the network and connecting take.
+//!
+//! **Settings that survive.** Each setting `set` applies is also written to
+//! a sequential-storage map in the flash's settings partition
+//! ([`crate::partitions::SETTINGS`]; the item format is in
+//! `stored_settings.rs`). At boot, after the `config:` defaults and before
+//! anything else, the stored ones replace them, and the first poll logs
+//! `settings from flash: blinky_hz=4.0, log_level=debug`. A region that
+//! holds garbage, or one a power cut left written but not yet marked as the
+//! store's, means the defaults: the board logs (and publishes) `W ...
+//! settings store corrupted; using the defaults and starting a new store`,
+//! sysinfo says `"settings_store": "corrupt"`, and the region is erased so
+//! the next `set` is kept. A power cut during a later write loses at most
+//! that write (sequential-storage skips the torn item). The blink rate from
+//! `<p>/blinky/hz` is not stored.
+//!
+//! **Crash log.** The boot after a watchdog reset or a panic publishes
+//! the crash once on `<p>/crash` (QoS 1, not retained) after connecting:
+//! `reason` (`watchdog` or `panic`), `at_ms` (milliseconds from the boot
+//! that crashed to the crash: for a watchdog reset, its last feed plus
+//! `watchdog_timeout`), `place` and `boot` (the number of the boot that
+//! crashed, as `boots` counts). For a panic, `place` is the panic's
+//! `file:line` when the platform recorded it ([`Platform::last_panic`]),
+//! else, as for a watchdog reset, the app call the board was in: `in poll`,
+//! `in on_message`, `in on_connected`, or `main loop, after poll` when it
+//! was outside the app (the network stack, or a hang between polls); a
+//! watchdog reset for a lost broker says `mqtt round trip (broker lost)`.
+//! The record lives in retained memory (`words[4]`: the last feed,
+//! `words[5..8]`: the activity and the pending crash; see `crash_log.rs`),
+//! so a power cycle forgets it; it is cleared once the broker acknowledged
+//! the message, and a reset before that publishes it again.
 //!
 //! **Blinky.** The LED toggles at `blinky_hz` (1 Hz: on 500ms, off 500ms),
 //! starting lit at boot; a new rate restarts the pattern, lit, at once.
