@@ -24,6 +24,13 @@
 //! default, parser or limit is written twice, and a setting left unset
 //! keeps the default a scenario that leaves the key out gets.
 //!
+//! With `HILT_TLS=true` (the apps' `tls` setting) the image speaks TLS 1.3
+//! to its broker, and `HILT_TLS_CA` must name the file (PEM or DER) of the
+//! certificate authority it trusts: its DER is written to
+//! `$OUT_DIR/tls_authority.der` for the image to embed, and the build sets
+//! the `hilt_tls` cfg. `BUILD_UNIX_SECONDS`, the time of the build, is the
+//! clock certificates are checked against (src/tls.rs says why).
+//!
 //! `HILT_BROKER` is read with `hilt_grammar::parse_broker_address`, the
 //! grammar of a scenario's `broker: { url: ... }`. The build-dependencies
 //! are hilt-firmware and hilt-grammar, both `no_std` and small: building an
@@ -32,10 +39,10 @@
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hilt_firmware::apps::{AppSettings, BOARD_APPS};
-use hilt_firmware::settings::{self, SettingKey, VariableReading};
+use hilt_firmware::settings::{self, SettingKey, Tls, VariableReading};
 use hilt_grammar::parse_broker_address;
 
 const BROKER_EXAMPLE: &str = "e.g. `HILT_BROKER=broker.hivemq.com:1883` (in Wokwi a public \
@@ -51,7 +58,9 @@ fn main() {
     build.wifi();
     build.broker();
     let client_id = build.client_id();
-    build.app_settings(app, &client_id);
+    let tls = build.app_settings(app, &client_id);
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    build.tls(tls, &out);
 
     // A HILT_* variable the chosen app does not read is most likely a typo
     // or a setting meant for another app: say so, as the simulation reports
@@ -67,7 +76,6 @@ fn main() {
         }
     }
 
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::write(out.join("settings.rs"), build.finish()).expect("OUT_DIR is writable");
 }
 
@@ -284,8 +292,10 @@ impl Build {
 
     /// The app's own settings, `HILT_<KEY>` for each of its keys, read by
     /// its settings type; the accepted ones become `APP_SETTINGS` (none
-    /// when no single app is chosen, which is reported already).
-    fn app_settings(&mut self, app: Option<&'static str>, client_id: &str) {
+    /// when no single app is chosen, which is reported already). True when
+    /// they turn TLS on.
+    fn app_settings(&mut self, app: Option<&'static str>, client_id: &str) -> bool {
+        let mut tls = false;
         let mut accepted: Vec<String> = Vec::new();
         let mut problems = Vec::new();
         match app.and_then(|app| Some((app, AppSettings::new(app, client_id)?))) {
@@ -295,6 +305,9 @@ impl Build {
                 |key, reading| match reading {
                     VariableReading::Unset => {}
                     VariableReading::Accepted(value) => {
+                        if key.name == Tls::ENABLED.name {
+                            tls = settings::boolean(value).unwrap_or(false);
+                        }
                         accepted.push(format!("({:?}, {value:?})", key.name));
                     }
                     VariableReading::Missing => problems.push(missing(app, key)),
@@ -328,6 +341,45 @@ impl Build {
             "&[(&str, &str)]",
             &pairs,
         );
+        tls
+    }
+
+    /// With TLS on: the authority's certificate from `HILT_TLS_CA`, as DER
+    /// in `out`, the `hilt_tls` cfg, and the build's time.
+    fn tls(&mut self, on: bool, out: &Path) {
+        println!("cargo:rustc-check-cfg=cfg(hilt_tls)");
+        let path = self.var("HILT_TLS_CA");
+        let seconds = build_time();
+        self.constant(
+            "When the image was built, in seconds since 1970: the lower bound of the time \
+             that certificates are checked against.",
+            "BUILD_UNIX_SECONDS",
+            "u64",
+            &seconds.to_string(),
+        );
+        let Some(path) = path.clone().filter(|_| on) else {
+            if on {
+                self.error(
+                    "HILT_TLS is on but HILT_TLS_CA is not set: the file (PEM or DER) of the \
+                     certificate authority that issued the broker's certificate, e.g. \
+                     `HILT_TLS_CA=ca.pem`"
+                        .to_owned(),
+                );
+            } else if path.is_some() {
+                println!(
+                    "cargo:warning=HILT_TLS_CA is set but HILT_TLS is not on: the image speaks plain MQTT"
+                );
+            }
+            return;
+        };
+        println!("cargo:rerun-if-changed={path}");
+        match read_authority(Path::new(&path)) {
+            Ok(der) => {
+                fs::write(out.join("tls_authority.der"), der).expect("OUT_DIR is writable");
+                println!("cargo:rustc-cfg=hilt_tls");
+            }
+            Err(problem) => self.error(format!("HILT_TLS_CA={path:?}: {problem}")),
+        }
     }
 
     fn finish(self) -> String {
@@ -339,6 +391,40 @@ impl Build {
         text.push_str(&self.constants);
         text
     }
+}
+
+/// The DER certificate in the file at `path`: a PEM `CERTIFICATE` (the
+/// first, if there are several), or DER as it is.
+fn read_authority(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
+    if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        // A DER certificate is a SEQUENCE; anything else is no certificate
+        // the board could use, and would only fail at its first handshake.
+        return match bytes.first() {
+            Some(0x30) => Ok(bytes),
+            _ => Err("neither a PEM nor a DER certificate".to_owned()),
+        };
+    }
+    let blocks = pem::parse_many(&bytes).map_err(|error| format!("not valid PEM: {error}"))?;
+    blocks
+        .into_iter()
+        .find(|block| block.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .ok_or_else(|| "the file has no PEM CERTIFICATE block".to_owned())
+}
+
+/// Now, in seconds since 1970, or `SOURCE_DATE_EPOCH` when set, so that a
+/// reproducible build stays reproducible.
+fn build_time() -> u64 {
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs())
+        })
 }
 
 /// Why a required setting is needed, with an example.

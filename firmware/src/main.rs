@@ -15,7 +15,8 @@
 //!   drives it over a TCP link to the broker with the board glue of
 //!   hilt-board, the code hilt's tests run over the host's TCP (link.rs
 //!   gives it embassy-net), mirroring every message and log line to the
-//!   serial port (serial.rs).
+//!   serial port (serial.rs); over TLS 1.3 when built with `HILT_TLS=true`
+//!   (tls.rs).
 
 #![no_std]
 #![no_main]
@@ -25,6 +26,8 @@ mod link;
 mod platform;
 mod serial;
 mod settings;
+#[cfg(hilt_tls)]
+mod tls;
 
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
@@ -91,6 +94,11 @@ async fn main(spawner: Spawner) -> ! {
     .expect("the WiFi driver starts");
     let interface = Interface::station();
 
+    // The radio is on now, so the hardware RNG mixes in its noise and is
+    // a true random source (esp-hal's `Trng`), as TLS needs.
+    #[cfg(hilt_tls)]
+    let tls_rng = esp_hal::rng::Trng::try_new()
+        .expect("the WiFi driver makes the hardware RNG a true random source");
     let rng = Rng::new();
     let seed = (u64::from(rng.random()) << 32) | u64::from(rng.random());
     static RESOURCES: StaticCell<StackResources<SOCKETS>> = StaticCell::new();
@@ -122,7 +130,10 @@ async fn main(spawner: Spawner) -> ! {
     }
 
     let mut node = board::build(chip, hilt_board::clock::now());
-    link::run(stack, &mut node).await
+    #[cfg(not(hilt_tls))]
+    link::run(stack, &mut node).await;
+    #[cfg(hilt_tls)]
+    link::run(stack, &mut node, tls_rng).await
 }
 
 /// The station's settings from build.rs: an open network when the password

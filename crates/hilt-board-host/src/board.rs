@@ -3,6 +3,7 @@
 //! (crates/hilt-runner/src/bundled.rs), kept on real time.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use hilt_firmware::app::{Firmware, LogLine, Node};
 use hilt_firmware::apps::light_status::LightStatus;
@@ -41,6 +42,10 @@ pub struct BoardSettings {
     pub broker_port: u16,
     pub app_settings: AppSettings,
     pub network: NetworkSettings,
+    /// The DER certificate of the authority the board trusts for TLS,
+    /// read from the file `HILT_TLS_CA` names (PEM or DER); required when
+    /// the app's `HILT_TLS` is on, as the image's build requires it.
+    pub tls_authority: Option<Vec<u8>>,
 }
 
 /// The network stack the board runs on.
@@ -229,6 +234,25 @@ impl BoardSettings {
                 },
             );
         }
+        let tls_authority = match variable("HILT_TLS_CA") {
+            Some(path) => match read_authority(Path::new(&path)) {
+                Ok(der) => Some(der),
+                Err(problem) => {
+                    problems.push(format!("HILT_TLS_CA={path:?}: {problem}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let tls_on =
+            variable("HILT_TLS").is_some_and(|value| matches!(settings::boolean(&value), Ok(true)));
+        if tls_on && variable("HILT_TLS_CA").is_none() {
+            problems.push(
+                "HILT_TLS is on but HILT_TLS_CA is not set: the file (PEM or DER) of the \
+                 certificate authority the board trusts for its broker"
+                    .to_owned(),
+            );
+        }
         match (app, app_settings) {
             (Some(app), Some(app_settings)) if problems.is_empty() => Ok(BoardSettings {
                 app,
@@ -237,10 +261,30 @@ impl BoardSettings {
                 broker_port: broker.1,
                 app_settings,
                 network,
+                tls_authority,
             }),
             _ => Err(problems),
         }
     }
+}
+
+/// The DER certificate in the file at `path`: a PEM `CERTIFICATE` (the
+/// first, if there are several), or DER as it is.
+pub fn read_authority(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
+    if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        // A DER certificate is a SEQUENCE (as firmware/build.rs checks).
+        return match bytes.first() {
+            Some(0x30) => Ok(bytes),
+            _ => Err("neither a PEM nor a DER certificate".to_owned()),
+        };
+    }
+    let blocks = pem::parse_many(&bytes).map_err(|error| format!("not valid PEM: {error}"))?;
+    blocks
+        .into_iter()
+        .find(|block| block.tag() == "CERTIFICATE")
+        .map(|block| block.into_contents())
+        .ok_or_else(|| "has no PEM CERTIFICATE block".to_owned())
 }
 
 /// The app of `settings` on simulated parts, booted at `boot`.
@@ -404,6 +448,10 @@ impl Firmware for OnRealTime {
     fn disconnect(&mut self) {
         self.node.disconnect();
     }
+
+    fn tls(&self) -> Option<&hilt_firmware::mqtt::session::TlsOptions> {
+        self.node.tls()
+    }
 }
 
 #[cfg(test)]
@@ -423,6 +471,60 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         })
+    }
+
+    #[test]
+    fn tls_needs_an_authority_that_can_be_read() {
+        assert_eq!(
+            settings(&[("HILT_TLS", "true")]).unwrap_err(),
+            [
+                "HILT_TLS is on but HILT_TLS_CA is not set: the file (PEM or DER) of the \
+                 certificate authority the board trusts for its broker"
+            ]
+        );
+        let problems = settings(&[
+            ("HILT_TLS", "true"),
+            ("HILT_TLS_CA", "/nonexistent/authority.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with(r#"HILT_TLS_CA="/nonexistent/authority.pem": cannot read it: "#),
+            "{problems:?}"
+        );
+        assert_eq!(settings(&[]).unwrap().tls_authority, None);
+    }
+
+    #[test]
+    fn an_authority_in_pem_is_read_as_its_der() {
+        let folder =
+            std::env::temp_dir().join(format!("hilt-board-host-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let der = vec![0x30, 0x03, 0x02, 0x01, 0x07];
+        let pem_path = folder.join("authority.pem");
+        std::fs::write(
+            &pem_path,
+            pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())),
+        )
+        .unwrap();
+        let der_path = folder.join("authority.der");
+        std::fs::write(&der_path, &der).unwrap();
+        assert_eq!(read_authority(&pem_path).unwrap(), der);
+        assert_eq!(read_authority(&der_path).unwrap(), der);
+        let text_path = folder.join("notes.txt");
+        std::fs::write(&text_path, "not a certificate").unwrap();
+        assert_eq!(
+            read_authority(&text_path).unwrap_err(),
+            "neither a PEM nor a DER certificate"
+        );
+        let key_path = folder.join("key.pem");
+        std::fs::write(&key_path, pem::encode(&pem::Pem::new("PRIVATE KEY", der))).unwrap();
+        assert_eq!(
+            read_authority(&key_path).unwrap_err(),
+            "has no PEM CERTIFICATE block"
+        );
+        let _ = std::fs::remove_dir_all(folder);
     }
 
     #[test]

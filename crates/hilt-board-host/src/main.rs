@@ -17,6 +17,8 @@
 //! - `HILT_BROKER`: the broker, `host:port` (a DNS name or an IPv4 address);
 //! - `HILT_CLIENT_ID`: the MQTT client id, which also names the topics;
 //! - `HILT_<KEY>`: the app's `config:` keys (`HILT_INTERVAL=1s`);
+//! - `HILT_TLS_CA`: the file (PEM or DER) of the certificate authority the
+//!   board trusts when the app's `HILT_TLS` is on (required then);
 //! - `HILT_NETWORK`: `kernel` (the default) or `tap`, and for `tap`:
 //!   `HILT_TAP` (the device, `tap0`), `HILT_TAP_ADDRESS` (the board's
 //!   address, `192.168.69.2/24`), `HILT_TAP_GATEWAY` (`192.168.69.1`, or
@@ -25,6 +27,7 @@
 mod board;
 mod network;
 mod tap;
+mod tls;
 
 use std::fmt;
 use std::io::Write as _;
@@ -79,14 +82,16 @@ fn main() -> ExitCode {
         port: settings.broker_port,
     };
     match &settings.network {
-        NetworkSettings::Kernel => runtime.block_on(hilt_board::link::run(
+        NetworkSettings::Kernel => runtime.block_on(tls::run_link(
             &HostNetwork,
             &mut serial,
             &mut node,
             broker,
+            settings.tls_authority.as_deref(),
         )),
         NetworkSettings::Tap(tap) => {
-            match tap::run(tap, &runtime, &mut serial, &mut node, broker) {
+            let authority = settings.tls_authority.as_deref();
+            match tap::run(tap, &runtime, &mut serial, &mut node, broker, authority) {
                 Err(error) => {
                     eprintln!(
                         "hilt-board-host: cannot open the TAP device {:?}: {error}",

@@ -43,6 +43,7 @@ pub fn run(
     serial: &mut impl Serial,
     node: &mut impl Firmware,
     broker: Broker<'_>,
+    tls_authority: Option<&[u8]>,
 ) -> Result<Infallible, std::io::Error> {
     let mut device = TunTapDevice::new(&settings.interface)?;
     device.set_hardware_address(HARDWARE_ADDRESS);
@@ -65,7 +66,7 @@ pub fn run(
     runtime.block_on(async {
         match select(
             runner.run(),
-            hilt_board::link::run(&network, serial, node, broker),
+            crate::tls::run_link(&network, serial, node, broker, tls_authority),
         )
         .await
         {

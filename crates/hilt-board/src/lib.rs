@@ -14,6 +14,9 @@
 //!
 //! With the `embassy-net` feature, [`embassy`] is the network over
 //! embassy-net that both the image and hilt-board-host's TAP backend use.
+//! With the `tls` feature, [`tls`] puts TLS 1.3 (embedded-tls) between the
+//! node's bytes and the socket when the node asks for it
+//! ([`link::run_with_tls`]).
 //!
 //! `no_std` and allocation-free, like the firmware core. Time is
 //! embassy-time's ([`clock`]): the chip's timer on a board, the std driver
@@ -27,3 +30,5 @@ pub mod embassy;
 pub mod link;
 pub mod network;
 pub mod serial;
+#[cfg(feature = "tls")]
+pub mod tls;
