@@ -207,7 +207,7 @@ mod tests {
         let long_path = format!("{}/src/apps/crashy.rs:17", "x".repeat(100));
         control.record_panic(&long_path, 1_234);
         control.prepare_boot(ResetCause::Panic);
-        let mut firmware = control.firmware_handle();
+        let firmware = control.firmware_handle();
         let record = firmware.last_panic().unwrap();
         assert_eq!(record.at_ms, 1_234);
         assert_eq!(record.place.len(), PANIC_PLACE_LEN);

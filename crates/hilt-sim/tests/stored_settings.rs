@@ -65,7 +65,10 @@ fn many_changes_fill_and_compact_the_region_without_losing_the_newest() {
     drop(store);
     assert_eq!(
         loaded(&model),
-        Ok(pairs(&[("sysinfo_interval", "1999"), ("log_level", "warn")]))
+        Ok(pairs(&[
+            ("sysinfo_interval", "1999"),
+            ("log_level", "warn")
+        ]))
     );
 }
 
@@ -156,7 +159,9 @@ fn a_power_cut_while_the_store_compacts_loses_nothing_written_before() {
     let mut compacting = None;
     for seconds in 0..5_000u32 {
         let before = probe.operations();
-        store.store("sysinfo_interval", &seconds.to_string()).unwrap();
+        store
+            .store("sysinfo_interval", &seconds.to_string())
+            .unwrap();
         let operations = probe.operations() - before;
         if operations > plain {
             compacting = Some((seconds, operations));
@@ -171,7 +176,9 @@ fn a_power_cut_while_the_store_compacts_loses_nothing_written_before() {
         let mut store = SettingsStore::new(model.handle());
         store.store("log_level", "debug").unwrap();
         for seconds in 0..compacting_write {
-            store.store("sysinfo_interval", &seconds.to_string()).unwrap();
+            store
+                .store("sysinfo_interval", &seconds.to_string())
+                .unwrap();
         }
         model.cut_power_during(cut_at);
         assert_eq!(

@@ -208,7 +208,12 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
         );
         let _ = json::write_string(&mut payload, json::shown(&crash.place, PANIC_PLACE_LEN));
         let _ = write!(payload, ", \"boot\": {}}}", crash.boot);
-        match context.publish(&self.crash_log.topic, payload.as_bytes(), QoS::AtLeastOnce, false) {
+        match context.publish(
+            &self.crash_log.topic,
+            payload.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        ) {
             Ok(()) => self.crash_log.sent = true,
             Err(error) => self.log(
                 context,

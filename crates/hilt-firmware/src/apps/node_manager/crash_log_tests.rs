@@ -134,7 +134,8 @@ fn an_unacknowledged_crash_report_is_published_again_after_the_next_reset() {
     let messages = crash_messages(&third);
     assert_eq!(messages.len(), 1);
     assert!(
-        messages[0].starts_with("{\"reason\": \"watchdog\"") && messages[0].ends_with("\"boot\": 1}"),
+        messages[0].starts_with("{\"reason\": \"watchdog\"")
+            && messages[0].ends_with("\"boot\": 1}"),
         "{}",
         messages[0]
     );
@@ -156,7 +157,9 @@ fn a_panic_is_reported_with_the_place_the_platform_recorded_and_the_record_is_cl
     second.run_until(at(2.0));
     assert_eq!(
         crash_messages(&second),
-        ["{\"reason\": \"panic\", \"at_ms\": 2345, \"place\": \"src/apps/node_manager/commands.rs:42\", \"boot\": 1}"]
+        [
+            "{\"reason\": \"panic\", \"at_ms\": 2345, \"place\": \"src/apps/node_manager/commands.rs:42\", \"boot\": 1}"
+        ]
     );
     let (memory, panic) = left_behind(&mut second);
     assert_eq!(memory.words[WORD_CRASH] >> 8, 0);

@@ -139,9 +139,9 @@ use heapless::{String, Vec};
 
 use self::commands::Reboot;
 use self::crash_log::{Activity, CrashLog};
-use self::stored_settings::SettingsState;
 use self::health::BootRecord;
 use self::remote_log::{FLUSH_RETRY, RemoteLog};
+use self::stored_settings::SettingsState;
 use crate::app::{App, Context, LogLevel, Message};
 use crate::apps::json;
 use crate::mqtt::codec::QoS;

@@ -192,14 +192,16 @@ impl<F: NorFlash> SettingsStore<F> {
         if self.region_is_erased()? {
             return Ok(settings);
         }
-        let format = block_on(self.map().fetch_item::<&[u8]>(&mut buffer, &key(FORMAT_KEY)))??;
+        let format = block_on(
+            self.map()
+                .fetch_item::<&[u8]>(&mut buffer, &key(FORMAT_KEY)),
+        )??;
         if format != Some(FORMAT_VERSION.as_bytes()) {
             return Err(StoreError::Corrupted);
         }
         self.marked = true;
         for key_name in STORED_KEYS {
-            let fetched =
-                block_on(self.map().fetch_item::<&[u8]>(&mut buffer, &key(key_name)))??;
+            let fetched = block_on(self.map().fetch_item::<&[u8]>(&mut buffer, &key(key_name)))??;
             let Some(bytes) = fetched else {
                 continue;
             };
@@ -224,11 +226,10 @@ impl<F: NorFlash> SettingsStore<F> {
         let mut buffer = [0u8; BUFFER_LEN];
         if !self.marked {
             let format = self::key(FORMAT_KEY);
-            block_on(self.map().store_item(
-                &mut buffer,
-                &format,
-                &FORMAT_VERSION.as_bytes(),
-            ))??;
+            block_on(
+                self.map()
+                    .store_item(&mut buffer, &format, &FORMAT_VERSION.as_bytes()),
+            )??;
             self.marked = true;
         }
         block_on(self.map().store_item(&mut buffer, &key, &value.as_bytes()))??;
@@ -406,7 +407,9 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
                 self.log(
                     context,
                     LogLevel::Warn,
-                    format_args!("node-manager: settings store unreadable ({error}); using the defaults"),
+                    format_args!(
+                        "node-manager: settings store unreadable ({error}); using the defaults"
+                    ),
                 );
             }
         }

@@ -23,7 +23,9 @@ struct RamFlash(Rc<RefCell<StdVec<u8>>>);
 
 impl RamFlash {
     fn erased() -> Self {
-        RamFlash(Rc::new(RefCell::new(std::vec![0xFF; SETTINGS.end as usize])))
+        RamFlash(Rc::new(RefCell::new(
+            std::vec![0xFF; SETTINGS.end as usize],
+        )))
     }
 }
 
@@ -135,7 +137,10 @@ fn what_set_changes_is_read_back_at_the_next_boot() {
     let mut second = power_on(&flash);
     assert_eq!(second.app().blinky_hz(), 4.0);
     assert_eq!(second.app().config().log_level, LogLevel::Debug);
-    assert_eq!(second.app().config().sysinfo_interval, Duration::from_secs(30));
+    assert_eq!(
+        second.app().config().sysinfo_interval,
+        Duration::from_secs(30)
+    );
     assert!(second.logged(
         "node-manager: settings from flash: blinky_hz=4.0, sysinfo_interval=30, log_level=debug"
     ));
