@@ -60,6 +60,20 @@ pub struct MemoryFigures {
     pub largest_free_block: u32,
 }
 
+/// Longest panic place kept, in bytes.
+pub const PANIC_PLACE_LEN: usize = 64;
+
+/// Where and when the firmware last panicked, as the panic handler
+/// recorded it in memory that survives a reset (but not a power cycle).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PanicRecord {
+    /// The panic's source location, `file:line`; a path too long for
+    /// [`PANIC_PLACE_LEN`] keeps its end (`...rc/apps/foo.rs:12`).
+    pub place: heapless::String<PANIC_PLACE_LEN>,
+    /// Milliseconds from the boot that panicked to the panic.
+    pub at_ms: u32,
+}
+
 /// Services of the chip an app may use; see the module documentation.
 pub trait Platform {
     /// Why the chip last started.
@@ -78,4 +92,12 @@ pub trait Platform {
     fn memory(&self) -> MemoryFigures;
     /// The firmware version string, e.g. `0.1.0`.
     fn firmware_version(&self) -> &str;
+    /// The last panic's place and time, kept across resets until
+    /// [`Platform::clear_last_panic`]; `None` when there was none since
+    /// power-on or the platform cannot tell (the default).
+    fn last_panic(&self) -> Option<PanicRecord> {
+        None
+    }
+    /// Forgets the last panic, once the app has reported it.
+    fn clear_last_panic(&mut self) {}
 }

@@ -211,7 +211,8 @@ impl SimulatedApp for LightStatusApp {
 }
 
 /// node-manager: remote log, commands with replies, sysinfo, a watchdog,
-/// safe mode after repeated crashes, and an LED blinking at an MQTT-set rate.
+/// safe mode after repeated crashes, a crash log, settings kept in flash,
+/// and an LED blinking at an MQTT-set rate.
 #[derive(Debug)]
 pub struct NodeManagerApp;
 
@@ -247,6 +248,9 @@ impl SimulatedApp for NodeManagerApp {
         let descriptor = AppDescriptor::read(&mut flash, OTA_SLOTS[decision.slot].start).ok();
         let led = board.led(pins::LED);
         let platform = board.platform();
+        // The whole chip; the app keeps its settings in
+        // `partitions::SETTINGS`, which survives resets and power cycles.
+        let flash = board.flash();
         let boot = board.now();
         match descriptor.as_ref().map(|descriptor| descriptor.boots) {
             Some(SimulatedBoot::Crashes) => Box::new(StuckImage::new(

@@ -158,7 +158,9 @@ impl FlashModel {
 }
 
 /// The firmware's side of the flash chip; see the module documentation.
-#[derive(Debug)]
+/// Clones are handles on the same chip, as each ESP-IDF partition handle
+/// is (the firmware gives one to each user of a partition).
+#[derive(Clone, Debug)]
 pub struct SimFlash {
     state: Rc<RefCell<FlashState>>,
 }

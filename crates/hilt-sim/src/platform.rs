@@ -11,7 +11,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use hilt_firmware::platform::{MemoryFigures, Platform, ResetCause, RetainedMemory};
+use hilt_firmware::platform::{
+    MemoryFigures, PANIC_PLACE_LEN, PanicRecord, Platform, ResetCause, RetainedMemory,
+};
 use hilt_firmware::time::{Duration, Instant};
 
 use crate::clock::VirtualClock;
@@ -33,6 +35,10 @@ struct PlatformState {
     reset_requested: bool,
     /// Why the requested reset happens: software, or a simulated panic.
     requested_cause: ResetCause,
+    /// The last panic's place and time, as the chip's panic handler keeps
+    /// it in RTC memory: across resets, until the firmware clears it or
+    /// the power goes.
+    last_panic: Option<PanicRecord>,
 }
 
 /// The runner's side of one device's chip services.
@@ -55,6 +61,7 @@ impl PlatformControl {
                 watchdog: None,
                 reset_requested: false,
                 requested_cause: ResetCause::Software,
+                last_panic: None,
             })),
         }
     }
@@ -80,7 +87,21 @@ impl PlatformControl {
         state.reset_requested = false;
         if cause == ResetCause::PowerOn {
             state.retained = RetainedMemory::default();
+            state.last_panic = None;
         }
+    }
+
+    /// Records a panic of the running firmware at `place` (`file:line`),
+    /// `at_ms` after its boot, as the chip's panic handler does before it
+    /// resets the chip; follow it with a reset for [`ResetCause::Panic`].
+    /// A place longer than the record keeps its end.
+    pub fn record_panic(&self, place: &str, at_ms: u32) {
+        let mut start = place.len().saturating_sub(PANIC_PLACE_LEN);
+        while !place.is_char_boundary(start) {
+            start += 1;
+        }
+        let place = heapless::String::try_from(&place[start..]).unwrap_or_default();
+        self.state.borrow_mut().last_panic = Some(PanicRecord { place, at_ms });
     }
 
     /// When the watchdog bites unless fed, if it is armed.
@@ -170,6 +191,14 @@ impl Platform for SimPlatform {
     fn firmware_version(&self) -> &str {
         &self.firmware_version
     }
+
+    fn last_panic(&self) -> Option<PanicRecord> {
+        self.state.borrow().last_panic.clone()
+    }
+
+    fn clear_last_panic(&mut self) {
+        self.state.borrow_mut().last_panic = None;
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +220,30 @@ mod tests {
         control.prepare_boot(ResetCause::PowerOn);
         let mut firmware = control.firmware_handle();
         assert_eq!(firmware.retained_memory().words[1], 0);
+    }
+
+    #[test]
+    fn a_recorded_panic_survives_resets_until_cleared_or_a_power_cycle() {
+        let control = PlatformControl::new(VirtualClock::new(), "0.1.0");
+        drop(control.firmware_handle());
+        let long_path = format!("{}/src/apps/crashy.rs:17", "x".repeat(100));
+        control.record_panic(&long_path, 1_234);
+        control.prepare_boot(ResetCause::Panic);
+        let firmware = control.firmware_handle();
+        let record = firmware.last_panic().unwrap();
+        assert_eq!(record.at_ms, 1_234);
+        assert_eq!(record.place.len(), PANIC_PLACE_LEN);
+        assert!(record.place.ends_with("/src/apps/crashy.rs:17"));
+        drop(firmware);
+        control.prepare_boot(ResetCause::Software);
+        let mut firmware = control.firmware_handle();
+        assert!(firmware.last_panic().is_some());
+        firmware.clear_last_panic();
+        assert_eq!(firmware.last_panic(), None);
+        drop(firmware);
+        control.record_panic("src/main.rs:1", 5);
+        control.prepare_boot(ResetCause::PowerOn);
+        assert_eq!(control.firmware_handle().last_panic(), None);
     }
 
     #[test]

@@ -29,8 +29,14 @@ pub(crate) struct OtaOptions {
 /// Pushes the image; `Ok` once the board took it, an error (exit code 2)
 /// when it refused, went silent or the broker could not be reached.
 pub(crate) fn ota(options: &OtaOptions) -> anyhow::Result<u8> {
-    let (host, port) =
+    let hilt_scenario::BrokerUrl { host, port, tls } =
         hilt_scenario::parse_broker_url(&options.broker).map_err(|error| anyhow::anyhow!(error))?;
+    if tls {
+        anyhow::bail!(
+            "--broker {}: `hilt ota` speaks plain MQTT; mqtts:// is for `hilt replay`",
+            options.broker
+        );
+    }
     let image = std::fs::read(&options.image)
         .with_context(|| format!("cannot read {}", options.image.display()))?;
     let sender = OtaSender::new(image.len(), options.chunk)

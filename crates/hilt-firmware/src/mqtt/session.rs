@@ -287,6 +287,12 @@ impl Session {
         self.queue.len()
     }
 
+    /// True while a QoS 1/2 message to `topic` waits for the broker's
+    /// acknowledgement.
+    pub fn awaits_acknowledgement(&self, topic: &str) -> bool {
+        self.queue.iter().any(|message| message.topic == topic)
+    }
+
     // ----- the link -------------------------------------------------------
 
     /// True when the owner should open a TCP link to the broker now.

@@ -64,7 +64,7 @@ fn parse_interval(text: &str) -> Option<Duration> {
 
 /// One change a `set` command asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Setting {
+pub(super) enum Setting {
     BlinkyHz(f32),
     SysinfoInterval(Duration),
     LogLevel(LogLevel),
@@ -89,7 +89,7 @@ pub(super) fn error_payload(text: &str) -> String<PAYLOAD_LEN> {
 
 /// Why a `set` was refused; borrows the payload it quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SetError<'a> {
+pub(super) enum SetError<'a> {
     Malformed,
     TooManyPairs,
     NothingToSet,
@@ -133,7 +133,7 @@ impl fmt::Display for SetError<'_> {
     }
 }
 
-fn setting<'a>(key: &'a str, value: &'a str) -> Result<Setting, SetError<'a>> {
+pub(super) fn setting<'a>(key: &'a str, value: &'a str) -> Result<Setting, SetError<'a>> {
     match key {
         "blinky_hz" => parse_blinky_hz(value)
             .map(Setting::BlinkyHz)
@@ -281,6 +281,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
         };
         let mut reply: String<PAYLOAD_LEN> = truncated("{\"ok\": true");
         for setting in settings {
+            self.persist(context, setting);
             match setting {
                 Setting::BlinkyHz(hz) => {
                     self.set_blinky_hz(context, hz);

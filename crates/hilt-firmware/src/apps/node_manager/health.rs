@@ -96,6 +96,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
                 "node-manager: boot {boots} since power-on, reset cause {cause}, firmware {version}"
             ),
         );
+        self.announce_stored_settings(context);
         if self.reset_for_lost_broker {
             self.log(
                 context,
@@ -155,7 +156,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     /// The watchdog's ping came back through the broker: the board and its
     /// link both work.
     pub(super) fn on_round_trip(&mut self, now: Instant) {
-        self.platform.feed_watchdog();
+        self.feed_watchdog(now);
         self.last_round_trip = now;
         if core::mem::take(&mut self.broker_lost_marked) {
             self.platform.retained_memory().words[WORD_BROKER_LOST] = 0;

@@ -10,6 +10,7 @@
 //! | `<p>/status` | out, retained | 1 | `{"state": "online", "safe_mode": false, "reset_cause": "power_on", "crashes": 0, "firmware_version": "0.1.0"}` after every connect; the last will is `{"state": "offline"}` (retained, QoS 1) |
 //! | `<p>/log` | out | 0 | one log line per message, e.g. `I 11214 node-manager: connected, logging to esp32/test/log` |
 //! | `<p>/sysinfo` | out | 0 | the sysinfo object below, every `sysinfo_interval` (60s) from boot |
+//! | `<p>/crash` | out | 1 | the last crash, once after the next connect: `{"reason": "watchdog", "at_ms": 13000, "place": "main loop, after poll", "boot": 1}` |
 //! | `<p>/mqb/cmd/<verb>/<id>` | in (`<p>/mqb/cmd/#`) | 1 | a command; levels after `<id>` are ignored (MQBoard puts a sequence number there) |
 //! | `<p>/mqb/reply/<id>` | out | 1 | the command's JSON reply |
 //! | `<p>/blinky/hz` | in | 0 | the blink rate, a number: `4`, `2.5`, `0` (off) |
@@ -17,13 +18,17 @@
 //! **Commands.** `ping` → `{"pong": true}`. `sysinfo` →
 //! `{"uptime": 61, "free_bytes": 101424, "largest_free_block": 94752,
 //! "reset_cause": "power_on", "firmware_version": "0.1.0", "safe_mode": false,
-//! "crashes": 0, "boots": 1, "connects": 1, "log_lines_dropped": 0}`
+//! "crashes": 0, "boots": 1, "connects": 1, "log_lines_dropped": 0,
+//! "settings_store": "ok"}`
 //! (uptime in whole seconds since boot; memory from the platform; `crashes`
 //! are the consecutive crashes before this boot, `boots` the boots since
-//! power-on). `reboot` → `{"rebooting": true}`, then, once the broker has
+//! power-on; `settings_store` what the settings store held at boot: `ok`,
+//! `corrupt`, `unreadable`, or `none` without flash). `reboot` → `{"rebooting": true}`, then, once the broker has
 //! acknowledged the reply (or after 2s without that), the app asks the
 //! platform for a software reset; the will then marks the board offline.
-//! `set` changes settings at run time (not kept across a reset), with the
+//! `set` changes settings at run time, and on a board with flash
+//! ([`NodeManager::with_flash`]) keeps them across resets and power cycles
+//! (below), with the
 //! payload either a JSON object `{"blinky_hz": 2.5, "log_level": "debug"}`
 //! or one `key=value` (`blinky_hz=4`). Keys: `blinky_hz` (a number from 0
 //! to [`MAX_BLINKY_HZ`]), `sysinfo_interval` (whole seconds, 0 = off, at
@@ -75,6 +80,36 @@
 //! boot must come within `watchdog_timeout`, so choose a timeout longer
 //! than joining the network and connecting take.
 //!
+//! **Settings that survive.** Each setting `set` applies is also written to
+//! a sequential-storage map in the flash's settings partition
+//! ([`crate::partitions::SETTINGS`]; the item format is in
+//! `stored_settings.rs`). At boot, after the `config:` defaults and before
+//! anything else, the stored ones replace them, and the first poll logs
+//! `settings from flash: blinky_hz=4.0, log_level=debug`. A region that
+//! holds garbage, or one a power cut left written but not yet marked as the
+//! store's, means the defaults: the board logs (and publishes) `W ...
+//! settings store corrupted; using the defaults and starting a new store`,
+//! sysinfo says `"settings_store": "corrupt"`, and the region is erased so
+//! the next `set` is kept. A power cut during a later write loses at most
+//! that write (sequential-storage skips the torn item). The blink rate from
+//! `<p>/blinky/hz` is not stored.
+//!
+//! **Crash log.** The boot after a watchdog reset or a panic publishes
+//! the crash once on `<p>/crash` (QoS 1, not retained) after connecting:
+//! `reason` (`watchdog` or `panic`), `at_ms` (milliseconds from the boot
+//! that crashed to the crash: for a watchdog reset, its last feed plus
+//! `watchdog_timeout`), `place` and `boot` (the number of the boot that
+//! crashed, as `boots` counts). For a panic, `place` is the panic's
+//! `file:line` when the platform recorded it ([`Platform::last_panic`]),
+//! else, as for a watchdog reset, the app call the board was in: `in poll`,
+//! `in on_message`, `in on_connected`, or `main loop, after poll` when it
+//! was outside the app (the network stack, or a hang between polls); a
+//! watchdog reset for a lost broker says `mqtt round trip (broker lost)`.
+//! The record lives in retained memory (`words[4]`: the last feed,
+//! `words[5..8]`: the activity and the pending crash; see `crash_log.rs`),
+//! so a power cycle forgets it; it is cleared once the broker acknowledged
+//! the message, and a reset before that publishes it again.
+//!
 //! **Blinky.** The LED toggles at `blinky_hz` (1 Hz: on 500ms, off 500ms),
 //! starting lit at boot; a new rate restarts the pattern, lit, at once.
 //! 0 turns it off (dark). The rate comes from `<p>/blinky/hz` or `set`;
@@ -83,11 +118,17 @@
 
 mod blinky;
 mod commands;
+mod crash_log;
+#[cfg(test)]
+mod crash_log_tests;
 mod health;
 mod ota;
 mod remote_log;
 mod settings;
 mod status;
+mod stored_settings;
+#[cfg(test)]
+mod stored_settings_tests;
 #[cfg(test)]
 mod tests;
 
@@ -98,8 +139,10 @@ use embedded_storage::nor_flash::NorFlash;
 use heapless::{String, Vec};
 
 use self::commands::Reboot;
+use self::crash_log::{Activity, CrashLog};
 use self::health::BootRecord;
 use self::remote_log::{FLUSH_RETRY, RemoteLog};
+use self::stored_settings::SettingsState;
 use crate::app::{App, Context, LogLevel, Message};
 use crate::apps::json;
 use crate::mqtt::codec::QoS;
@@ -110,12 +153,14 @@ use crate::time::{Duration, Instant};
 
 pub use self::blinky::MAX_BLINKY_HZ;
 pub use self::commands::MAX_SYSINFO_INTERVAL;
+pub use self::crash_log::{WORD_CRASH, WORD_CRASH_AT, WORD_CRASH_BOOT, WORD_LAST_FEED};
 pub use self::health::{
     BROKER_LOST_MARK, RETAINED_MAGIC, WATCHDOG_ID, WORD_BOOTS, WORD_BROKER_LOST, WORD_CRASHES,
     WORD_MAGIC,
 };
 pub use self::remote_log::LOG_BUFFER_LINES;
 pub use self::settings::{DEFAULT_PREFIX, MAX_PREFIX_LEN, NodeManagerConfig, WatchdogFeed};
+pub use self::stored_settings::{STORED_KEYS, SettingsStore, StoreError, StoredSetting, block_on};
 
 /// The longest the app sleeps when nothing else is due.
 const IDLE_POLL: Duration = Duration::from_secs(60);
@@ -127,7 +172,7 @@ const QUOTED_CHARS: usize = 32;
 
 /// The node-manager app; see the module documentation.
 #[derive(Debug)]
-pub struct NodeManager<L, P, F = NoFlash> {
+pub struct NodeManager<L, P, F: NorFlash = NoFlash> {
     config: NodeManagerConfig,
     led: L,
     platform: P,
@@ -168,36 +213,66 @@ pub struct NodeManager<L, P, F = NoFlash> {
     reboot: Reboot,
     /// Firmware updates: the flash, the running image and its trial.
     updates: self::ota::Updates<F>,
+    /// Settings kept in flash (none without flash), and what was in it at
+    /// boot.
+    settings_store: Option<stored_settings::SettingsStore<F>>,
+    settings_state: SettingsState,
+    crash_log: CrashLog,
 }
 
 impl<L: OutputPin, P: Platform> NodeManager<L, P, NoFlash> {
-    /// A board without flash for updates (`ota` is refused), booting at
-    /// `boot`; see [`NodeManager::with_flash`].
+    /// A board without flash, booting at `boot`: `ota` is refused and
+    /// nothing `set` changes is kept; see [`NodeManager::with_flash`].
     pub fn new(config: NodeManagerConfig, led: L, platform: P, boot: Instant) -> Self {
-        NodeManager::with_flash(config, led, platform, NoFlash, boot)
+        NodeManager::boot(config, led, platform, NoFlash, false, boot)
     }
 }
 
-impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
-    /// A board booting at `boot`: reads the reset cause, updates the crash
-    /// counter in retained memory, decides on safe mode, arms the watchdog
-    /// and starts blinking (unless in safe mode). `flash` holds the OTA
-    /// data and the app slots (`crate::partitions`): the running image's
-    /// descriptor gives the firmware version, and updates go to the other
-    /// slot.
+impl<L: OutputPin, P: Platform, F: NorFlash + Clone> NodeManager<L, P, F> {
+    /// A board booting at `boot` on `flash`, the whole chip
+    /// (`crate::partitions`): the settings kept in its `settings` partition
+    /// are read over `config`; its OTA data and app slots give the running
+    /// image (whose descriptor gives the firmware version), and updates go
+    /// to the other slot. The settings store and the updates each use a
+    /// handle of their own (`flash.clone()`) on their own partitions, as
+    /// ESP-IDF's partition API does; a flash handle is cheap to clone.
     pub fn with_flash(
         config: NodeManagerConfig,
         led: L,
-        mut platform: P,
+        platform: P,
         flash: F,
         boot: Instant,
     ) -> Self {
+        NodeManager::boot(config, led, platform, flash, true, boot)
+    }
+
+    /// Reads the settings kept in flash (when `keeps_settings`), the reset
+    /// cause, updates the crash counter and the crash log in retained
+    /// memory, decides on safe mode, arms the watchdog and starts blinking
+    /// (unless in safe mode).
+    fn boot(
+        mut config: NodeManagerConfig,
+        led: L,
+        mut platform: P,
+        flash: F,
+        keeps_settings: bool,
+        boot: Instant,
+    ) -> Self {
+        let (settings_store, settings_state) =
+            stored_settings::open(keeps_settings.then(|| flash.clone()), &mut config);
         let BootRecord {
             reset_cause,
             crashes,
             boots,
             reset_for_lost_broker,
         } = health::count_boot(&mut platform);
+        let crash = crash_log::record_boot(
+            &mut platform,
+            reset_cause,
+            reset_for_lost_broker,
+            boots,
+            config.watchdog_timeout,
+        );
         let safe_mode = config.safe_mode_after > 0 && crashes >= config.safe_mode_after;
         if !config.watchdog_timeout.is_zero() {
             platform.start_watchdog(config.watchdog_timeout);
@@ -210,6 +285,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
         };
         let next_sysinfo_at = (!safe_mode && !config.sysinfo_interval.is_zero())
             .then(|| boot + config.sysinfo_interval);
+        let crash_topic = topic("crash");
         let mut app = NodeManager {
             status_topic: topic("status"),
             log_topic: topic("log"),
@@ -245,6 +321,9 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
             next_sysinfo_at,
             reboot: Reboot::None,
             updates: self::ota::Updates::at_boot(flash),
+            settings_store,
+            settings_state,
+            crash_log: CrashLog::new(crash_topic, crash),
         };
         app.restart_blink(boot);
         app
@@ -332,6 +411,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
     }
 
     fn on_connected(&mut self, context: &mut Context<'_>) {
+        self.enter(Activity::Connected);
         self.announce_boot(context);
         self.was_connected = true;
         let mut subscribed = context.subscribe(&self.command_filter, QoS::AtLeastOnce);
@@ -358,6 +438,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
                 format_args!("node-manager: status not sent: {error}"),
             );
         }
+        self.publish_crash(context);
         let log_topic = self.log_topic.clone();
         self.log(
             context,
@@ -367,6 +448,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
     }
 
     fn on_message(&mut self, context: &mut Context<'_>, message: &Message<'_>) {
+        self.enter(Activity::Message);
         if self.config.watchdog_feed == WatchdogFeed::Mqtt
             && message.topic == self.watchdog_topic.as_str()
         {
@@ -401,11 +483,12 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
 
     fn poll(&mut self, context: &mut Context<'_>) -> Instant {
         let now = context.now;
+        self.enter(Activity::Poll);
         let watchdog = !self.config.watchdog_timeout.is_zero();
         let watchdog_ping_at = match self.config.watchdog_feed {
             _ if !watchdog => None,
             WatchdogFeed::Loop => {
-                self.platform.feed_watchdog();
+                self.feed_watchdog(now);
                 None
             }
             WatchdogFeed::Mqtt => Some(self.watchdog_round_trip(context)),
@@ -423,6 +506,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
 
         let healthy_at = self.boot + self.config.healthy_after;
         self.clear_crashes_when_healthy(context, healthy_at);
+        self.clear_crash_when_acknowledged(context);
 
         self.blink(now);
         if core::mem::take(&mut self.led_failed) {
@@ -475,6 +559,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
         {
             next = next.min(deadline);
         }
+        self.leave();
         next
     }
 }

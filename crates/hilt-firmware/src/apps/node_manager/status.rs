@@ -49,12 +49,13 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
         );
         let _ = write!(
             payload,
-            ", \"safe_mode\": {}, \"crashes\": {}, \"boots\": {}, \"connects\": {}, \"log_lines_dropped\": {}}}",
+            ", \"safe_mode\": {}, \"crashes\": {}, \"boots\": {}, \"connects\": {}, \"log_lines_dropped\": {}, \"settings_store\": \"{}\"}}",
             self.safe_mode,
             self.crashes,
             self.boots,
             context.mqtt.statistics().connects,
-            self.remote_log.dropped_total
+            self.remote_log.dropped_total,
+            self.settings_state.as_str()
         );
         payload
     }

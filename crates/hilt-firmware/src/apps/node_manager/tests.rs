@@ -143,7 +143,7 @@ fn ping_sysinfo_and_unknown_commands_are_answered() {
     assert_eq!(
         command(&mut harness, "sysinfo/7", b""),
         [
-            "{\"uptime\": 61, \"free_bytes\": 101424, \"largest_free_block\": 94752, \"reset_cause\": \"power_on\", \"firmware_version\": \"0.1.0\", \"safe_mode\": false, \"crashes\": 0, \"boots\": 1, \"connects\": 1, \"log_lines_dropped\": 0}"
+            "{\"uptime\": 61, \"free_bytes\": 101424, \"largest_free_block\": 94752, \"reset_cause\": \"power_on\", \"firmware_version\": \"0.1.0\", \"safe_mode\": false, \"crashes\": 0, \"boots\": 1, \"connects\": 1, \"log_lines_dropped\": 0, \"settings_store\": \"none\"}"
         ]
     );
     assert_eq!(
