@@ -22,6 +22,11 @@
 #![no_main]
 
 mod board;
+// The plain link, or the TLS one when built with HILT_TLS=true.
+#[cfg(not(hilt_tls))]
+mod link;
+#[cfg(hilt_tls)]
+#[path = "tls_link.rs"]
 mod link;
 mod platform;
 mod serial;
