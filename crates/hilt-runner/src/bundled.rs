@@ -360,9 +360,10 @@ impl StuckImage {
 impl Firmware for StuckImage {
     fn poll(&mut self, now: Instant) -> Instant {
         if self.boots == SimulatedBoot::Crashes {
-            self.platform.panic();
+            let at_ms = u32::try_from((now - self.boot).as_millis()).unwrap_or(u32::MAX);
+            self.platform
+                .panic("simulated image: panics at boot", at_ms);
         }
-        let _ = self.boot;
         now + std::time::Duration::from_secs(3600)
     }
     fn receive(&mut self, _now: Instant, bytes: &[u8]) -> usize {

@@ -96,12 +96,7 @@ impl PlatformControl {
     /// resets the chip; follow it with a reset for [`ResetCause::Panic`].
     /// A place longer than the record keeps its end.
     pub fn record_panic(&self, place: &str, at_ms: u32) {
-        let mut start = place.len().saturating_sub(PANIC_PLACE_LEN);
-        while !place.is_char_boundary(start) {
-            start += 1;
-        }
-        let place = heapless::String::try_from(&place[start..]).unwrap_or_default();
-        self.state.borrow_mut().last_panic = Some(PanicRecord { place, at_ms });
+        self.state.borrow_mut().last_panic = Some(panic_record(place, at_ms));
     }
 
     /// When the watchdog bites unless fed, if it is armed.
@@ -148,13 +143,27 @@ impl Drop for SimPlatform {
 }
 
 impl SimPlatform {
-    /// The firmware panics: the chip resets with [`ResetCause::Panic`] once
+    /// The firmware panics at `place`, `at_ms` after boot: the place is
+    /// recorded, and the chip resets with [`ResetCause::Panic`] once
     /// the current poll returns (a simulated image that crashes at boot).
-    pub fn panic(&mut self) {
+    pub fn panic(&mut self, place: &str, at_ms: u32) {
         let mut state = self.state.borrow_mut();
+        // As the chip's panic handler keeps it in RTC memory.
+        state.last_panic = Some(panic_record(place, at_ms));
         state.reset_requested = true;
         state.requested_cause = ResetCause::Panic;
     }
+}
+
+/// A panic's record, its place cut to its last [`PANIC_PLACE_LEN`] bytes
+/// (the end of a path names the file).
+fn panic_record(place: &str, at_ms: u32) -> PanicRecord {
+    let mut start = place.len().saturating_sub(PANIC_PLACE_LEN);
+    while !place.is_char_boundary(start) {
+        start += 1;
+    }
+    let place = heapless::String::try_from(&place[start..]).unwrap_or_default();
+    PanicRecord { place, at_ms }
 }
 
 impl Platform for SimPlatform {
