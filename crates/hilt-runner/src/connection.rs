@@ -238,24 +238,12 @@ impl Hub {
         if let Some(tls) = self.tls.clone() {
             return self.connect_tls(&tls, QuickAck(stream));
         }
-        let id = self.next_id();
         let (reader, writer) = stream.into_split();
-        let sender = self.sender.clone();
-        let reader = self.runtime.spawn(read_packets(
-            id,
-            reader,
-            sender,
-            Peer::Broker,
-            |reader: &OwnedReadHalf| {
+        Ok(
+            self.start_reading(reader, Writer::Tcp(writer), |reader: &OwnedReadHalf| {
                 let _ = socket2::SockRef::from(reader.as_ref()).set_tcp_quickack(true);
-            },
-        ));
-        Ok(BrokerConnection {
-            id,
-            runtime: self.runtime.handle().clone(),
-            writer: Some(Writer::Tcp(writer)),
-            reader,
-        })
+            }),
+        )
     }
 
     /// Takes on a connection to a broker in this process (its end of an
@@ -264,18 +252,8 @@ impl Hub {
         if let Some(tls) = self.tls.clone() {
             return self.connect_tls(&tls, stream);
         }
-        let id = self.next_id();
         let (reader, writer) = tokio::io::split(stream);
-        let sender = self.sender.clone();
-        let reader = self
-            .runtime
-            .spawn(read_packets(id, reader, sender, Peer::Broker, |_: &_| {}));
-        Ok(BrokerConnection {
-            id,
-            runtime: self.runtime.handle().clone(),
-            writer: Some(Writer::InProcess(writer)),
-            reader,
-        })
+        Ok(self.start_reading(reader, Writer::InProcess(writer), |_: &_| {}))
     }
 
     /// Runs the TLS handshake over `stream` (bounded, as a TCP connect is)
@@ -295,18 +273,33 @@ impl Hub {
                 })?
         })?;
         let stream: Box<dyn TlsStream> = Box::new(stream);
-        let id = self.next_id();
         let (reader, writer) = tokio::io::split(stream);
+        Ok(self.start_reading(reader, Writer::Tls(writer), |_: &_| {}))
+    }
+
+    /// A connection to the broker whose read half `reader` the poller reads
+    /// (calling `after_read` after each read) and whose write half is
+    /// `writer`.
+    fn start_reading<R>(
+        &mut self,
+        reader: R,
+        writer: Writer,
+        after_read: impl Fn(&R) + Send + 'static,
+    ) -> BrokerConnection
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let id = self.next_id();
         let sender = self.sender.clone();
         let reader = self
             .runtime
-            .spawn(read_packets(id, reader, sender, Peer::Broker, |_: &_| {}));
-        Ok(BrokerConnection {
+            .spawn(read_packets(id, reader, sender, Peer::Broker, after_read));
+        BrokerConnection {
             id,
             runtime: self.runtime.handle().clone(),
-            writer: Some(Writer::Tls(writer)),
+            writer: Some(writer),
             reader,
-        })
+        }
     }
 
     /// Waits up to `timeout` for the next packet or close on any connection.

@@ -50,19 +50,6 @@ pub enum ServerCertificate {
     Rotated,
 }
 
-impl ServerCertificate {
-    /// The spelling a scenario's `tls: { certificate: … }` step uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerCertificate::Valid => "valid",
-            ServerCertificate::Expired => "expired",
-            ServerCertificate::WrongName => "wrong_name",
-            ServerCertificate::UnknownAuthority => "unknown_authority",
-            ServerCertificate::Rotated => "rotated",
-        }
-    }
-}
-
 /// Why a certificate could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {

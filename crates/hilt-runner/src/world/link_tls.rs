@@ -35,7 +35,6 @@ pub(super) struct BrokerTls {
     authority: TestAuthority,
     /// The authority's certificate, as each board keeps it.
     pub(super) trusted_by_boards: Rc<Vec<u8>>,
-    presenting: ServerCertificate,
     config: Arc<ServerConfig>,
 }
 
@@ -49,7 +48,6 @@ impl BrokerTls {
         Ok(BrokerTls {
             authority,
             trusted_by_boards,
-            presenting: ServerCertificate::Valid,
             config,
         })
     }
@@ -58,7 +56,6 @@ impl BrokerTls {
     /// open keep the one they shook hands with, as a broker's do.
     pub(super) fn present(&mut self, certificate: ServerCertificate) -> Result<(), TlsSetupError> {
         self.config = server_config(&self.authority.server_certificate(certificate)?)?;
-        self.presenting = certificate;
         Ok(())
     }
 
