@@ -4,17 +4,20 @@
 //! (through hilt-sim's flash model) alike.
 //!
 //! ```text
-//! # Name,     Type, SubType, Offset,   Size
-//! settings,   data, 0x40,    0x9000,   0x4000
-//! otadata,    data, ota,     0xd000,   0x2000
-//! phy_init,   data, phy,     0xf000,   0x1000
-//! ota_0,      app,  ota_0,   0x10000,  0x1E0000
-//! ota_1,      app,  ota_1,   0x1F0000, 0x1E0000
+//! # Name,   Type, SubType,   Offset,   Size
+//! settings, data, undefined, 0x9000,   0x4000
+//! otadata,  data, ota,       0xd000,   0x2000
+//! phy_init, data, phy,       0xf000,   0x1000
+//! ota_0,    app,  ota_0,     0x10000,  0x1E0000
+//! ota_1,    app,  ota_1,     0x1F0000, 0x1E0000
 //! ```
 //!
-//! `settings` takes the place ESP-IDF's default table gives `nvs`, with a
-//! subtype of its own (0x40, in the range ESP-IDF leaves to applications),
-//! since it holds a sequential-storage map rather than NVS pages.
+//! `settings` takes the place ESP-IDF's default table gives `nvs`, as a data
+//! partition of subtype `undefined` (0x06, ESP-IDF's "unspecified data"),
+//! since it holds a sequential-storage map rather than NVS pages that ESP-IDF
+//! tools would try to read. The table is `firmware/partitions.csv`, which
+//! espflash flashes; `tests/partition_table.rs` checks it against these
+//! constants with espflash's own parser.
 
 use core::ops::Range;
 

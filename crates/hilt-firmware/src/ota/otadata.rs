@@ -103,14 +103,34 @@ const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::Algorithm {
     residue: 0,
 });
 
+/// What the app writes into an entry's label (which ESP-IDF's bootloader
+/// ignores) when it, rather than the bootloader, put the entry on trial;
+/// see [`boot_from_app`].
+pub const APP_TRIAL_LABEL: &[u8] = b"hilt: trial by app";
+
 /// One valid entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OtaEntry {
     pub seq: u32,
     pub state: OtaState,
+    /// The app, not the bootloader, started this entry's trial: its label
+    /// holds [`APP_TRIAL_LABEL`].
+    pub trial_by_app: bool,
 }
 
+/// Where the 20-byte label starts in an entry.
+const LABEL_AT: usize = 4;
+
 impl OtaEntry {
+    /// An entry whose label is erased, as ESP-IDF writes them.
+    pub fn new(seq: u32, state: OtaState) -> OtaEntry {
+        OtaEntry {
+            seq,
+            state,
+            trial_by_app: false,
+        }
+    }
+
     /// The slot this entry selects.
     pub fn slot(self) -> usize {
         (self.seq.wrapping_sub(1) % 2) as usize
@@ -120,6 +140,9 @@ impl OtaEntry {
     pub fn encode(self) -> [u8; ENTRY_LEN] {
         let mut bytes = [0xFF; ENTRY_LEN];
         bytes[..4].copy_from_slice(&self.seq.to_le_bytes());
+        if self.trial_by_app {
+            bytes[LABEL_AT..LABEL_AT + APP_TRIAL_LABEL.len()].copy_from_slice(APP_TRIAL_LABEL);
+        }
         bytes[24..28].copy_from_slice(&self.state.code().to_le_bytes());
         bytes[28..].copy_from_slice(&CRC.checksum(&self.seq.to_le_bytes()).to_le_bytes());
         bytes
@@ -137,6 +160,7 @@ impl OtaEntry {
         Some(OtaEntry {
             seq,
             state: OtaState::from_code(word(24)),
+            trial_by_app: bytes[LABEL_AT..].starts_with(APP_TRIAL_LABEL),
         })
     }
 }
@@ -245,10 +269,7 @@ pub fn activate<F: NorFlash>(flash: &mut F, slot: usize) -> Result<(), OtaDataEr
     write_entry(
         flash,
         sector,
-        OtaEntry {
-            seq,
-            state: OtaState::New,
-        },
+        OtaEntry::new(seq, OtaState::New),
     )
 }
 
@@ -263,10 +284,7 @@ pub fn mark_valid<F: NorFlash>(flash: &mut F) -> Result<bool, OtaDataError> {
     write_entry(
         flash,
         sector,
-        OtaEntry {
-            seq: entry.seq,
-            state: OtaState::Valid,
-        },
+        OtaEntry::new(entry.seq, OtaState::Valid),
     )?;
     Ok(true)
 }
@@ -289,33 +307,55 @@ pub struct BootDecision {
 /// is not started: the other is, if it has one. When the OTA data cannot
 /// be written the choice stands without the change, as ESP-IDF's does.
 pub fn boot<F: NorFlash>(flash: &mut F) -> BootDecision {
+    take_rollback_steps(flash, TrialKeeper::Bootloader)
+}
+
+/// The bootloader's rollback steps, taken by the app as the first thing it
+/// does, for a chip whose bootloader may have been built without rollback
+/// (espflash's prebuilt one, which `cargo run` flashes, is ESP-IDF's
+/// default build): such a bootloader starts a `new` image and changes
+/// nothing. The app then puts it on trial itself, marking the entry's
+/// label with [`APP_TRIAL_LABEL`]; finding that mark on a `pending_verify`
+/// entry at a later start means the trial failed, so the entry is aborted
+/// and the decision names the other slot, which the app must reset into
+/// (the bootloader then starts it, since an aborted entry is never
+/// selected). A `pending_verify` entry without the mark was put on trial
+/// by a bootloader with rollback at this very boot, and is left to it.
+pub fn boot_from_app<F: NorFlash>(flash: &mut F) -> BootDecision {
+    take_rollback_steps(flash, TrialKeeper::App)
+}
+
+/// Who takes the rollback steps at a boot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TrialKeeper {
+    Bootloader,
+    App,
+}
+
+fn take_rollback_steps<F: NorFlash>(flash: &mut F, keeper: TrialKeeper) -> BootDecision {
     let mut rolled_back = None;
     let mut trial = false;
     if let Ok(data) = OtaData::read(flash)
         && let Some((sector, entry)) = data.active()
     {
         match entry.state {
-            OtaState::PendingVerify => {
+            OtaState::PendingVerify
+                if keeper == TrialKeeper::Bootloader || entry.trial_by_app =>
+            {
                 let _ = write_entry(
                     flash,
                     sector,
-                    OtaEntry {
-                        seq: entry.seq,
-                        state: OtaState::Aborted,
-                    },
+                    OtaEntry::new(entry.seq, OtaState::Aborted),
                 );
                 rolled_back = Some(entry.slot());
             }
+            OtaState::PendingVerify => trial = true,
             OtaState::New => {
-                trial = write_entry(
-                    flash,
-                    sector,
-                    OtaEntry {
-                        seq: entry.seq,
-                        state: OtaState::PendingVerify,
-                    },
-                )
-                .is_ok();
+                let on_trial = OtaEntry {
+                    trial_by_app: keeper == TrialKeeper::App,
+                    ..OtaEntry::new(entry.seq, OtaState::PendingVerify)
+                };
+                trial = write_entry(flash, sector, on_trial).is_ok();
             }
             _ => {}
         }

@@ -165,6 +165,63 @@ fn an_image_that_never_marks_itself_valid_is_rolled_back_at_its_second_boot() {
     assert_eq!(otadata::boot(&mut flash).slot, 0);
 }
 
+/// A chip whose bootloader has no rollback (espflash's): it starts the
+/// newest selectable slot and changes nothing, so the app takes the steps.
+#[test]
+fn the_app_takes_the_rollback_steps_a_bootloader_without_rollback_leaves_out() {
+    let (_model, mut flash) = chip();
+    flash_image(&mut flash, 0, &image("0.1.0", 4096));
+    let mut receiver = OtaReceiver::new(0);
+    transfer(&mut flash, &mut receiver, &image("0.2.0", 9000), 512);
+
+    // First start of the new image: the app puts it on trial.
+    let decision = otadata::boot_from_app(&mut flash);
+    assert_eq!(
+        (decision.slot, decision.trial, decision.rolled_back),
+        (1, true, None)
+    );
+    let (_, entry) = OtaData::read(&mut flash).unwrap().active().unwrap();
+    assert_eq!((entry.state, entry.trial_by_app), (OtaState::PendingVerify, true));
+
+    // It crashed before marking itself valid; the bootloader starts it
+    // again (it knows nothing of trials) and the app aborts it, naming the
+    // slot to reset into.
+    let decision = otadata::boot_from_app(&mut flash);
+    assert_eq!(
+        (decision.slot, decision.trial, decision.rolled_back),
+        (0, false, Some(1))
+    );
+    assert_eq!(OtaData::read(&mut flash).unwrap().selected_slot(), 0);
+    // After that reset the old image runs, and stays.
+    let decision = otadata::boot_from_app(&mut flash);
+    assert_eq!((decision.slot, decision.rolled_back), (0, None));
+}
+
+/// A chip whose bootloader has rollback: it took the trial step itself at
+/// this boot, and the app must not mistake that for a failed trial.
+#[test]
+fn the_app_leaves_a_trial_the_bootloader_started_to_the_bootloader() {
+    let (_model, mut flash) = chip();
+    flash_image(&mut flash, 0, &image("0.1.0", 4096));
+    let mut receiver = OtaReceiver::new(0);
+    transfer(&mut flash, &mut receiver, &image("0.2.0", 9000), 512);
+
+    assert!(otadata::boot(&mut flash).trial);
+    let decision = otadata::boot_from_app(&mut flash);
+    assert_eq!(
+        (decision.slot, decision.trial, decision.rolled_back),
+        (1, true, None)
+    );
+    // The image proves healthy and marks itself valid: both keep it.
+    assert!(otadata::mark_valid(&mut flash).unwrap());
+    assert_eq!(otadata::boot(&mut flash).slot, 1);
+    let decision = otadata::boot_from_app(&mut flash);
+    assert_eq!(
+        (decision.slot, decision.trial, decision.rolled_back),
+        (1, false, None)
+    );
+}
+
 fn flash_image(flash: &mut SimFlash, slot: usize, bytes: &[u8]) {
     use embedded_storage::nor_flash::NorFlash;
     let start = OTA_SLOTS[slot].start;
