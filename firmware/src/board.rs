@@ -21,7 +21,7 @@ use embedded_hal::digital::{InputPin, OutputPin};
 use esp_hal::gpio::{
     AnyPin, DriveMode, Flex, Input, InputConfig, Level, Output, OutputConfig, Pull,
 };
-use esp_hal::peripherals::{I2C0, RTC_TIMER};
+use esp_hal::peripherals::{FLASH, I2C0, RTC_TIMER};
 use hilt_firmware::pins::{self, PinAssignment};
 use hilt_firmware::settings::Settings;
 
@@ -166,6 +166,9 @@ pub struct Chip {
     /// The RTC, for the watchdog of the apps that own a `Platform`.
     #[allow(dead_code)] // Used by the apps with a platform.
     pub rtc_timer: RTC_TIMER<'static>,
+    /// The SPI flash, for the apps that keep settings and take updates.
+    #[allow(dead_code)] // Used by node-manager.
+    pub flash: FLASH<'static>,
 }
 
 /// The app's config: its `*Config::new` defaults, then each setting the
@@ -324,14 +327,22 @@ mod app {
     use crate::platform::EspPlatform;
     use crate::settings;
 
-    /// node-manager with the LED as its blinky and the chip's services
-    /// (reset cause, RTC memory, RTC watchdog, software reset) as its
-    /// platform, configured from the same `config:` keys as in a scenario.
+    /// node-manager with the LED as its blinky, the chip's services (reset
+    /// cause, RTC memory, RTC watchdog, software reset) as its platform and
+    /// the SPI flash for its settings and updates (storage.rs), configured
+    /// from the same `config:` keys as in a scenario.
+    ///
+    /// The flash is opened first: when a trial failed, opening it resets
+    /// the chip into the other slot before anything else runs.
     pub fn build(mut chip: Chip, boot: Instant) -> impl Firmware {
+        let flash = crate::storage::open(chip.flash);
         let config = super::configured(NodeManagerConfig::new(settings::CLIENT_ID));
         let led = super::led(chip.gpios.take(pins::LED));
         let platform = EspPlatform::new(chip.rtc_timer);
-        Node::new(NodeManager::new(config, led, platform, boot), boot)
+        Node::new(
+            NodeManager::with_flash(config, led, platform, flash, boot),
+            boot,
+        )
     }
 }
 

@@ -31,6 +31,8 @@ mod link;
 mod platform;
 mod serial;
 mod settings;
+#[cfg(feature = "node-manager")]
+mod storage;
 #[cfg(hilt_tls)]
 mod tls;
 
@@ -38,7 +40,6 @@ use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
 use embassy_time::{Duration, Timer, with_timeout};
 use esp_alloc as _;
-use esp_backtrace as _;
 use esp_hal::clock::CpuClock;
 use esp_hal::rng::Rng;
 use esp_hal::timer::timg::TimerGroup;
@@ -90,6 +91,7 @@ async fn main(spawner: Spawner) -> ! {
         gpios: board::gpios!(peripherals),
         i2c: peripherals.I2C0,
         rtc_timer: peripherals.RTC_TIMER,
+        flash: peripherals.FLASH,
     };
 
     let controller = WifiController::new(

@@ -74,6 +74,40 @@ pub struct PanicRecord {
     pub at_ms: u32,
 }
 
+impl PanicRecord {
+    /// A panic at `place`, cut to its last [`PANIC_PLACE_LEN`] bytes (the
+    /// end of a path names the file).
+    pub fn new(place: &str, at_ms: u32) -> PanicRecord {
+        let mut place_kept = heapless::String::new();
+        let _ = place_kept.push_str(tail(place, PANIC_PLACE_LEN));
+        PanicRecord {
+            place: place_kept,
+            at_ms,
+        }
+    }
+
+    /// A panic at `file:line`, as a panic handler reads it from the panic's
+    /// location; a long path keeps its end and the whole line number.
+    pub fn at(file: &str, line: u32, at_ms: u32) -> PanicRecord {
+        let mut line_text: heapless::String<11> = heapless::String::new();
+        let _ = core::fmt::Write::write_fmt(&mut line_text, format_args!(":{line}"));
+        let mut place = heapless::String::new();
+        let _ = place.push_str(tail(file, PANIC_PLACE_LEN - line_text.len()));
+        let _ = place.push_str(&line_text);
+        PanicRecord { place, at_ms }
+    }
+}
+
+/// The last `most` bytes of `text`, or a little fewer so as not to split a
+/// character.
+fn tail(text: &str, most: usize) -> &str {
+    let mut start = text.len().saturating_sub(most);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
 /// Services of the chip an app may use; see the module documentation.
 pub trait Platform {
     /// Why the chip last started.
@@ -100,4 +134,40 @@ pub trait Platform {
     }
     /// Forgets the last panic, once the app has reported it.
     fn clear_last_panic(&mut self) {}
+}
+
+#[cfg(test)]
+mod panic_record_tests {
+    extern crate std;
+
+    use super::{PANIC_PLACE_LEN, PanicRecord};
+
+    #[test]
+    fn a_short_place_is_kept_whole() {
+        let record = PanicRecord::at("src/apps/thermometer.rs", 88, 1500);
+        assert_eq!(record.place.as_str(), "src/apps/thermometer.rs:88");
+        assert_eq!(record.at_ms, 1500);
+    }
+
+    #[test]
+    fn a_long_path_keeps_its_end_and_the_whole_line_number() {
+        let file = "/home/runner/.cargo/registry/src/index.crates.io/some-crate-1.2.3/src/deeply/nested/module.rs";
+        let record = PanicRecord::at(file, 4_294_967_295, 0);
+        assert_eq!(record.place.len(), PANIC_PLACE_LEN);
+        assert!(
+            record.place.ends_with("nested/module.rs:4294967295"),
+            "{}",
+            record.place
+        );
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        // 81 bytes: the last 64 would start inside an 'é', so the cut moves
+        // one byte on and keeps 63.
+        let place = std::format!("{}a", "é".repeat(40));
+        let record = PanicRecord::new(&place, 0);
+        assert_eq!(record.place.len(), PANIC_PLACE_LEN - 1);
+        assert!(record.place.starts_with('é') && record.place.ends_with("éa"));
+    }
 }

@@ -49,5 +49,9 @@ fn the_bootloader_finds_the_ota_data_and_both_app_slots_by_type() {
     assert_eq!(kind("ota_1"), (Type::App, SubType::App(AppType::Ota_1)));
     // No factory app: the bootloader would prefer it over the OTA slots
     // when the OTA data is blank, and updates could never replace it.
-    assert!(table.find_by_subtype(Type::App, SubType::App(AppType::Factory)).is_none());
+    assert!(
+        table
+            .find_by_subtype(Type::App, SubType::App(AppType::Factory))
+            .is_none()
+    );
 }

@@ -266,11 +266,7 @@ pub fn activate<F: NorFlash>(flash: &mut F, slot: usize) -> Result<(), OtaDataEr
         seq += 1;
     }
     let sector = data.active().map_or(0, |(sector, _)| 1 - sector);
-    write_entry(
-        flash,
-        sector,
-        OtaEntry::new(seq, OtaState::New),
-    )
+    write_entry(flash, sector, OtaEntry::new(seq, OtaState::New))
 }
 
 /// The running image marks itself valid: no rollback at the next boot.
@@ -281,11 +277,7 @@ pub fn mark_valid<F: NorFlash>(flash: &mut F) -> Result<bool, OtaDataError> {
     if !matches!(entry.state, OtaState::PendingVerify | OtaState::New) {
         return Ok(false);
     }
-    write_entry(
-        flash,
-        sector,
-        OtaEntry::new(entry.seq, OtaState::Valid),
-    )?;
+    write_entry(flash, sector, OtaEntry::new(entry.seq, OtaState::Valid))?;
     Ok(true)
 }
 
@@ -339,14 +331,8 @@ fn take_rollback_steps<F: NorFlash>(flash: &mut F, keeper: TrialKeeper) -> BootD
         && let Some((sector, entry)) = data.active()
     {
         match entry.state {
-            OtaState::PendingVerify
-                if keeper == TrialKeeper::Bootloader || entry.trial_by_app =>
-            {
-                let _ = write_entry(
-                    flash,
-                    sector,
-                    OtaEntry::new(entry.seq, OtaState::Aborted),
-                );
+            OtaState::PendingVerify if keeper == TrialKeeper::Bootloader || entry.trial_by_app => {
+                let _ = write_entry(flash, sector, OtaEntry::new(entry.seq, OtaState::Aborted));
                 rolled_back = Some(entry.slot());
             }
             OtaState::PendingVerify => trial = true,

@@ -181,7 +181,10 @@ fn the_app_takes_the_rollback_steps_a_bootloader_without_rollback_leaves_out() {
         (1, true, None)
     );
     let (_, entry) = OtaData::read(&mut flash).unwrap().active().unwrap();
-    assert_eq!((entry.state, entry.trial_by_app), (OtaState::PendingVerify, true));
+    assert_eq!(
+        (entry.state, entry.trial_by_app),
+        (OtaState::PendingVerify, true)
+    );
 
     // It crashed before marking itself valid; the bootloader starts it
     // again (it knows nothing of trials) and the app aborts it, naming the
