@@ -3,7 +3,9 @@
 //! (crates/hilt-runner/src/bundled.rs), kept on real time.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use embedded_storage::nor_flash::NorFlash;
 
 use hilt_firmware::app::{Firmware, LogLine, Node};
 use hilt_firmware::apps::light_status::LightStatus;
@@ -14,6 +16,8 @@ use hilt_firmware::apps::thermometer::Thermometer;
 use hilt_firmware::apps::{AppSettings, BOARD_APPS};
 use hilt_firmware::ds18b20::Ds18b20;
 use hilt_firmware::onewire::OneWire;
+use hilt_firmware::ota::otadata;
+use hilt_firmware::partitions::FLASH_SIZE;
 use hilt_firmware::pins;
 use hilt_firmware::settings::{self, VariableReading};
 use hilt_firmware::time::Instant;
@@ -21,8 +25,10 @@ use hilt_firmware::tsl2591::Tsl2591;
 use hilt_grammar::parse_broker_address;
 use hilt_sim::clock::{VirtualClock, VirtualDelay};
 use hilt_sim::ds18b20::Ds18b20Model;
+use hilt_sim::flash::FlashModel;
 use hilt_sim::gpio::{Button, Led};
 use hilt_sim::i2c::I2cBus;
+use hilt_sim::image::flash_factory_image;
 use hilt_sim::onewire::OneWireLine;
 use hilt_sim::platform::PlatformControl;
 use hilt_sim::tsl2591::Tsl2591Model;
@@ -46,6 +52,60 @@ pub struct BoardSettings {
     /// read from the file `HILT_TLS_CA` names (PEM or DER); required when
     /// the app's `HILT_TLS` is on, as the image's build requires it.
     pub tls_authority: Option<Vec<u8>>,
+    /// The flash chip kept in a file between runs (`HILT_FLASH`,
+    /// node-manager only); without it node-manager has no flash.
+    pub flash: Option<FlashFile>,
+}
+
+/// The board's 4 MiB flash chip, kept in a file: read at start, written
+/// back when the app resets the board, as a chip keeps its flash across a
+/// reset. A host board stopped any other way (killed) loses what the app
+/// wrote since its last reset.
+#[derive(Debug)]
+pub struct FlashFile {
+    pub path: PathBuf,
+    /// The whole chip as the file held it; `None` when there is no file
+    /// yet: a chip fresh from the factory, which gets node-manager's factory
+    /// image in its first slot as over USB.
+    pub contents: Option<Vec<u8>>,
+}
+
+impl FlashFile {
+    /// Reads `HILT_FLASH`; problems go to `problems`.
+    fn from_env(
+        variable: &impl Fn(&str) -> Option<String>,
+        app: Option<&str>,
+        problems: &mut Vec<String>,
+    ) -> Option<FlashFile> {
+        let path = PathBuf::from(variable("HILT_FLASH")?);
+        if app.is_some_and(|app| app != "node-manager") {
+            problems.push(format!(
+                "HILT_FLASH={path:?}: only node-manager keeps settings and updates in flash"
+            ));
+            return None;
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() == FLASH_SIZE as usize => Some(FlashFile {
+                path,
+                contents: Some(bytes),
+            }),
+            Ok(bytes) => {
+                problems.push(format!(
+                    "HILT_FLASH={path:?}: holds {} bytes, not a flash chip's {FLASH_SIZE} (4 MiB)",
+                    bytes.len()
+                ));
+                None
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Some(FlashFile {
+                path,
+                contents: None,
+            }),
+            Err(error) => {
+                problems.push(format!("HILT_FLASH={path:?}: cannot read it: {error}"));
+                None
+            }
+        }
+    }
 }
 
 /// The network stack the board runs on.
@@ -253,6 +313,7 @@ impl BoardSettings {
                     .to_owned(),
             );
         }
+        let flash = FlashFile::from_env(&variable, app, &mut problems);
         match (app, app_settings) {
             (Some(app), Some(app_settings)) if problems.is_empty() => Ok(BoardSettings {
                 app,
@@ -262,6 +323,7 @@ impl BoardSettings {
                 app_settings,
                 network,
                 tls_authority,
+                flash,
             }),
             _ => Err(problems),
         }
@@ -292,6 +354,7 @@ pub fn build(settings: &BoardSettings, boot: Instant) -> OnRealTime {
     let clock = VirtualClock::new();
     clock.advance_to(boot);
     let mut platform = None;
+    let mut kept_flash = None;
     let node: Box<dyn Firmware> = match settings.app_settings.clone() {
         AppSettings::Thermometer(config) => {
             let line = OneWireLine::new(clock.clone());
@@ -337,10 +400,24 @@ pub fn build(settings: &BoardSettings, boot: Instant) -> OnRealTime {
             let control = PlatformControl::new(clock.clone(), hilt_firmware::VERSION);
             let chip = control.firmware_handle();
             platform = Some(control);
-            Box::new(Node::new(
-                NodeManager::new(config, led.line().output_pin(), chip, boot),
-                boot,
-            ))
+            match &settings.flash {
+                Some(file) => {
+                    let model = boot_flash(file);
+                    let app = NodeManager::with_flash(
+                        config,
+                        led.line().output_pin(),
+                        chip,
+                        model.handle(),
+                        boot,
+                    );
+                    kept_flash = Some((model, file.path.clone()));
+                    Box::new(Node::new(app, boot))
+                }
+                None => Box::new(Node::new(
+                    NodeManager::new(config, led.line().output_pin(), chip, boot),
+                    boot,
+                )),
+            }
         }
         AppSettings::Monitor(_) => unreachable!("BOARD_APPS has no monitor"),
     };
@@ -348,7 +425,27 @@ pub fn build(settings: &BoardSettings, boot: Instant) -> OnRealTime {
         node,
         clock,
         platform,
+        flash: kept_flash,
     }
+}
+
+/// The flash chip as the file holds it (or fresh from the factory), after
+/// the bootloader's choice of app slot, with rollback: the steps the
+/// simulation's boards take at every boot (`otadata::boot`). The host board
+/// runs node-manager whatever the chosen image's descriptor says it does
+/// at boot; its version is the one the app reports.
+fn boot_flash(file: &FlashFile) -> FlashModel {
+    let model = FlashModel::new(FLASH_SIZE as usize);
+    let mut flash = model.handle();
+    match &file.contents {
+        // An erased chip takes any bytes, and the length is the chip's.
+        Some(bytes) => {
+            let _ = NorFlash::write(&mut flash, 0, bytes);
+        }
+        None => flash_factory_image(&mut flash),
+    }
+    otadata::boot(&mut flash);
+    model
 }
 
 /// The app, with its simulated parts' clock kept on real time: each call
@@ -362,6 +459,8 @@ pub struct OnRealTime {
     node: Box<dyn Firmware>,
     clock: VirtualClock,
     platform: Option<PlatformControl>,
+    /// node-manager's flash and the file it is kept in.
+    flash: Option<(FlashModel, PathBuf)>,
 }
 
 impl std::fmt::Debug for OnRealTime {
@@ -390,6 +489,9 @@ impl OnRealTime {
                 None
             };
             if let Some(cause) = cause {
+                if let Some((model, path)) = &self.flash {
+                    keep_flash(model, path);
+                }
                 println!(
                     "{} log warn board: {cause}; the host board stops (a chip restarts here)",
                     hilt_firmware::serial_log::PREFIX
@@ -397,6 +499,22 @@ impl OnRealTime {
                 std::process::exit(RESET_EXIT_CODE);
             }
         }
+    }
+}
+
+/// Writes the flash chip to its file (a new file renamed over the old, so
+/// that a crash while writing leaves the old one whole), and says so.
+fn keep_flash(model: &FlashModel, path: &Path) {
+    let written = path.with_extension("partial");
+    let result = std::fs::write(&written, model.contents(0, model.size()))
+        .and_then(|()| std::fs::rename(&written, path));
+    let prefix = hilt_firmware::serial_log::PREFIX;
+    match result {
+        Ok(()) => println!("{prefix} log info board: flash kept in {}", path.display()),
+        Err(error) => println!(
+            "{prefix} log error board: cannot keep the flash in {}: {error}",
+            path.display()
+        ),
     }
 }
 
@@ -523,6 +641,43 @@ mod tests {
         assert_eq!(
             read_authority(&key_path).unwrap_err(),
             "has no PEM CERTIFICATE block"
+        );
+        let _ = std::fs::remove_dir_all(folder);
+    }
+
+    #[test]
+    fn a_flash_file_is_for_node_manager_and_holds_a_whole_chip() {
+        let folder =
+            std::env::temp_dir().join(format!("hilt-board-host-flash-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let missing = folder.join("fresh.bin");
+        let node_manager = [
+            ("HILT_APP", "node-manager"),
+            ("HILT_FLASH", missing.to_str().unwrap()),
+        ];
+        let fresh = settings(&node_manager).unwrap().flash.unwrap();
+        assert_eq!((fresh.path, fresh.contents), (missing.clone(), None));
+
+        let problems = settings(&[("HILT_FLASH", missing.to_str().unwrap())]).unwrap_err();
+        assert_eq!(
+            problems,
+            [format!(
+                "HILT_FLASH={missing:?}: only node-manager keeps settings and updates in flash"
+            )]
+        );
+
+        let short = folder.join("short.bin");
+        std::fs::write(&short, [0xFF; 4096]).unwrap();
+        let problems = settings(&[
+            ("HILT_APP", "node-manager"),
+            ("HILT_FLASH", short.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [format!(
+                "HILT_FLASH={short:?}: holds 4096 bytes, not a flash chip's 4194304 (4 MiB)"
+            )]
         );
         let _ = std::fs::remove_dir_all(folder);
     }

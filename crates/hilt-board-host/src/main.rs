@@ -17,6 +17,11 @@
 //! - `HILT_BROKER`: the broker, `host:port` (a DNS name or an IPv4 address);
 //! - `HILT_CLIENT_ID`: the MQTT client id, which also names the topics;
 //! - `HILT_<KEY>`: the app's `config:` keys (`HILT_INTERVAL=1s`);
+//! - `HILT_FLASH`: a file that keeps node-manager's 4 MiB flash chip (its
+//!   settings, its firmware updates and the OTA data) between runs: read at
+//!   start (created fresh from the factory if missing), written when the
+//!   app resets the board, which then stops with exit code 3 for whoever
+//!   runs it to start it again, as a chip restarts;
 //! - `HILT_TLS_CA`: the file (PEM or DER) of the certificate authority the
 //!   board trusts when the app's `HILT_TLS` is on (required then);
 //! - `HILT_NETWORK`: `kernel` (the default) or `tap`, and for `tap`:

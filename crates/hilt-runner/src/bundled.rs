@@ -9,7 +9,6 @@
 //! The board apps' Wokwi image is hilt's own (firmware/, wired as
 //! `hilt_firmware::pins` and diagram.json say); monitor has none.
 
-use embedded_storage::nor_flash::NorFlash;
 use hilt_firmware::app::{Firmware, Log, LogLevel, LogLine, Node};
 use hilt_firmware::apps::light_status::{LightStatus, LightStatusConfig};
 use hilt_firmware::apps::monitor::{Monitor, MonitorConfig};
@@ -28,8 +27,7 @@ use hilt_firmware::settings::Settings;
 use hilt_firmware::time::Instant;
 use hilt_firmware::tsl2591::Tsl2591;
 use hilt_scenario::{PartDescription, PartKind};
-use hilt_sim::flash::SimFlash;
-use hilt_sim::image::simulated_image;
+use hilt_sim::image::flash_factory_image;
 use hilt_sim::platform::SimPlatform;
 
 use hilt_wokwi::{PartIds, WokwiImage};
@@ -282,26 +280,6 @@ impl SimulatedApp for NodeManagerApp {
         WokwiImage::bundled("node-manager", &PartIds::default())
     }
 }
-
-/// Writes the factory image (node-manager at this hilt's version) into
-/// slot 0 of a blank flash, as flashing over USB does; the OTA data stays
-/// blank, so the bootloader starts slot 0.
-fn flash_factory_image(flash: &mut SimFlash) {
-    let image = simulated_image(
-        "node-manager",
-        hilt_firmware::VERSION,
-        SimulatedBoot::Runs,
-        FACTORY_IMAGE_LEN,
-    );
-    let start = OTA_SLOTS[0].start;
-    let end = start + FACTORY_IMAGE_LEN as u32;
-    // A fresh chip accepts both; a failure would show as no descriptor.
-    let _ = NorFlash::erase(flash, start, end);
-    let _ = NorFlash::write(flash, start, &image);
-}
-
-/// The factory image's size: a whole number of sectors.
-const FACTORY_IMAGE_LEN: usize = 64 * 1024;
 
 /// The firmware of an image that never reaches its main loop: one that
 /// panics at boot, or one whose loop is stuck (only the watchdog, armed at

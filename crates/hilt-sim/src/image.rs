@@ -2,7 +2,29 @@
 //! descriptor (`hilt_firmware::ota::image`), saying the version and what
 //! the image does at boot, then filler up to the size asked for.
 
+use embedded_storage::nor_flash::NorFlash;
 use hilt_firmware::ota::image::{AppDescriptor, IMAGE_PREFIX_LEN, SimulatedBoot};
+use hilt_firmware::partitions::OTA_SLOTS;
+
+/// The factory image's size: a whole number of sectors.
+pub const FACTORY_IMAGE_LEN: usize = 64 * 1024;
+
+/// Writes the factory image (node-manager at this hilt's version) into
+/// slot 0 of a blank flash, as flashing over USB does; the OTA data stays
+/// blank, so the bootloader starts slot 0.
+pub fn flash_factory_image(flash: &mut impl NorFlash) {
+    let image = simulated_image(
+        "node-manager",
+        hilt_firmware::VERSION,
+        SimulatedBoot::Runs,
+        FACTORY_IMAGE_LEN,
+    );
+    let start = OTA_SLOTS[0].start;
+    let end = start + FACTORY_IMAGE_LEN as u32;
+    // A fresh chip accepts both; a failure would show as no descriptor.
+    let _ = flash.erase(start, end);
+    let _ = flash.write(start, &image);
+}
 
 /// An image of `size` bytes (at least the descriptor's) for app
 /// `project`, version `version`, that `boots` as said. The filler is a
