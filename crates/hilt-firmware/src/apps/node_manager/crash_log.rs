@@ -57,6 +57,11 @@ pub(super) enum Activity {
 /// Set on the activity byte once the poll returned: the board was in the
 /// main loop (the network stack, or waiting), outside the app.
 const RETURNED: u32 = 0x80;
+/// The activity byte after the app asked for a reset (a reboot, or an
+/// update to boot): its boot ended cleanly. A watchdog reset or a panic
+/// reported at the next run of the app then happened in a boot that never
+/// reached the app (an image stuck or panicking at boot), not in this one.
+const RESET_BY_APP: u32 = 0x20;
 /// The place of a watchdog reset after the MQTT round trip had stopped.
 const BROKER_LOST: u32 = 0x40;
 
@@ -64,6 +69,7 @@ const BROKER_LOST: u32 = 0x40;
 fn place_text(place: u32) -> &'static str {
     match place {
         BROKER_LOST => "mqtt round trip (broker lost)",
+        RESET_BY_APP => "at boot, before the app ran",
         1 => "in poll",
         2 => "in on_message",
         3 => "in on_connected",
@@ -123,7 +129,18 @@ pub(super) fn record_boot(
     let panic = platform.last_panic();
     let memory = platform.retained_memory();
     let activity = memory.words[WORD_CRASH] & 0xFF;
-    let last_feed = memory.words[WORD_LAST_FEED];
+    // The boot that crashed never ran the app: it neither fed the watchdog
+    // nor counted itself, so it had the number this boot now has.
+    let never_ran_the_app = activity & !RETURNED == RESET_BY_APP;
+    let (activity, last_feed, crashed_boot) = if never_ran_the_app {
+        (RESET_BY_APP, 0, boots)
+    } else {
+        (
+            activity,
+            memory.words[WORD_LAST_FEED],
+            boots.saturating_sub(1),
+        )
+    };
     let crash = match reset_cause {
         ResetCause::Watchdog => Some((
             REASON_WATCHDOG,
@@ -144,7 +161,7 @@ pub(super) fn record_boot(
     if let Some((reason, at_ms, place)) = crash {
         memory.words[WORD_CRASH] = (reason << 8) | (place << 16);
         memory.words[WORD_CRASH_AT] = at_ms;
-        memory.words[WORD_CRASH_BOOT] = boots.saturating_sub(1);
+        memory.words[WORD_CRASH_BOOT] = crashed_boot;
     } else {
         memory.words[WORD_CRASH] &= !0xFF;
     }
@@ -183,6 +200,12 @@ impl<L: OutputPin, P: Platform, F: NorFlash> NodeManager<L, P, F> {
     pub(super) fn enter(&mut self, activity: Activity) {
         let word = &mut self.platform.retained_memory().words[WORD_CRASH];
         *word = (*word & !0xFF) | activity as u32;
+    }
+
+    /// Notes that the app asked for a reset: this boot ends cleanly.
+    pub(super) fn note_reset_by_app(&mut self) {
+        let word = &mut self.platform.retained_memory().words[WORD_CRASH];
+        *word = (*word & !0xFF) | RESET_BY_APP;
     }
 
     /// Notes that the poll returned: the board is back in the main loop.

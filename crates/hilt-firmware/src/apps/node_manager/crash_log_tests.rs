@@ -14,6 +14,9 @@ struct CrashPlatform {
     cause: ResetCause,
     memory: RetainedMemory,
     panic: Option<PanicRecord>,
+    /// The app asked for a reset (the harness goes on polling; a chip
+    /// would have reset).
+    reset_requested: bool,
 }
 
 impl Platform for CrashPlatform {
@@ -25,7 +28,9 @@ impl Platform for CrashPlatform {
     }
     fn start_watchdog(&mut self, _timeout: Duration) {}
     fn feed_watchdog(&mut self) {}
-    fn request_reset(&mut self) {}
+    fn request_reset(&mut self) {
+        self.reset_requested = true;
+    }
     fn memory(&self) -> MemoryFigures {
         MemoryFigures::default()
     }
@@ -57,6 +62,7 @@ fn boot(cause: ResetCause, memory: RetainedMemory, panic: Option<PanicRecord>) -
             cause,
             memory,
             panic,
+            reset_requested: false,
         },
         Instant::BOOT,
     ))
@@ -193,4 +199,29 @@ fn a_power_cycle_forgets_a_pending_crash() {
     let mut third = boot(ResetCause::PowerOn, memory, panic);
     third.run_until(at(2.0));
     assert!(crash_messages(&third).is_empty());
+}
+
+/// A boot that ends in a reset the app asked for (a reboot, or an update
+/// to boot) was not the one that crashed: when the next run of the app
+/// finds a watchdog reset, the crash was in a boot that never reached the
+/// app (an image stuck at boot), which never counted itself or fed the
+/// watchdog.
+#[test]
+fn a_crash_after_a_clean_reset_is_placed_before_the_app_ran() {
+    let mut first = boot(ResetCause::PowerOn, RetainedMemory::default(), None);
+    first.run_until(at(3.0));
+    // The harness acknowledges the reply at once, so the app asks for the
+    // reset in this instant; a chip resets there.
+    first.deliver("esp32/test/mqb/cmd/reboot/r1", b"");
+    assert!(first.app().platform().reset_requested);
+    let (memory, panic) = left_behind(&mut first);
+
+    let mut second = boot(ResetCause::Watchdog, memory, panic);
+    second.run_until(at(2.0));
+    assert_eq!(
+        crash_messages(&second),
+        [
+            "{\"reason\": \"watchdog\", \"at_ms\": 8000, \"place\": \"at boot, before the app ran\", \"boot\": 2}"
+        ]
+    );
 }

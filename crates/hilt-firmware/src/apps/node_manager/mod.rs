@@ -533,6 +533,7 @@ impl<L: OutputPin, P: Platform, F: NorFlash> App for NodeManager<L, P, F> {
             self.flush_log(context);
             context.mqtt.disconnect();
             self.reboot = Reboot::Requested;
+            self.note_reset_by_app();
             self.platform.request_reset();
         }
 
