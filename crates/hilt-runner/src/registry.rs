@@ -601,6 +601,17 @@ impl Board {
             .handle()
     }
 
+    /// Garbage from `seed` over `range` of the flash chip (made now if the
+    /// firmware never asked for it: a board has its chip all the same).
+    pub fn corrupt_flash(&mut self, range: std::ops::Range<u32>, seed: u64) {
+        let chip = self
+            .flash
+            .get_or_insert_with(|| FlashModel::new(hilt_firmware::partitions::FLASH_SIZE as usize));
+        // Only a range past the chip's end is refused, and the partitions
+        // lie inside it (`hilt_firmware::partitions`' test checks that).
+        let _ = chip.corrupt(range.start as usize..range.end as usize, seed);
+    }
+
     /// The runner's side of the flash chip, once the firmware asked for it.
     pub fn flash_model(&self) -> Option<&FlashModel> {
         self.flash.as_ref()

@@ -630,6 +630,22 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
                 }
                 None
             }
+            StepKind::Panic(panic) => {
+                let place = match &panic.place {
+                    Some(place) => place.clone(),
+                    None => step_place(scenario, step),
+                };
+                for device in each_device(scenario, &panic.device.device) {
+                    world.panic(device, &place)?;
+                }
+                None
+            }
+            StepKind::Flash(damage) => {
+                for device in each_device(scenario, &damage.device.device) {
+                    world.corrupt_flash(device, damage.partition);
+                }
+                None
+            }
         };
         if let Some(tracker) = tracker {
             world.log_mut().untrack(tracker);
@@ -640,6 +656,18 @@ fn run_steps(world: &mut World, scenario: &Scenario) -> Result<Option<Failure>, 
         }
     }
     Ok(None)
+}
+
+/// The place a `panic` step without `place:` has the panic handler record:
+/// the scenario file's name and the step's line (`panics.yaml:12`), in the
+/// `file:line` form of a panic's place. The name alone, so that the record
+/// is the same wherever the file is run from.
+fn step_place(scenario: &Scenario, step: &Step) -> String {
+    let file = scenario.file.file_name().map_or_else(
+        || scenario.file.to_string_lossy(),
+        |name| name.to_string_lossy(),
+    );
+    format!("{file}:{}", step.location.line)
 }
 
 /// The devices a step naming `name` acts on: every member of the fleet

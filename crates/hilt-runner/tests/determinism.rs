@@ -4,11 +4,11 @@
 //! bundled apps (QoS 0, 1 and 2 publishers and subscribers, persistent and
 //! clean sessions, wills), and steps drawn from every fault the language
 //! has: latency, loss, cut links, broker stop, start and restart, reboots,
-//! hangs, harness publishes and part changes, under a random scenario
-//! `seed`. Each case runs once, then again, then twice more in parallel
-//! while other threads keep the CPU busy; every run must reach a verdict
-//! that is not a harness error, and all four transcripts and message logs
-//! must be byte-identical.
+//! hangs, panics, flash corruption, harness publishes and part changes,
+//! under a random scenario `seed`. Each case runs once, then again, then
+//! twice more in parallel while other threads keep the CPU busy; every run
+//! must reach a verdict that is not a harness error, and all four
+//! transcripts and message logs must be byte-identical.
 //!
 //! `HILT_DETERMINISM_CASES` sets the number of cases (default 200, under a
 //! minute in a debug build; the longer mode is e.g. 2000);
@@ -160,6 +160,14 @@ fn generate_scenario(case_seed: u64) -> String {
             }
             6 => format!("reboot: {name}"),
             7 if random.gen_bool(0.3) => format!("hang: {name}"),
+            11 => match random.gen_range(0..3) {
+                0 => format!("panic: {name}"),
+                1 => format!(
+                    "flash: {{ device: {name}, corrupt: {} }}",
+                    pick(&mut random, &["settings", "otadata"])
+                ),
+                _ => "wait: 3s".to_owned(),
+            },
             8 | 9 if broker_running => format!(
                 "publish: {{ topic: {}, payload: \"{}\", qos: {}, retain: {} }}",
                 pick(

@@ -308,6 +308,14 @@ pub enum StepKind {
     /// `hang: device` (an addition to the language): the device's main loop
     /// stops, as if stuck in a loop; only a watchdog or a reboot ends it.
     Hang(DeviceRef),
+    /// `panic: device` or `panic: { device, place }` (an addition): the
+    /// device's firmware panics now; the chip's panic handler records the
+    /// place and the time, and the chip resets for a panic.
+    Panic(PanicAction),
+    /// `flash: { device, corrupt: settings }` (an addition): garbage over
+    /// one partition of the device's flash, as bit rot or a foreign tool
+    /// leaves it; the firmware finds it when it next reads there.
+    Flash(FlashCorruption),
     /// `tls: expired` (an addition; needs `broker: { tls: true }`): from now
     /// on the broker's side presents this certificate to links that open.
     Tls(TlsCertificate),
@@ -319,6 +327,59 @@ pub enum StepKind {
     /// harness pushes a firmware image to node-manager over MQTT with the
     /// sender `hilt ota` uses.
     Ota(OtaPush),
+}
+
+/// `panic:`: the firmware of a device hilt runs panics now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PanicAction {
+    pub device: DeviceRef,
+    /// The `file:line` the panic handler records; without it, the
+    /// scenario file's name and the step's line (`panics.yaml:12`), the
+    /// place that made the firmware panic.
+    pub place: Option<String>,
+}
+
+/// The longest `place:` of a `panic` step: what the chip's panic record
+/// holds (`hilt_firmware::platform::PANIC_PLACE_LEN`).
+pub const MAX_PANIC_PLACE_LEN: usize = 64;
+
+/// `flash:`: one partition of a device's flash turns to garbage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlashCorruption {
+    pub device: DeviceRef,
+    pub partition: FlashPartition,
+}
+
+/// A partition of the board's flash a `flash` step can damage, named as
+/// in the partition table (`hilt_firmware::partitions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashPartition {
+    /// node-manager's stored settings.
+    Settings,
+    /// The OTA data the bootloader picks the app slot by.
+    OtaData,
+}
+
+impl FlashPartition {
+    /// The spellings, in the order the language page lists them.
+    pub const SPELLINGS: &'static [&'static str] = &["settings", "otadata"];
+
+    /// The spelling a scenario uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashPartition::Settings => "settings",
+            FlashPartition::OtaData => "otadata",
+        }
+    }
+
+    /// The partition a spelling names.
+    pub fn from_spelling(spelling: &str) -> Option<FlashPartition> {
+        Some(match spelling {
+            "settings" => FlashPartition::Settings,
+            "otadata" => FlashPartition::OtaData,
+            _ => return None,
+        })
+    }
 }
 
 /// What a simulated image does at boot (`boots:` of an `ota` step).

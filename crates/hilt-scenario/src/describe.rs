@@ -94,6 +94,15 @@ impl StepKind {
             (StepKind::Network(_), WokwiName { .. }) => "network".to_owned(),
             (StepKind::Reboot(device), _) => format!("reboot {}", device.device),
             (StepKind::Hang(device), _) => format!("hang {}", device.device),
+            (StepKind::Panic(panic), _) => match &panic.place {
+                Some(place) => format!("panic {} at {place}", panic.device.device),
+                None => format!("panic {}", panic.device.device),
+            },
+            (StepKind::Flash(damage), _) => format!(
+                "flash {}: corrupt {}",
+                damage.device.device,
+                damage.partition.as_str()
+            ),
             (StepKind::Tls(certificate), _) => format!("tls {}", certificate.as_str()),
             (StepKind::Revoke(user), _) => format!("broker revokes {user}"),
             (StepKind::Ota(push), _) => format!(

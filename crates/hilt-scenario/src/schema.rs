@@ -34,11 +34,11 @@ use crate::validate::expectations::{
 use crate::validate::fleets::{FLEET_KEYS, MAX_FLEET_MEMBERS};
 use crate::validate::parts::{MAX_TEMPERATURE, MIN_TEMPERATURE, SPREAD_KEYS, faults, properties};
 use crate::validate::steps::{
-    BROKER_ACTIONS, BYTE_SIZE_PATTERN, LINK_STATES, MAX_REPEAT, NETWORK_KEYS, OTA_KEYS,
-    PUBLISH_KEYS, SUPPORTED_STEPS, WAIT_CONNECTED_KEYS,
+    BROKER_ACTIONS, BYTE_SIZE_PATTERN, FLASH_KEYS, LINK_STATES, MAX_REPEAT, NETWORK_KEYS, OTA_KEYS,
+    PANIC_KEYS, PUBLISH_KEYS, SUPPORTED_STEPS, WAIT_CONNECTED_KEYS,
 };
 use crate::validate::{BROKER_KEYS, EMBEDDED_BROKER, TIME_MODES, TOP_LEVEL_KEYS};
-use crate::{Catalog, PartKind};
+use crate::{Catalog, FlashPartition, MAX_PANIC_PLACE_LEN, PartKind};
 
 /// The JSON Schema dialect: draft-07, the newest yaml-language-server
 /// supports fully.
@@ -681,8 +681,55 @@ fn step_value(step: &str) -> Value {
              watchdog, or reboot).",
             device_name(),
         ),
+        "panic" => panic_step(),
+        "flash" => flash_step(),
         other => no_schema("the step", other),
     }
+}
+
+fn panic_step() -> Value {
+    let mut place = one_line_text();
+    place["maxLength"] = json!(MAX_PANIC_PLACE_LEN);
+    let mut with_place = object_of(PANIC_KEYS, |key| match key {
+        "device" => described(
+            "The device (or fleet) whose firmware panics.",
+            device_name(),
+        ),
+        "place" => described(
+            "The file:line the panic handler records; by default the scenario file's name \
+             and the step's line.",
+            place.clone(),
+        ),
+        other => no_schema("the panic key", other),
+    });
+    with_place["required"] = json!(["device"]);
+    described(
+        "Make a device's firmware panic now: the panic handler records the place and the \
+         time, and the chip resets for a panic (RTC memory stays). A device, or { device, \
+         place }.",
+        json!({ "oneOf": [device_name(), with_place] }),
+    )
+}
+
+fn flash_step() -> Value {
+    let mut schema = described(
+        "Turn one partition of a device's flash to garbage, as bit rot or a foreign tool \
+         would; the firmware finds it when it next reads there (typically at its next boot).",
+        object_of(FLASH_KEYS, |key| match key {
+            "device" => described(
+                "The device (or fleet) whose flash is damaged.",
+                device_name(),
+            ),
+            "corrupt" => described(
+                "The partition: settings (node-manager's stored settings) or otadata (which \
+                 app slot the bootloader starts).",
+                choice(FlashPartition::SPELLINGS),
+            ),
+            other => no_schema("the flash key", other),
+        }),
+    );
+    schema["required"] = json!(["device", "corrupt"]);
+    schema
 }
 
 fn set_step() -> Value {

@@ -183,6 +183,7 @@ const REFUSED_BY_THE_SCHEMA: &[&str] = &[
     "missing_app",
     "missing_name",
     "no_devices",
+    "panic_and_flash_mistakes",
     "payload_and_json",
     "press_wrong_kind",
     "publish_repeat_zero",

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::TestCatalog;
 use hilt_scenario::{
-    BrokerChoice, ConfigValue, DeviceKind, Expectation, Fleet, LedTiming, Location, PartRef,
-    PartSetting, PartValue, PayloadMatch, Publishers, Scenario, StepKind, TimeMode, load, parse,
+    BrokerChoice, ConfigValue, DeviceKind, Expectation, FlashPartition, Fleet, LedTiming, Location,
+    PartRef, PartSetting, PartValue, PayloadMatch, Publishers, Scenario, StepKind, TimeMode, load,
+    parse,
 };
 use rstest::rstest;
 use serde_json::json;
@@ -737,6 +738,34 @@ fn steps_name_a_fleet_or_one_member() {
     let single = message(11);
     assert_eq!(single.from, Some(Publishers::Device("single".to_string())));
     assert!(!single.each);
+}
+
+#[test]
+fn panic_and_flash_steps() {
+    let scenario = load_valid("fault_steps.yaml");
+    let steps = &scenario.steps[scenario.steps.len() - 4..];
+    let StepKind::Panic(plain) = &steps[0].kind else {
+        panic!("{:?}", steps[0].kind);
+    };
+    assert_eq!(
+        (plain.device.device.as_str(), &plain.place),
+        ("probe", &None)
+    );
+    let StepKind::Panic(placed) = &steps[1].kind else {
+        panic!("{:?}", steps[1].kind);
+    };
+    assert_eq!(placed.device.device, "blue");
+    assert_eq!(placed.place.as_deref(), Some("src/apps/remote_led.rs:42"));
+    assert!(matches!(
+        &steps[2].kind,
+        StepKind::Flash(damage)
+            if damage.device.device == "blue" && damage.partition == FlashPartition::Settings
+    ));
+    assert!(matches!(
+        &steps[3].kind,
+        StepKind::Flash(damage)
+            if damage.device.device == "probe" && damage.partition == FlashPartition::OtaData
+    ));
 }
 
 #[test]

@@ -11,6 +11,9 @@
 //!   that operation is left half done (half the sector erased, half the
 //!   bytes written), the firmware's call fails, every later call fails too,
 //!   and the runner power-cycles the device ([`FlashModel::take_power_loss`]).
+//! - Bytes can rot, or a foreign tool can write over a partition
+//!   ([`FlashModel::corrupt`]): garbage replaces what was there, whatever
+//!   it was, without an erase; the firmware finds it at its next read.
 //!
 //! The firmware owns a [`SimFlash`] through the `embedded-storage` NOR flash
 //! traits (blocking and async, as sequential-storage asks); the runner
@@ -151,9 +154,43 @@ impl FlashModel {
         self.state.borrow().bytes.len()
     }
 
+    /// Writes garbage over `range`, as bit rot or a foreign tool would leave
+    /// it: every byte replaced (not ANDed, so no erase is needed first) by
+    /// one drawn from `seed`, the same bytes for the same seed every run.
+    /// It is not an operation of the firmware's: it is not counted, a power
+    /// cut waiting for the next operation stays waiting, and it works on a
+    /// chip whose power is cut.
+    pub fn corrupt(&self, range: std::ops::Range<usize>, seed: u64) -> Result<(), FlashError> {
+        let mut state = self.state.borrow_mut();
+        if range.start > range.end || range.end > state.bytes.len() {
+            return Err(FlashError::OutOfBounds);
+        }
+        let mut garbage = SplitMix64(seed);
+        for chunk in state.bytes[range].chunks_mut(8) {
+            let word = garbage.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
+
     /// A copy of `length` bytes at `offset`, for tests and inspection.
     pub fn contents(&self, offset: usize, length: usize) -> Vec<u8> {
         self.state.borrow().bytes[offset..offset + length].to_vec()
+    }
+}
+
+/// A small seeded generator (SplitMix64) for [`FlashModel::corrupt`]'s
+/// garbage: eight lines, not worth a dependency.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 }
 
@@ -333,6 +370,43 @@ mod tests {
         let mut flash = model.handle();
         ReadNorFlash::read(&mut flash, 0, &mut word).unwrap();
         assert_eq!(word, [0x11; 4]);
+    }
+
+    #[test]
+    fn corruption_replaces_the_bytes_of_its_range_the_same_way_every_time() {
+        let model = FlashModel::new(2 * SECTOR_SIZE);
+        let mut flash = model.handle();
+        NorFlash::write(&mut flash, 0, &[0x00; 16]).unwrap();
+        model.cut_power_during(0);
+        model.corrupt(4..SECTOR_SIZE + 4, 7).unwrap();
+        // Outside the range nothing changed; inside, written (0x00) and
+        // erased (0xFF) bytes alike became garbage, not their AND with it.
+        assert_eq!(model.contents(0, 4), [0x00; 4]);
+        assert_eq!(model.contents(SECTOR_SIZE + 4, 4), [0xFF; 4]);
+        let garbage = model.contents(4, SECTOR_SIZE);
+        // ANDed with the written zeros they would have stayed zeros.
+        assert!(garbage[..12].iter().any(|&byte| byte != 0x00));
+        assert!(garbage[12..].iter().any(|&byte| byte != 0xFF));
+        // Not an operation of the firmware's: the waiting cut still comes
+        // at the firmware's next write.
+        assert_eq!(model.operations(), 1);
+        assert_eq!(
+            NorFlash::write(&mut flash, 4096, &[0; 4]),
+            Err(FlashError::PowerLost)
+        );
+        // Nor does a chip without power stop it.
+        model.corrupt(0..4, 7).unwrap();
+        assert_eq!(model.contents(0, 4), garbage[..4]);
+        // The same seed gives the same garbage; another seed other garbage.
+        let again = FlashModel::new(2 * SECTOR_SIZE);
+        again.corrupt(4..SECTOR_SIZE + 4, 7).unwrap();
+        assert_eq!(again.contents(4, SECTOR_SIZE), garbage);
+        again.corrupt(4..SECTOR_SIZE + 4, 8).unwrap();
+        assert_ne!(again.contents(4, SECTOR_SIZE), garbage);
+        assert_eq!(
+            model.corrupt(SECTOR_SIZE..3 * SECTOR_SIZE, 7),
+            Err(FlashError::OutOfBounds)
+        );
     }
 
     #[test]

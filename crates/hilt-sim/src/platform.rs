@@ -39,6 +39,8 @@ struct PlatformState {
     /// it in RTC memory: across resets, until the firmware clears it or
     /// the power goes.
     last_panic: Option<PanicRecord>,
+    /// When the current boot started, for the time of a panic.
+    booted_at: Instant,
 }
 
 /// The runner's side of one device's chip services.
@@ -52,6 +54,7 @@ pub struct PlatformControl {
 impl PlatformControl {
     /// A chip that has just been powered on.
     pub fn new(clock: VirtualClock, firmware_version: &str) -> Self {
+        let booted_at = clock.now();
         PlatformControl {
             clock,
             firmware_version: firmware_version.to_owned(),
@@ -62,6 +65,7 @@ impl PlatformControl {
                 reset_requested: false,
                 requested_cause: ResetCause::Software,
                 last_panic: None,
+                booted_at,
             })),
         }
     }
@@ -79,10 +83,12 @@ impl PlatformControl {
 
     /// Prepares the next boot after a reset for `cause`: the watchdog is
     /// disarmed (the boot ROM does that) and retained memory survives
-    /// unless the power went. Call it after the old firmware was dropped.
+    /// unless the power went. Call it after the old firmware was dropped,
+    /// with the clock at the boot's instant.
     pub fn prepare_boot(&self, cause: ResetCause) {
         let mut state = self.state.borrow_mut();
         state.reset_cause = cause;
+        state.booted_at = self.clock.now();
         state.watchdog = None;
         state.reset_requested = false;
         if cause == ResetCause::PowerOn {
@@ -97,6 +103,18 @@ impl PlatformControl {
     /// A place longer than the record keeps its end.
     pub fn record_panic(&self, place: &str, at_ms: u32) {
         self.state.borrow_mut().last_panic = Some(panic_record(place, at_ms));
+    }
+
+    /// The running firmware panics now at `place` (a scenario's `panic:`
+    /// step): the place and the milliseconds since this boot started are
+    /// recorded as [`PlatformControl::record_panic`] does; follow it with a
+    /// reset for [`ResetCause::Panic`]. Returns the milliseconds recorded.
+    pub fn panic_now(&self, place: &str) -> u32 {
+        let booted_at = self.state.borrow().booted_at;
+        let at_ms = u32::try_from(self.clock.now().saturating_since(booted_at).as_millis())
+            .unwrap_or(u32::MAX);
+        self.record_panic(place, at_ms);
+        at_ms
     }
 
     /// When the watchdog bites unless fed, if it is armed.
@@ -253,6 +271,23 @@ mod tests {
         control.record_panic("src/main.rs:1", 5);
         control.prepare_boot(ResetCause::PowerOn);
         assert_eq!(control.firmware_handle().last_panic(), None);
+    }
+
+    #[test]
+    fn a_panic_now_is_timed_from_the_start_of_the_current_boot() {
+        let clock = VirtualClock::new();
+        let control = PlatformControl::new(clock.clone(), "0.1.0");
+        drop(control.firmware_handle());
+        clock.advance_nanos(2_000_000_000);
+        control.prepare_boot(ResetCause::Software);
+        let firmware = control.firmware_handle();
+        clock.advance_nanos(1_500_000_000);
+        assert_eq!(control.panic_now("steps.yaml:7"), 1_500);
+        let record = firmware.last_panic().unwrap();
+        assert_eq!(
+            (record.place.as_str(), record.at_ms),
+            ("steps.yaml:7", 1_500)
+        );
     }
 
     #[test]

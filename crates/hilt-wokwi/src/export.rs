@@ -710,6 +710,8 @@ impl Exporter<'_> {
             StepKind::Network(_) => self.fault_step(line, "network"),
             StepKind::Reboot(_) => self.fault_step(line, "reboot"),
             StepKind::Hang(_) => self.fault_step(line, "hang"),
+            StepKind::Panic(_) => self.fault_step(line, "panic"),
+            StepKind::Flash(_) => self.fault_step(line, "flash"),
             StepKind::Tls(_) => self.fault_step(line, "tls"),
             StepKind::Revoke(_) => self.fault_step(line, "broker"),
             StepKind::Ota(_) => self.fault_step(line, "ota"),

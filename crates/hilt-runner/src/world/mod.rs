@@ -81,7 +81,9 @@ use hilt_firmware::app::Firmware;
 use hilt_firmware::mqtt::codec::{self, Packet, Publish};
 use hilt_firmware::platform::ResetCause;
 use hilt_firmware::time::{Duration, Instant};
-use hilt_scenario::{BrokerAction, ConfigMap, DeviceKind, NetworkChange, PartValue};
+use hilt_scenario::{
+    BrokerAction, ConfigMap, DeviceKind, FlashPartition, NetworkChange, PartValue,
+};
 use hilt_sim::clock::VirtualClock;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -974,6 +976,57 @@ impl World {
             self.devices[index].hung = true;
             self.transcript.push(self.now, format!("{device} hangs"));
         }
+    }
+
+    /// `panic: device`: the firmware panics now at `place`. As on the chip,
+    /// the panic handler records the place and the time since boot (where
+    /// the app took the chip services that keep them) and the chip resets
+    /// for a panic, keeping RTC memory.
+    pub fn panic(&mut self, device: &str, place: &str) -> Result<(), HarnessError> {
+        let Some(index) = self.device_index(device) else {
+            return Ok(());
+        };
+        let now = self.now;
+        let simulated = &mut self.devices[index];
+        simulated.clock.advance_to(now);
+        let said = match simulated.board.platform_control() {
+            Some(platform) => {
+                let at_ms = platform.panic_now(place);
+                format!("{device} panics at {place}, {at_ms}ms after its boot")
+            }
+            None => format!(
+                "{device} panics at {place} (its app takes no chip services, so nothing \
+                 records it)"
+            ),
+        };
+        self.transcript.push(now, said);
+        self.reset_device(index, ResetCause::Panic)
+    }
+
+    /// `flash: { device, corrupt }`: the partition turns to garbage drawn
+    /// from the device's seed (the same every run); the firmware finds it
+    /// when it next reads there.
+    pub fn corrupt_flash(&mut self, device: &str, partition: FlashPartition) {
+        let Some(index) = self.device_index(device) else {
+            return;
+        };
+        let range = match partition {
+            FlashPartition::Settings => hilt_firmware::partitions::SETTINGS,
+            FlashPartition::OtaData => hilt_firmware::partitions::OTA_DATA,
+        };
+        let simulated = &mut self.devices[index];
+        // Each partition of a device gets garbage of its own.
+        let seed = simulated.seed ^ u64::from(range.start);
+        simulated.board.corrupt_flash(range.clone(), seed);
+        self.transcript.push(
+            self.now,
+            format!(
+                "{device}'s flash: the {} partition ({:#x}..{:#x}) turns to garbage",
+                partition.as_str(),
+                range.start,
+                range.end
+            ),
+        );
     }
 
     /// The chip resets: the old connection is left behind, the firmware

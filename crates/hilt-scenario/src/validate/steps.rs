@@ -10,8 +10,9 @@ use crate::scalar::decimal_number;
 use crate::suggest::did_you_mean;
 use crate::topic::validate_topic_name;
 use crate::{
-    BrokerAction, ConnectedWait, DEFAULT_CONNECT_WITHIN, DeviceRef, NetworkChange, OtaBoots,
-    OtaPush, PartKind, PartSetting, PowerCut, PublishAction, Step, StepKind, TlsCertificate,
+    BrokerAction, ConnectedWait, DEFAULT_CONNECT_WITHIN, DeviceRef, FlashCorruption,
+    FlashPartition, MAX_PANIC_PLACE_LEN, NetworkChange, OtaBoots, OtaPush, PanicAction, PartKind,
+    PartSetting, PowerCut, PublishAction, Step, StepKind, TlsCertificate,
 };
 
 use super::expectations::{LED_EXPECTATION_KEYS, MESSAGE_EXPECTATION_KEYS};
@@ -20,7 +21,7 @@ use super::*;
 /// The steps this version runs, in the order the language page lists them.
 pub(crate) const SUPPORTED_STEPS: &[&str] = &[
     "wait", "press", "release", "click", "set", "publish", "expect", "broker", "network", "reboot",
-    "hang", "tls", "ota",
+    "hang", "panic", "flash", "tls", "ota",
 ];
 /// Steps of the language that this version recognises but cannot run yet.
 const UNSUPPORTED_STEPS: &[&str] = &[];
@@ -28,6 +29,10 @@ const UNSUPPORTED_STEPS: &[&str] = &[];
 pub(crate) const WAIT_CONNECTED_KEYS: &[&str] = &["connected", "within"];
 pub(crate) const NETWORK_KEYS: &[&str] = &["device", "link", "latency", "drop"];
 pub(crate) const PUBLISH_KEYS: &[&str] = &["topic", "payload", "json", "qos", "retain", "repeat"];
+/// The keys of `panic: { device: node, place: "src/app.rs:42" }`.
+pub(crate) const PANIC_KEYS: &[&str] = &["device", "place"];
+/// The keys of `flash: { device: node, corrupt: settings }`.
+pub(crate) const FLASH_KEYS: &[&str] = &["device", "corrupt"];
 /// The keys of an `ota` step.
 pub(crate) const OTA_KEYS: &[&str] = &[
     "device",
@@ -53,7 +58,7 @@ pub(crate) const LINK_STATES: &[&str] = &["up", "down"];
 /// Which devices a step may name.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Runs {
-    /// Only devices hilt runs (`reboot`, `hang`).
+    /// Only devices hilt runs (`reboot`, `hang`, `panic`, `flash`).
     ByHilt,
     /// Only external devices (`wait: { connected }`).
     Outside,
@@ -196,6 +201,16 @@ impl Validator<'_> {
             "hang" => self
                 .named_device(value, "`hang`", Runs::ByHilt)
                 .map(StepKind::Hang),
+            "panic" if value.as_mapping().is_some() => self.panic(value).map(StepKind::Panic),
+            "panic" => self
+                .named_device(value, "`panic`", Runs::ByHilt)
+                .map(|device| {
+                    StepKind::Panic(PanicAction {
+                        device,
+                        place: None,
+                    })
+                }),
+            "flash" => self.flash(value).map(StepKind::Flash),
             "ota" => self.ota(value).map(StepKind::Ota),
             unsupported => {
                 self.error(
@@ -387,6 +402,83 @@ impl Validator<'_> {
             link_up: link_up?,
             latency: latency?,
             drop: drop?,
+        })
+    }
+
+    /// `panic: { device: node, place: "src/app.rs:42" }`: the place is
+    /// optional, one line of at most what the panic record holds.
+    fn panic(&mut self, node: &Node) -> Option<PanicAction> {
+        let map = node.as_mapping()?;
+        self.unknown_keys(map, PANIC_KEYS, "in a `panic` step");
+        let device = match map.get_node("device") {
+            Some(value) => self.named_device(value, "`panic`", Runs::ByHilt),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "a `panic` step needs `device:`, the device whose firmware panics \
+                     (or write `panic: node`)",
+                );
+                None
+            }
+        };
+        let place = optional(map.get_node("place").map(|value| {
+            let place = self.one_line_text(value, "place")?;
+            if place.len() > MAX_PANIC_PLACE_LEN {
+                self.error(
+                    location(value),
+                    format!(
+                        "`place` is {} bytes, but the chip's panic record holds at most \
+                         {MAX_PANIC_PLACE_LEN}; shorten it, like src/app.rs:42",
+                        place.len()
+                    ),
+                );
+                return None;
+            }
+            Some(place)
+        }));
+        Some(PanicAction {
+            device: device?,
+            place: place?,
+        })
+    }
+
+    /// `flash: { device: node, corrupt: settings }`.
+    fn flash(&mut self, node: &Node) -> Option<FlashCorruption> {
+        let map = self.step_map(
+            node,
+            "flash",
+            "`flash: { device: node, corrupt: settings }`",
+        )?;
+        self.unknown_keys(map, FLASH_KEYS, "in a `flash` step");
+        let device = match map.get_node("device") {
+            Some(value) => self.named_device(value, "`flash`", Runs::ByHilt),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    "a `flash` step needs `device:`, the board whose flash is damaged",
+                );
+                None
+            }
+        };
+        let partition = match map.get_node("corrupt") {
+            Some(value) => self
+                .choice(value, "corrupt", FlashPartition::SPELLINGS)
+                .and_then(FlashPartition::from_spelling),
+            None => {
+                self.error(
+                    location_of_map(map),
+                    format!(
+                        "a `flash` step needs `corrupt:`, the partition that turns to garbage: \
+                         {}",
+                        FlashPartition::SPELLINGS.join(" or ")
+                    ),
+                );
+                None
+            }
+        };
+        Some(FlashCorruption {
+            device: device?,
+            partition: partition?,
         })
     }
 
