@@ -297,6 +297,12 @@ impl ClientTls {
         })
     }
 
+    /// The rustls configuration, for a client library that takes one
+    /// (`hilt ota`'s rumqttc).
+    pub fn config(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+
     /// The client's side of a TLS connection over a blocking `stream`;
     /// the handshake happens with the first read or write.
     pub(crate) fn blocking<S: std::io::Read + std::io::Write>(

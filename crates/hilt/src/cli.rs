@@ -222,9 +222,12 @@ enum Command {
     /// 0 once the board took the image (it then reboots into it); 2 when it
     /// refused, went silent, or the broker could not be reached.
     Ota {
-        /// The broker: mqtt://host:port (port 1883 if not given).
+        /// The broker: mqtt://host:port (port 1883 if not given), or
+        /// mqtts://host:port for TLS (8883).
         #[arg(long, value_name = "URL")]
         broker: String,
+        #[command(flatten)]
+        access: BrokerAccessArguments,
         /// The board's topic prefix (its `prefix` setting).
         #[arg(long, value_name = "PREFIX")]
         prefix: String,
@@ -452,6 +455,7 @@ where
         Command::TestCa { out } => test_ca(&out),
         Command::Ota {
             broker,
+            access,
             prefix,
             image,
             id,
@@ -459,6 +463,9 @@ where
             resend_after,
         } => ota::ota(&ota::OtaOptions {
             broker,
+            broker_ca: access.broker_ca,
+            username: access.broker_username,
+            password: access.broker_password,
             prefix,
             image,
             id,

@@ -2,7 +2,9 @@
 //! MQBoard's `mqboard ota`. The protocol is `hilt_firmware::ota::sender`,
 //! the state machine the scenario step `ota:` drives against a simulated
 //! board; this file only moves its chunks and the board's replies over a
-//! rumqttc client and shows progress.
+//! rumqttc client (over TLS for an mqtts:// broker, trusting `--broker-ca`
+//! or the public roots, and logging in with `--broker-username`) and shows
+//! progress.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -11,12 +13,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use hilt_firmware::ota::sender::{OtaSender, SenderEvent, SenderState};
 use hilt_firmware::ota::{HEADER_LEN, sha256, sha256_hex};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use hilt_runner::tls::ClientTls;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 
 /// What `hilt ota` was asked to do.
 #[derive(Debug)]
 pub(crate) struct OtaOptions {
     pub broker: String,
+    /// With an mqtts:// broker, the authority to trust (a PEM file);
+    /// otherwise the public roots.
+    pub broker_ca: Option<PathBuf>,
+    /// The user name to log in with, and its password (required with it).
+    pub username: Option<String>,
+    pub password: Option<String>,
     pub prefix: String,
     pub image: PathBuf,
     pub id: String,
@@ -31,12 +40,21 @@ pub(crate) struct OtaOptions {
 pub(crate) fn ota(options: &OtaOptions) -> anyhow::Result<u8> {
     let hilt_scenario::BrokerUrl { host, port, tls } =
         hilt_scenario::parse_broker_url(&options.broker).map_err(|error| anyhow::anyhow!(error))?;
-    if tls {
-        anyhow::bail!(
-            "--broker {}: `hilt ota` speaks plain MQTT; mqtts:// is for `hilt replay`",
-            options.broker
-        );
-    }
+    let transport = if tls {
+        let client_tls = match &options.broker_ca {
+            Some(ca) => ClientTls::trusting_file(ca, &host),
+            None => ClientTls::trusting_public_roots(&host),
+        }
+        .with_context(|| format!("--broker {}", options.broker))?;
+        Transport::tls_with_config(TlsConfiguration::Rustls(client_tls.config()))
+    } else {
+        if options.broker_ca.is_some() {
+            anyhow::bail!(
+                "--broker-ca is the authority to trust over TLS; write the broker as mqtts://{host}:{port}"
+            );
+        }
+        Transport::Tcp
+    };
     let image = std::fs::read(&options.image)
         .with_context(|| format!("cannot read {}", options.image.display()))?;
     let sender = OtaSender::new(image.len(), options.chunk)
@@ -45,25 +63,34 @@ pub(crate) fn ota(options: &OtaOptions) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the sender's runtime")?;
-    let version = runtime.block_on(push(options, &host, port, &image, sender))?;
+    let mut mqtt = MqttOptions::new(format!("hilt-ota-{}", std::process::id()), host, port);
+    mqtt.set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(true)
+        .set_max_packet_size(64 * 1024, 64 * 1024)
+        .set_transport(transport);
+    match (&options.username, &options.password) {
+        (Some(name), Some(password)) => {
+            mqtt.set_credentials(name, password);
+        }
+        (Some(_), None) => anyhow::bail!(
+            "--broker-username needs its password: set HILT_BROKER_PASSWORD (or give --broker-password)"
+        ),
+        _ => {}
+    }
+    let version = runtime.block_on(push(options, mqtt, &image, sender))?;
     println!("the board took firmware {version}; it reboots into it");
     Ok(0)
 }
 
 async fn push(
     options: &OtaOptions,
-    host: &str,
-    port: u16,
+    mqtt: MqttOptions,
     image: &[u8],
     mut sender: OtaSender,
 ) -> anyhow::Result<String> {
     let digest = sha256_hex(&sha256(image));
     let topic = format!("{}/mqb/cmd/ota/{}/{digest}", options.prefix, options.id);
     let reply_topic = format!("{}/mqb/reply/{}", options.prefix, options.id);
-    let mut mqtt = MqttOptions::new(format!("hilt-ota-{}", std::process::id()), host, port);
-    mqtt.set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(true)
-        .set_max_packet_size(64 * 1024, 64 * 1024);
     let (client, mut events) = AsyncClient::new(mqtt, 64);
     client
         .subscribe(reply_topic.clone(), QoS::AtLeastOnce)

@@ -1,6 +1,7 @@
 //! `hilt ota` against the embedded broker and a board played in the test:
 //! an MQTT client running the firmware core's OTA receiver on hilt-sim's
-//! flash chip model, replying as node-manager does.
+//! flash chip model, replying as node-manager does; in plain MQTT, and over
+//! TLS with a login. (`ota_host_board.rs` runs node-manager itself.)
 
 use std::process::Command;
 use std::sync::mpsc;
@@ -12,9 +13,10 @@ use hilt_firmware::ota::receiver::{ChunkOutcome, OtaReceiver};
 use hilt_firmware::partitions::{FLASH_SIZE, OTA_SLOTS};
 use hilt_firmware::time::Instant;
 use hilt_runner::broker::EmbeddedBroker;
+use hilt_runner::tls::{BROKER_NAME, TestAuthority};
 use hilt_sim::flash::FlashModel;
 use hilt_sim::image::simulated_image;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 
 const PREFIX: &str = "lab/board";
 
@@ -26,7 +28,7 @@ struct BoardEnd {
 }
 
 /// Plays the board until it has answered the last chunk (or refused).
-fn play_board(port: u16, image_len: usize, ready: mpsc::Sender<()>) -> BoardEnd {
+fn play_board(options: MqttOptions, image_len: usize, ready: mpsc::Sender<()>) -> BoardEnd {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,7 +37,7 @@ fn play_board(port: u16, image_len: usize, ready: mpsc::Sender<()>) -> BoardEnd 
         let model = FlashModel::new(FLASH_SIZE as usize);
         let mut flash = model.handle();
         let mut receiver = OtaReceiver::new(0);
-        let (client, mut events) = AsyncClient::new(MqttOptions::new("board", "127.0.0.1", port), 64);
+        let (client, mut events) = AsyncClient::new(options, 64);
         client.subscribe(format!("{PREFIX}/mqb/cmd/ota/#"), QoS::AtLeastOnce).await.unwrap();
         let mut started = 0u64;
         loop {
@@ -111,7 +113,9 @@ fn hilt_ota_pushes_an_image_the_board_takes_and_activates() {
     std::fs::write(&path, &image).unwrap();
     let (ready, is_ready) = mpsc::channel();
     let length = image.len();
-    let board = std::thread::spawn(move || play_board(port, length, ready));
+    let board = std::thread::spawn(move || {
+        play_board(MqttOptions::new("board", "127.0.0.1", port), length, ready)
+    });
     is_ready
         .recv_timeout(Duration::from_secs(30))
         .expect("the board subscribes");
@@ -140,7 +144,9 @@ fn a_refusal_is_an_error_with_the_boards_reason() {
     let path = folder.path().join("not-an-app.bin");
     std::fs::write(&path, &image).unwrap();
     let (ready, is_ready) = mpsc::channel();
-    let board = std::thread::spawn(move || play_board(port, 5000, ready));
+    let board = std::thread::spawn(move || {
+        play_board(MqttOptions::new("board", "127.0.0.1", port), 5000, ready)
+    });
     is_ready
         .recv_timeout(Duration::from_secs(30))
         .expect("the board subscribes");
@@ -166,4 +172,101 @@ fn an_unreadable_image_or_zero_chunk_is_refused_before_anything_is_sent() {
     let output = hilt_ota(1, &path, &["--chunk", "0"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("chunk size must be at least 1 byte"));
+}
+
+#[test]
+fn hilt_ota_reaches_a_tls_broker_trusting_its_ca_and_logs_in() {
+    let authority = TestAuthority::generate("the OTA test's authority").unwrap();
+    let users = [
+        ("hilt", "ota-login-never-printed"),
+        ("board", "board-login"),
+    ]
+    .into_iter()
+    .map(|(name, password)| (name.to_owned(), password.to_owned()))
+    .collect();
+    let broker = EmbeddedBroker::start_with_tls(64, Some(users), &authority).unwrap();
+    let port = broker.address().port();
+    let folder = tempfile::tempdir().unwrap();
+    let ca = folder.path().join("ca.pem");
+    std::fs::write(&ca, authority.certificate_pem()).unwrap();
+    let image = simulated_image("node-manager", "0.5.0", SimulatedBoot::Runs, 9_000);
+    let path = folder.path().join("app.bin");
+    std::fs::write(&path, &image).unwrap();
+
+    // The board logs in over TLS too, trusting the same authority.
+    let board_tls = broker
+        .client_tls()
+        .expect("the broker listens with TLS")
+        .config();
+    let mut board_options = MqttOptions::new("board", BROKER_NAME, port);
+    board_options
+        .set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            board_tls,
+        )))
+        .set_credentials("board", "board-login");
+    let (ready, is_ready) = mpsc::channel();
+    let length = image.len();
+    let board = std::thread::spawn(move || play_board(board_options, length, ready));
+    is_ready
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the board subscribes");
+
+    let url = format!("mqtts://{BROKER_NAME}:{port}");
+    let ca_text = ca.to_str().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hilt"))
+        .args(["ota", "--broker", &url, "--broker-ca", ca_text])
+        .args([
+            "--broker-username",
+            "hilt",
+            "--prefix",
+            PREFIX,
+            "--id",
+            "tls1",
+        ])
+        .arg(&path)
+        .env("HILT_BROKER_PASSWORD", "ota-login-never-printed")
+        .output()
+        .expect("hilt runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("the board took firmware 0.5.0"), "{stdout}");
+    assert!(!stdout.contains("never-printed") && !stderr.contains("never-printed"));
+    let end = board.join().unwrap();
+    assert_eq!(end.slot_1, image);
+    assert!(end.activated);
+
+    // A wrong password is refused by the broker, and said so.
+    let refused = Command::new(env!("CARGO_BIN_EXE_hilt"))
+        .args(["ota", "--broker", &url, "--broker-ca", ca_text])
+        .args(["--broker-username", "hilt", "--prefix", PREFIX])
+        .arg(&path)
+        .env("HILT_BROKER_PASSWORD", "wrong")
+        .output()
+        .expect("hilt runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the broker") && stderr.contains("BadUserNamePassword"),
+        "{stderr}"
+    );
+
+    // Without the authority the broker's certificate is not trusted.
+    let untrusted = Command::new(env!("CARGO_BIN_EXE_hilt"))
+        .args([
+            "ota",
+            "--broker",
+            &url,
+            "--broker-username",
+            "hilt",
+            "--prefix",
+            PREFIX,
+        ])
+        .arg(&path)
+        .env("HILT_BROKER_PASSWORD", "ota-login-never-printed")
+        .output()
+        .expect("hilt runs");
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
 }
