@@ -27,6 +27,8 @@ use embedded_storage::nor_flash::{
     ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
+use crate::random::SplitMix64;
+
 /// Bytes in one erase sector.
 pub const SECTOR_SIZE: usize = 4096;
 /// Bytes in one write word.
@@ -165,7 +167,7 @@ impl FlashModel {
         if range.start > range.end || range.end > state.bytes.len() {
             return Err(FlashError::OutOfBounds);
         }
-        let mut garbage = SplitMix64(seed);
+        let mut garbage = SplitMix64::new(seed);
         for chunk in state.bytes[range].chunks_mut(8) {
             let word = garbage.next_u64().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
@@ -176,21 +178,6 @@ impl FlashModel {
     /// A copy of `length` bytes at `offset`, for tests and inspection.
     pub fn contents(&self, offset: usize, length: usize) -> Vec<u8> {
         self.state.borrow().bytes[offset..offset + length].to_vec()
-    }
-}
-
-/// A small seeded generator (SplitMix64) for [`FlashModel::corrupt`]'s
-/// garbage: eight lines, not worth a dependency.
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

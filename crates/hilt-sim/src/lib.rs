@@ -20,4 +20,5 @@ pub mod i2c;
 pub mod image;
 pub mod onewire;
 pub mod platform;
+pub mod random;
 pub mod tsl2591;

@@ -5,6 +5,7 @@
 
 use hilt_firmware::mqtt::codec::QoS;
 use hilt_firmware::time::{Duration, Instant};
+use hilt_sim::random::SplitMix64;
 
 use crate::connection::BrokerConnection;
 
@@ -201,7 +202,7 @@ impl FaultInjector {
             up: true,
             latency: Duration::ZERO,
             drop: 0.0,
-            random: SplitMix64(seed),
+            random: SplitMix64::new(seed),
             last_outbound_at: Instant::BOOT,
             last_inbound_at: Instant::BOOT,
         }
@@ -281,25 +282,6 @@ impl FaultInjector {
             timeout *= 2;
         }
         delay
-    }
-}
-
-/// A small seeded generator (SplitMix64): every random choice of a run comes
-/// from the scenario's seed. Not worth a dependency for eight lines.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

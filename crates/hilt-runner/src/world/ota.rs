@@ -12,6 +12,7 @@ use hilt_firmware::ota::sender::{OtaSender, SenderEvent, SenderState};
 use hilt_firmware::ota::{HEADER_LEN, sha256, sha256_hex};
 use hilt_scenario::{BrokerAction, ConfigValue, OtaBoots, OtaPush, PowerCut};
 use hilt_sim::image::simulated_image;
+use hilt_sim::random::SplitMix64;
 
 use super::{HarnessError, World, after};
 
@@ -64,7 +65,7 @@ impl World {
                 let seed = self
                     .device_index(device)
                     .map_or(0, |index| self.devices[index].seed);
-                Some(splitmix(seed) % u64::from(sender.chunks()))
+                Some(SplitMix64::new(seed).below(u64::from(sender.chunks())))
             }
             None => None,
         };
@@ -209,12 +210,4 @@ struct Transfer<'a> {
     power_cut_at: Option<u64>,
     /// After this chunk, the broker restarts.
     restart_at: Option<u64>,
-}
-
-/// SplitMix64: one well-spread number from a seed.
-fn splitmix(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
