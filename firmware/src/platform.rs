@@ -63,14 +63,19 @@ static FORWARDED_CAUSE: AtomicU32 = AtomicU32::new(0);
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     PANIC_MARK.store(PANICKED, Ordering::Relaxed);
-    if let Some(location) = info.location() {
-        let at_ms = u32::try_from(
-            esp_hal::time::Instant::now()
-                .duration_since_epoch()
-                .as_millis(),
-        )
-        .unwrap_or(u32::MAX);
-        store_panic_record(&PanicRecord::at(location.file(), location.line(), at_ms));
+    match info.location() {
+        Some(location) => {
+            let at_ms = u32::try_from(
+                esp_hal::time::Instant::now()
+                    .duration_since_epoch()
+                    .as_millis(),
+            )
+            .unwrap_or(u32::MAX);
+            store_panic_record(&PanicRecord::at(location.file(), location.line(), at_ms));
+        }
+        // No place to record: an older, unreported record must not be
+        // taken for this panic's.
+        None => PANIC_RECORDED.store(0, Ordering::Relaxed),
     }
     esp_println::println!("");
     esp_println::println!("====================== PANIC ======================");
@@ -150,12 +155,12 @@ fn boot_reset_cause() -> ResetCause {
     let panicked = PANIC_MARK.swap_relaxed_free(0) == PANICKED;
     let forwarded = forwarded_cause();
     match esp_hal::system::reset_reason() {
-        Some(SocResetReason::CoreSw | SocResetReason::Cpu0Sw) if forwarded.is_some() => {
-            forwarded.unwrap_or(ResetCause::Software)
-        }
         Some(SocResetReason::ChipPowerOn) => ResetCause::PowerOn,
-        Some(SocResetReason::CoreSw | SocResetReason::Cpu0Sw) if panicked => ResetCause::Panic,
-        Some(SocResetReason::CoreSw | SocResetReason::Cpu0Sw) => ResetCause::Software,
+        Some(SocResetReason::CoreSw | SocResetReason::Cpu0Sw) => match forwarded {
+            Some(cause) => cause,
+            None if panicked => ResetCause::Panic,
+            None => ResetCause::Software,
+        },
         Some(
             SocResetReason::CoreMwdt0
             | SocResetReason::CoreMwdt1

@@ -66,28 +66,48 @@ fn expected() -> [(&'static str, Range<u32>); 4] {
 
 /// Opens the flash: checks the partition table, takes the rollback steps
 /// (resetting into the other slot when a trial failed) and returns the
-/// handle node-manager is built with.
+/// handle node-manager is built with; a handle over no bytes at all when
+/// the table is not `partitions.csv`'s.
 pub fn open(flash: FLASH<'static>) -> BoardFlash {
     static FLASH_STORAGE: StaticCell<
         Mutex<CriticalSectionRawMutex, RefCell<FlashStorage<'static>>>,
     > = StaticCell::new();
     let mut storage = FlashStorage::new(flash);
-
-    let mut table_bytes = [0u8; PARTITION_TABLE_MAX_LEN];
-    let booted_slot = match partitions::read_partition_table(&mut storage, &mut table_bytes) {
-        Ok(table) => match check_table(&table) {
-            Ok(()) => booted_slot(&table),
-            Err(problem) => return without_flash(FLASH_STORAGE.init(shared(storage)), problem),
-        },
-        Err(_) => {
-            return without_flash(
-                FLASH_STORAGE.init(shared(storage)),
-                TableProblem::Unreadable,
+    let layout = check_layout(&mut storage);
+    if let Ok(booted_slot) = layout {
+        take_rollback_steps(&mut storage, booted_slot);
+    }
+    let storage = FLASH_STORAGE.init(Mutex::new(RefCell::new(storage)));
+    match layout {
+        Ok(_) => BlockingPartition::new(storage, 0, FLASH_SIZE),
+        Err(problem) => {
+            serial::log(
+                LogLevel::Warn,
+                format_args!(
+                    "flash: {problem}, so this board was not flashed with partitions.csv; \
+                     settings are not kept and updates are refused"
+                ),
             );
+            BlockingPartition::new(storage, 0, 0)
         }
-    };
+    }
+}
 
-    let decision = otadata::boot_from_app(&mut storage);
+/// Reads the partition table: the app slot the bootloader started (when
+/// the chip can tell), or why the flash is not hilt's layout.
+fn check_layout(storage: &mut FlashStorage<'static>) -> Result<Option<usize>, TableProblem> {
+    let mut table_bytes = [0u8; PARTITION_TABLE_MAX_LEN];
+    let table = partitions::read_partition_table(storage, &mut table_bytes)
+        .map_err(|_| TableProblem::Unreadable)?;
+    check_table(&table)?;
+    Ok(booted_slot(&table))
+}
+
+/// The bootloader's rollback steps (see the module documentation); resets
+/// into the old slot when a trial failed and the bootloader started the
+/// new one.
+fn take_rollback_steps(storage: &mut FlashStorage<'static>, booted_slot: Option<usize>) {
+    let decision = otadata::boot_from_app(storage);
     if let Some(rolled_back) = decision.rolled_back {
         serial::log(
             LogLevel::Warn,
@@ -109,19 +129,10 @@ pub fn open(flash: FLASH<'static>) -> BoardFlash {
             ),
         );
     }
-
-    let storage = FLASH_STORAGE.init(shared(storage));
-    BlockingPartition::new(storage, 0, FLASH_SIZE)
-}
-
-fn shared(
-    storage: FlashStorage<'static>,
-) -> Mutex<CriticalSectionRawMutex, RefCell<FlashStorage<'static>>> {
-    Mutex::new(RefCell::new(storage))
 }
 
 /// Why the flash on this board is not used.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 enum TableProblem {
     Unreadable,
     Missing(&'static str),
@@ -162,19 +173,4 @@ impl fmt::Display for TableProblem {
             }
         }
     }
-}
-
-/// A handle over no flash at all, after saying why.
-fn without_flash(
-    storage: &'static Mutex<CriticalSectionRawMutex, RefCell<FlashStorage<'static>>>,
-    problem: TableProblem,
-) -> BoardFlash {
-    serial::log(
-        LogLevel::Warn,
-        format_args!(
-            "flash: {problem}, so this board was not flashed with partitions.csv; \
-             settings are not kept and updates are refused"
-        ),
-    );
-    BlockingPartition::new(storage, 0, 0)
 }

@@ -11,9 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use hilt_firmware::platform::{
-    MemoryFigures, PANIC_PLACE_LEN, PanicRecord, Platform, ResetCause, RetainedMemory,
-};
+use hilt_firmware::platform::{MemoryFigures, PanicRecord, Platform, ResetCause, RetainedMemory};
 use hilt_firmware::time::{Duration, Instant};
 
 use crate::clock::VirtualClock;
@@ -102,7 +100,7 @@ impl PlatformControl {
     /// resets the chip; follow it with a reset for [`ResetCause::Panic`].
     /// A place longer than the record keeps its end.
     pub fn record_panic(&self, place: &str, at_ms: u32) {
-        self.state.borrow_mut().last_panic = Some(panic_record(place, at_ms));
+        self.state.borrow_mut().last_panic = Some(PanicRecord::new(place, at_ms));
     }
 
     /// The running firmware panics now at `place` (a scenario's `panic:`
@@ -167,21 +165,10 @@ impl SimPlatform {
     pub fn panic(&mut self, place: &str, at_ms: u32) {
         let mut state = self.state.borrow_mut();
         // As the chip's panic handler keeps it in RTC memory.
-        state.last_panic = Some(panic_record(place, at_ms));
+        state.last_panic = Some(PanicRecord::new(place, at_ms));
         state.reset_requested = true;
         state.requested_cause = ResetCause::Panic;
     }
-}
-
-/// A panic's record, its place cut to its last [`PANIC_PLACE_LEN`] bytes
-/// (the end of a path names the file).
-fn panic_record(place: &str, at_ms: u32) -> PanicRecord {
-    let mut start = place.len().saturating_sub(PANIC_PLACE_LEN);
-    while !place.is_char_boundary(start) {
-        start += 1;
-    }
-    let place = heapless::String::try_from(&place[start..]).unwrap_or_default();
-    PanicRecord { place, at_ms }
 }
 
 impl Platform for SimPlatform {
@@ -231,6 +218,7 @@ impl Platform for SimPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hilt_firmware::platform::PANIC_PLACE_LEN;
 
     #[test]
     fn retained_memory_survives_a_reset_but_not_a_power_cycle() {

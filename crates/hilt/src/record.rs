@@ -75,7 +75,7 @@ pub(crate) fn record(options: &RecordOptions) -> anyhow::Result<u8> {
         hilt_scenario::parse_broker_url(&options.broker).map_err(|error| anyhow::anyhow!(error))?;
     if tls {
         anyhow::bail!(
-            "--broker {}: `hilt record` speaks plain MQTT; mqtts:// is for `hilt replay`",
+            "--broker {}: `hilt record` speaks plain MQTT; mqtts:// is for `hilt replay` and `hilt ota`",
             options.broker
         );
     }

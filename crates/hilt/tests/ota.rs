@@ -89,18 +89,27 @@ fn play_board(options: MqttOptions, image_len: usize, ready: mpsc::Sender<()>) -
 }
 
 fn hilt_ota(port: u16, image: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hilt"))
-        .args([
-            "ota",
-            "--broker",
-            &format!("mqtt://127.0.0.1:{port}"),
-            "--prefix",
-            PREFIX,
-        ])
+    hilt_ota_at(&format!("mqtt://127.0.0.1:{port}"), image, extra, None)
+}
+
+/// `hilt ota --broker <url> --prefix lab/board <image> <extra>`, with
+/// `HILT_BROKER_PASSWORD` set to `password` when given.
+fn hilt_ota_at(
+    url: &str,
+    image: &std::path::Path,
+    extra: &[&str],
+    password: Option<&str>,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hilt"));
+    command
+        .args(["ota", "--broker", url, "--prefix", PREFIX])
         .arg(image)
         .args(extra)
-        .output()
-        .expect("hilt runs")
+        .env_remove("HILT_BROKER_PASSWORD");
+    if let Some(password) = password {
+        command.env("HILT_BROKER_PASSWORD", password);
+    }
+    command.output().expect("hilt runs")
 }
 
 #[test]
@@ -213,20 +222,13 @@ fn hilt_ota_reaches_a_tls_broker_trusting_its_ca_and_logs_in() {
 
     let url = format!("mqtts://{BROKER_NAME}:{port}");
     let ca_text = ca.to_str().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_hilt"))
-        .args(["ota", "--broker", &url, "--broker-ca", ca_text])
-        .args([
-            "--broker-username",
-            "hilt",
-            "--prefix",
-            PREFIX,
-            "--id",
-            "tls1",
-        ])
-        .arg(&path)
-        .env("HILT_BROKER_PASSWORD", "ota-login-never-printed")
-        .output()
-        .expect("hilt runs");
+    let login = ["--broker-ca", ca_text, "--broker-username", "hilt"];
+    let output = hilt_ota_at(
+        &url,
+        &path,
+        &[&login[..], &["--id", "tls1"]].concat(),
+        Some("ota-login-never-printed"),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -237,13 +239,7 @@ fn hilt_ota_reaches_a_tls_broker_trusting_its_ca_and_logs_in() {
     assert!(end.activated);
 
     // A wrong password is refused by the broker, and said so.
-    let refused = Command::new(env!("CARGO_BIN_EXE_hilt"))
-        .args(["ota", "--broker", &url, "--broker-ca", ca_text])
-        .args(["--broker-username", "hilt", "--prefix", PREFIX])
-        .arg(&path)
-        .env("HILT_BROKER_PASSWORD", "wrong")
-        .output()
-        .expect("hilt runs");
+    let refused = hilt_ota_at(&url, &path, &login, Some("wrong"));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(
@@ -252,20 +248,12 @@ fn hilt_ota_reaches_a_tls_broker_trusting_its_ca_and_logs_in() {
     );
 
     // Without the authority the broker's certificate is not trusted.
-    let untrusted = Command::new(env!("CARGO_BIN_EXE_hilt"))
-        .args([
-            "ota",
-            "--broker",
-            &url,
-            "--broker-username",
-            "hilt",
-            "--prefix",
-            PREFIX,
-        ])
-        .arg(&path)
-        .env("HILT_BROKER_PASSWORD", "ota-login-never-printed")
-        .output()
-        .expect("hilt runs");
+    let untrusted = hilt_ota_at(
+        &url,
+        &path,
+        &["--broker-username", "hilt"],
+        Some("ota-login-never-printed"),
+    );
     let stderr = String::from_utf8_lossy(&untrusted.stderr);
     assert_eq!(untrusted.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("invalid peer certificate"), "{stderr}");

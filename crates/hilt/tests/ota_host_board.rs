@@ -9,7 +9,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use hilt_firmware::ota::image::SimulatedBoot;
@@ -43,7 +43,6 @@ struct HostBoard {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
-    exited: Option<Receiver<ExitStatus>>,
 }
 
 impl HostBoard {
@@ -73,7 +72,6 @@ impl HostBoard {
             child,
             lines,
             seen: Vec::new(),
-            exited: None,
         }
     }
 
@@ -95,27 +93,19 @@ impl HostBoard {
         }
     }
 
-    /// Waits until the board stops by itself, and returns its exit status.
+    /// Waits until the board stops by itself (its stdout ends, and with it
+    /// the reader's channel), and returns its exit status.
     fn wait_until_it_stops(&mut self) -> ExitStatus {
-        let waiting = self.exited.get_or_insert_with(|| {
-            let (sender, receiver) = mpsc::channel();
-            let mut child = std::mem::replace(
-                &mut self.child,
-                Command::new("true")
-                    .spawn()
-                    .expect("a placeholder process starts"),
-            );
-            std::thread::spawn(move || {
-                let _ = sender.send(child.wait().expect("the host board is waited for"));
-            });
-            receiver
-        });
-        let status = waiting.recv_timeout(PATIENCE);
-        // It stopped: its stdout ends, and so does the reader's channel.
-        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
-            self.seen.push(line);
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the host board did not stop; its log:\n{}", self.log())
+                }
+            }
         }
-        status.unwrap_or_else(|_| panic!("the host board did not stop; its log:\n{}", self.log()))
+        self.child.wait().expect("the host board is waited for")
     }
 
     /// The log so far, each line cut to 200 characters (the chunks of an

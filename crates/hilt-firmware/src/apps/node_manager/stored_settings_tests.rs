@@ -180,3 +180,33 @@ fn a_region_of_garbage_means_the_defaults_said_so_and_a_fresh_store() {
     assert_eq!(second.app().blinky_hz(), 2.5, "kept in the new store");
     assert!(sysinfo(&mut second, "3").contains("\"settings_store\": \"ok\""));
 }
+
+/// What the ESP32-C3 image hands node-manager when the board was flashed
+/// with another partition table: a flash handle of no bytes at all. The
+/// board runs on its defaults, says the store is unreadable, keeps no
+/// `set`, and refuses updates; nothing panics.
+#[test]
+fn a_flash_of_no_bytes_keeps_nothing_and_says_the_store_is_unreadable() {
+    let flash = RamFlash(Rc::new(RefCell::new(StdVec::new())));
+    let mut board = power_on(&flash);
+    assert_eq!(board.app().blinky_hz(), 1.0, "the default");
+    assert!(board.logged("node-manager: settings store unreadable"));
+    assert!(sysinfo(&mut board, "1").contains("\"settings_store\": \"unreadable\""));
+    board.deliver("esp32/test/mqb/cmd/set/2", b"blinky_hz=2.5");
+    assert_eq!(board.app().blinky_hz(), 2.5, "applied while it runs");
+    let sha = "0".repeat(64);
+    board.deliver(&std::format!("esp32/test/mqb/cmd/ota/3/{sha}"), b"\x80\x00");
+    let reply = board
+        .sent_on("esp32/test/mqb/reply/3")
+        .pop()
+        .expect("a reply to the update")
+        .payload;
+    assert_eq!(
+        reply,
+        "{\"error\": \"this board has no flash for updates\"}"
+    );
+    drop(board);
+
+    let board = power_on(&flash);
+    assert_eq!(board.app().blinky_hz(), 1.0, "nothing was kept");
+}
